@@ -1,0 +1,157 @@
+// Depthwise conv2d (groups = c_in, channel multiplier cm = c_out / c_in), direct kernels.
+// Output channel co reads input channel co / cm; each dot product is only kh·kw long, so a
+// GEMM tile would sit mostly idle.
+//
+// forward:         y[img, co, oh, ow] = bias[co] + Σ_{r,s} w[co, 0, r, s] · x[img, co/cm, ih, iw]
+//                  one invocation per output element.
+// backward_data:   dx[img, c, ih, iw] = Σ_{k<cm, r, s} w[c·cm + k, 0, r, s] · dy[img, c·cm + k, oh, ow]
+//                  over the taps whose (oh, ow) land on the output grid; one invocation per
+//                  input element.
+// backward_filter: parts[split, co, 0, r, s] = Σ over the split's rows (img, oh) and all ow of
+//                  x[img, co/cm, ih, iw] · dy[img, co, oh, ow]; one invocation per
+//                  (split, co, r, s); conv2d_reduce.wgsl::sum_splits adds the splits in order.
+// with ih = oh·sh − pt + r·dh, iw = ow·sw − pl + s·dw (0 outside the input).
+//
+// Bindings: 0 Params; 1 a (x, or dy for backward_data); 2 b (w, or dy for backward_filter);
+//           3 bias (forward only; read when has_bias = 1); 4 out (y, dx or parts).
+// Overrides: WG invocations per workgroup. Grid x·y (folded) = ceil(elements / WG).
+
+struct Params {
+    n: u32, c_in: u32, h_in: u32, w_in: u32,
+    c_out: u32, h_out: u32, w_out: u32, groups: u32,
+    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
+    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+override WG: u32 = 64u;
+
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+@compute @workgroup_size(WG)
+fn forward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let hw_out = p.h_out * p.w_out;
+    let idx = linear(wid, nwg, lid);
+    if (idx >= p.n * p.c_out * hw_out) {
+        return;
+    }
+    let pix = idx % hw_out;
+    let co = (idx / hw_out) % p.c_out;
+    let img = idx / (hw_out * p.c_out);
+    let cm = p.c_out / p.c_in;
+    let xbase = (img * p.c_in + co / cm) * p.h_in * p.w_in;
+    let ih0 = i32((pix / p.w_out) * p.stride_h) - i32(p.pad_top);
+    let iw0 = i32((pix % p.w_out) * p.stride_w) - i32(p.pad_left);
+    var sum = 0.0;
+    for (var r = 0u; r < p.kh; r++) {
+        let ih = u32(ih0 + i32(r * p.dil_h));
+        if (ih < p.h_in) {
+            for (var s = 0u; s < p.kw; s++) {
+                let iw = u32(iw0 + i32(s * p.dil_w));
+                if (iw < p.w_in) {
+                    sum = fma(b[(co * p.kh + r) * p.kw + s], a[xbase + ih * p.w_in + iw], sum);
+                }
+            }
+        }
+    }
+    if (p.has_bias != 0u) {
+        sum += bias[co];
+    }
+    out[idx] = sum;
+}
+
+@compute @workgroup_size(WG)
+fn backward_data(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let hw_in = p.h_in * p.w_in;
+    let hw_out = p.h_out * p.w_out;
+    let idx = linear(wid, nwg, lid);
+    if (idx >= p.n * p.c_in * hw_in) {
+        return;
+    }
+    let pix = idx % hw_in;
+    let c = (idx / hw_in) % p.c_in;
+    let img = idx / (hw_in * p.c_in);
+    let cm = p.c_out / p.c_in;
+    let th = i32(pix / p.w_in + p.pad_top);
+    let tw = i32(pix % p.w_in + p.pad_left);
+    var sum = 0.0;
+    for (var r = 0u; r < p.kh; r++) {
+        let t = th - i32(r * p.dil_h);
+        let oh = u32(t) / p.stride_h;
+        if (t < 0 || u32(t) % p.stride_h != 0u || oh >= p.h_out) {
+            continue;
+        }
+        for (var s = 0u; s < p.kw; s++) {
+            let u = tw - i32(s * p.dil_w);
+            let ow = u32(u) / p.stride_w;
+            if (u < 0 || u32(u) % p.stride_w != 0u || ow >= p.w_out) {
+                continue;
+            }
+            for (var k = 0u; k < cm; k++) {
+                let co = c * cm + k;
+                sum = fma(b[(co * p.kh + r) * p.kw + s], a[(img * p.c_out + co) * hw_out + oh * p.w_out + ow], sum);
+            }
+        }
+    }
+    out[idx] = sum;
+}
+
+@compute @workgroup_size(WG)
+fn backward_filter(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let khkw = p.kh * p.kw;
+    let len = p.c_out * khkw;
+    let idx = linear(wid, nwg, lid);
+    if (idx >= p.splits * len) {
+        return;
+    }
+    let split = idx / len;
+    let e = idx % len;
+    let co = e / khkw;
+    let r = (e % khkw) / p.kw;
+    let s = e % p.kw;
+    let cm = p.c_out / p.c_in;
+    let hw_in = p.h_in * p.w_in;
+    let hw_out = p.h_out * p.w_out;
+    let dr = i32(r * p.dil_h) - i32(p.pad_top);
+    let ds = i32(s * p.dil_w) - i32(p.pad_left);
+    let row0 = split * p.rows_per_split;
+    let row1 = min(row0 + p.rows_per_split, p.n * p.h_out);
+    var sum = 0.0;
+    for (var row = row0; row < row1; row++) {
+        let img = row / p.h_out;
+        let oh = row % p.h_out;
+        let ih = u32(i32(oh * p.stride_h) + dr);
+        if (ih >= p.h_in) {
+            continue;
+        }
+        let xrow = (img * p.c_in + co / cm) * hw_in + ih * p.w_in;
+        let dyrow = (img * p.c_out + co) * hw_out + oh * p.w_out;
+        for (var ow = 0u; ow < p.w_out; ow++) {
+            let iw = u32(i32(ow * p.stride_w) + ds);
+            if (iw < p.w_in) {
+                sum = fma(a[xrow + iw], b[dyrow + ow], sum);
+            }
+        }
+    }
+    out[idx] = sum;
+}

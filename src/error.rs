@@ -1,0 +1,79 @@
+//! The one error type of the crate. Every variant says what went wrong and,
+//! where the user can act, what to do about it.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(thiserror::Error, Debug)]
+pub enum Error {
+    // --- device ---
+    /// No wgpu adapter could be opened.
+    #[error("no GPU adapter found ({reason}). {hint}")]
+    NoAdapter { reason: String, hint: String },
+    /// The adapter refused to create a device.
+    #[error("could not open a device on adapter `{adapter}`: {source}")]
+    Device {
+        adapter: String,
+        #[source]
+        source: wgpu::RequestDeviceError,
+    },
+    /// wgpu reported a validation or out-of-memory error for an operation.
+    #[error("wgpu rejected `{op}`: {message}")]
+    Wgpu { op: String, message: String },
+    /// Mapping a buffer for read-back failed.
+    #[error("reading a buffer back from the GPU failed: {0}")]
+    Readback(String),
+
+    // --- user input ---
+    /// A parameter value is out of its allowed range.
+    #[error("{op}: invalid {name} = {value}: {why}")]
+    InvalidParam {
+        op: &'static str,
+        name: &'static str,
+        value: String,
+        why: String,
+    },
+    /// A tensor does not have the shape the operation needs.
+    #[error("{op}: {what}: expected {expected}, got {got}")]
+    ShapeMismatch {
+        op: &'static str,
+        what: &'static str,
+        expected: String,
+        got: String,
+    },
+    /// A tensor belongs to another `Gpu` than the operation's.
+    #[error("{op}: tensors live on different devices; upload them through the same Gpu")]
+    DeviceMismatch { op: &'static str },
+    /// A buffer or a dispatch would exceed a device limit.
+    #[error("{what} needs {bytes} bytes but the device allows {limit}; use a smaller batch or image")]
+    TooLarge { what: String, bytes: u64, limit: u64 },
+
+    // --- files ---
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file exists but its contents are not what the format says.
+    #[error("{}: {what}", path.display())]
+    Format { path: PathBuf, what: String },
+}
+
+impl Error {
+    pub(crate) fn invalid(
+        op: &'static str,
+        name: &'static str,
+        value: impl std::fmt::Display,
+        why: impl Into<String>,
+    ) -> Error {
+        Error::InvalidParam {
+            op,
+            name,
+            value: value.to_string(),
+            why: why.into(),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `Gpu`: the device handle every tensor and op goes through.
+//!
+//! It owns the wgpu device and queue, the pipeline cache and the pending command encoder
+//! (ops record into it; it is submitted on read-back or `flush`). Validation errors that wgpu
+//! reports asynchronously are collected and returned as `Err` at the next flush or read-back.
+
+mod adapter;
+mod pipelines;
+mod recorder;
+pub mod shaders;
+
+use std::sync::{Arc, Mutex};
+
+pub use pipelines::{Overrides, PipelineKey};
+pub use recorder::Binding;
+pub use shaders::Shader;
+
+use crate::error::{Error, Result};
+
+/// A GPU device and queue with wgcnn's pipeline cache and pending encoder.
+///
+/// Cheap to clone (an `Arc`), `Send + Sync`.
+#[derive(Clone)]
+pub struct Gpu(pub(crate) Arc<GpuInner>);
+
+pub(crate) struct GpuInner {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) info: wgpu::AdapterInfo,
+    pub(crate) limits: wgpu::Limits,
+    pub(crate) pipelines: pipelines::Cache,
+    pub(crate) pending: Mutex<recorder::Pending>,
+    /// Messages from wgpu's uncaptured-error handler, drained at each flush.
+    pub(crate) errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gpu {
+    /// Opens the best adapter: a discrete or integrated GPU first, a software adapter
+    /// (lavapipe, llvmpipe) last.
+    ///
+    /// `WGPU_BACKEND` (vulkan, metal, dx12, gl) restricts the backends searched and
+    /// `WGCNN_ADAPTER` picks the adapter whose name contains the given text.
+    pub fn new() -> Result<Gpu> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// Async form of [`Gpu::new`].
+    pub async fn new_async() -> Result<Gpu> {
+        let adapter = adapter::choose().await?;
+        let info = adapter.get_info();
+        // The adapter's own limits: wgpu's defaults cap storage bindings at 128 MiB and
+        // workgroups at 256 invocations, far below what most adapters allow.
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("wgcnn"),
+            required_features: wgpu::Features::empty(),
+            required_limits: adapter.limits(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
+            .map_err(|source| Error::Device {
+                adapter: info.name.clone(),
+                source,
+            })?;
+        Ok(Self::build(device, queue, info))
+    }
+
+    /// Wraps a device and queue that the calling program already owns. wgcnn uses the
+    /// device's own limits; it requests no features of its own.
+    pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Gpu {
+        let info = device.adapter_info();
+        Self::build(device, queue, info)
+    }
+
+    fn build(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Gpu {
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let limits = device.limits();
+        Gpu(Arc::new(GpuInner {
+            device,
+            queue,
+            info,
+            limits,
+            pipelines: pipelines::Cache::default(),
+            pending: Mutex::new(recorder::Pending::default()),
+            errors,
+        }))
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.0.device
+    }
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.0.queue
+    }
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.0.info
+    }
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.0.limits
+    }
+    pub fn features(&self) -> wgpu::Features {
+        self.0.device.features()
+    }
+    /// One line naming the adapter, its type and backend, for logs and bench tables.
+    pub fn describe(&self) -> String {
+        let i = &self.0.info;
+        format!("{} ({:?}, {:?})", i.name, i.device_type, i.backend)
+    }
+    /// True for software adapters (lavapipe, llvmpipe, WARP), where register-blocked kernels
+    /// beat workgroup-memory tiling.
+    pub fn is_software(&self) -> bool {
+        self.0.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Submits all recorded work without waiting for it.
+    pub fn flush(&self) -> Result<()> {
+        self.submit(None).map(|_| ())
+    }
+
+    /// Submits all recorded work and waits until the device has finished it.
+    pub fn sync(&self) -> Result<()> {
+        let idx = self.submit(None)?;
+        self.wait(idx)
+    }
+
+    /// Submits the pending encoder, first letting `extra` append commands (a read-back copy).
+    pub(crate) fn submit(
+        &self,
+        extra: Option<&mut dyn FnMut(&mut wgpu::CommandEncoder)>,
+    ) -> Result<wgpu::SubmissionIndex> {
+        // Keep the lock until the submit: another thread must not submit work recorded after
+        // ours before ours, or it would read results that are not computed yet.
+        let mut pending = self.lock_pending()?;
+        let mut enc = pending.take(&self.0.device);
+        if let Some(f) = extra {
+            f(&mut enc);
+        }
+        let idx = self.0.queue.submit([enc.finish()]);
+        drop(pending);
+        self.check_errors("submit")?;
+        Ok(idx)
+    }
+
+    pub(crate) fn wait(&self, idx: wgpu::SubmissionIndex) -> Result<()> {
+        self.0
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(idx),
+                timeout: None,
+            })
+            .map_err(|e| Error::Wgpu {
+                op: "wait".into(),
+                message: e.to_string(),
+            })?;
+        self.check_errors("wait")
+    }
+
+    pub(crate) fn lock_pending(&self) -> Result<std::sync::MutexGuard<'_, recorder::Pending>> {
+        self.0.pending.lock().map_err(|_| Error::Wgpu {
+            op: "record".into(),
+            message: "a thread panicked while recording; the Gpu cannot be used further".into(),
+        })
+    }
+
+    /// Turns errors that wgpu reported through the uncaptured-error handler into an `Err`.
+    pub(crate) fn check_errors(&self, op: &str) -> Result<()> {
+        let msgs: Vec<String> = match self.0.errors.lock() {
+            Ok(mut v) => v.drain(..).collect(),
+            Err(_) => return Ok(()),
+        };
+        if msgs.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Wgpu {
+                op: op.into(),
+                message: msgs.join("; "),
+            })
+        }
+    }
+
+    pub(crate) fn same(&self, other: &Gpu) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gpu({})", self.describe())
+    }
+}

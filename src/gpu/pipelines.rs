@@ -1,0 +1,154 @@
+//! Compute pipelines, compiled once per (shader, entry point, override constants) and cached.
+//! Shapes never enter the key: they travel in each dispatch's uniforms.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::shaders::Shader;
+use super::Gpu;
+use crate::error::{Error, Result};
+
+/// WGSL `override` constants for one pipeline, by name. All of wgcnn's overrides are `u32`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Overrides(pub Vec<(&'static str, u32)>);
+
+impl Overrides {
+    pub fn new(pairs: &[(&'static str, u32)]) -> Overrides {
+        Overrides(pairs.to_vec())
+    }
+}
+
+impl std::fmt::Display for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            write!(f, "{}{k}={v}", if i > 0 { "," } else { "" })?;
+        }
+        Ok(())
+    }
+}
+
+/// Identifies one compiled pipeline.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct PipelineKey {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub overrides: Overrides,
+}
+
+pub(crate) struct Pipeline {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) layout: Arc<wgpu::BindGroupLayout>,
+}
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    modules: Mutex<HashMap<Shader, (Arc<wgpu::ShaderModule>, Arc<wgpu::BindGroupLayout>)>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
+}
+
+fn poisoned() -> Error {
+    Error::Wgpu {
+        op: "pipeline cache".into(),
+        message: "a thread panicked while compiling a pipeline".into(),
+    }
+}
+
+impl Gpu {
+    /// The pipeline for `key`, compiling it on first use.
+    pub(crate) fn pipeline(&self, key: &PipelineKey) -> Result<Arc<Pipeline>> {
+        if let Some(p) = self.0.pipelines.pipelines.lock().map_err(|_| poisoned())?.get(key) {
+            return Ok(p.clone());
+        }
+        let (module, layout) = self.module(key.shader)?;
+        let device = &self.0.device;
+        let constants: Vec<(&str, f64)> = key
+            .overrides
+            .0
+            .iter()
+            .map(|&(k, v)| (k, f64::from(v)))
+            .collect();
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(key.shader.name()),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(key.entry),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some(key.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Wgpu {
+                op: format!("compile {}::{} [{}]", key.shader.name(), key.entry, key.overrides),
+                message: e.to_string(),
+            });
+        }
+        let p = Arc::new(Pipeline { pipeline, layout });
+        self.0
+            .pipelines
+            .pipelines
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(key.clone(), p.clone());
+        Ok(p)
+    }
+
+    fn module(
+        &self,
+        shader: Shader,
+    ) -> Result<(Arc<wgpu::ShaderModule>, Arc<wgpu::BindGroupLayout>)> {
+        let mut modules = self.0.pipelines.modules.lock().map_err(|_| poisoned())?;
+        if let Some(m) = modules.get(&shader) {
+            return Ok(m.clone());
+        }
+        let device = &self.0.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader.name()),
+            source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+        });
+        // Binding 0 is the uniform block; 1.. are storage buffers in the shader's order.
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        for (i, &read_only) in shader.storage_read_only().iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(shader.name()),
+            entries: &entries,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Wgpu {
+                op: format!("compile {}", shader.name()),
+                message: e.to_string(),
+            });
+        }
+        let m = (Arc::new(module), Arc::new(layout));
+        modules.insert(shader, m.clone());
+        Ok(m)
+    }
+}

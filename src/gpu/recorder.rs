@@ -1,0 +1,125 @@
+//! The pending command encoder and `dispatch`: uniform upload, bind group, grid folding.
+
+use bytemuck::Pod;
+
+use super::pipelines::PipelineKey;
+use super::Gpu;
+use crate::error::{Error, Result};
+
+/// A storage buffer bound to one of a kernel's bindings (1, 2, … in order).
+pub type Binding<'a> = &'a wgpu::Buffer;
+
+/// Work recorded but not yet submitted.
+#[derive(Default)]
+pub(crate) struct Pending {
+    encoder: Option<wgpu::CommandEncoder>,
+}
+
+impl Pending {
+    /// The pending encoder, leaving an empty slot behind (a new encoder if none was pending).
+    pub(crate) fn take(&mut self, device: &wgpu::Device) -> wgpu::CommandEncoder {
+        self.encoder.take().unwrap_or_else(|| new_encoder(device))
+    }
+}
+
+fn new_encoder(device: &wgpu::Device) -> wgpu::CommandEncoder {
+    device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("wgcnn"),
+    })
+}
+
+/// Folds a 1-D count of workgroup blocks into (x, y) under the per-dimension limit.
+/// Kernels rebuild the block index as `wid.x + wid.y * nwg.x` and bound-check it.
+pub(crate) fn fold(blocks: u32, max: u32) -> Option<(u32, u32)> {
+    if blocks <= max {
+        return Some((blocks.max(1), 1));
+    }
+    let y = blocks.div_ceil(max);
+    (y <= max).then_some((max, y))
+}
+
+impl Gpu {
+    /// Records one dispatch of `key` into the pending encoder.
+    ///
+    /// `blocks` workgroups along the kernel's folded linear axis and `z` along its second
+    /// axis; `uniforms` goes to binding 0, `buffers` to bindings 1.. in order.
+    pub(crate) fn dispatch<U: Pod>(
+        &self,
+        key: &PipelineKey,
+        uniforms: &U,
+        buffers: &[Binding<'_>],
+        blocks: u32,
+        z: u32,
+    ) -> Result<()> {
+        let max = self.0.limits.max_compute_workgroups_per_dimension;
+        let too_large = || Error::TooLarge {
+            what: format!("dispatch of {}::{} ({blocks} × {z} workgroups)", key.shader.name(), key.entry),
+            bytes: u64::from(blocks) * u64::from(z),
+            limit: u64::from(max) * u64::from(max),
+        };
+        let (x, y) = fold(blocks, max).ok_or_else(too_large)?;
+        if z > max {
+            return Err(too_large());
+        }
+        if blocks == 0 || z == 0 {
+            return Ok(());
+        }
+        let expected = key.shader.storage_read_only().len();
+        if buffers.len() != expected {
+            return Err(Error::Wgpu {
+                op: format!("{}::{}", key.shader.name(), key.entry),
+                message: format!("{} buffers bound, the shader declares {expected}", buffers.len()),
+            });
+        }
+        let pipe = self.pipeline(key)?;
+        let device = &self.0.device;
+        let bytes = bytemuck::bytes_of(uniforms);
+        let ubuf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("uniforms"),
+            size: bytes.len() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        // A fresh buffer per dispatch: queue writes land before the next submit, so a shared
+        // buffer would leave every dispatch of the encoder with the last uniforms.
+        self.0.queue.write_buffer(&ubuf, 0, bytes);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: ubuf.as_entire_binding(),
+        }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.as_entire_binding(),
+            });
+        }
+        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(key.entry),
+            layout: &pipe.layout,
+            entries: &entries,
+        });
+        let mut pending = self.lock_pending()?;
+        let enc = pending.encoder.get_or_insert_with(|| new_encoder(device));
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(key.entry),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&pipe.pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(x, y, z);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold;
+
+    #[test]
+    fn folds_past_the_limit() {
+        assert_eq!(fold(10, 65535), Some((10, 1)));
+        assert_eq!(fold(65536, 65535), Some((65535, 2)));
+        assert_eq!(fold(u32::MAX, 65535), None);
+        assert_eq!(fold(0, 65535), Some((1, 1)));
+    }
+}

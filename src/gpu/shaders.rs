@@ -1,0 +1,78 @@
+//! The registry of WGSL sources. Every shader the crate dispatches is listed here; the naga
+//! test walks this list (and `all_pipelines`) rather than a folder.
+
+use super::pipelines::PipelineKey;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Shader {
+    Conv2dForward,
+    Conv2dBackwardData,
+    Conv2dBackwardFilter,
+    Conv2dDepthwise,
+    Conv2dReduce,
+}
+
+impl Shader {
+    pub const ALL: &'static [Shader] = &[
+        Shader::Conv2dForward,
+        Shader::Conv2dBackwardData,
+        Shader::Conv2dBackwardFilter,
+        Shader::Conv2dDepthwise,
+        Shader::Conv2dReduce,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shader::Conv2dForward => "conv2d_forward",
+            Shader::Conv2dBackwardData => "conv2d_backward_data",
+            Shader::Conv2dBackwardFilter => "conv2d_backward_filter",
+            Shader::Conv2dDepthwise => "conv2d_depthwise",
+            Shader::Conv2dReduce => "conv2d_reduce",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Conv2dForward => include_str!("../../shaders/conv2d_forward.wgsl"),
+            Shader::Conv2dBackwardData => include_str!("../../shaders/conv2d_backward_data.wgsl"),
+            Shader::Conv2dBackwardFilter => {
+                include_str!("../../shaders/conv2d_backward_filter.wgsl")
+            }
+            Shader::Conv2dDepthwise => include_str!("../../shaders/conv2d_depthwise.wgsl"),
+            Shader::Conv2dReduce => include_str!("../../shaders/conv2d_reduce.wgsl"),
+        }
+    }
+
+    /// Compute entry points of the file.
+    pub fn entry_points(self) -> &'static [&'static str] {
+        match self {
+            Shader::Conv2dForward => &["forward"],
+            Shader::Conv2dBackwardData => &["backward_data"],
+            Shader::Conv2dBackwardFilter => &["backward_filter"],
+            Shader::Conv2dDepthwise => &["forward", "backward_data", "backward_filter"],
+            Shader::Conv2dReduce => &["sum_splits", "backward_bias"],
+        }
+    }
+
+    /// The storage buffers at bindings 1, 2, …: `true` = read-only. Binding 0 is always the
+    /// uniform `Params` block.
+    pub fn storage_read_only(self) -> &'static [bool] {
+        match self {
+            // x, w, bias, y
+            Shader::Conv2dForward => &[true, true, true, false],
+            // dy, w, dx
+            Shader::Conv2dBackwardData => &[true, true, false],
+            // x, dy, dw (or split partials)
+            Shader::Conv2dBackwardFilter => &[true, true, false],
+            // a, b, bias, out: forward (x, w, bias, y), dX (dy, w, -, dx), dW (x, dy, -, parts)
+            Shader::Conv2dDepthwise => &[true, true, true, false],
+            // src, dst
+            Shader::Conv2dReduce => &[true, false],
+        }
+    }
+}
+
+/// Every pipeline (shader, entry point, override set) the crate can dispatch.
+pub fn all_pipelines() -> Vec<PipelineKey> {
+    crate::ops::conv2d::gpu::pipelines()
+}

@@ -1,0 +1,43 @@
+//! # wgcnn
+//!
+//! Convolutional-network operations as WGSL compute shaders run through wgpu, each proven
+//! against a plain f64 CPU reference. Runs on any adapter wgpu reaches, including Mesa's
+//! software Vulkan (lavapipe) on machines without a GPU.
+//!
+//! ```no_run
+//! use wgcnn::prelude::*;
+//!
+//! let gpu = Gpu::new()?;                                   // best adapter, or Err with a hint
+//! let x = Tensor::from_slice(&gpu, [1, 1, 4, 4], &[1.0; 16])?;
+//! let w = Tensor::from_slice(&gpu, [2, 1, 3, 3], &[0.5; 18])?;
+//! let p = Conv2dParams::new(3).padding(Padding::Same);
+//! let y = conv2d(&x, &w, None, &p)?;                       // recorded, not yet submitted
+//! assert_eq!(y.dims(), &[1, 2, 4, 4]);
+//! let values = y.to_vec()?;                                // submits, waits, reads back
+//! assert_eq!(values[5], 4.5);                              // an interior pixel: 9 taps × 0.5
+//! # Ok::<(), wgcnn::Error>(())
+//! ```
+
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod shape;
+pub mod tensor;
+pub mod testing;
+
+pub use error::{Error, Result};
+pub use gpu::Gpu;
+pub use ops::conv2d::{
+    conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Conv2dGeometry,
+    Conv2dKernel, Conv2dParams,
+};
+pub use shape::{Padding, Shape, HW};
+pub use tensor::Tensor;
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::{
+        conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Conv2dParams,
+        Error, Gpu, Padding, Result, Shape, Tensor, HW,
+    };
+}

@@ -1,0 +1,329 @@
+//! GPU side of conv2d: the uniform block, kernel choice and dispatch of each pass.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::Conv2dGeometry;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Overrides, PipelineKey, Shader};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Mirror of the WGSL `struct Params` shared by every conv2d shader (same names, same order).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug, Default, PartialEq, Eq)]
+pub struct Conv2dUniforms {
+    pub n: u32,
+    pub c_in: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub c_out: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub groups: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub stride_h: u32,
+    pub stride_w: u32,
+    pub dil_h: u32,
+    pub dil_w: u32,
+    pub pad_top: u32,
+    pub pad_left: u32,
+    pub has_bias: u32,
+    /// Split-K chunks of the filter gradient.
+    pub splits: u32,
+    /// Output rows (img, oh) per split.
+    pub rows_per_split: u32,
+    /// Element count for `sum_splits`.
+    pub len: u32,
+}
+
+impl Conv2dUniforms {
+    /// `resolve` has checked every count against u32, so the casts cannot truncate.
+    pub fn new(g: &Conv2dGeometry) -> Conv2dUniforms {
+        let u = |v: usize| v as u32;
+        Conv2dUniforms {
+            n: u(g.n),
+            c_in: u(g.c_in),
+            h_in: u(g.h_in),
+            w_in: u(g.w_in),
+            c_out: u(g.c_out),
+            h_out: u(g.h_out),
+            w_out: u(g.w_out),
+            groups: u(g.groups),
+            kh: u(g.kh),
+            kw: u(g.kw),
+            stride_h: u(g.stride.h),
+            stride_w: u(g.stride.w),
+            dil_h: u(g.dilation.h),
+            dil_w: u(g.dilation.w),
+            pad_top: u(g.pad_top),
+            pad_left: u(g.pad_left),
+            has_bias: 0,
+            splits: 1,
+            rows_per_split: u(g.n * g.h_out),
+            len: 0,
+        }
+    }
+}
+
+/// Output pixels (rows of the GEMM) per invocation: `const MR` in the GEMM shaders.
+pub const MR: u32 = 4;
+/// Output channels (columns of the GEMM) per invocation: `const NR` in the GEMM shaders.
+pub const NR: u32 = 8;
+/// Invocations per workgroup (the `WG` override).
+const WG: u32 = 64;
+/// Workgroup size of the bias-gradient tree reduction (a power of two).
+const WG_REDUCE: u32 = 256;
+
+/// Which kernel runs a pass. `choose_*` picks one; tests force each to prove it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Conv2dKernel {
+    /// Register-blocked implicit GEMM: any geometry.
+    Gemm,
+    /// The forward GEMM without window arithmetic: 1×1, stride 1, no padding only.
+    Pointwise,
+    /// Direct kernels for groups = c_in (any channel multiplier).
+    Depthwise,
+}
+
+impl Conv2dKernel {
+    pub const ALL: [Conv2dKernel; 3] = [Conv2dKernel::Gemm, Conv2dKernel::Pointwise, Conv2dKernel::Depthwise];
+
+    /// Whether the kernel can run `g` (forward; `Pointwise` exists for forward only).
+    pub fn supports(self, g: &Conv2dGeometry, forward: bool) -> bool {
+        match self {
+            Conv2dKernel::Gemm => true,
+            Conv2dKernel::Pointwise => forward && g.is_pointwise(),
+            Conv2dKernel::Depthwise => g.is_depthwise(),
+        }
+    }
+}
+
+pub fn choose_forward(g: &Conv2dGeometry) -> Conv2dKernel {
+    if g.is_depthwise() {
+        Conv2dKernel::Depthwise
+    } else if g.is_pointwise() {
+        Conv2dKernel::Pointwise
+    } else {
+        Conv2dKernel::Gemm
+    }
+}
+
+pub fn choose_backward(g: &Conv2dGeometry) -> Conv2dKernel {
+    if g.is_depthwise() {
+        Conv2dKernel::Depthwise
+    } else {
+        Conv2dKernel::Gemm
+    }
+}
+
+fn key(shader: Shader, entry: &'static str, overrides: &[(&'static str, u32)]) -> PipelineKey {
+    PipelineKey {
+        shader,
+        entry,
+        overrides: Overrides::new(overrides),
+    }
+}
+
+fn gemm_forward_key(pointwise: bool) -> PipelineKey {
+    key(Shader::Conv2dForward, "forward", &[("WG", WG), ("POINTWISE", u32::from(pointwise))])
+}
+fn depthwise_key(entry: &'static str) -> PipelineKey {
+    key(Shader::Conv2dDepthwise, entry, &[("WG", WG)])
+}
+fn sum_splits_key() -> PipelineKey {
+    key(Shader::Conv2dReduce, "sum_splits", &[("WG", WG)])
+}
+
+/// Every pipeline this module dispatches (the naga test validates each).
+pub fn pipelines() -> Vec<PipelineKey> {
+    vec![
+        gemm_forward_key(false),
+        gemm_forward_key(true),
+        key(Shader::Conv2dBackwardData, "backward_data", &[("WG", WG)]),
+        key(Shader::Conv2dBackwardFilter, "backward_filter", &[("WG", WG)]),
+        depthwise_key("forward"),
+        depthwise_key("backward_data"),
+        depthwise_key("backward_filter"),
+        sum_splits_key(),
+        key(Shader::Conv2dReduce, "backward_bias", &[("WG", WG_REDUCE)]),
+    ]
+}
+
+fn unsupported(kernel: Conv2dKernel, g: &Conv2dGeometry) -> Error {
+    Error::invalid(
+        "conv2d",
+        "kernel",
+        format!("{kernel:?}"),
+        format!("that kernel cannot run {g}"),
+    )
+}
+
+fn count(v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::TooLarge {
+        what: "conv2d dispatch".into(),
+        bytes: v as u64,
+        limit: u64::from(u32::MAX),
+    })
+}
+
+/// A 4-byte stand-in bound where a kernel's optional buffer is absent.
+fn placeholder(gpu: &Gpu) -> Result<Tensor> {
+    Tensor::zeros(gpu, Shape::new([1]))
+}
+
+pub(crate) fn forward(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    g: &Conv2dGeometry,
+    kernel: Conv2dKernel,
+) -> Result<Tensor> {
+    if !kernel.supports(g, true) {
+        return Err(unsupported(kernel, g));
+    }
+    let gpu = x.gpu();
+    let y = Tensor::zeros(gpu, g.y_shape())?;
+    let holder;
+    let bias = match b {
+        Some(b) => b,
+        None => {
+            holder = placeholder(gpu)?;
+            &holder
+        }
+    };
+    let mut u = Conv2dUniforms::new(g);
+    u.has_bias = u32::from(b.is_some());
+    let bufs = [x.buffer(), w.buffer(), bias.buffer(), y.buffer()];
+    match kernel {
+        Conv2dKernel::Depthwise => {
+            let blocks = count(g.y_shape().numel().div_ceil(WG as usize))?;
+            gpu.dispatch(&depthwise_key("forward"), &u, &bufs, blocks, 1)?;
+        }
+        Conv2dKernel::Gemm | Conv2dKernel::Pointwise => {
+            let m = g.n * g.h_out * g.w_out;
+            let blocks = count(m.div_ceil((WG * MR) as usize))?;
+            let z = count(g.groups * g.cog().div_ceil(NR as usize))?;
+            let k = gemm_forward_key(kernel == Conv2dKernel::Pointwise);
+            gpu.dispatch(&k, &u, &bufs, blocks, z)?;
+        }
+    }
+    Ok(y)
+}
+
+pub(crate) fn backward_data(
+    dy: &Tensor,
+    w: &Tensor,
+    g: &Conv2dGeometry,
+    kernel: Conv2dKernel,
+) -> Result<Tensor> {
+    if !kernel.supports(g, false) {
+        return Err(unsupported(kernel, g));
+    }
+    let gpu = dy.gpu();
+    let dx = Tensor::zeros(gpu, g.x_shape())?;
+    let u = Conv2dUniforms::new(g);
+    match kernel {
+        Conv2dKernel::Depthwise => {
+            let holder = placeholder(gpu)?;
+            let bufs = [dy.buffer(), w.buffer(), holder.buffer(), dx.buffer()];
+            let blocks = count(g.x_shape().numel().div_ceil(WG as usize))?;
+            gpu.dispatch(&depthwise_key("backward_data"), &u, &bufs, blocks, 1)?;
+        }
+        _ => {
+            let m = g.n * g.h_in * g.w_in;
+            let blocks = count(m.div_ceil((WG * MR) as usize))?;
+            let z = count(g.groups * g.cg().div_ceil(NR as usize))?;
+            let k = key(Shader::Conv2dBackwardData, "backward_data", &[("WG", WG)]);
+            gpu.dispatch(&k, &u, &[dy.buffer(), w.buffer(), dx.buffer()], blocks, z)?;
+        }
+    }
+    Ok(dx)
+}
+
+/// How many chunks to cut the filter gradient's reduction into: enough workgroups to fill the
+/// device, never chunks shorter than a few hundred terms. Depends only on the geometry and
+/// the adapter, so repeated runs reduce in the same order.
+fn splits_for(g: &Conv2dGeometry, blocks: usize, gpu: &Gpu) -> usize {
+    let rows = g.n * g.h_out;
+    let target: usize = if gpu.is_software() { 64 } else { 1024 };
+    let by_fill = target.div_ceil(blocks.max(1));
+    let by_length = (rows * g.w_out / 256).max(1);
+    by_fill.min(by_length).clamp(1, rows)
+}
+
+pub(crate) fn backward_filter(
+    x: &Tensor,
+    dy: &Tensor,
+    g: &Conv2dGeometry,
+    kernel: Conv2dKernel,
+) -> Result<Tensor> {
+    if !kernel.supports(g, false) {
+        return Err(unsupported(kernel, g));
+    }
+    let gpu = x.gpu();
+    let w_shape = g.w_shape();
+    let len = w_shape.numel();
+    let rows = g.n * g.h_out;
+    let (blocks, z_per_split) = match kernel {
+        Conv2dKernel::Depthwise => (len.div_ceil(WG as usize), 1),
+        _ => (
+            (g.reduction_len()).div_ceil((WG * MR) as usize),
+            g.groups * g.cog().div_ceil(NR as usize),
+        ),
+    };
+    let splits = splits_for(g, blocks * z_per_split, gpu);
+    let rows_per_split = rows.div_ceil(splits);
+    let splits = rows.div_ceil(rows_per_split);
+    let mut u = Conv2dUniforms::new(g);
+    u.splits = count(splits)?;
+    u.rows_per_split = count(rows_per_split)?;
+    u.len = count(len)?;
+    let dw = Tensor::zeros(gpu, w_shape.clone())?;
+    let parts = if splits == 1 {
+        dw.clone()
+    } else {
+        Tensor::zeros(gpu, Shape::new([splits, len]))?
+    };
+    match kernel {
+        Conv2dKernel::Depthwise => {
+            let holder = placeholder(gpu)?;
+            let bufs = [x.buffer(), dy.buffer(), holder.buffer(), parts.buffer()];
+            let blocks = count((splits * len).div_ceil(WG as usize))?;
+            gpu.dispatch(&depthwise_key("backward_filter"), &u, &bufs, blocks, 1)?;
+        }
+        _ => {
+            let k = key(Shader::Conv2dBackwardFilter, "backward_filter", &[("WG", WG)]);
+            let bufs = [x.buffer(), dy.buffer(), parts.buffer()];
+            gpu.dispatch(&k, &u, &bufs, count(blocks)?, count(splits * z_per_split)?)?;
+        }
+    }
+    if splits > 1 {
+        let blocks = count(len.div_ceil(WG as usize))?;
+        gpu.dispatch(&sum_splits_key(), &u, &[parts.buffer(), dw.buffer()], blocks, 1)?;
+    }
+    Ok(dw)
+}
+
+pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
+    let &[n, c_out, h_out, w_out] = dy.dims() else {
+        return Err(Error::ShapeMismatch {
+            op: "conv2d",
+            what: "output gradient dy",
+            expected: "rank 4".into(),
+            got: dy.shape().to_string(),
+        });
+    };
+    let gpu = dy.gpu();
+    let db = Tensor::zeros(gpu, Shape::new([c_out]))?;
+    let u = Conv2dUniforms {
+        n: count(n)?,
+        c_out: count(c_out)?,
+        h_out: count(h_out)?,
+        w_out: count(w_out)?,
+        ..Conv2dUniforms::default()
+    };
+    let k = key(Shader::Conv2dReduce, "backward_bias", &[("WG", WG_REDUCE)]);
+    gpu.dispatch(&k, &u, &[dy.buffer(), db.buffer()], count(c_out)?, 1)?;
+    Ok(db)
+}

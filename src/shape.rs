@@ -1,0 +1,145 @@
+//! Shapes, spatial pairs and padding: the vocabulary every op shares.
+
+use std::fmt;
+
+/// Dimensions of a tensor, outermost first (NCHW for activations).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Shape(pub Vec<usize>);
+
+impl Shape {
+    pub fn new(dims: impl Into<Vec<usize>>) -> Shape {
+        Shape(dims.into())
+    }
+    pub fn dims(&self) -> &[usize] {
+        &self.0
+    }
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+    /// Number of elements; `None` when the product overflows `usize`.
+    pub fn checked_numel(&self) -> Option<usize> {
+        self.0.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+    }
+    /// Number of elements (saturating; shapes that overflow are refused on upload).
+    pub fn numel(&self) -> usize {
+        self.checked_numel().unwrap_or(usize::MAX)
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        write!(f, "]")
+    }
+}
+
+impl From<&[usize]> for Shape {
+    fn from(d: &[usize]) -> Shape {
+        Shape(d.to_vec())
+    }
+}
+impl<const R: usize> From<[usize; R]> for Shape {
+    fn from(d: [usize; R]) -> Shape {
+        Shape(d.to_vec())
+    }
+}
+
+/// A (height, width) pair. Named fields, never `0/1`, so the two axes cannot be swapped.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct HW<T> {
+    pub h: T,
+    pub w: T,
+}
+
+impl<T> HW<T> {
+    pub const fn new(h: T, w: T) -> HW<T> {
+        HW { h, w }
+    }
+}
+impl<T: Copy> HW<T> {
+    pub const fn square(v: T) -> HW<T> {
+        HW { h: v, w: v }
+    }
+}
+impl<T: Copy> From<(T, T)> for HW<T> {
+    fn from((h, w): (T, T)) -> HW<T> {
+        HW { h, w }
+    }
+}
+impl From<usize> for HW<usize> {
+    fn from(v: usize) -> HW<usize> {
+        HW::square(v)
+    }
+}
+impl<T: fmt::Display> fmt::Display for HW<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}, {})", self.h, self.w)
+    }
+}
+
+/// How a convolution or pooling window treats the border.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum Padding {
+    /// No padding: the window stays inside the input.
+    #[default]
+    Valid,
+    /// TensorFlow/Keras "same": output = ceil(input / stride); the total pad is split with the
+    /// odd extra pixel on the bottom/right.
+    Same,
+    /// Explicit zero padding on each side.
+    Explicit {
+        top: usize,
+        bottom: usize,
+        left: usize,
+        right: usize,
+    },
+}
+
+impl Padding {
+    /// The same padding on all four sides.
+    pub const fn symmetric(p: usize) -> Padding {
+        Padding::Explicit {
+            top: p,
+            bottom: p,
+            left: p,
+            right: p,
+        }
+    }
+}
+
+impl fmt::Display for Padding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Padding::Valid => write!(f, "valid"),
+            Padding::Same => write!(f, "same"),
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } => write!(f, "explicit[{top},{bottom},{left},{right}]"),
+        }
+    }
+}
+
+/// Pads (before, after) along one axis for a window of `extent = dilation·(k−1)+1` and `stride`.
+/// `Same` follows TensorFlow: out = ceil(size / stride), pad = max((out−1)·stride + extent − size, 0),
+/// with the odd pixel after.
+pub(crate) fn same_pads(size: usize, extent: usize, stride: usize) -> (usize, usize) {
+    let out = size.div_ceil(stride);
+    let total = ((out.saturating_sub(1)) * stride + extent).saturating_sub(size);
+    (total / 2, total - total / 2)
+}
+
+/// Output length along one axis: floor((size + pads − extent) / stride) + 1, or `None` when the
+/// window does not fit even once.
+pub(crate) fn window_out(size: usize, pads: usize, extent: usize, stride: usize) -> Option<usize> {
+    let padded = size + pads;
+    (padded >= extent).then(|| (padded - extent) / stride + 1)
+}

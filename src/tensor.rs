@@ -1,0 +1,228 @@
+//! `Tensor`: an f32 array on the GPU with its shape; upload and read-back.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::shape::Shape;
+
+/// An f32 tensor in a GPU buffer, NCHW for activations. Cloning shares the buffer.
+#[derive(Clone)]
+pub struct Tensor {
+    gpu: Gpu,
+    buf: Arc<wgpu::Buffer>,
+    shape: Shape,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor{}", self.shape)
+    }
+}
+
+impl Tensor {
+    /// Uploads `data` (row-major, last index fastest) as a tensor of `shape`.
+    pub fn from_slice(gpu: &Gpu, shape: impl Into<Shape>, data: &[f32]) -> Result<Tensor> {
+        let shape = shape.into();
+        if shape.checked_numel() != Some(data.len()) {
+            return Err(Error::ShapeMismatch {
+                op: "Tensor::from_slice",
+                what: "element count",
+                expected: format!("{} elements for shape {shape}", shape.numel()),
+                got: format!("{} elements", data.len()),
+            });
+        }
+        let t = Tensor::zeros(gpu, shape)?;
+        if !data.is_empty() {
+            // Uploads ride on the queue and land before the next submit, so they are ordered
+            // before any op recorded afterwards. Pending ops recorded *before* must not see the
+            // new data, but a fresh buffer has no earlier readers.
+            gpu.queue().write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+        }
+        Ok(t)
+    }
+
+    /// A tensor of zeros (wgpu zero-fills new buffers).
+    pub fn zeros(gpu: &Gpu, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        let bytes = shape
+            .checked_numel()
+            .and_then(|n| (n as u64).checked_mul(4))
+            .ok_or_else(|| Error::TooLarge {
+                what: format!("tensor {shape}"),
+                bytes: u64::MAX,
+                limit: gpu.limits().max_storage_buffer_binding_size,
+            })?;
+        let limit = gpu
+            .limits()
+            .max_storage_buffer_binding_size
+            .min(gpu.limits().max_buffer_size);
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                what: format!("tensor {shape}"),
+                bytes,
+                limit,
+            });
+        }
+        // Zero-sized bindings are not allowed; an empty tensor still owns 4 bytes.
+        let buf = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tensor"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Tensor {
+            gpu: gpu.clone(),
+            buf: Arc::new(buf),
+            shape,
+        })
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+    pub fn dims(&self) -> &[usize] {
+        self.shape.dims()
+    }
+    pub fn numel(&self) -> usize {
+        self.shape.numel()
+    }
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buf
+    }
+
+    /// The same data seen with another shape of equal element count (no copy).
+    pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        if shape.checked_numel() != Some(self.numel()) {
+            return Err(Error::ShapeMismatch {
+                op: "Tensor::reshape",
+                what: "element count",
+                expected: format!("{} elements", self.numel()),
+                got: format!("{shape} ({} elements)", shape.numel()),
+            });
+        }
+        Ok(Tensor {
+            gpu: self.gpu.clone(),
+            buf: self.buf.clone(),
+            shape,
+        })
+    }
+
+    /// Submits pending work, waits for it and copies the tensor to the host.
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        let (staging, done) = self.start_readback()?;
+        let gpu = &self.gpu;
+        // Another thread's poll may be the one that runs our map callback, and it can still be
+        // running it when our own poll returns: wait until the flag is actually set.
+        loop {
+            gpu.0
+                .device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            if done.lock().map(|f| f.is_some()).unwrap_or(true) {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        finish_readback(gpu, &staging, &done, self.numel())
+    }
+
+    /// Async read-back: submits now and resolves once the data is on the host. The future
+    /// polls the device each time it is polled, so it works under any executor.
+    pub fn to_vec_async(&self) -> impl Future<Output = Result<Vec<f32>>> + Send + 'static {
+        let started = self.start_readback();
+        ReadFuture {
+            gpu: self.gpu.clone(),
+            numel: self.numel(),
+            state: Some(started),
+        }
+    }
+
+    fn start_readback(&self) -> Result<(wgpu::Buffer, MapFlag)> {
+        let gpu = &self.gpu;
+        let size = (self.numel() as u64 * 4).max(4);
+        let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.submit(Some(&mut |enc: &mut wgpu::CommandEncoder| {
+            enc.copy_buffer_to_buffer(&self.buf, 0, &staging, 0, size);
+        }))?;
+        let done: MapFlag = Arc::new(Mutex::new(None));
+        let flag = done.clone();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            if let Ok(mut f) = flag.lock() {
+                *f = Some(r.map_err(|e| e.to_string()));
+            }
+        });
+        Ok((staging, done))
+    }
+}
+
+type MapFlag = Arc<Mutex<Option<std::result::Result<(), String>>>>;
+
+fn finish_readback(
+    gpu: &Gpu,
+    staging: &wgpu::Buffer,
+    done: &MapFlag,
+    numel: usize,
+) -> Result<Vec<f32>> {
+    gpu.check_errors("read-back")?;
+    let state = done
+        .lock()
+        .map_err(|_| Error::Readback("map flag poisoned".into()))?
+        .clone();
+    match state {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(Error::Readback(e)),
+        None => return Err(Error::Readback("buffer was not mapped after the wait".into())),
+    }
+    let out = {
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        bytemuck::cast_slice::<u8, f32>(&view)[..numel].to_vec()
+    };
+    staging.unmap();
+    Ok(out)
+}
+
+struct ReadFuture {
+    gpu: Gpu,
+    numel: usize,
+    state: Option<Result<(wgpu::Buffer, MapFlag)>>,
+}
+
+impl Future for ReadFuture {
+    type Output = Result<Vec<f32>>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (staging, done) = match self.state.take() {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => return Poll::Ready(Err(e)),
+            None => return Poll::Ready(Err(Error::Readback("future polled after completion".into()))),
+        };
+        if let Err(e) = self.gpu.0.device.poll(wgpu::PollType::Poll) {
+            return Poll::Ready(Err(Error::Readback(e.to_string())));
+        }
+        let ready = done.lock().map(|f| f.is_some()).unwrap_or(true);
+        if ready {
+            return Poll::Ready(finish_readback(&self.gpu, &staging, &done, self.numel));
+        }
+        self.state = Some(Ok((staging, done)));
+        // No callback reaches the executor on native backends: ask to be polled again.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,109 @@
+//! Random conv2d cases over the whole option space, plus hand-picked edge cases.
+
+use std::fmt;
+
+use super::Rng;
+use crate::ops::conv2d::{Conv2dGeometry, Conv2dParams};
+use crate::shape::{Padding, Shape, HW};
+
+/// One conv2d problem. `Display` prints a line that reproduces it.
+#[derive(Clone, Debug)]
+pub struct Conv2dCase {
+    pub x: Shape,
+    pub c_out: usize,
+    pub params: Conv2dParams,
+    pub bias: bool,
+}
+
+impl Conv2dCase {
+    pub fn w_shape(&self) -> Shape {
+        let d = self.x.dims();
+        Shape::new([self.c_out, d[1] / self.params.groups, self.params.kernel.h, self.params.kernel.w])
+    }
+    pub fn geometry(&self) -> crate::Result<Conv2dGeometry> {
+        self.params.resolve(&self.x, &self.w_shape())
+    }
+
+    /// A random case that resolves: batch 1–3, odd and non-square sizes, kernels 1–7
+    /// (non-square), stride 1–3, dilation 1–3, groups and depthwise (with channel
+    /// multiplier), every padding kind, with or without bias.
+    pub fn random(rng: &mut Rng) -> Conv2dCase {
+        loop {
+            let groups = match rng.range(0, 5) {
+                0 | 1 | 2 => 1,
+                3 => rng.range(2, 3),
+                _ => 0, // depthwise, set below
+            };
+            let (c_in, c_out, groups) = if groups == 0 {
+                let c = rng.range(2, 6);
+                (c, c * rng.range(1, 3), c)
+            } else {
+                (groups * rng.range(1, 4), groups * rng.range(1, 10), groups)
+            };
+            let kernel = HW::new(rng.range(1, 7), rng.range(1, 7));
+            let kernel = if rng.chance(0.5) { HW::square(kernel.h) } else { kernel };
+            let stride = HW::new(rng.range(1, 3), rng.range(1, 3));
+            let dilation = if rng.chance(0.3) { HW::new(rng.range(1, 3), rng.range(1, 3)) } else { HW::square(1) };
+            let padding = match rng.range(0, 2) {
+                0 => Padding::Valid,
+                1 => Padding::Same,
+                _ => Padding::Explicit {
+                    top: rng.range(0, 3),
+                    bottom: rng.range(0, 3),
+                    left: rng.range(0, 3),
+                    right: rng.range(0, 3),
+                },
+            };
+            let case = Conv2dCase {
+                x: Shape::new([rng.range(1, 3), c_in, rng.range(1, 13), rng.range(1, 13)]),
+                c_out,
+                params: Conv2dParams {
+                    kernel,
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                },
+                bias: rng.chance(0.6),
+            };
+            if case.geometry().is_ok() {
+                return case;
+            }
+        }
+    }
+
+    /// Hand-picked corners: 1×1 outputs, pointwise, depthwise, wide channel counts past one
+    /// register tile, a single pixel, long reductions.
+    pub fn edge_cases() -> Vec<Conv2dCase> {
+        let c = |x: [usize; 4], c_out, p: Conv2dParams, bias| Conv2dCase {
+            x: Shape::new(x),
+            c_out,
+            params: p,
+            bias,
+        };
+        let p = |k: (usize, usize)| Conv2dParams::new(k);
+        vec![
+            c([1, 1, 1, 1], 1, p((1, 1)), false),
+            c([1, 3, 5, 5], 4, p((5, 5)), true),                            // output 1×1
+            c([2, 16, 7, 9], 19, p((1, 1)), true),                          // pointwise
+            c([1, 8, 6, 6], 8, p((3, 3)).padding(Padding::Same).groups(8), true), // depthwise
+            c([1, 4, 9, 9], 12, p((3, 3)).stride(2).groups(4), false),      // depthwise ×3
+            c([3, 5, 11, 7], 33, p((3, 2)).stride((2, 1)).padding(Padding::Same), true),
+            c([1, 70, 3, 3], 9, p((3, 3)).padding(Padding::symmetric(1)), false), // long reduction
+            c([2, 2, 13, 13], 3, p((3, 3)).dilation(3).padding(Padding::Same), true),
+            c([1, 6, 8, 10], 6, p((1, 7)).stride(3).padding(Padding::Same).groups(3), true),
+            c([1, 3, 2, 2], 2, p((7, 7)).padding(Padding::symmetric(3)), true), // all-but-one padding
+        ]
+    }
+}
+
+impl fmt::Display for Conv2dCase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.params;
+        write!(
+            f,
+            "x={} c_out={} kernel={} stride={} padding={} dilation={} groups={} bias={}",
+            self.x, self.c_out, p.kernel, p.stride, p.padding, p.dilation, p.groups, self.bias
+        )
+    }
+}

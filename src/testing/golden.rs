@@ -1,0 +1,254 @@
+//! Runs outside-framework golden cases (the format of GOLDEN_FORMAT.md: a `cases.json`
+//! manifest and one folder of raw little-endian f32 files per case) against the GPU ops.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::ops::conv2d::{self, Conv2dParams};
+use crate::shape::{Padding, Shape, HW};
+use crate::tensor::Tensor;
+
+/// What happened to one case.
+#[derive(Clone, Debug)]
+pub enum Status {
+    /// Every output within its bound; the worst error as a fraction of its bound.
+    Passed { worst: f64 },
+    /// Some output outside its bound, or the case could not be read or run.
+    Failed { worst: f64, why: String },
+    /// The crate does not implement this op yet.
+    Skipped,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub name: String,
+    pub op: String,
+    pub status: Status,
+}
+
+/// Ops the runner can check.
+pub const SUPPORTED_OPS: &[&str] = &["conv2d"];
+
+/// Reads `dir/cases.json` and runs every case on `gpu`. A broken manifest is an `Err`; a
+/// broken case is a failed case.
+pub fn run_dir(gpu: &Gpu, dir: &Path) -> Result<Vec<Outcome>> {
+    let path = dir.join("cases.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let manifest: Value = serde_json::from_str(&text).map_err(|e| Error::Format {
+        path: path.clone(),
+        what: format!("not valid JSON: {e}"),
+    })?;
+    let cases = manifest["cases"].as_array().ok_or_else(|| Error::Format {
+        path: path.clone(),
+        what: "no `cases` array".into(),
+    })?;
+    Ok(cases.iter().map(|c| run_case(gpu, dir, c)).collect())
+}
+
+fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
+    let name = case["name"].as_str().unwrap_or("<unnamed>").to_string();
+    let op = case["op"].as_str().unwrap_or("<no op>").to_string();
+    let status = if !SUPPORTED_OPS.contains(&op.as_str()) {
+        Status::Skipped
+    } else {
+        let folder = dir.join(&name);
+        match Case::read(&folder, case).and_then(|c| c.run_conv2d(gpu)) {
+            Ok(status) => status,
+            Err(e) => Status::Failed {
+                worst: f64::INFINITY,
+                why: e.to_string(),
+            },
+        }
+    };
+    Outcome { name, op, status }
+}
+
+struct Tensor32 {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+    max_abs: f64,
+}
+
+struct Case<'a> {
+    folder: PathBuf,
+    params: &'a Value,
+    tensors: HashMap<String, Tensor32>,
+}
+
+fn format_err(path: &Path, what: impl Into<String>) -> Error {
+    Error::Format {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
+}
+
+/// Reads a raw little-endian f32 file that must hold exactly `numel` values.
+pub fn read_f32(path: &Path, numel: usize) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if Some(bytes.len()) != numel.checked_mul(4) {
+        return Err(format_err(
+            path,
+            format!("{} bytes, expected 4 × {numel} for its shape", bytes.len()),
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+impl<'a> Case<'a> {
+    fn read(folder: &Path, case: &'a Value) -> Result<Case<'a>> {
+        let mut tensors = HashMap::new();
+        let list = case["tensors"]
+            .as_array()
+            .ok_or_else(|| format_err(folder, "case has no `tensors` list"))?;
+        for t in list {
+            let (Some(name), Some(file), Some(shape)) =
+                (t["name"].as_str(), t["file"].as_str(), t["shape"].as_array())
+            else {
+                return Err(format_err(folder, "a tensor entry lacks name, file or shape"));
+            };
+            let shape: Vec<usize> = shape
+                .iter()
+                .map(|d| d.as_u64().map(|d| d as usize))
+                .collect::<Option<_>>()
+                .ok_or_else(|| format_err(folder, format!("tensor {name}: shape is not a list of sizes")))?;
+            let numel = shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .ok_or_else(|| format_err(folder, format!("tensor {name}: shape overflows")))?;
+            let data = read_f32(&folder.join(file), numel)?;
+            let max_abs = t["max_abs"]
+                .as_f64()
+                .unwrap_or_else(|| data.iter().fold(0.0, |m: f64, &v| m.max(f64::from(v).abs())));
+            tensors.insert(name.to_string(), Tensor32 { shape, data, max_abs });
+        }
+        Ok(Case {
+            folder: folder.to_path_buf(),
+            params: &case["params"],
+            tensors,
+        })
+    }
+
+    fn pair(&self, key: &str) -> Result<HW<usize>> {
+        match self.params[key].as_array().map(|a| a.iter().map(Value::as_u64).collect::<Vec<_>>()) {
+            Some(v) if v.len() == 2 && v.iter().all(Option::is_some) => {
+                Ok(HW::new(v[0].unwrap_or(0) as usize, v[1].unwrap_or(0) as usize))
+            }
+            _ => Err(format_err(&self.folder, format!("param `{key}` is not [h, w]"))),
+        }
+    }
+
+    fn usize_param(&self, key: &str) -> Result<usize> {
+        self.params[key]
+            .as_u64()
+            .map(|v| v as usize)
+            .ok_or_else(|| format_err(&self.folder, format!("param `{key}` is missing or not a count")))
+    }
+
+    fn tensor(&self, name: &str) -> Result<&Tensor32> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| format_err(&self.folder, format!("tensor `{name}` missing")))
+    }
+
+    fn upload(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
+        let t = self.tensor(name)?;
+        Tensor::from_slice(gpu, Shape::new(t.shape.clone()), &t.data)
+    }
+
+    fn run_conv2d(&self, gpu: &Gpu) -> Result<Status> {
+        let pads = self.params["padding"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).map(|v| v as usize).collect::<Vec<_>>())
+            .filter(|v| v.len() == 4)
+            .ok_or_else(|| format_err(&self.folder, "param `padding` is not [top, bottom, left, right]"))?;
+        let p = Conv2dParams {
+            kernel: self.pair("kernel")?,
+            stride: self.pair("stride")?,
+            padding: Padding::Explicit {
+                top: pads[0],
+                bottom: pads[1],
+                left: pads[2],
+                right: pads[3],
+            },
+            dilation: self.pair("dilation")?,
+            groups: self.usize_param("groups")?,
+        };
+        let x = self.upload(gpu, "x")?;
+        let w = self.upload(gpu, "w")?;
+        let b = if self.tensors.contains_key("b") {
+            Some(self.upload(gpu, "b")?)
+        } else {
+            None
+        };
+        let g = p.resolve(x.shape(), w.shape())?;
+        let k_fwd = g.reduction_len();
+        let k_batch = g.n * g.h_out * g.w_out;
+        let mut results = vec![("y", conv2d::conv2d(&x, &w, b.as_ref(), &p)?, k_fwd)];
+        if self.tensors.contains_key("dy") {
+            let dy = self.upload(gpu, "dy")?;
+            if self.tensors.contains_key("dx") {
+                results.push(("dx", conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p)?, k_fwd));
+            }
+            if self.tensors.contains_key("dw") {
+                results.push(("dw", conv2d::conv2d_backward_filter(&x, &dy, &p)?, k_batch));
+            }
+            if self.tensors.contains_key("db") {
+                results.push(("db", conv2d::conv2d_backward_bias(&dy)?, k_batch));
+            }
+        }
+        let mut worst = 0.0f64;
+        let mut why = Vec::new();
+        for (name, got, k) in results {
+            let want = self.tensor(name)?;
+            let got = got.to_vec()?;
+            let tol = tolerance(want.max_abs, k);
+            if got.len() != want.data.len() {
+                why.push(format!("{name}: {} values, golden has {}", got.len(), want.data.len()));
+                worst = f64::INFINITY;
+                continue;
+            }
+            let (mut err, mut at) = (0.0f64, 0);
+            for (i, (&a, &e)) in got.iter().zip(&want.data).enumerate() {
+                let d = (f64::from(a) - f64::from(e)).abs();
+                if d > err || d.is_nan() {
+                    err = if d.is_nan() { f64::INFINITY } else { d };
+                    at = i;
+                }
+            }
+            worst = worst.max(err / tol);
+            if err > tol {
+                why.push(format!(
+                    "{name}[{at}]: got {} golden {} (|err| {err:.3e} > {tol:.3e})",
+                    got[at], want.data[at]
+                ));
+            }
+        }
+        Ok(if why.is_empty() {
+            Status::Passed { worst }
+        } else {
+            Status::Failed {
+                worst,
+                why: why.join("; "),
+            }
+        })
+    }
+}
+
+/// GOLDEN_FORMAT.md's bound for an f32 implementation with its own summation order:
+/// `1e-5 · max(1, max_abs) · max(1, sqrt(k / 64))` for a reduction of length `k`.
+pub fn tolerance(max_abs: f64, k: usize) -> f64 {
+    1e-5 * max_abs.max(1.0) * (k as f64 / 64.0).sqrt().max(1.0)
+}

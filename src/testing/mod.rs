@@ -1,0 +1,136 @@
+//! Helpers shared by the tests, benches and examples: the error bound and comparison report,
+//! a seeded RNG, random conv2d cases, the BENCH.md workloads and the golden-case runner.
+
+pub mod cases;
+pub mod golden;
+pub mod workloads;
+
+use std::fmt;
+
+use crate::ops::conv2d::cpu::Reference;
+
+/// f32 unit roundoff (half an ulp of 1.0).
+pub const EPS32: f64 = f32::EPSILON as f64 / 2.0;
+
+/// The allowed error of one f32 result whose exact value is a sum of `k` terms with
+/// Σ|terms| = `abs_terms`: any summation order stays within k·ε·Σ|terms| (the classic
+/// recursive-summation bound; fused multiply-adds only tighten it), plus ε·|value| for the final
+/// rounding. We allow twice that.
+pub fn bound(k: usize, abs_terms: f64) -> f64 {
+    2.0 * (k as f64 + 1.0) * EPS32 * abs_terms + f64::from(f32::MIN_POSITIVE)
+}
+
+/// Outcome of comparing a GPU result with its reference.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Largest |got − expected| / bound over all elements (≤ 1 passes).
+    pub worst_ratio: f64,
+    pub worst_index: usize,
+    pub failures: usize,
+    /// The first few failures: (index, got, expected, bound).
+    pub first: Vec<(usize, f32, f64, f64)>,
+    pub len_mismatch: Option<(usize, usize)>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.failures == 0 && self.len_mismatch.is_none()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((got, want)) = self.len_mismatch {
+            return write!(f, "length {got}, expected {want}");
+        }
+        write!(
+            f,
+            "worst error {:.3} of bound at [{}], {} failures",
+            self.worst_ratio, self.worst_index, self.failures
+        )?;
+        for (i, got, want, b) in &self.first {
+            write!(f, "\n    [{i}] got {got:e} expected {want:e} (bound {b:e})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares `got` element-wise with `expected` under per-element bounds.
+pub fn compare_with(got: &[f32], expected: &[f64], bounds: impl Fn(usize) -> f64) -> Report {
+    let mut r = Report::default();
+    if got.len() != expected.len() {
+        r.len_mismatch = Some((got.len(), expected.len()));
+        return r;
+    }
+    for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
+        let b = bounds(i);
+        let err = (f64::from(g) - e).abs();
+        // NaN compares false everywhere: count it as a failure explicitly.
+        let ratio = if err.is_nan() { f64::INFINITY } else { err / b };
+        if ratio > r.worst_ratio {
+            r.worst_ratio = ratio;
+            r.worst_index = i;
+        }
+        if ratio > 1.0 {
+            r.failures += 1;
+            if r.first.len() < 5 {
+                r.first.push((i, g, e, b));
+            }
+        }
+    }
+    r
+}
+
+/// Compares `got` with a CPU reference whose every element sums `k` terms.
+pub fn compare(got: &[f32], reference: &Reference, k: usize) -> Report {
+    compare_with(got, &reference.values, |i| bound(k, reference.abs_terms[i]))
+}
+
+/// SplitMix64: a small, seeded, reproducible generator (no dependency needed for test data).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
+    }
+    pub fn vec(&mut self, len: usize) -> Vec<f32> {
+        (0..len).map(|_| self.uniform()).collect()
+    }
+}
+
+/// Widens f32 data for the f64 reference.
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// One `Gpu` per process for tests and benches. An `Err` (no adapter) is returned, never
+/// skipped: a GPU test without a GPU must fail.
+pub fn shared_gpu() -> crate::Result<crate::Gpu> {
+    use std::sync::OnceLock;
+    static GPU: OnceLock<Result<crate::Gpu, String>> = OnceLock::new();
+    GPU.get_or_init(|| crate::Gpu::new().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| crate::Error::NoAdapter {
+            reason: e,
+            hint: String::new(),
+        })
+}
