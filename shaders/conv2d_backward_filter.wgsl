@@ -31,8 +31,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> parts: array<f32>;
 
 override WG: u32 = 64u;
-const MR: u32 = 4u;
-const NR: u32 = 8u;
+const MR: u32 = 8u;
+const NR: u32 = 16u;
 
 @compute @workgroup_size(WG)
 fn backward_filter(

@@ -33,8 +33,8 @@ struct Params {
 
 override WG: u32 = 64u;
 override POINTWISE: u32 = 0u;
-const MR: u32 = 4u;
-const NR: u32 = 8u;
+const MR: u32 = 8u;
+const NR: u32 = 16u;
 
 @compute @workgroup_size(WG)
 fn forward(

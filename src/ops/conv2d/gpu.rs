@@ -67,9 +67,9 @@ impl Conv2dUniforms {
 }
 
 /// Output pixels (rows of the GEMM) per invocation: `const MR` in the GEMM shaders.
-pub const MR: u32 = 4;
+pub const MR: u32 = 8;
 /// Output channels (columns of the GEMM) per invocation: `const NR` in the GEMM shaders.
-pub const NR: u32 = 8;
+pub const NR: u32 = 16;
 /// Invocations per workgroup (the `WG` override).
 const WG: u32 = 64;
 /// Workgroup size of the bias-gradient tree reduction (a power of two).

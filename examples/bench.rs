@@ -1,0 +1,137 @@
+//! One-shot benchmark table of the conv2d kernels on the BENCH.md workloads.
+//!
+//! `cargo run --release --example bench [-- --json] [--runs 5] [--only vgg_c2]`
+//!
+//! GPU times are wall-clock from recording to a completed device sync (median of `--runs`,
+//! after a warm-up run that also compiles the pipelines). The CPU reference is the plain f64
+//! loop nest that proves the kernels; it is timed on one image of the batch.
+
+use std::time::Instant;
+
+use clap::Parser;
+use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry};
+use wgcnn::testing::workloads::{ConvWorkload, CONV};
+use wgcnn::testing::{to_f64, Rng};
+use wgcnn::{Gpu, Shape, Tensor};
+
+#[derive(Parser)]
+struct Args {
+    /// Print one JSON object per workload instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Timed runs per measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Only the workloads whose name contains this text.
+    #[arg(long)]
+    only: Option<String>,
+    /// Skip timing the CPU reference.
+    #[arg(long)]
+    no_cpu: bool,
+}
+
+struct Row {
+    name: &'static str,
+    gflop: f64,
+    fwd_ms: f64,
+    train_ms: f64,
+    cpu_gflops: Option<f64>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time(gpu: &Gpu, runs: usize, mut f: impl FnMut() -> wgcnn::Result<()>) -> wgcnn::Result<f64> {
+    f()?;
+    gpu.sync()?;
+    let mut t = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        f()?;
+        gpu.sync()?;
+        t.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(median(t))
+}
+
+fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args) -> wgcnn::Result<Row> {
+    let g = wl.geometry();
+    let p = wl.params();
+    let mut rng = Rng::new(1);
+    let x = Tensor::from_slice(gpu, g.x_shape(), &rng.vec(g.x_shape().numel()))?;
+    let w = Tensor::from_slice(gpu, g.w_shape(), &rng.vec(g.w_shape().numel()))?;
+    let b = Tensor::from_slice(gpu, Shape::new([g.c_out]), &rng.vec(g.c_out))?;
+    let dy = Tensor::from_slice(gpu, g.y_shape(), &rng.vec(g.y_shape().numel()))?;
+    let fwd_ms = time(gpu, args.runs, || conv2d::conv2d(&x, &w, Some(&b), &p).map(drop))?;
+    let train_ms = time(gpu, args.runs, || {
+        conv2d::conv2d(&x, &w, Some(&b), &p)?;
+        conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p)?;
+        conv2d::conv2d_backward_filter(&x, &dy, &p)?;
+        conv2d::conv2d_backward_bias(&dy).map(drop)
+    })?;
+    let cpu_gflops = (!args.no_cpu).then(|| cpu_reference_gflops(&g));
+    Ok(Row {
+        name: wl.name,
+        gflop: g.flops() / 1e9,
+        fwd_ms,
+        train_ms,
+        cpu_gflops,
+    })
+}
+
+/// The f64 reference forward on a single image.
+fn cpu_reference_gflops(g: &Conv2dGeometry) -> f64 {
+    let one = Conv2dGeometry { n: 1, ..*g };
+    let mut rng = Rng::new(2);
+    let x = to_f64(&rng.vec(one.x_shape().numel()));
+    let w = to_f64(&rng.vec(one.w_shape().numel()));
+    let start = Instant::now();
+    let y = cpu::forward(&one, &x, &w, None);
+    let s = start.elapsed().as_secs_f64();
+    std::hint::black_box(y);
+    one.flops() / s / 1e9
+}
+
+fn main() -> wgcnn::Result<()> {
+    let args = Args::parse();
+    let gpu = Gpu::new()?;
+    let selected: Vec<&ConvWorkload> = CONV
+        .iter()
+        .filter(|w| args.only.as_deref().is_none_or(|o| w.name.contains(o)))
+        .collect();
+    if !args.json {
+        println!("adapter: {}", gpu.describe());
+        println!(
+            "| workload | GFLOP fwd | fwd ms | fwd GFLOP/s | fwd+bwd ms | fwd+bwd GFLOP/s | CPU ref GFLOP/s |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+    }
+    for wl in selected {
+        let r = measure(&gpu, wl, &args)?;
+        let fwd = r.gflop / (r.fwd_ms / 1e3);
+        // BENCH.md: a backward pass (dX + dW) counts twice the forward FLOPs.
+        let train = 3.0 * r.gflop / (r.train_ms / 1e3);
+        let cpu = r.cpu_gflops.map_or("-".to_string(), |c| format!("{c:.2}"));
+        if args.json {
+            println!(
+                "{{\"workload\":\"{}\",\"adapter\":\"{}\",\"gflop_fwd\":{:.4},\"fwd_ms\":{:.3},\"fwd_gflops\":{:.2},\"fwd_bwd_ms\":{:.3},\"fwd_bwd_gflops\":{:.2},\"cpu_ref_gflops\":{}}}",
+                r.name,
+                gpu.describe().replace('"', "'"),
+                r.gflop,
+                r.fwd_ms,
+                fwd,
+                r.train_ms,
+                train,
+                r.cpu_gflops.map_or("null".to_string(), |c| format!("{c:.3}"))
+            );
+        } else {
+            println!(
+                "| {} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                r.name, r.gflop, r.fwd_ms, fwd, r.train_ms, train, cpu
+            );
+        }
+    }
+    Ok(())
+}
