@@ -9,11 +9,18 @@
 //   B[k, ci] = w[grp·cog + co, ci, r, s]
 // No col2im buffer: every dX element gathers its own terms, so no atomics are needed.
 //
+// Stride phases: with stride > 1 most taps miss the output grid. Pixels are grouped by
+// phase (ph, pw) = ((ih + pt) mod sh, (iw + pl) mod sw); within one phase a tap either lands
+// for every pixel or for none, so whole taps are skipped without divergence and no
+// multiply-add is spent on the zeros. With t = ih + pt = q·sh + ph, tap r lands iff
+// (ph − r·dh) mod sh = 0, at oh = q + (ph − r·dh) / sh.
+//
 // Bindings: 0 Params; 1 dy [n, c_out, h_out, w_out]; 2 w [c_out, c_in/groups, kh, kw];
 //           3 dx [n, c_in, h_in, w_in].
 // Overrides: WG invocations per workgroup.
-// One invocation: MR input pixels (WG apart) × NR consecutive input channels, in registers.
-// Grid: x·y (folded) = ceil(M / (WG·MR)), z = groups · ceil(cg / NR).
+// One invocation: MR input pixels of one phase (WG apart) × NR consecutive input channels.
+// Grid: x·y (folded) = ceil(n·QH·QW / (WG·MR)) with QH = ceil(h_in / sh), QW = ceil(w_in / sw);
+//       z = sh·sw phases · groups · ceil(cg / NR).
 
 struct Params {
     n: u32, c_in: u32, h_in: u32, w_in: u32,
@@ -32,6 +39,11 @@ override WG: u32 = 64u;
 const MR: u32 = 8u;
 const NR: u32 = 16u;
 
+// First q of phase `ph` whose pixel lies inside the input (ih = q·stride + ph − pad ≥ 0).
+fn first_q(ph: u32, pad: u32, stride: u32) -> u32 {
+    return select(0u, (pad - ph + stride - 1u) / stride, pad > ph);
+}
+
 @compute @workgroup_size(WG)
 fn backward_data(
     @builtin(local_invocation_index) lid: u32,
@@ -40,28 +52,43 @@ fn backward_data(
 ) {
     let hw_in = p.h_in * p.w_in;
     let hw_out = p.h_out * p.w_out;
-    let m_total = p.n * hw_in;
     let cg = p.c_in / p.groups;
     let cog = p.c_out / p.groups;
     let khkw = p.kh * p.kw;
     let n_tiles = (cg + NR - 1u) / NR;
-    let grp = wid.z / n_tiles;
-    let ci0 = (wid.z % n_tiles) * NR;
+    let tile = wid.z % n_tiles;
+    let grp = (wid.z / n_tiles) % p.groups;
+    let phase = wid.z / (n_tiles * p.groups);
+    let ph = phase / p.stride_w;
+    let pw = phase % p.stride_w;
+    let ci0 = tile * NR;
+    let qh_len = (p.h_in + p.stride_h - 1u) / p.stride_h;
+    let qw_len = (p.w_in + p.stride_w - 1u) / p.stride_w;
+    let m_total = p.n * qh_len * qw_len;
     let m0 = (wid.x + wid.y * nwg.x) * WG * MR + lid;
     if (m0 >= m_total) {
         return;
     }
+    let qh0 = first_q(ph, p.pad_top, p.stride_h);
+    let qw0 = first_q(pw, p.pad_left, p.stride_w);
 
-    // Per pixel: its padded coordinates and its image's dy base for this group.
-    var th: array<i32, MR>;
-    var tw: array<i32, MR>;
+    // Per pixel: its (q_h, q_w) on the phase grid, its dx offset (or none) and dy base.
+    var qh: array<i32, MR>;
+    var qw: array<i32, MR>;
+    var dst: array<i32, MR>;
     var dybase: array<u32, MR>;
     for (var i = 0u; i < MR; i++) {
         let m = min(m0 + i * WG, m_total - 1u);
-        let img = m / hw_in;
-        let pix = m % hw_in;
-        th[i] = i32(pix / p.w_in + p.pad_top);
-        tw[i] = i32(pix % p.w_in + p.pad_left);
+        let img = m / (qh_len * qw_len);
+        let rem = m % (qh_len * qw_len);
+        let q_h = qh0 + rem / qw_len;
+        let q_w = qw0 + rem % qw_len;
+        qh[i] = i32(q_h);
+        qw[i] = i32(q_w);
+        let ih = q_h * p.stride_h + ph - p.pad_top;
+        let iw = q_w * p.stride_w + pw - p.pad_left;
+        let inside = m0 + i * WG < m_total && ih < p.h_in && iw < p.w_in;
+        dst[i] = select(-1, i32(img * p.c_in * hw_in + ih * p.w_in + iw), inside);
         dybase[i] = (img * p.c_out + grp * cog) * hw_out;
     }
     // Per channel: its weight column base (clamped channels are computed, not stored).
@@ -75,20 +102,26 @@ fn backward_data(
         let dyc = co * hw_out;
         let wco = co * cg * khkw;
         for (var r = 0u; r < p.kh; r++) {
-            // Output row each pixel reads through tap r, or -1 when it falls between rows.
+            // (ph − r·dh) mod sh, kept non-negative.
+            if ((ph + r * p.dil_h * (p.stride_h - 1u)) % p.stride_h != 0u) {
+                continue;
+            }
+            let off_h = (i32(ph) - i32(r * p.dil_h)) / i32(p.stride_h);
             var orow: array<i32, MR>;
             for (var i = 0u; i < MR; i++) {
-                let t = th[i] - i32(r * p.dil_h);
-                let oh = u32(t) / p.stride_h;
-                orow[i] = select(-1, i32(oh * p.w_out), t >= 0 && u32(t) % p.stride_h == 0u && oh < p.h_out);
+                let oh = qh[i] + off_h;
+                orow[i] = select(-1, oh * i32(p.w_out), oh >= 0 && oh < i32(p.h_out));
             }
             for (var s = 0u; s < p.kw; s++) {
+                if ((pw + s * p.dil_w * (p.stride_w - 1u)) % p.stride_w != 0u) {
+                    continue;
+                }
+                let off_w = (i32(pw) - i32(s * p.dil_w)) / i32(p.stride_w);
                 var a: array<f32, MR>;
                 for (var i = 0u; i < MR; i++) {
-                    let t = tw[i] - i32(s * p.dil_w);
-                    let ow = u32(t) / p.stride_w;
-                    if (orow[i] >= 0 && t >= 0 && u32(t) % p.stride_w == 0u && ow < p.w_out) {
-                        a[i] = dy[dybase[i] + dyc + u32(orow[i]) + ow];
+                    let ow = qw[i] + off_w;
+                    if (orow[i] >= 0 && ow >= 0 && ow < i32(p.w_out)) {
+                        a[i] = dy[dybase[i] + dyc + u32(orow[i] + ow)];
                     }
                 }
                 let wk = wco + r * p.kw + s;
@@ -103,14 +136,11 @@ fn backward_data(
     }
 
     for (var i = 0u; i < MR; i++) {
-        let m = m0 + i * WG;
-        if (m < m_total) {
-            let img = m / hw_in;
-            let pix = m % hw_in;
+        if (dst[i] >= 0) {
             for (var j = 0u; j < NR; j++) {
                 let ci = ci0 + j;
                 if (ci < cg) {
-                    dx[(img * p.c_in + grp * cg + ci) * hw_in + pix] = acc[i * NR + j];
+                    dx[u32(dst[i]) + (grp * cg + ci) * hw_in] = acc[i * NR + j];
                 }
             }
         }

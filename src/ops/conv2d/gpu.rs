@@ -231,9 +231,11 @@ pub(crate) fn backward_data(
             gpu.dispatch(&depthwise_key("backward_data"), &u, &bufs, blocks, 1)?;
         }
         _ => {
-            let m = g.n * g.h_in * g.w_in;
+            // Pixels are enumerated per stride phase (see the shader's header).
+            let (sh, sw) = (g.stride.h, g.stride.w);
+            let m = g.n * g.h_in.div_ceil(sh) * g.w_in.div_ceil(sw);
             let blocks = count(m.div_ceil((WG * MR) as usize))?;
-            let z = count(g.groups * g.cg().div_ceil(NR as usize))?;
+            let z = count(sh * sw * g.groups * g.cg().div_ceil(NR as usize))?;
             let k = key(Shader::Conv2dBackwardData, "backward_data", &[("WG", WG)]);
             gpu.dispatch(&k, &u, &[dy.buffer(), w.buffer(), dx.buffer()], blocks, z)?;
         }
