@@ -17,6 +17,23 @@ pub use shaders::Shader;
 
 use crate::error::{Error, Result};
 
+/// Declares a `#[repr(C)]` uniform block of `u32` fields that mirrors a WGSL `struct Params`,
+/// with `FIELDS` (name, byte offset) so the naga test can compare the two layouts.
+macro_rules! uniform_block {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: u32,)* }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, Debug, Default, PartialEq, Eq)]
+        pub struct $name { $($(#[$fm])* pub $f: u32,)* }
+        impl $name {
+            /// Field names and byte offsets, in declaration order.
+            pub const FIELDS: &'static [(&'static str, usize)] =
+                &[$((stringify!($f), std::mem::offset_of!($name, $f)),)*];
+        }
+    };
+}
+pub(crate) use uniform_block;
+
 /// A GPU device and queue with wgcnn's pipeline cache and pending encoder.
 ///
 /// Cheap to clone (an `Arc`), `Send + Sync`.

@@ -72,6 +72,15 @@ impl Shader {
     }
 }
 
+impl Shader {
+    /// Field names and offsets of the Rust mirror of the shader's uniform `Params`, and its size.
+    pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
+        use crate::ops::conv2d::gpu::Conv2dUniforms;
+        // Every conv2d shader shares one uniform block.
+        (Conv2dUniforms::FIELDS, std::mem::size_of::<Conv2dUniforms>())
+    }
+}
+
 /// Every pipeline (shader, entry point, override set) the crate can dispatch.
 pub fn all_pipelines() -> Vec<PipelineKey> {
     crate::ops::conv2d::gpu::pipelines()

@@ -1,16 +1,13 @@
 //! GPU side of conv2d: the uniform block, kernel choice and dispatch of each pass.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::Conv2dGeometry;
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Overrides, PipelineKey, Shader};
+use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
+uniform_block! {
 /// Mirror of the WGSL `struct Params` shared by every conv2d shader (same names, same order).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug, Default, PartialEq, Eq)]
 pub struct Conv2dUniforms {
     pub n: u32,
     pub c_in: u32,
@@ -35,6 +32,7 @@ pub struct Conv2dUniforms {
     pub rows_per_split: u32,
     /// Element count for `sum_splits`.
     pub len: u32,
+}
 }
 
 impl Conv2dUniforms {
