@@ -1,0 +1,100 @@
+//! The committed PyTorch goldens (tests/golden, made by tools/gen_golden.py) pass, and the
+//! runner rejects corrupt cases instead of passing them.
+
+use std::path::Path;
+
+use wgcnn::testing::golden::{run_dir, Status};
+use wgcnn::testing::shared_gpu;
+
+#[test]
+fn committed_pytorch_cases_pass() {
+    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let outcomes = run_dir(&gpu, &dir).expect("tests/golden/cases.json is readable");
+    assert!(outcomes.len() >= 16, "only {} cases", outcomes.len());
+    let mut bad = Vec::new();
+    for o in &outcomes {
+        match &o.status {
+            Status::Passed { worst } => println!("{} {worst:.3}", o.name),
+            other => bad.push(format!("{}: {other:?}", o.name)),
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn truncated_and_wrong_cases_fail() {
+    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let tmp = std::env::temp_dir().join(format!("wgcnn-golden-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let case = "conv_k3_s2_p1";
+    std::fs::create_dir_all(tmp.join(case)).unwrap();
+    for f in std::fs::read_dir(src.join(case)).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), tmp.join(case).join(f.file_name())).unwrap();
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
+    let one = manifest["cases"].as_array().unwrap().iter().find(|c| c["name"] == case).unwrap().clone();
+    let mut other_op = one.clone();
+    other_op["name"] = "unsupported".into();
+    other_op["op"] = "lrn".into();
+    let doc = serde_json::json!({ "cases": [one, other_op] });
+    std::fs::write(tmp.join("cases.json"), doc.to_string()).unwrap();
+
+    let status = |dir: &Path| run_dir(&gpu, dir).unwrap().into_iter().map(|o| o.status).collect::<Vec<_>>();
+    let s = status(&tmp);
+    assert!(matches!(s[0], Status::Passed { .. }), "{s:?}");
+    assert!(matches!(s[1], Status::Skipped), "{s:?}");
+
+    // A wrong expected value fails.
+    let y = tmp.join(case).join("y.f32");
+    let mut bytes = std::fs::read(&y).unwrap();
+    bytes[0..4].copy_from_slice(&100.0f32.to_le_bytes());
+    std::fs::write(&y, &bytes).unwrap();
+    assert!(matches!(status(&tmp)[0], Status::Failed { .. }));
+
+    // A truncated file fails with a message, never a panic.
+    std::fs::write(&y, &bytes[..bytes.len() - 3]).unwrap();
+    match &status(&tmp)[0] {
+        Status::Failed { why, .. } => assert!(why.contains("bytes"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A broken manifest is an error for the whole run.
+    std::fs::write(tmp.join("cases.json"), "{ not json").unwrap();
+    assert!(run_dir(&gpu, &tmp).is_err());
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// `Padding::Same` resolves to the pads PyTorch's `same_tf` cases were computed with.
+#[test]
+fn same_padding_matches_the_tensorflow_rule_of_the_goldens() {
+    use wgcnn::{Conv2dParams, Padding, Shape};
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/cases.json");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
+    let mut checked = 0;
+    for case in manifest["cases"].as_array().unwrap() {
+        let p = &case["params"];
+        if p["pad_kind"] != "same_tf" {
+            continue;
+        }
+        let u = |v: &serde_json::Value| v.as_u64().unwrap() as usize;
+        let pair = |k: &str| (u(&p[k][0]), u(&p[k][1]));
+        let params = Conv2dParams::new(pair("kernel"))
+            .stride(pair("stride"))
+            .dilation(pair("dilation"))
+            .groups(u(&p["groups"]))
+            .padding(Padding::Same);
+        let x = Shape::new([u(&p["N"]), u(&p["C_in"]), u(&p["H"]), u(&p["W"])]);
+        let (kh, kw) = pair("kernel");
+        let w = Shape::new([u(&p["C_out"]), u(&p["C_in"]) / u(&p["groups"]), kh, kw]);
+        let g = params.resolve(&x, &w).unwrap();
+        let pads: Vec<usize> = p["padding"].as_array().unwrap().iter().map(u).collect();
+        assert_eq!(vec![g.pad_top, g.pad_bottom, g.pad_left, g.pad_right], pads, "{}", case["name"]);
+        assert_eq!((g.h_out, g.w_out), (u(&p["H_out"]), u(&p["W_out"])));
+        checked += 1;
+    }
+    assert!(checked >= 2);
+}
