@@ -64,7 +64,9 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args) -> wgcnn::Result<Row> {
     let w = Tensor::from_slice(gpu, g.w_shape(), &rng.vec(g.w_shape().numel()))?;
     let b = Tensor::from_slice(gpu, Shape::new([g.c_out]), &rng.vec(g.c_out))?;
     let dy = Tensor::from_slice(gpu, g.y_shape(), &rng.vec(g.y_shape().numel()))?;
-    let fwd_ms = time(gpu, args.runs, || conv2d::conv2d(&x, &w, Some(&b), &p).map(drop))?;
+    let fwd_ms = time(gpu, args.runs, || {
+        conv2d::conv2d(&x, &w, Some(&b), &p).map(drop)
+    })?;
     let train_ms = time(gpu, args.runs, || {
         conv2d::conv2d(&x, &w, Some(&b), &p)?;
         conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p)?;

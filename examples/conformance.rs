@@ -39,7 +39,10 @@ fn main() -> ExitCode {
             }
             Status::Failed { worst, why } => {
                 failed += 1;
-                println!("{:<40} {:<24} FAIL  {worst:.3} of bound: {why}", o.name, o.op);
+                println!(
+                    "{:<40} {:<24} FAIL  {worst:.3} of bound: {why}",
+                    o.name, o.op
+                );
             }
             Status::Skipped => {
                 skipped += 1;

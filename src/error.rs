@@ -47,8 +47,14 @@ pub enum Error {
     #[error("{op}: tensors live on different devices; upload them through the same Gpu")]
     DeviceMismatch { op: &'static str },
     /// A buffer or a dispatch would exceed a device limit.
-    #[error("{what} needs {bytes} bytes but the device allows {limit}; use a smaller batch or image")]
-    TooLarge { what: String, bytes: u64, limit: u64 },
+    #[error(
+        "{what} needs {bytes} bytes but the device allows {limit}; use a smaller batch or image"
+    )]
+    TooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+    },
 
     // --- files ---
     #[error("{}: {source}", path.display())]

@@ -4,7 +4,7 @@
 //! against a plain f64 CPU reference. Runs on any adapter wgpu reaches, including Mesa's
 //! software Vulkan (lavapipe) on machines without a GPU.
 //!
-//! ```no_run
+//! ```
 //! use wgcnn::prelude::*;
 //!
 //! let gpu = Gpu::new()?;                                   // best adapter, or Err with a hint
@@ -26,6 +26,11 @@ pub mod tensor;
 pub mod testing;
 
 pub use error::{Error, Result};
+
+/// Runs the README's example as a doc-test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use gpu::Gpu;
 pub use ops::conv2d::{
     conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Conv2dGeometry,

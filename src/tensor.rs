@@ -40,7 +40,8 @@ impl Tensor {
             // Uploads ride on the queue and land before the next submit, so they are ordered
             // before any op recorded afterwards. Pending ops recorded *before* must not see the
             // new data, but a fresh buffer has no earlier readers.
-            gpu.queue().write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+            gpu.queue()
+                .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
         }
         Ok(t)
     }
@@ -186,7 +187,11 @@ fn finish_readback(
     match state {
         Some(Ok(())) => {}
         Some(Err(e)) => return Err(Error::Readback(e)),
-        None => return Err(Error::Readback("buffer was not mapped after the wait".into())),
+        None => {
+            return Err(Error::Readback(
+                "buffer was not mapped after the wait".into(),
+            ))
+        }
     }
     let out = {
         let view = staging
@@ -211,7 +216,11 @@ impl Future for ReadFuture {
         let (staging, done) = match self.state.take() {
             Some(Ok(s)) => s,
             Some(Err(e)) => return Poll::Ready(Err(e)),
-            None => return Poll::Ready(Err(Error::Readback("future polled after completion".into()))),
+            None => {
+                return Poll::Ready(Err(Error::Readback(
+                    "future polled after completion".into(),
+                )))
+            }
         };
         if let Err(e) = self.gpu.0.device.poll(wgpu::PollType::Poll) {
             return Poll::Ready(Err(Error::Readback(e.to_string())));

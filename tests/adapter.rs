@@ -10,11 +10,15 @@ fn unknown_adapter_name_is_a_clear_error() {
     match r {
         Err(e @ Error::NoAdapter { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains("no-such-adapter-xyz") && msg.contains("WGCNN_ADAPTER"), "{msg}");
+            assert!(
+                msg.contains("no-such-adapter-xyz") && msg.contains("WGCNN_ADAPTER"),
+                "{msg}"
+            );
         }
         other => panic!("expected NoAdapter, got {other:?}"),
     }
     // And without the filter an adapter opens (tests fail, never skip, without one).
-    let gpu = Gpu::new().expect("an adapter: install mesa-vulkan-drivers on machines without a GPU");
+    let gpu =
+        Gpu::new().expect("an adapter: install mesa-vulkan-drivers on machines without a GPU");
     assert!(gpu.limits().max_storage_buffer_binding_size >= 128 << 20);
 }

@@ -32,24 +32,53 @@ fn bad_input_is_an_error_naming_the_value() {
         (conv2d(&x, &t(&g, &[2, 3, 3, 3]), None, &p), "[2, 3, 3, 3]"),
         (conv2d(&x, &w, None, &p.groups(3)), "groups = 3"),
         (conv2d(&x, &w, None, &p.stride(0)), "stride height = 0"),
-        (conv2d(&x, &w, None, &Conv2dParams { dilation: (1, 0).into(), ..p }), "dilation width = 0"),
+        (
+            conv2d(
+                &x,
+                &w,
+                None,
+                &Conv2dParams {
+                    dilation: (1, 0).into(),
+                    ..p
+                },
+            ),
+            "dilation width = 0",
+        ),
         (conv2d(&t(&g, &[1, 4, 2, 8]), &w, None, &p), "does not fit"),
         (conv2d(&x, &w, Some(&t(&g, &[3])), &p), "bias"),
         (conv2d(&x, &t(&g, &[2, 4, 5, 5]), None, &p), "[2, 4, 5, 5]"),
-        (Tensor::from_slice(&g, Shape::new([2, 2]), &[1.0; 3]), "3 elements"),
+        (
+            Tensor::from_slice(&g, Shape::new([2, 2]), &[1.0; 3]),
+            "3 elements",
+        ),
         (Tensor::zeros(&g, Shape::new([1 << 20, 1 << 20])), "needs"),
         (Tensor::zeros(&g, Shape::new([usize::MAX, 4])), "needs"),
-        (conv2d::conv2d_backward_data(&t(&g, &[1, 2, 5, 5]), &w, x.shape(), &p), "dy"),
-        (conv2d::conv2d_backward_filter(&x, &t(&g, &[1, 2, 7, 6]), &p), "dy"),
+        (
+            conv2d::conv2d_backward_data(&t(&g, &[1, 2, 5, 5]), &w, x.shape(), &p),
+            "dy",
+        ),
+        (
+            conv2d::conv2d_backward_filter(&x, &t(&g, &[1, 2, 7, 6]), &p),
+            "dy",
+        ),
         (conv2d::conv2d_backward_bias(&t(&g, &[2, 6])), "rank 4"),
     ];
     for (i, (r, needle)) in cases.into_iter().enumerate() {
         let msg = err_text(r);
-        assert!(msg.contains(needle), "case {i}: message `{msg}` does not mention `{needle}`");
+        assert!(
+            msg.contains(needle),
+            "case {i}: message `{msg}` does not mention `{needle}`"
+        );
     }
     // A kernel forced onto a geometry it cannot run.
     let geom = p.resolve(x.shape(), w.shape()).unwrap();
-    let msg = err_text(conv2d::conv2d_with(&x, &w, None, &geom, Conv2dKernel::Pointwise));
+    let msg = err_text(conv2d::conv2d_with(
+        &x,
+        &w,
+        None,
+        &geom,
+        Conv2dKernel::Pointwise,
+    ));
     assert!(msg.contains("Pointwise"), "{msg}");
 }
 
@@ -57,7 +86,12 @@ fn bad_input_is_an_error_naming_the_value() {
 fn tensors_of_two_devices_do_not_mix() {
     let a = gpu();
     let b = Gpu::new().unwrap();
-    let r = conv2d(&t(&a, &[1, 1, 4, 4]), &t(&b, &[1, 1, 3, 3]), None, &Conv2dParams::new(3));
+    let r = conv2d(
+        &t(&a, &[1, 1, 4, 4]),
+        &t(&b, &[1, 1, 3, 3]),
+        None,
+        &Conv2dParams::new(3),
+    );
     assert!(matches!(r, Err(Error::DeviceMismatch { .. })), "{r:?}");
 }
 
@@ -69,14 +103,26 @@ fn filter_gradient_is_bitwise_deterministic() {
     let (xs, dys) = ([8, 6, 32, 32], [8, 10, 32, 32]);
     let x = Tensor::from_slice(&g, Shape::new(xs), &rng.vec(xs.iter().product())).unwrap();
     let dy = Tensor::from_slice(&g, Shape::new(dys), &rng.vec(dys.iter().product())).unwrap();
-    let first = conv2d::conv2d_backward_filter(&x, &dy, &p).unwrap().to_vec().unwrap();
+    let first = conv2d::conv2d_backward_filter(&x, &dy, &p)
+        .unwrap()
+        .to_vec()
+        .unwrap();
     for _ in 0..3 {
-        let again = conv2d::conv2d_backward_filter(&x, &dy, &p).unwrap().to_vec().unwrap();
-        assert!(first.iter().zip(&again).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let again = conv2d::conv2d_backward_filter(&x, &dy, &p)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert!(first
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
     let db1 = conv2d::conv2d_backward_bias(&dy).unwrap().to_vec().unwrap();
     let db2 = conv2d::conv2d_backward_bias(&dy).unwrap().to_vec().unwrap();
-    assert!(db1.iter().zip(&db2).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(db1
+        .iter()
+        .zip(&db2)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
 }
 
 /// More than 65,535 workgroups along one axis: the grid folds into two dimensions.
@@ -123,7 +169,10 @@ fn gpu_is_send_and_sync_and_chains_without_submitting() {
     let p = Conv2dParams::new(3).padding(Padding::Same);
     let x = t(&g, &[1, 2, 6, 6]);
     let w = t(&g, &[2, 2, 3, 3]);
-    let chained = conv2d(&conv2d(&x, &w, None, &p).unwrap(), &w, None, &p).unwrap().to_vec().unwrap();
+    let chained = conv2d(&conv2d(&x, &w, None, &p).unwrap(), &w, None, &p)
+        .unwrap()
+        .to_vec()
+        .unwrap();
     let y1 = conv2d(&x, &w, None, &p).unwrap();
     y1.to_vec().unwrap();
     let stepwise = conv2d(&y1, &w, None, &p).unwrap().to_vec().unwrap();

@@ -36,14 +36,26 @@ fn truncated_and_wrong_cases_fail() {
     }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
-    let one = manifest["cases"].as_array().unwrap().iter().find(|c| c["name"] == case).unwrap().clone();
+    let one = manifest["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == case)
+        .unwrap()
+        .clone();
     let mut other_op = one.clone();
     other_op["name"] = "unsupported".into();
     other_op["op"] = "lrn".into();
     let doc = serde_json::json!({ "cases": [one, other_op] });
     std::fs::write(tmp.join("cases.json"), doc.to_string()).unwrap();
 
-    let status = |dir: &Path| run_dir(&gpu, dir).unwrap().into_iter().map(|o| o.status).collect::<Vec<_>>();
+    let status = |dir: &Path| {
+        run_dir(&gpu, dir)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.status)
+            .collect::<Vec<_>>()
+    };
     let s = status(&tmp);
     assert!(matches!(s[0], Status::Passed { .. }), "{s:?}");
     assert!(matches!(s[1], Status::Skipped), "{s:?}");
@@ -73,7 +85,8 @@ fn truncated_and_wrong_cases_fail() {
 fn same_padding_matches_the_tensorflow_rule_of_the_goldens() {
     use wgcnn::{Conv2dParams, Padding, Shape};
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/cases.json");
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
     let mut checked = 0;
     for case in manifest["cases"].as_array().unwrap() {
         let p = &case["params"];
@@ -92,7 +105,12 @@ fn same_padding_matches_the_tensorflow_rule_of_the_goldens() {
         let w = Shape::new([u(&p["C_out"]), u(&p["C_in"]) / u(&p["groups"]), kh, kw]);
         let g = params.resolve(&x, &w).unwrap();
         let pads: Vec<usize> = p["padding"].as_array().unwrap().iter().map(u).collect();
-        assert_eq!(vec![g.pad_top, g.pad_bottom, g.pad_left, g.pad_right], pads, "{}", case["name"]);
+        assert_eq!(
+            vec![g.pad_top, g.pad_bottom, g.pad_left, g.pad_right],
+            pads,
+            "{}",
+            case["name"]
+        );
         assert_eq!((g.h_out, g.w_out), (u(&p["H_out"]), u(&p["W_out"])));
         checked += 1;
     }

@@ -21,7 +21,7 @@ fn check(
     case: &Conv2dCase,
     rng: &mut Rng,
     analytic: &[f64],
-    param: &mut Vec<f64>,
+    param: &mut [f64],
     eval: &dyn Fn(&[f64]) -> (f64, f64),
     terms: usize,
 ) -> Vec<String> {
@@ -76,5 +76,10 @@ fn reference_backward_matches_finite_differences() {
         let fb = |b: &[f64]| loss(&g, &xc, &wc, Some(b), &dy);
         bad.extend(check("db", case, &mut rng, &db, &mut b, &fb, terms));
     }
-    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }

@@ -45,9 +45,15 @@ fn run_case(gpu: &Gpu, case: &Conv2dCase, rng: &mut Rng) -> (Vec<String>, f64) {
         }
         if kernel.supports(&g, false) {
             let dx = conv2d::conv2d_backward_data_with(&dy, &w, &g, kernel).unwrap();
-            note("backward_data", compare(&dx.to_vec().unwrap(), &dx_ref, k_dx));
+            note(
+                "backward_data",
+                compare(&dx.to_vec().unwrap(), &dx_ref, k_dx),
+            );
             let dw = conv2d::conv2d_backward_filter_with(&x, &dy, &g, kernel).unwrap();
-            note("backward_filter", compare(&dw.to_vec().unwrap(), &dw_ref, k_batch));
+            note(
+                "backward_filter",
+                compare(&dw.to_vec().unwrap(), &dw_ref, k_batch),
+            );
         }
     }
     let db = conv2d::conv2d_backward_bias(&dy).unwrap();
@@ -86,8 +92,16 @@ fn random_cases_match_the_reference() {
         worst = worst.max(w);
     }
     println!("{cases} random cases, worst error {worst:.3} of its bound, coverage {seen:?}");
-    assert!(seen.iter().all(|&n| n >= 10), "too little coverage of some option: {seen:?}");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        seen.iter().all(|&n| n >= 10),
+        "too little coverage of some option: {seen:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -27,17 +27,38 @@ fn every_pipeline_validates_with_its_overrides() {
         let mut constants = naga::back::PipelineConstants::default();
         for &(name, value) in &key.overrides.0 {
             assert!(
-                module.overrides.iter().any(|(_, o)| o.name.as_deref() == Some(name)),
+                module
+                    .overrides
+                    .iter()
+                    .any(|(_, o)| o.name.as_deref() == Some(name)),
                 "{}: no override named {name}",
                 key.shader.name()
             );
             constants.insert(name.to_string(), f64::from(value));
         }
-        let (done, _) = process_overrides(&module, &info, Some((ShaderStage::Compute, key.entry)), &constants)
-            .unwrap_or_else(|e| panic!("{}::{} [{}]: {e:?}", key.shader.name(), key.entry, key.overrides));
+        let (done, _) = process_overrides(
+            &module,
+            &info,
+            Some((ShaderStage::Compute, key.entry)),
+            &constants,
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}::{} [{}]: {e:?}",
+                key.shader.name(),
+                key.entry,
+                key.overrides
+            )
+        });
         let mut v = Validator::new(ValidationFlags::all(), Capabilities::empty());
-        v.validate(&done)
-            .unwrap_or_else(|e| panic!("{}::{} [{}] after overrides: {e:?}", key.shader.name(), key.entry, key.overrides));
+        v.validate(&done).unwrap_or_else(|e| {
+            panic!(
+                "{}::{} [{}] after overrides: {e:?}",
+                key.shader.name(),
+                key.entry,
+                key.overrides
+            )
+        });
     }
 }
 
@@ -55,7 +76,12 @@ fn every_entry_point_is_declared_and_dispatched() {
         found.sort_unstable();
         let mut declared = shader.entry_points().to_vec();
         declared.sort_unstable();
-        assert_eq!(found, declared, "{}: registry and file disagree", shader.name());
+        assert_eq!(
+            found,
+            declared,
+            "{}: registry and file disagree",
+            shader.name()
+        );
         for entry in shader.entry_points() {
             assert!(
                 keys.iter().any(|k| k.shader == shader && k.entry == *entry),
@@ -74,11 +100,23 @@ fn uniform_blocks_and_bindings_match_rust() {
         let mut storage = Vec::new();
         let mut uniform_seen = false;
         for (_, var) in module.global_variables.iter() {
-            let Some(binding) = &var.binding else { continue };
-            assert_eq!(binding.group, 0, "{}: everything lives in group 0", shader.name());
+            let Some(binding) = &var.binding else {
+                continue;
+            };
+            assert_eq!(
+                binding.group,
+                0,
+                "{}: everything lives in group 0",
+                shader.name()
+            );
             match var.space {
                 AddressSpace::Uniform => {
-                    assert_eq!(binding.binding, 0, "{}: the uniform block is binding 0", shader.name());
+                    assert_eq!(
+                        binding.binding,
+                        0,
+                        "{}: the uniform block is binding 0",
+                        shader.name()
+                    );
                     let TypeInner::Struct { members, span } = &module.types[var.ty].inner else {
                         panic!("{}: uniform is not a struct", shader.name());
                     };
@@ -111,7 +149,11 @@ fn uniform_blocks_and_bindings_match_rust() {
 /// The register tile is a `const` in the GEMM shaders and a `const` in Rust (grid sizes).
 #[test]
 fn register_tiles_match_rust() {
-    for shader in [Shader::Conv2dForward, Shader::Conv2dBackwardData, Shader::Conv2dBackwardFilter] {
+    for shader in [
+        Shader::Conv2dForward,
+        Shader::Conv2dBackwardData,
+        Shader::Conv2dBackwardFilter,
+    ] {
         let (module, _) = parse(shader);
         for (name, want) in [("MR", MR), ("NR", NR)] {
             let (_, c) = module

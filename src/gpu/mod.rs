@@ -75,13 +75,14 @@ impl Gpu {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = adapter
-            .request_device(&desc)
-            .await
-            .map_err(|source| Error::Device {
-                adapter: info.name.clone(),
-                source,
-            })?;
+        let (device, queue) =
+            adapter
+                .request_device(&desc)
+                .await
+                .map_err(|source| Error::Device {
+                    adapter: info.name.clone(),
+                    source,
+                })?;
         Ok(Self::build(device, queue, info))
     }
 

@@ -40,9 +40,12 @@ pub(crate) struct Pipeline {
     pub(crate) layout: Arc<wgpu::BindGroupLayout>,
 }
 
+/// A compiled shader module with the bind-group layout all its entry points share.
+type Module = (Arc<wgpu::ShaderModule>, Arc<wgpu::BindGroupLayout>);
+
 #[derive(Default)]
 pub(crate) struct Cache {
-    modules: Mutex<HashMap<Shader, (Arc<wgpu::ShaderModule>, Arc<wgpu::BindGroupLayout>)>>,
+    modules: Mutex<HashMap<Shader, Module>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
 }
 
@@ -56,7 +59,14 @@ fn poisoned() -> Error {
 impl Gpu {
     /// The pipeline for `key`, compiling it on first use.
     pub(crate) fn pipeline(&self, key: &PipelineKey) -> Result<Arc<Pipeline>> {
-        if let Some(p) = self.0.pipelines.pipelines.lock().map_err(|_| poisoned())?.get(key) {
+        if let Some(p) = self
+            .0
+            .pipelines
+            .pipelines
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(key)
+        {
             return Ok(p.clone());
         }
         let (module, layout) = self.module(key.shader)?;
@@ -86,7 +96,12 @@ impl Gpu {
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Wgpu {
-                op: format!("compile {}::{} [{}]", key.shader.name(), key.entry, key.overrides),
+                op: format!(
+                    "compile {}::{} [{}]",
+                    key.shader.name(),
+                    key.entry,
+                    key.overrides
+                ),
                 message: e.to_string(),
             });
         }
@@ -100,10 +115,7 @@ impl Gpu {
         Ok(p)
     }
 
-    fn module(
-        &self,
-        shader: Shader,
-    ) -> Result<(Arc<wgpu::ShaderModule>, Arc<wgpu::BindGroupLayout>)> {
+    fn module(&self, shader: Shader) -> Result<Module> {
         let mut modules = self.0.pipelines.modules.lock().map_err(|_| poisoned())?;
         if let Some(m) = modules.get(&shader) {
             return Ok(m.clone());

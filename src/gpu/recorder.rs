@@ -53,7 +53,11 @@ impl Gpu {
     ) -> Result<()> {
         let max = self.0.limits.max_compute_workgroups_per_dimension;
         let too_large = || Error::TooLarge {
-            what: format!("dispatch of {}::{} ({blocks} × {z} workgroups)", key.shader.name(), key.entry),
+            what: format!(
+                "dispatch of {}::{} ({blocks} × {z} workgroups)",
+                key.shader.name(),
+                key.entry
+            ),
             bytes: u64::from(blocks) * u64::from(z),
             limit: u64::from(max) * u64::from(max),
         };
@@ -68,7 +72,10 @@ impl Gpu {
         if buffers.len() != expected {
             return Err(Error::Wgpu {
                 op: format!("{}::{}", key.shader.name(), key.entry),
-                message: format!("{} buffers bound, the shader declares {expected}", buffers.len()),
+                message: format!(
+                    "{} buffers bound, the shader declares {expected}",
+                    buffers.len()
+                ),
             });
         }
         let pipe = self.pipeline(key)?;

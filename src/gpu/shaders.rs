@@ -77,7 +77,10 @@ impl Shader {
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
         use crate::ops::conv2d::gpu::Conv2dUniforms;
         // Every conv2d shader shares one uniform block.
-        (Conv2dUniforms::FIELDS, std::mem::size_of::<Conv2dUniforms>())
+        (
+            Conv2dUniforms::FIELDS,
+            std::mem::size_of::<Conv2dUniforms>(),
+        )
     }
 }
 

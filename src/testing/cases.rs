@@ -18,7 +18,12 @@ pub struct Conv2dCase {
 impl Conv2dCase {
     pub fn w_shape(&self) -> Shape {
         let d = self.x.dims();
-        Shape::new([self.c_out, d[1] / self.params.groups, self.params.kernel.h, self.params.kernel.w])
+        Shape::new([
+            self.c_out,
+            d[1] / self.params.groups,
+            self.params.kernel.h,
+            self.params.kernel.w,
+        ])
     }
     pub fn geometry(&self) -> crate::Result<Conv2dGeometry> {
         self.params.resolve(&self.x, &self.w_shape())
@@ -30,7 +35,7 @@ impl Conv2dCase {
     pub fn random(rng: &mut Rng) -> Conv2dCase {
         loop {
             let groups = match rng.range(0, 5) {
-                0 | 1 | 2 => 1,
+                0..=2 => 1,
                 3 => rng.range(2, 3),
                 _ => 0, // depthwise, set below
             };
@@ -41,9 +46,17 @@ impl Conv2dCase {
                 (groups * rng.range(1, 4), groups * rng.range(1, 10), groups)
             };
             let kernel = HW::new(rng.range(1, 7), rng.range(1, 7));
-            let kernel = if rng.chance(0.5) { HW::square(kernel.h) } else { kernel };
+            let kernel = if rng.chance(0.5) {
+                HW::square(kernel.h)
+            } else {
+                kernel
+            };
             let stride = HW::new(rng.range(1, 3), rng.range(1, 3));
-            let dilation = if rng.chance(0.3) { HW::new(rng.range(1, 3), rng.range(1, 3)) } else { HW::square(1) };
+            let dilation = if rng.chance(0.3) {
+                HW::new(rng.range(1, 3), rng.range(1, 3))
+            } else {
+                HW::square(1)
+            };
             let padding = match rng.range(0, 2) {
                 0 => Padding::Valid,
                 1 => Padding::Same,
@@ -84,15 +97,45 @@ impl Conv2dCase {
         let p = |k: (usize, usize)| Conv2dParams::new(k);
         vec![
             c([1, 1, 1, 1], 1, p((1, 1)), false),
-            c([1, 3, 5, 5], 4, p((5, 5)), true),                            // output 1×1
-            c([2, 16, 7, 9], 19, p((1, 1)), true),                          // pointwise
-            c([1, 8, 6, 6], 8, p((3, 3)).padding(Padding::Same).groups(8), true), // depthwise
-            c([1, 4, 9, 9], 12, p((3, 3)).stride(2).groups(4), false),      // depthwise ×3
-            c([3, 5, 11, 7], 33, p((3, 2)).stride((2, 1)).padding(Padding::Same), true),
-            c([1, 70, 3, 3], 9, p((3, 3)).padding(Padding::symmetric(1)), false), // long reduction
-            c([2, 2, 13, 13], 3, p((3, 3)).dilation(3).padding(Padding::Same), true),
-            c([1, 6, 8, 10], 6, p((1, 7)).stride(3).padding(Padding::Same).groups(3), true),
-            c([1, 3, 2, 2], 2, p((7, 7)).padding(Padding::symmetric(3)), true), // all-but-one padding
+            c([1, 3, 5, 5], 4, p((5, 5)), true),   // output 1×1
+            c([2, 16, 7, 9], 19, p((1, 1)), true), // pointwise
+            c(
+                [1, 8, 6, 6],
+                8,
+                p((3, 3)).padding(Padding::Same).groups(8),
+                true,
+            ), // depthwise
+            c([1, 4, 9, 9], 12, p((3, 3)).stride(2).groups(4), false), // depthwise ×3
+            c(
+                [3, 5, 11, 7],
+                33,
+                p((3, 2)).stride((2, 1)).padding(Padding::Same),
+                true,
+            ),
+            c(
+                [1, 70, 3, 3],
+                9,
+                p((3, 3)).padding(Padding::symmetric(1)),
+                false,
+            ), // long reduction
+            c(
+                [2, 2, 13, 13],
+                3,
+                p((3, 3)).dilation(3).padding(Padding::Same),
+                true,
+            ),
+            c(
+                [1, 6, 8, 10],
+                6,
+                p((1, 7)).stride(3).padding(Padding::Same).groups(3),
+                true,
+            ),
+            c(
+                [1, 3, 2, 2],
+                2,
+                p((7, 7)).padding(Padding::symmetric(3)),
+                true,
+            ), // all-but-one padding
         ]
     }
 }

@@ -114,25 +114,43 @@ impl<'a> Case<'a> {
             .as_array()
             .ok_or_else(|| format_err(folder, "case has no `tensors` list"))?;
         for t in list {
-            let (Some(name), Some(file), Some(shape)) =
-                (t["name"].as_str(), t["file"].as_str(), t["shape"].as_array())
-            else {
-                return Err(format_err(folder, "a tensor entry lacks name, file or shape"));
+            let (Some(name), Some(file), Some(shape)) = (
+                t["name"].as_str(),
+                t["file"].as_str(),
+                t["shape"].as_array(),
+            ) else {
+                return Err(format_err(
+                    folder,
+                    "a tensor entry lacks name, file or shape",
+                ));
             };
             let shape: Vec<usize> = shape
                 .iter()
                 .map(|d| d.as_u64().map(|d| d as usize))
                 .collect::<Option<_>>()
-                .ok_or_else(|| format_err(folder, format!("tensor {name}: shape is not a list of sizes")))?;
+                .ok_or_else(|| {
+                    format_err(
+                        folder,
+                        format!("tensor {name}: shape is not a list of sizes"),
+                    )
+                })?;
             let numel = shape
                 .iter()
                 .try_fold(1usize, |a, &d| a.checked_mul(d))
                 .ok_or_else(|| format_err(folder, format!("tensor {name}: shape overflows")))?;
             let data = read_f32(&folder.join(file), numel)?;
-            let max_abs = t["max_abs"]
-                .as_f64()
-                .unwrap_or_else(|| data.iter().fold(0.0, |m: f64, &v| m.max(f64::from(v).abs())));
-            tensors.insert(name.to_string(), Tensor32 { shape, data, max_abs });
+            let max_abs = t["max_abs"].as_f64().unwrap_or_else(|| {
+                data.iter()
+                    .fold(0.0, |m: f64, &v| m.max(f64::from(v).abs()))
+            });
+            tensors.insert(
+                name.to_string(),
+                Tensor32 {
+                    shape,
+                    data,
+                    max_abs,
+                },
+            );
         }
         Ok(Case {
             folder: folder.to_path_buf(),
@@ -142,11 +160,18 @@ impl<'a> Case<'a> {
     }
 
     fn pair(&self, key: &str) -> Result<HW<usize>> {
-        match self.params[key].as_array().map(|a| a.iter().map(Value::as_u64).collect::<Vec<_>>()) {
-            Some(v) if v.len() == 2 && v.iter().all(Option::is_some) => {
-                Ok(HW::new(v[0].unwrap_or(0) as usize, v[1].unwrap_or(0) as usize))
-            }
-            _ => Err(format_err(&self.folder, format!("param `{key}` is not [h, w]"))),
+        match self.params[key]
+            .as_array()
+            .map(|a| a.iter().map(Value::as_u64).collect::<Vec<_>>())
+        {
+            Some(v) if v.len() == 2 && v.iter().all(Option::is_some) => Ok(HW::new(
+                v[0].unwrap_or(0) as usize,
+                v[1].unwrap_or(0) as usize,
+            )),
+            _ => Err(format_err(
+                &self.folder,
+                format!("param `{key}` is not [h, w]"),
+            )),
         }
     }
 
@@ -154,7 +179,12 @@ impl<'a> Case<'a> {
         self.params[key]
             .as_u64()
             .map(|v| v as usize)
-            .ok_or_else(|| format_err(&self.folder, format!("param `{key}` is missing or not a count")))
+            .ok_or_else(|| {
+                format_err(
+                    &self.folder,
+                    format!("param `{key}` is missing or not a count"),
+                )
+            })
     }
 
     fn tensor(&self, name: &str) -> Result<&Tensor32> {
@@ -171,9 +201,19 @@ impl<'a> Case<'a> {
     fn run_conv2d(&self, gpu: &Gpu) -> Result<Status> {
         let pads = self.params["padding"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_u64).map(|v| v as usize).collect::<Vec<_>>())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|v| v as usize)
+                    .collect::<Vec<_>>()
+            })
             .filter(|v| v.len() == 4)
-            .ok_or_else(|| format_err(&self.folder, "param `padding` is not [top, bottom, left, right]"))?;
+            .ok_or_else(|| {
+                format_err(
+                    &self.folder,
+                    "param `padding` is not [top, bottom, left, right]",
+                )
+            })?;
         let p = Conv2dParams {
             kernel: self.pair("kernel")?,
             stride: self.pair("stride")?,
@@ -200,7 +240,11 @@ impl<'a> Case<'a> {
         if self.tensors.contains_key("dy") {
             let dy = self.upload(gpu, "dy")?;
             if self.tensors.contains_key("dx") {
-                results.push(("dx", conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p)?, k_fwd));
+                results.push((
+                    "dx",
+                    conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p)?,
+                    k_fwd,
+                ));
             }
             if self.tensors.contains_key("dw") {
                 results.push(("dw", conv2d::conv2d_backward_filter(&x, &dy, &p)?, k_batch));
@@ -216,7 +260,11 @@ impl<'a> Case<'a> {
             let got = got.to_vec()?;
             let tol = tolerance(want.max_abs, k);
             if got.len() != want.data.len() {
-                why.push(format!("{name}: {} values, golden has {}", got.len(), want.data.len()));
+                why.push(format!(
+                    "{name}: {} values, golden has {}",
+                    got.len(),
+                    want.data.len()
+                ));
                 worst = f64::INFINITY;
                 continue;
             }

@@ -41,11 +41,14 @@ fn for_each_term(g: &Conv2dGeometry, mut f: impl FnMut([usize; 9])) {
                 for ow in 0..g.w_out {
                     for c in 0..cg {
                         for r in 0..g.kh {
-                            let Some(ih) = tap(oh, r, g.stride.h, g.dilation.h, g.pad_top, g.h_in) else {
+                            let Some(ih) = tap(oh, r, g.stride.h, g.dilation.h, g.pad_top, g.h_in)
+                            else {
                                 continue;
                             };
                             for s in 0..g.kw {
-                                let Some(iw) = tap(ow, s, g.stride.w, g.dilation.w, g.pad_left, g.w_in) else {
+                                let Some(iw) =
+                                    tap(ow, s, g.stride.w, g.dilation.w, g.pad_left, g.w_in)
+                                else {
                                     continue;
                                 };
                                 f([n, o, oh, ow, grp * cg + c, r, s, ih, iw]);
@@ -73,10 +76,10 @@ pub fn forward(g: &Conv2dGeometry, x: &[f64], w: &[f64], b: Option<&[f64]>) -> R
     let mut y = Reference::zeros(g.y_shape().numel());
     if let Some(b) = b {
         for n in 0..g.n {
-            for o in 0..g.c_out {
+            for (o, &bias) in b.iter().enumerate().take(g.c_out) {
                 for oh in 0..g.h_out {
                     for ow in 0..g.w_out {
-                        y.add(y_index(g, n, o, oh, ow), b[o]);
+                        y.add(y_index(g, n, o, oh, ow), bias);
                     }
                 }
             }

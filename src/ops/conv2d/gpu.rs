@@ -85,7 +85,11 @@ pub enum Conv2dKernel {
 }
 
 impl Conv2dKernel {
-    pub const ALL: [Conv2dKernel; 3] = [Conv2dKernel::Gemm, Conv2dKernel::Pointwise, Conv2dKernel::Depthwise];
+    pub const ALL: [Conv2dKernel; 3] = [
+        Conv2dKernel::Gemm,
+        Conv2dKernel::Pointwise,
+        Conv2dKernel::Depthwise,
+    ];
 
     /// Whether the kernel can run `g` (forward; `Pointwise` exists for forward only).
     pub fn supports(self, g: &Conv2dGeometry, forward: bool) -> bool {
@@ -124,7 +128,11 @@ fn key(shader: Shader, entry: &'static str, overrides: &[(&'static str, u32)]) -
 }
 
 fn gemm_forward_key(pointwise: bool) -> PipelineKey {
-    key(Shader::Conv2dForward, "forward", &[("WG", WG), ("POINTWISE", u32::from(pointwise))])
+    key(
+        Shader::Conv2dForward,
+        "forward",
+        &[("WG", WG), ("POINTWISE", u32::from(pointwise))],
+    )
 }
 fn depthwise_key(entry: &'static str) -> PipelineKey {
     key(Shader::Conv2dDepthwise, entry, &[("WG", WG)])
@@ -139,7 +147,11 @@ pub fn pipelines() -> Vec<PipelineKey> {
         gemm_forward_key(false),
         gemm_forward_key(true),
         key(Shader::Conv2dBackwardData, "backward_data", &[("WG", WG)]),
-        key(Shader::Conv2dBackwardFilter, "backward_filter", &[("WG", WG)]),
+        key(
+            Shader::Conv2dBackwardFilter,
+            "backward_filter",
+            &[("WG", WG)],
+        ),
         depthwise_key("forward"),
         depthwise_key("backward_data"),
         depthwise_key("backward_filter"),
@@ -293,14 +305,24 @@ pub(crate) fn backward_filter(
             gpu.dispatch(&depthwise_key("backward_filter"), &u, &bufs, blocks, 1)?;
         }
         _ => {
-            let k = key(Shader::Conv2dBackwardFilter, "backward_filter", &[("WG", WG)]);
+            let k = key(
+                Shader::Conv2dBackwardFilter,
+                "backward_filter",
+                &[("WG", WG)],
+            );
             let bufs = [x.buffer(), dy.buffer(), parts.buffer()];
             gpu.dispatch(&k, &u, &bufs, count(blocks)?, count(splits * z_per_split)?)?;
         }
     }
     if splits > 1 {
         let blocks = count(len.div_ceil(WG as usize))?;
-        gpu.dispatch(&sum_splits_key(), &u, &[parts.buffer(), dw.buffer()], blocks, 1)?;
+        gpu.dispatch(
+            &sum_splits_key(),
+            &u,
+            &[parts.buffer(), dw.buffer()],
+            blocks,
+            1,
+        )?;
     }
     Ok(dw)
 }

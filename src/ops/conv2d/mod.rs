@@ -119,7 +119,11 @@ impl Conv2dParams {
             self.kernel.h,
             self.kernel.w
         );
-        if c_out == 0 || c_out % groups != 0 || cg != c_in / groups || (kh, kw) != (self.kernel.h, self.kernel.w) {
+        if c_out == 0
+            || c_out % groups != 0
+            || cg != c_in / groups
+            || (kh, kw) != (self.kernel.h, self.kernel.w)
+        {
             return Err(Error::ShapeMismatch {
                 op: OP,
                 what: "weight w",
@@ -242,7 +246,11 @@ impl Conv2dGeometry {
 
     /// Shaders index with u32: refuse anything that would overflow it.
     fn check_u32(&self) -> Result<()> {
-        for (what, s) in [("input", self.x_shape()), ("weight", self.w_shape()), ("output", self.y_shape())] {
+        for (what, s) in [
+            ("input", self.x_shape()),
+            ("weight", self.w_shape()),
+            ("output", self.y_shape()),
+        ] {
             let numel = s.checked_numel().unwrap_or(usize::MAX) as u64;
             if numel > u64::from(u32::MAX) {
                 return Err(Error::TooLarge {
