@@ -69,8 +69,10 @@ fn random_cases_match_the_reference() {
     let mut rng = Rng::new(0x5eed_c0de);
     let mut failures = Vec::new();
     let mut worst = 0.0f64;
-    let mut seen = [0usize; 6]; // depthwise, grouped, stride>1, dilation>1, batch 1, bias off
-    let cases = 320;
+    // depthwise, grouped, stride>1, dilation>1, batch 1, bias off, >1 channel tile,
+    // >1 pixel block, split filter gradient
+    let mut seen = [0usize; 9];
+    let cases = 400;
     for _ in 0..cases {
         let case = Conv2dCase::random(&mut rng);
         let g = case.geometry().unwrap();
@@ -81,6 +83,9 @@ fn random_cases_match_the_reference() {
             g.dilation.h > 1 || g.dilation.w > 1,
             g.n == 1,
             !case.bias,
+            g.cog() > 16 || g.cg() > 16,
+            g.n * g.h_out * g.w_out > 512,
+            conv2d::gpu::filter_splits(&g, conv2d::gpu::choose_backward(&g), &gpu).0 > 1,
         ]
         .into_iter()
         .enumerate()

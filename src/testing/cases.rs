@@ -39,13 +39,19 @@ impl Conv2dCase {
                 3 => rng.range(2, 3),
                 _ => 0, // depthwise, set below
             };
+            // One case in four is large: several workgroups of pixels, several register tiles
+            // of channels and a split filter-gradient reduction.
+            let big = rng.chance(0.25);
             let (c_in, c_out, groups) = if groups == 0 {
-                let c = rng.range(2, 6);
+                let c = rng.range(2, if big { 24 } else { 6 });
                 (c, c * rng.range(1, 3), c)
+            } else if big {
+                (groups * rng.range(1, 24), groups * rng.range(1, 40), groups)
             } else {
                 (groups * rng.range(1, 4), groups * rng.range(1, 10), groups)
             };
-            let kernel = HW::new(rng.range(1, 7), rng.range(1, 7));
+            let k_max = if big { 5 } else { 7 };
+            let kernel = HW::new(rng.range(1, k_max), rng.range(1, k_max));
             let kernel = if rng.chance(0.5) {
                 HW::square(kernel.h)
             } else {
@@ -68,7 +74,11 @@ impl Conv2dCase {
                 },
             };
             let case = Conv2dCase {
-                x: Shape::new([rng.range(1, 3), c_in, rng.range(1, 13), rng.range(1, 13)]),
+                x: if big {
+                    Shape::new([rng.range(1, 3), c_in, rng.range(8, 36), rng.range(8, 36)])
+                } else {
+                    Shape::new([rng.range(1, 3), c_in, rng.range(1, 13), rng.range(1, 13)])
+                },
                 c_out,
                 params: Conv2dParams {
                     kernel,
@@ -136,6 +146,20 @@ impl Conv2dCase {
                 p((7, 7)).padding(Padding::symmetric(3)),
                 true,
             ), // all-but-one padding
+            // Several pixel blocks, channel tiles in every pass, a split filter gradient.
+            c([2, 20, 23, 29], 37, p((3, 3)).padding(Padding::Same), true),
+            c(
+                [3, 36, 17, 15],
+                40,
+                p((3, 3)).stride(2).padding(Padding::Same),
+                false,
+            ),
+            c(
+                [2, 34, 19, 21],
+                34,
+                p((5, 5)).padding(Padding::Same).groups(34),
+                true,
+            ),
         ]
     }
 }

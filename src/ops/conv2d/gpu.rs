@@ -253,15 +253,30 @@ pub(crate) fn backward_data(
     Ok(dx)
 }
 
-/// How many chunks to cut the filter gradient's reduction into: enough workgroups to fill the
-/// device, never chunks shorter than a few hundred terms. Depends only on the geometry and
-/// the adapter, so repeated runs reduce in the same order.
-fn splits_for(g: &Conv2dGeometry, blocks: usize, gpu: &Gpu) -> usize {
+/// How the filter gradient's reduction over the n·h_out output rows is cut: `(splits,
+/// rows_per_split)`. Enough workgroups to fill the device, never chunks shorter than a few
+/// hundred terms. Depends only on the geometry, the kernel and the adapter type, so repeated
+/// runs reduce in the same order and give the same bits.
+pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> (usize, usize) {
     let rows = g.n * g.h_out;
+    let workgroups = filter_workgroups(g, kernel).0 * filter_workgroups(g, kernel).1;
     let target: usize = if gpu.is_software() { 64 } else { 1024 };
-    let by_fill = target.div_ceil(blocks.max(1));
+    let by_fill = target.div_ceil(workgroups.max(1));
     let by_length = (rows * g.w_out / 256).max(1);
-    by_fill.min(by_length).clamp(1, rows)
+    let splits = by_fill.min(by_length).clamp(1, rows);
+    let rows_per_split = rows.div_ceil(splits);
+    (rows.div_ceil(rows_per_split), rows_per_split)
+}
+
+/// Workgroups of one split of the filter gradient: (folded blocks, z).
+fn filter_workgroups(g: &Conv2dGeometry, kernel: Conv2dKernel) -> (usize, usize) {
+    match kernel {
+        Conv2dKernel::Depthwise => (g.w_shape().numel().div_ceil(WG as usize), 1),
+        _ => (
+            g.reduction_len().div_ceil((WG * MR) as usize),
+            g.groups * g.cog().div_ceil(NR as usize),
+        ),
+    }
 }
 
 pub(crate) fn backward_filter(
@@ -276,17 +291,8 @@ pub(crate) fn backward_filter(
     let gpu = x.gpu();
     let w_shape = g.w_shape();
     let len = w_shape.numel();
-    let rows = g.n * g.h_out;
-    let (blocks, z_per_split) = match kernel {
-        Conv2dKernel::Depthwise => (len.div_ceil(WG as usize), 1),
-        _ => (
-            (g.reduction_len()).div_ceil((WG * MR) as usize),
-            g.groups * g.cog().div_ceil(NR as usize),
-        ),
-    };
-    let splits = splits_for(g, blocks * z_per_split, gpu);
-    let rows_per_split = rows.div_ceil(splits);
-    let splits = rows.div_ceil(rows_per_split);
+    let (splits, rows_per_split) = filter_splits(g, kernel, gpu);
+    let (blocks, z_per_split) = filter_workgroups(g, kernel);
     let mut u = Conv2dUniforms::new(g);
     u.splits = count(splits)?;
     u.rows_per_split = count(rows_per_split)?;
