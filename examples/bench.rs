@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry};
+use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel};
 use wgcnn::testing::workloads::{ConvWorkload, CONV};
 use wgcnn::testing::{to_f64, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
@@ -28,6 +28,10 @@ struct Args {
     /// Skip timing the CPU reference.
     #[arg(long)]
     no_cpu: bool,
+    /// Forward kernel: the adapter's default choice, or force `gemm` (register-blocked) or
+    /// `tiled` (workgroup memory) to compare them.
+    #[arg(long, default_value = "auto")]
+    forward: String,
 }
 
 struct Row {
@@ -64,11 +68,15 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args) -> wgcnn::Result<Row> {
     let w = Tensor::from_slice(gpu, g.w_shape(), &rng.vec(g.w_shape().numel()))?;
     let b = Tensor::from_slice(gpu, Shape::new([g.c_out]), &rng.vec(g.c_out))?;
     let dy = Tensor::from_slice(gpu, g.y_shape(), &rng.vec(g.y_shape().numel()))?;
-    let fwd_ms = time(gpu, args.runs, || {
-        conv2d::conv2d(&x, &w, Some(&b), &p).map(drop)
-    })?;
+    let kernel = match args.forward.as_str() {
+        "gemm" if !g.is_depthwise() => Conv2dKernel::Gemm,
+        "tiled" if !g.is_depthwise() => Conv2dKernel::Tiled,
+        _ => conv2d::gpu::choose_forward(&g, gpu.is_software()),
+    };
+    let forward = || conv2d::conv2d_with(&x, &w, Some(&b), &g, kernel);
+    let fwd_ms = time(gpu, args.runs, || forward().map(drop))?;
     let train_ms = time(gpu, args.runs, || {
-        conv2d::conv2d(&x, &w, Some(&b), &p)?;
+        forward()?;
         conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p)?;
         conv2d::conv2d_backward_filter(&x, &dy, &p)?;
         conv2d::conv2d_backward_bias(&dy).map(drop)

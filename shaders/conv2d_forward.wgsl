@@ -10,12 +10,22 @@
 //
 // Bindings: 0 Params (uniform); 1 x [n, c_in, h_in, w_in]; 2 w [c_out, c_in/groups, kh, kw];
 //           3 bias [c_out] (read only when has_bias = 1); 4 y [n, c_out, h_out, w_out].
-// Overrides: WG        invocations per workgroup;
-//            POINTWISE 1 for 1×1 / stride 1 / no padding: A is x itself, no window arithmetic.
-// One invocation computes MR output pixels (WG apart, so neighbouring invocations touch
-// neighbouring pixels) × NR consecutive output channels, all in registers. No workgroup
-// memory: on software adapters (lavapipe) barriers cost more than they save.
-// Grid: x·y (folded) = ceil(M / (WG·MR)) blocks, z = groups · ceil(cog / NR).
+//
+// Two entry points, for the two kinds of adapter:
+// forward        register-blocked. One invocation computes MR output pixels (WG apart, so
+//                neighbouring invocations touch neighbouring pixels) × NR consecutive output
+//                channels, all in registers, with no workgroup memory: on software adapters
+//                (lavapipe) barriers cost more than they save.
+//                Overrides: WG invocations per workgroup; POINTWISE 1 for 1×1 / stride 1 / no
+//                padding (A is x itself, no window arithmetic).
+//                Grid: x·y (folded) = ceil(M / (WG·MR)) blocks, z = groups · ceil(cog / NR).
+// forward_tiled  workgroup-memory tiles for hardware GPUs. A workgroup of 16×16 invocations
+//                computes a BM×BN = 64×64 tile of C; per step of BK along K it stages A[BM×BK]
+//                and B[BK×BN] in workgroup memory (each invocation loads BM·BK/256 elements
+//                of each), then each invocation accumulates a TM×TN = 4×4 micro-tile in
+//                registers (pixels 16 apart, channels 16 apart, so stores stay coalesced).
+//                Overrides: BK (depth of a staged step).
+//                Grid: x·y (folded) = ceil(M / BM), z = groups · ceil(cog / BN).
 
 struct Params {
     n: u32, c_in: u32, h_in: u32, w_in: u32,
@@ -127,6 +137,116 @@ fn forward(
                 let co = co0 + j;
                 if (co < co_end) {
                     var v = acc[i * NR + j];
+                    if (p.has_bias != 0u) {
+                        v += bias[co];
+                    }
+                    y[(img * p.c_out + co) * hw_out + pix] = v;
+                }
+            }
+        }
+    }
+}
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const TILE_THREADS: u32 = 256u; // (BM / 4) · (BN / 4)
+override BK: u32 = 16u;
+
+var<workgroup> a_tile: array<f32, BK * BM>; // [k][m]
+var<workgroup> b_tile: array<f32, BK * BN>; // [k][co]
+
+@compute @workgroup_size(256)
+fn forward_tiled(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let hw_in = p.h_in * p.w_in;
+    let hw_out = p.h_out * p.w_out;
+    let m_total = p.n * hw_out;
+    let cg = p.c_in / p.groups;
+    let cog = p.c_out / p.groups;
+    let khkw = p.kh * p.kw;
+    let k_len = cg * khkw;
+    let n_tiles = (cog + BN - 1u) / BN;
+    let grp = wid.z / n_tiles;
+    let co_base = grp * cog + (wid.z % n_tiles) * BN;
+    let co_end = (grp + 1u) * cog;
+    let m_base = (wid.x + wid.y * nwg.x) * BM;
+    // Uniform for the whole workgroup, so the barriers below stay in uniform control flow.
+    if (m_base >= m_total) {
+        return;
+    }
+
+    // The pixel this invocation stages into a_tile, and the rows of K it stages.
+    let m_load = m_base + lid % BM;
+    let m_ok = m_load < m_total;
+    let mc = min(m_load, m_total - 1u);
+    let pix_l = mc % hw_out;
+    let ih0 = i32((pix_l / p.w_out) * p.stride_h) - i32(p.pad_top);
+    let iw0 = i32((pix_l % p.w_out) * p.stride_w) - i32(p.pad_left);
+    let xbase = (mc / hw_out * p.c_in + grp * cg) * hw_in;
+    let k_row = lid / BM;                 // 0 .. TILE_THREADS / BM
+    let rows_per_pass = TILE_THREADS / BM;
+    // The channel this invocation stages into b_tile, and its first K column.
+    let co_load = co_base + lid % BN;
+    let co_ok = co_load < co_end;
+    let k_col = lid / BN;
+    let cols_per_pass = TILE_THREADS / BN;
+
+    let tx = lid % 16u; // pixel direction
+    let ty = lid / 16u; // channel direction
+    var acc: array<f32, 16>; // [i · 4 + j]: pixel tx + 16·i, channel ty + 16·j
+
+    for (var k0 = 0u; k0 < k_len; k0 += BK) {
+        for (var kr = k_row; kr < BK; kr += rows_per_pass) {
+            let k = k0 + kr;
+            var v = 0.0;
+            if (m_ok && k < k_len) {
+                let c = k / khkw;
+                let rs = k % khkw;
+                let ih = u32(ih0 + i32((rs / p.kw) * p.dil_h));
+                let iw = u32(iw0 + i32((rs % p.kw) * p.dil_w));
+                if (ih < p.h_in && iw < p.w_in) {
+                    v = x[xbase + c * hw_in + ih * p.w_in + iw];
+                }
+            }
+            a_tile[kr * BM + lid % BM] = v;
+        }
+        for (var kc = k_col; kc < BK; kc += cols_per_pass) {
+            let k = k0 + kc;
+            var v = 0.0;
+            if (co_ok && k < k_len) {
+                v = w[co_load * k_len + k];
+            }
+            b_tile[kc * BN + lid % BN] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = a_tile[kk * BM + tx + 16u * i];
+                b[i] = b_tile[kk * BN + ty + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < 4u; i++) {
+        let m = m_base + tx + 16u * i;
+        if (m < m_total) {
+            let img = m / hw_out;
+            let pix = m % hw_out;
+            for (var j = 0u; j < 4u; j++) {
+                let co = co_base + ty + 16u * j;
+                if (co < co_end) {
+                    var v = acc[i * 4u + j];
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }

@@ -131,7 +131,15 @@ impl Gpu {
     /// One line naming the adapter, its type and backend, for logs and bench tables.
     pub fn describe(&self) -> String {
         let i = &self.0.info;
-        format!("{} ({:?}, {:?})", i.name, i.device_type, i.backend)
+        let driver = if i.driver_info.is_empty() {
+            &i.driver
+        } else {
+            &i.driver_info
+        };
+        format!(
+            "{}, {driver} ({:?}, {:?})",
+            i.name, i.device_type, i.backend
+        )
     }
     /// True for software adapters (lavapipe, llvmpipe, WARP), where register-blocked kernels
     /// beat workgroup-memory tiling.

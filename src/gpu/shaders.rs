@@ -46,7 +46,7 @@ impl Shader {
     /// Compute entry points of the file.
     pub fn entry_points(self) -> &'static [&'static str] {
         match self {
-            Shader::Conv2dForward => &["forward"],
+            Shader::Conv2dForward => &["forward", "forward_tiled"],
             Shader::Conv2dBackwardData => &["backward_data"],
             Shader::Conv2dBackwardFilter => &["backward_filter"],
             Shader::Conv2dDepthwise => &["forward", "backward_data", "backward_filter"],

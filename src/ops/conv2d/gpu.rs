@@ -70,6 +70,10 @@ pub const MR: u32 = 8;
 pub const NR: u32 = 16;
 /// Invocations per workgroup (the `WG` override).
 const WG: u32 = 64;
+/// Pixels × channels of one workgroup tile of `forward_tiled` (`const BM`, `const BN`).
+pub const TILE: u32 = 64;
+/// K depth staged per step by `forward_tiled` (the `BK` override).
+const BK: u32 = 16;
 /// Workgroup size of the bias-gradient tree reduction (a power of two).
 const WG_REDUCE: u32 = 256;
 
@@ -82,13 +86,16 @@ pub enum Conv2dKernel {
     Pointwise,
     /// Direct kernels for groups = c_in (any channel multiplier).
     Depthwise,
+    /// Forward implicit GEMM with workgroup-memory tiles: the choice on hardware GPUs.
+    Tiled,
 }
 
 impl Conv2dKernel {
-    pub const ALL: [Conv2dKernel; 3] = [
+    pub const ALL: [Conv2dKernel; 4] = [
         Conv2dKernel::Gemm,
         Conv2dKernel::Pointwise,
         Conv2dKernel::Depthwise,
+        Conv2dKernel::Tiled,
     ];
 
     /// Whether the kernel can run `g` (forward; `Pointwise` exists for forward only).
@@ -97,13 +104,18 @@ impl Conv2dKernel {
             Conv2dKernel::Gemm => true,
             Conv2dKernel::Pointwise => forward && g.is_pointwise(),
             Conv2dKernel::Depthwise => g.is_depthwise(),
+            Conv2dKernel::Tiled => forward,
         }
     }
 }
 
-pub fn choose_forward(g: &Conv2dGeometry) -> Conv2dKernel {
+/// The forward kernel for `g`: register blocking on software adapters (`software`), where
+/// workgroup memory and barriers are slow; workgroup-memory tiles on hardware GPUs.
+pub fn choose_forward(g: &Conv2dGeometry, software: bool) -> Conv2dKernel {
     if g.is_depthwise() {
         Conv2dKernel::Depthwise
+    } else if !software {
+        Conv2dKernel::Tiled
     } else if g.is_pointwise() {
         Conv2dKernel::Pointwise
     } else {
@@ -134,6 +146,9 @@ fn gemm_forward_key(pointwise: bool) -> PipelineKey {
         &[("WG", WG), ("POINTWISE", u32::from(pointwise))],
     )
 }
+fn tiled_forward_key() -> PipelineKey {
+    key(Shader::Conv2dForward, "forward_tiled", &[("BK", BK)])
+}
 fn depthwise_key(entry: &'static str) -> PipelineKey {
     key(Shader::Conv2dDepthwise, entry, &[("WG", WG)])
 }
@@ -146,6 +161,7 @@ pub fn pipelines() -> Vec<PipelineKey> {
     vec![
         gemm_forward_key(false),
         gemm_forward_key(true),
+        tiled_forward_key(),
         key(Shader::Conv2dBackwardData, "backward_data", &[("WG", WG)]),
         key(
             Shader::Conv2dBackwardFilter,
@@ -209,6 +225,12 @@ pub(crate) fn forward(
         Conv2dKernel::Depthwise => {
             let blocks = count(g.y_shape().numel().div_ceil(WG as usize))?;
             gpu.dispatch(&depthwise_key("forward"), &u, &bufs, blocks, 1)?;
+        }
+        Conv2dKernel::Tiled => {
+            let m = g.n * g.h_out * g.w_out;
+            let blocks = count(m.div_ceil(TILE as usize))?;
+            let z = count(g.groups * g.cog().div_ceil(TILE as usize))?;
+            gpu.dispatch(&tiled_forward_key(), &u, &bufs, blocks, z)?;
         }
         Conv2dKernel::Gemm | Conv2dKernel::Pointwise => {
             let m = g.n * g.h_out * g.w_out;

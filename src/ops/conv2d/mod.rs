@@ -305,7 +305,7 @@ fn check_shape(what: &'static str, t: &Tensor, expected: &Shape) -> Result<()> {
 /// `y = conv2d(x, w) + b`, recorded into the GPU's pending encoder.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: &Conv2dParams) -> Result<Tensor> {
     let g = p.resolve(x.shape(), w.shape())?;
-    conv2d_with(x, w, b, &g, gpu::choose_forward(&g))
+    conv2d_with(x, w, b, &g, gpu::choose_forward(&g, x.gpu().is_software()))
 }
 
 /// Forward with a chosen kernel (tests and benches force each variant).
