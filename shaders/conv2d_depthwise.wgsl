@@ -3,10 +3,10 @@
 // GEMM tile would sit mostly idle.
 //
 // forward:         y[img, co, oh, ow] = bias[co] + Σ_{r,s} w[co, 0, r, s] · x[img, co/cm, ih, iw]
-//                  one invocation per output element.
+//                  one invocation per OWT consecutive outputs of a row.
 // backward_data:   dx[img, c, ih, iw] = Σ_{k<cm, r, s} w[c·cm + k, 0, r, s] · dy[img, c·cm + k, oh, ow]
 //                  over the taps whose (oh, ow) land on the output grid; one invocation per
-//                  input element.
+//                  OWT consecutive inputs of a row.
 // backward_filter: parts[split, co, 0, r, s] = Σ over the split's rows (img, oh) and all ow of
 //                  x[img, co/cm, ih, iw] · dy[img, co, oh, ow]; one invocation per
 //                  (split, co, r, s); conv2d_reduce.wgsl::sum_splits adds the splits in order.
@@ -14,7 +14,7 @@
 //
 // Bindings: 0 Params; 1 a (x, or dy for backward_data); 2 b (w, or dy for backward_filter);
 //           3 bias (forward only; read when has_bias = 1); 4 out (y, dx or parts).
-// Overrides: WG invocations per workgroup. Grid x·y (folded) = ceil(elements / WG).
+// Overrides: WG invocations per workgroup. Grid x·y (folded) = ceil(invocations / WG).
 
 struct Params {
     n: u32, c_in: u32, h_in: u32, w_in: u32,
@@ -36,6 +36,10 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
 }
 
+// Consecutive outputs of one row computed by one forward invocation: each tap's weight is
+// loaded once for all of them.
+const OWT: u32 = 8u;
+
 @compute @workgroup_size(WG)
 fn forward(
     @builtin(local_invocation_index) lid: u32,
@@ -43,33 +47,45 @@ fn forward(
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     let hw_out = p.h_out * p.w_out;
+    let segs = (p.w_out + OWT - 1u) / OWT; // row segments per output row
     let idx = linear(wid, nwg, lid);
-    if (idx >= p.n * p.c_out * hw_out) {
+    if (idx >= p.n * p.c_out * p.h_out * segs) {
         return;
     }
-    let pix = idx % hw_out;
-    let co = (idx / hw_out) % p.c_out;
-    let img = idx / (hw_out * p.c_out);
+    let ow0 = (idx % segs) * OWT;
+    let row = idx / segs; // (img, co, oh)
+    let oh = row % p.h_out;
+    let co = (row / p.h_out) % p.c_out;
+    let img = row / (p.h_out * p.c_out);
     let cm = p.c_out / p.c_in;
     let xbase = (img * p.c_in + co / cm) * p.h_in * p.w_in;
-    let ih0 = i32((pix / p.w_out) * p.stride_h) - i32(p.pad_top);
-    let iw0 = i32((pix % p.w_out) * p.stride_w) - i32(p.pad_left);
-    var sum = 0.0;
+    let ih0 = i32(oh * p.stride_h) - i32(p.pad_top);
+    let iw0 = i32(ow0 * p.stride_w) - i32(p.pad_left);
+    var acc: array<f32, OWT>;
     for (var r = 0u; r < p.kh; r++) {
         let ih = u32(ih0 + i32(r * p.dil_h));
-        if (ih < p.h_in) {
-            for (var s = 0u; s < p.kw; s++) {
-                let iw = u32(iw0 + i32(s * p.dil_w));
+        if (ih >= p.h_in) {
+            continue;
+        }
+        let xrow = xbase + ih * p.w_in;
+        for (var s = 0u; s < p.kw; s++) {
+            let wv = b[(co * p.kh + r) * p.kw + s];
+            let iw_s = iw0 + i32(s * p.dil_w);
+            for (var j = 0u; j < OWT; j++) {
+                let iw = u32(iw_s + i32(j * p.stride_w));
                 if (iw < p.w_in) {
-                    sum = fma(b[(co * p.kh + r) * p.kw + s], a[xbase + ih * p.w_in + iw], sum);
+                    acc[j] = fma(wv, a[xrow + iw], acc[j]);
                 }
             }
         }
     }
-    if (p.has_bias != 0u) {
-        sum += bias[co];
+    let bias_v = select(0.0, bias[co], p.has_bias != 0u);
+    let out_row = (img * p.c_out + co) * hw_out + oh * p.w_out;
+    for (var j = 0u; j < OWT; j++) {
+        if (ow0 + j < p.w_out) {
+            out[out_row + ow0 + j] = acc[j] + bias_v;
+        }
     }
-    out[idx] = sum;
 }
 
 @compute @workgroup_size(WG)
@@ -80,36 +96,49 @@ fn backward_data(
 ) {
     let hw_in = p.h_in * p.w_in;
     let hw_out = p.h_out * p.w_out;
+    let segs = (p.w_in + OWT - 1u) / OWT; // row segments per input row
     let idx = linear(wid, nwg, lid);
-    if (idx >= p.n * p.c_in * hw_in) {
+    if (idx >= p.n * p.c_in * p.h_in * segs) {
         return;
     }
-    let pix = idx % hw_in;
-    let c = (idx / hw_in) % p.c_in;
-    let img = idx / (hw_in * p.c_in);
+    let iw0 = (idx % segs) * OWT;
+    let row = idx / segs; // (img, c, ih)
+    let ih = row % p.h_in;
+    let c = (row / p.h_in) % p.c_in;
+    let img = row / (p.h_in * p.c_in);
     let cm = p.c_out / p.c_in;
-    let th = i32(pix / p.w_in + p.pad_top);
-    let tw = i32(pix % p.w_in + p.pad_left);
-    var sum = 0.0;
+    let th = i32(ih + p.pad_top);
+    let tw0 = i32(iw0 + p.pad_left);
+    var acc: array<f32, OWT>;
     for (var r = 0u; r < p.kh; r++) {
+        // The output row tap r reads this input row from, if it lands on the grid.
         let t = th - i32(r * p.dil_h);
         let oh = u32(t) / p.stride_h;
         if (t < 0 || u32(t) % p.stride_h != 0u || oh >= p.h_out) {
             continue;
         }
-        for (var s = 0u; s < p.kw; s++) {
-            let u = tw - i32(s * p.dil_w);
-            let ow = u32(u) / p.stride_w;
-            if (u < 0 || u32(u) % p.stride_w != 0u || ow >= p.w_out) {
-                continue;
-            }
-            for (var k = 0u; k < cm; k++) {
-                let co = c * cm + k;
-                sum = fma(b[(co * p.kh + r) * p.kw + s], a[(img * p.c_out + co) * hw_out + oh * p.w_out + ow], sum);
+        for (var k = 0u; k < cm; k++) {
+            let co = c * cm + k;
+            let dyrow = (img * p.c_out + co) * hw_out + oh * p.w_out;
+            for (var s = 0u; s < p.kw; s++) {
+                let wv = b[(co * p.kh + r) * p.kw + s];
+                let u0 = tw0 - i32(s * p.dil_w);
+                for (var j = 0u; j < OWT; j++) {
+                    let u = u0 + i32(j);
+                    let ow = u32(u) / p.stride_w;
+                    if (u >= 0 && u32(u) % p.stride_w == 0u && ow < p.w_out) {
+                        acc[j] = fma(wv, a[dyrow + ow], acc[j]);
+                    }
+                }
             }
         }
     }
-    out[idx] = sum;
+    let out_row = (img * p.c_in + c) * hw_in + ih * p.w_in;
+    for (var j = 0u; j < OWT; j++) {
+        if (iw0 + j < p.w_in) {
+            out[out_row + iw0 + j] = acc[j];
+        }
+    }
 }
 
 @compute @workgroup_size(WG)

@@ -70,6 +70,9 @@ pub const MR: u32 = 8;
 pub const NR: u32 = 16;
 /// Invocations per workgroup (the `WG` override).
 const WG: u32 = 64;
+/// Outputs (forward) or inputs (backward data) of a row per depthwise invocation (`const OWT`
+/// in conv2d_depthwise.wgsl).
+pub const DEPTHWISE_OWT: u32 = 8;
 /// Pixels × channels of one workgroup tile of `forward_tiled` (`const BM`, `const BN`).
 pub const TILE: u32 = 64;
 /// K depth staged per step by `forward_tiled` (the `BK` override).
@@ -223,7 +226,9 @@ pub(crate) fn forward(
     let bufs = [x.buffer(), w.buffer(), bias.buffer(), y.buffer()];
     match kernel {
         Conv2dKernel::Depthwise => {
-            let blocks = count(g.y_shape().numel().div_ceil(WG as usize))?;
+            let rows = g.n * g.c_out * g.h_out;
+            let invocations = rows * g.w_out.div_ceil(DEPTHWISE_OWT as usize);
+            let blocks = count(invocations.div_ceil(WG as usize))?;
             gpu.dispatch(&depthwise_key("forward"), &u, &bufs, blocks, 1)?;
         }
         Conv2dKernel::Tiled => {
@@ -259,7 +264,9 @@ pub(crate) fn backward_data(
         Conv2dKernel::Depthwise => {
             let holder = placeholder(gpu)?;
             let bufs = [dy.buffer(), w.buffer(), holder.buffer(), dx.buffer()];
-            let blocks = count(g.x_shape().numel().div_ceil(WG as usize))?;
+            let rows = g.n * g.c_in * g.h_in;
+            let invocations = rows * g.w_in.div_ceil(DEPTHWISE_OWT as usize);
+            let blocks = count(invocations.div_ceil(WG as usize))?;
             gpu.dispatch(&depthwise_key("backward_data"), &u, &bufs, blocks, 1)?;
         }
         _ => {
