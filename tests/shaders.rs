@@ -6,7 +6,7 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::{AddressSpace, Module, ShaderStage, StorageAccess, TypeInner};
 use wgcnn::gpu::shaders::all_pipelines;
 use wgcnn::gpu::Shader;
-use wgcnn::ops::conv2d::gpu::{MR, NR};
+use wgcnn::ops::conv2d::gpu::{DEPTHWISE_OWT, MR, NR, TILE};
 
 fn parse(shader: Shader) -> (Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(shader.source())
@@ -146,16 +146,21 @@ fn uniform_blocks_and_bindings_match_rust() {
     }
 }
 
-/// The register tile is a `const` in the GEMM shaders and a `const` in Rust (grid sizes).
+/// Tile sizes are `const`s in the shaders and in Rust (which sizes the grids from them).
 #[test]
 fn register_tiles_match_rust() {
-    for shader in [
-        Shader::Conv2dForward,
-        Shader::Conv2dBackwardData,
-        Shader::Conv2dBackwardFilter,
+    let gemm = [("MR", MR), ("NR", NR)];
+    for (shader, consts) in [
+        (
+            Shader::Conv2dForward,
+            &[("MR", MR), ("NR", NR), ("BM", TILE), ("BN", TILE)][..],
+        ),
+        (Shader::Conv2dBackwardData, &gemm[..]),
+        (Shader::Conv2dBackwardFilter, &gemm[..]),
+        (Shader::Conv2dDepthwise, &[("OWT", DEPTHWISE_OWT)][..]),
     ] {
         let (module, _) = parse(shader);
-        for (name, want) in [("MR", MR), ("NR", NR)] {
+        for &(name, want) in consts {
             let (_, c) = module
                 .constants
                 .iter()
