@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel};
+use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, RegisterTile};
 use wgcnn::testing::workloads::{ConvWorkload, CONV};
 use wgcnn::testing::{to_f64, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
@@ -32,6 +32,10 @@ struct Args {
     /// `tiled` (workgroup memory) to compare them.
     #[arg(long, default_value = "auto")]
     forward: String,
+    /// Register tile of the GEMM kernels as MRxNR (one of 4x8, 8x8, 8x16); default: the
+    /// adapter's choice.
+    #[arg(long)]
+    tile: Option<String>,
 }
 
 struct Row {
@@ -60,25 +64,31 @@ fn time(gpu: &Gpu, runs: usize, mut f: impl FnMut() -> wgcnn::Result<()>) -> wgc
     Ok(median(t))
 }
 
-fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args) -> wgcnn::Result<Row> {
+fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgcnn::Result<Row> {
     let g = wl.geometry();
-    let p = wl.params();
     let mut rng = Rng::new(1);
     let x = Tensor::from_slice(gpu, g.x_shape(), &rng.vec(g.x_shape().numel()))?;
     let w = Tensor::from_slice(gpu, g.w_shape(), &rng.vec(g.w_shape().numel()))?;
     let b = Tensor::from_slice(gpu, Shape::new([g.c_out]), &rng.vec(g.c_out))?;
     let dy = Tensor::from_slice(gpu, g.y_shape(), &rng.vec(g.y_shape().numel()))?;
-    let kernel = match args.forward.as_str() {
-        "gemm" if !g.is_depthwise() => Conv2dKernel::Gemm,
-        "tiled" if !g.is_depthwise() => Conv2dKernel::Tiled,
-        _ => conv2d::gpu::choose_forward(&g, gpu.is_software()),
+    let info = gpu.adapter_info();
+    let pick = |k: Conv2dKernel| match k {
+        Conv2dKernel::Gemm(_) => Conv2dKernel::Gemm(tile),
+        Conv2dKernel::Pointwise(_) => Conv2dKernel::Pointwise(tile),
+        other => other,
     };
+    let kernel = match args.forward.as_str() {
+        "gemm" if !g.is_depthwise() => Conv2dKernel::Gemm(tile),
+        "tiled" if !g.is_depthwise() => Conv2dKernel::Tiled,
+        _ => pick(conv2d::choose_forward(&g, info)),
+    };
+    let backward = pick(conv2d::choose_backward(&g, info));
     let forward = || conv2d::conv2d_with(&x, &w, Some(&b), &g, kernel);
     let fwd_ms = time(gpu, args.runs, || forward().map(drop))?;
     let train_ms = time(gpu, args.runs, || {
         forward()?;
-        conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p)?;
-        conv2d::conv2d_backward_filter(&x, &dy, &p)?;
+        conv2d::conv2d_backward_data_with(&dy, &w, &g, backward)?;
+        conv2d::conv2d_backward_filter_with(&x, &dy, &g, backward)?;
         conv2d::conv2d_backward_bias(&dy).map(drop)
     })?;
     let cpu_gflops = (!args.no_cpu).then(|| cpu_reference_gflops(&g));
@@ -104,9 +114,16 @@ fn cpu_reference_gflops(g: &Conv2dGeometry) -> f64 {
     one.flops() / s / 1e9
 }
 
-fn main() -> wgcnn::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let gpu = Gpu::new()?;
+    let tile = match &args.tile {
+        Some(t) => *RegisterTile::ALL
+            .iter()
+            .find(|r| format!("{}x{}", r.mr, r.nr) == *t)
+            .ok_or_else(|| format!("--tile {t}: use 4x8, 8x8 or 8x16"))?,
+        None => RegisterTile::for_adapter(gpu.adapter_info()),
+    };
     let selected: Vec<&ConvWorkload> = CONV
         .iter()
         .filter(|w| args.only.as_deref().is_none_or(|o| w.name.contains(o)))
@@ -119,7 +136,7 @@ fn main() -> wgcnn::Result<()> {
         println!("|---|---|---|---|---|---|---|");
     }
     for wl in selected {
-        let r = measure(&gpu, wl, &args)?;
+        let r = measure(&gpu, wl, &args, tile)?;
         let fwd = r.gflop / (r.fwd_ms / 1e3);
         // BENCH.md: a backward pass (dX + dW) counts twice the forward FLOPs.
         let train = 3.0 * r.gflop / (r.train_ms / 1e3);

@@ -36,8 +36,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 override WG: u32 = 64u;
-const MR: u32 = 8u;
-const NR: u32 = 16u;
+// The register tile: MR pixels × NR channels per invocation, chosen per adapter (the driver's
+// compiler unrolls the loops once the values are fixed). Arrays are sized for the largest tile.
+override MR: u32 = 4u;
+override NR: u32 = 8u;
+const MR_MAX: u32 = 16u;
+const NR_MAX: u32 = 16u;
 
 // First q of phase `ph` whose pixel lies inside the input (ih = q·stride + ph − pad ≥ 0).
 fn first_q(ph: u32, pad: u32, stride: u32) -> u32 {
@@ -73,10 +77,10 @@ fn backward_data(
     let qw0 = first_q(pw, p.pad_left, p.stride_w);
 
     // Per pixel: its (q_h, q_w) on the phase grid, its dx offset (or none) and dy base.
-    var qh: array<i32, MR>;
-    var qw: array<i32, MR>;
-    var dst: array<i32, MR>;
-    var dybase: array<u32, MR>;
+    var qh: array<i32, MR_MAX>;
+    var qw: array<i32, MR_MAX>;
+    var dst: array<i32, MR_MAX>;
+    var dybase: array<u32, MR_MAX>;
     for (var i = 0u; i < MR; i++) {
         let m = min(m0 + i * WG, m_total - 1u);
         let img = m / (qh_len * qw_len);
@@ -92,12 +96,12 @@ fn backward_data(
         dybase[i] = (img * p.c_out + grp * cog) * hw_out;
     }
     // Per channel: its weight column base (clamped channels are computed, not stored).
-    var wcol: array<u32, NR>;
+    var wcol: array<u32, NR_MAX>;
     for (var j = 0u; j < NR; j++) {
         wcol[j] = (grp * cog * cg + min(ci0 + j, cg - 1u)) * khkw;
     }
 
-    var acc: array<f32, MR * NR>;
+    var acc: array<f32, MR_MAX * NR_MAX>;
     for (var co = 0u; co < cog; co++) {
         let dyc = co * hw_out;
         let wco = co * cg * khkw;
@@ -107,7 +111,7 @@ fn backward_data(
                 continue;
             }
             let off_h = (i32(ph) - i32(r * p.dil_h)) / i32(p.stride_h);
-            var orow: array<i32, MR>;
+            var orow: array<i32, MR_MAX>;
             for (var i = 0u; i < MR; i++) {
                 let oh = qh[i] + off_h;
                 orow[i] = select(-1, oh * i32(p.w_out), oh >= 0 && oh < i32(p.h_out));
@@ -117,7 +121,7 @@ fn backward_data(
                     continue;
                 }
                 let off_w = (i32(pw) - i32(s * p.dil_w)) / i32(p.stride_w);
-                var a: array<f32, MR>;
+                var a: array<f32, MR_MAX>;
                 for (var i = 0u; i < MR; i++) {
                     let ow = qw[i] + off_w;
                     if (orow[i] >= 0 && ow >= 0 && ow < i32(p.w_out)) {

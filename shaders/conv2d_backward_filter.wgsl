@@ -31,8 +31,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> parts: array<f32>;
 
 override WG: u32 = 64u;
-const MR: u32 = 8u;
-const NR: u32 = 16u;
+// The register tile: MR pixels × NR channels per invocation, chosen per adapter (the driver's
+// compiler unrolls the loops once the values are fixed). Arrays are sized for the largest tile.
+override MR: u32 = 4u;
+override NR: u32 = 8u;
+const MR_MAX: u32 = 16u;
+const NR_MAX: u32 = 16u;
 
 @compute @workgroup_size(WG)
 fn backward_filter(
@@ -60,9 +64,9 @@ fn backward_filter(
     let row1 = min(row0 + p.rows_per_split, rows);
 
     // Per tap: its input channel's offset and its window offsets.
-    var xoff: array<u32, MR>;
-    var dr: array<i32, MR>;
-    var ds: array<i32, MR>;
+    var xoff: array<u32, MR_MAX>;
+    var dr: array<i32, MR_MAX>;
+    var ds: array<i32, MR_MAX>;
     for (var i = 0u; i < MR; i++) {
         let m = min(m0 + i * WG, m_total - 1u);
         let rs = m % khkw;
@@ -71,17 +75,17 @@ fn backward_filter(
         ds[i] = i32((rs % p.kw) * p.dil_w) - i32(p.pad_left);
     }
     // Per channel: its dy plane (clamped channels are computed, not stored).
-    var dycol: array<u32, NR>;
+    var dycol: array<u32, NR_MAX>;
     for (var j = 0u; j < NR; j++) {
         dycol[j] = (grp * cog + min(co0 + j, cog - 1u)) * hw_out;
     }
 
-    var acc: array<f32, MR * NR>;
+    var acc: array<f32, MR_MAX * NR_MAX>;
     for (var row = row0; row < row1; row++) {
         let img = row / p.h_out;
         let oh = row % p.h_out;
-        var xrow: array<u32, MR>;
-        var row_ok: array<bool, MR>;
+        var xrow: array<u32, MR_MAX>;
+        var row_ok: array<bool, MR_MAX>;
         for (var i = 0u; i < MR; i++) {
             let ih = u32(i32(oh * p.stride_h) + dr[i]);
             row_ok[i] = ih < p.h_in;
@@ -89,7 +93,7 @@ fn backward_filter(
         }
         let dyrow = img * p.c_out * hw_out + oh * p.w_out;
         for (var ow = 0u; ow < p.w_out; ow++) {
-            var a: array<f32, MR>;
+            var a: array<f32, MR_MAX>;
             for (var i = 0u; i < MR; i++) {
                 let iw = u32(i32(ow * p.stride_w) + ds[i]);
                 if (row_ok[i] && iw < p.w_in) {

@@ -43,8 +43,12 @@ struct Params {
 
 override WG: u32 = 64u;
 override POINTWISE: u32 = 0u;
-const MR: u32 = 8u;
-const NR: u32 = 16u;
+// The register tile: MR pixels × NR channels per invocation, chosen per adapter (the driver's
+// compiler unrolls the loops once the values are fixed). Arrays are sized for the largest tile.
+override MR: u32 = 4u;
+override NR: u32 = 8u;
+const MR_MAX: u32 = 16u;
+const NR_MAX: u32 = 16u;
 
 @compute @workgroup_size(WG)
 fn forward(
@@ -68,9 +72,9 @@ fn forward(
     }
 
     // Per pixel: top-left of its window in x and its image's channel-group base.
-    var ih0: array<i32, MR>;
-    var iw0: array<i32, MR>;
-    var xbase: array<u32, MR>;
+    var ih0: array<i32, MR_MAX>;
+    var iw0: array<i32, MR_MAX>;
+    var xbase: array<u32, MR_MAX>;
     for (var i = 0u; i < MR; i++) {
         let m = min(m0 + i * WG, m_total - 1u);
         let img = m / hw_out;
@@ -80,15 +84,15 @@ fn forward(
         xbase[i] = (img * p.c_in + grp * cg) * hw_in + select(0u, pix, POINTWISE != 0u);
     }
     // Per channel: its weight row. Channels past the group are clamped, computed, not stored.
-    var wrow: array<u32, NR>;
+    var wrow: array<u32, NR_MAX>;
     for (var j = 0u; j < NR; j++) {
         wrow[j] = min(co0 + j, co_end - 1u) * k_len;
     }
 
-    var acc: array<f32, MR * NR>;
+    var acc: array<f32, MR_MAX * NR_MAX>;
     if (POINTWISE != 0u) {
         for (var c = 0u; c < cg; c++) {
-            var a: array<f32, MR>;
+            var a: array<f32, MR_MAX>;
             for (var i = 0u; i < MR; i++) {
                 a[i] = x[xbase[i] + c * hw_in];
             }
@@ -107,7 +111,7 @@ fn forward(
                 let dr = i32(r * p.dil_h);
                 for (var s = 0u; s < p.kw; s++) {
                     let ds = i32(s * p.dil_w);
-                    var a: array<f32, MR>;
+                    var a: array<f32, MR_MAX>;
                     for (var i = 0u; i < MR; i++) {
                         // Negative coordinates wrap to huge u32 and fail the bound too.
                         let ih = u32(ih0[i] + dr);

@@ -77,7 +77,7 @@ fn bad_input_is_an_error_naming_the_value() {
         &w,
         None,
         &geom,
-        Conv2dKernel::Pointwise,
+        Conv2dKernel::Pointwise(conv2d::RegisterTile::ALL[0]),
     ));
     assert!(msg.contains("Pointwise"), "{msg}");
 }
@@ -138,7 +138,7 @@ fn large_grids_fold() {
     let b = Tensor::from_slice(&g, Shape::new([2]), &[0.25, 1.0]).unwrap();
     let geom = p.resolve(x.shape(), w.shape()).unwrap();
     assert_eq!(
-        conv2d::gpu::choose_forward(&geom, g.is_software()),
+        conv2d::choose_forward(&geom, g.adapter_info()),
         Conv2dKernel::Depthwise
     );
     let y = conv2d(&x, &w, Some(&b), &p).unwrap().to_vec().unwrap();

@@ -6,7 +6,8 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::{AddressSpace, Module, ShaderStage, StorageAccess, TypeInner};
 use wgcnn::gpu::shaders::all_pipelines;
 use wgcnn::gpu::Shader;
-use wgcnn::ops::conv2d::gpu::{DEPTHWISE_OWT, MR, NR, TILE};
+use wgcnn::ops::conv2d::gpu::{DEPTHWISE_OWT, TILE};
+use wgcnn::ops::conv2d::kernel::{RegisterTile, MR_MAX, NR_MAX};
 
 fn parse(shader: Shader) -> (Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(shader.source())
@@ -146,14 +147,23 @@ fn uniform_blocks_and_bindings_match_rust() {
     }
 }
 
-/// Tile sizes are `const`s in the shaders and in Rust (which sizes the grids from them).
+/// Tile sizes are `const`s in the shaders and in Rust (which sizes the grids from them); every
+/// register tile the crate dispatches fits the shaders' arrays.
 #[test]
 fn register_tiles_match_rust() {
-    let gemm = [("MR", MR), ("NR", NR)];
+    assert!(RegisterTile::ALL
+        .iter()
+        .all(|t| t.mr <= MR_MAX && t.nr <= NR_MAX));
+    let gemm = [("MR_MAX", MR_MAX), ("NR_MAX", NR_MAX)];
     for (shader, consts) in [
         (
             Shader::Conv2dForward,
-            &[("MR", MR), ("NR", NR), ("BM", TILE), ("BN", TILE)][..],
+            &[
+                ("MR_MAX", MR_MAX),
+                ("NR_MAX", NR_MAX),
+                ("BM", TILE),
+                ("BN", TILE),
+            ][..],
         ),
         (Shader::Conv2dBackwardData, &gemm[..]),
         (Shader::Conv2dBackwardFilter, &gemm[..]),

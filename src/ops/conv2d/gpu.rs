@@ -1,5 +1,6 @@
 //! GPU side of conv2d: the uniform block, kernel choice and dispatch of each pass.
 
+use super::kernel::{Conv2dKernel, RegisterTile};
 use super::Conv2dGeometry;
 use crate::error::{Error, Result};
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
@@ -64,10 +65,6 @@ impl Conv2dUniforms {
     }
 }
 
-/// Output pixels (rows of the GEMM) per invocation: `const MR` in the GEMM shaders.
-pub const MR: u32 = 8;
-/// Output channels (columns of the GEMM) per invocation: `const NR` in the GEMM shaders.
-pub const NR: u32 = 16;
 /// Invocations per workgroup (the `WG` override).
 const WG: u32 = 64;
 /// Outputs (forward) or inputs (backward data) of a row per depthwise invocation (`const OWT`
@@ -80,60 +77,6 @@ const BK: u32 = 16;
 /// Workgroup size of the bias-gradient tree reduction (a power of two).
 const WG_REDUCE: u32 = 256;
 
-/// Which kernel runs a pass. `choose_*` picks one; tests force each to prove it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Conv2dKernel {
-    /// Register-blocked implicit GEMM: any geometry.
-    Gemm,
-    /// The forward GEMM without window arithmetic: 1×1, stride 1, no padding only.
-    Pointwise,
-    /// Direct kernels for groups = c_in (any channel multiplier).
-    Depthwise,
-    /// Forward implicit GEMM with workgroup-memory tiles: the choice on hardware GPUs.
-    Tiled,
-}
-
-impl Conv2dKernel {
-    pub const ALL: [Conv2dKernel; 4] = [
-        Conv2dKernel::Gemm,
-        Conv2dKernel::Pointwise,
-        Conv2dKernel::Depthwise,
-        Conv2dKernel::Tiled,
-    ];
-
-    /// Whether the kernel can run `g` (forward; `Pointwise` exists for forward only).
-    pub fn supports(self, g: &Conv2dGeometry, forward: bool) -> bool {
-        match self {
-            Conv2dKernel::Gemm => true,
-            Conv2dKernel::Pointwise => forward && g.is_pointwise(),
-            Conv2dKernel::Depthwise => g.is_depthwise(),
-            Conv2dKernel::Tiled => forward,
-        }
-    }
-}
-
-/// The forward kernel for `g`: register blocking on software adapters (`software`), where
-/// workgroup memory and barriers are slow; workgroup-memory tiles on hardware GPUs.
-pub fn choose_forward(g: &Conv2dGeometry, software: bool) -> Conv2dKernel {
-    if g.is_depthwise() {
-        Conv2dKernel::Depthwise
-    } else if !software {
-        Conv2dKernel::Tiled
-    } else if g.is_pointwise() {
-        Conv2dKernel::Pointwise
-    } else {
-        Conv2dKernel::Gemm
-    }
-}
-
-pub fn choose_backward(g: &Conv2dGeometry) -> Conv2dKernel {
-    if g.is_depthwise() {
-        Conv2dKernel::Depthwise
-    } else {
-        Conv2dKernel::Gemm
-    }
-}
-
 fn key(shader: Shader, entry: &'static str, overrides: &[(&'static str, u32)]) -> PipelineKey {
     PipelineKey {
         shader,
@@ -142,12 +85,18 @@ fn key(shader: Shader, entry: &'static str, overrides: &[(&'static str, u32)]) -
     }
 }
 
-fn gemm_forward_key(pointwise: bool) -> PipelineKey {
-    key(
-        Shader::Conv2dForward,
-        "forward",
-        &[("WG", WG), ("POINTWISE", u32::from(pointwise))],
-    )
+fn gemm_forward_key(t: RegisterTile, pointwise: bool) -> PipelineKey {
+    let pw = u32::from(pointwise);
+    let o = [("WG", WG), ("MR", t.mr), ("NR", t.nr), ("POINTWISE", pw)];
+    key(Shader::Conv2dForward, "forward", &o)
+}
+fn gemm_backward_data_key(t: RegisterTile) -> PipelineKey {
+    let o = [("WG", WG), ("MR", t.mr), ("NR", t.nr)];
+    key(Shader::Conv2dBackwardData, "backward_data", &o)
+}
+fn gemm_backward_filter_key(t: RegisterTile) -> PipelineKey {
+    let o = [("WG", WG), ("MR", t.mr), ("NR", t.nr)];
+    key(Shader::Conv2dBackwardFilter, "backward_filter", &o)
 }
 fn tiled_forward_key() -> PipelineKey {
     key(Shader::Conv2dForward, "forward_tiled", &[("BK", BK)])
@@ -161,22 +110,24 @@ fn sum_splits_key() -> PipelineKey {
 
 /// Every pipeline this module dispatches (the naga test validates each).
 pub fn pipelines() -> Vec<PipelineKey> {
-    vec![
-        gemm_forward_key(false),
-        gemm_forward_key(true),
+    let mut keys = Vec::new();
+    for t in RegisterTile::ALL {
+        keys.extend([
+            gemm_forward_key(t, false),
+            gemm_forward_key(t, true),
+            gemm_backward_data_key(t),
+            gemm_backward_filter_key(t),
+        ]);
+    }
+    keys.extend([
         tiled_forward_key(),
-        key(Shader::Conv2dBackwardData, "backward_data", &[("WG", WG)]),
-        key(
-            Shader::Conv2dBackwardFilter,
-            "backward_filter",
-            &[("WG", WG)],
-        ),
         depthwise_key("forward"),
         depthwise_key("backward_data"),
         depthwise_key("backward_filter"),
         sum_splits_key(),
         key(Shader::Conv2dReduce, "backward_bias", &[("WG", WG_REDUCE)]),
-    ]
+    ]);
+    keys
 }
 
 fn unsupported(kernel: Conv2dKernel, g: &Conv2dGeometry) -> Error {
@@ -237,11 +188,11 @@ pub(crate) fn forward(
             let z = count(g.groups * g.cog().div_ceil(TILE as usize))?;
             gpu.dispatch(&tiled_forward_key(), &u, &bufs, blocks, z)?;
         }
-        Conv2dKernel::Gemm | Conv2dKernel::Pointwise => {
+        Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => {
             let m = g.n * g.h_out * g.w_out;
-            let blocks = count(m.div_ceil((WG * MR) as usize))?;
-            let z = count(g.groups * g.cog().div_ceil(NR as usize))?;
-            let k = gemm_forward_key(kernel == Conv2dKernel::Pointwise);
+            let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
+            let z = count(g.groups * g.cog().div_ceil(t.nr as usize))?;
+            let k = gemm_forward_key(t, matches!(kernel, Conv2dKernel::Pointwise(_)));
             gpu.dispatch(&k, &u, &bufs, blocks, z)?;
         }
     }
@@ -269,15 +220,16 @@ pub(crate) fn backward_data(
             let blocks = count(invocations.div_ceil(WG as usize))?;
             gpu.dispatch(&depthwise_key("backward_data"), &u, &bufs, blocks, 1)?;
         }
-        _ => {
+        Conv2dKernel::Gemm(t) => {
             // Pixels are enumerated per stride phase (see the shader's header).
             let (sh, sw) = (g.stride.h, g.stride.w);
             let m = g.n * g.h_in.div_ceil(sh) * g.w_in.div_ceil(sw);
-            let blocks = count(m.div_ceil((WG * MR) as usize))?;
-            let z = count(sh * sw * g.groups * g.cg().div_ceil(NR as usize))?;
-            let k = key(Shader::Conv2dBackwardData, "backward_data", &[("WG", WG)]);
-            gpu.dispatch(&k, &u, &[dy.buffer(), w.buffer(), dx.buffer()], blocks, z)?;
+            let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
+            let z = count(sh * sw * g.groups * g.cg().div_ceil(t.nr as usize))?;
+            let bufs = [dy.buffer(), w.buffer(), dx.buffer()];
+            gpu.dispatch(&gemm_backward_data_key(t), &u, &bufs, blocks, z)?;
         }
+        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled => return Err(unsupported(kernel, g)),
     }
     Ok(dx)
 }
@@ -300,11 +252,13 @@ pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> (us
 /// Workgroups of one split of the filter gradient: (folded blocks, z).
 fn filter_workgroups(g: &Conv2dGeometry, kernel: Conv2dKernel) -> (usize, usize) {
     match kernel {
-        Conv2dKernel::Depthwise => (g.w_shape().numel().div_ceil(WG as usize), 1),
-        _ => (
-            g.reduction_len().div_ceil((WG * MR) as usize),
-            g.groups * g.cog().div_ceil(NR as usize),
+        Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => (
+            g.reduction_len().div_ceil((WG * t.mr) as usize),
+            g.groups * g.cog().div_ceil(t.nr as usize),
         ),
+        Conv2dKernel::Depthwise | Conv2dKernel::Tiled => {
+            (g.w_shape().numel().div_ceil(WG as usize), 1)
+        }
     }
 }
 
@@ -339,15 +293,12 @@ pub(crate) fn backward_filter(
             let blocks = count((splits * len).div_ceil(WG as usize))?;
             gpu.dispatch(&depthwise_key("backward_filter"), &u, &bufs, blocks, 1)?;
         }
-        _ => {
-            let k = key(
-                Shader::Conv2dBackwardFilter,
-                "backward_filter",
-                &[("WG", WG)],
-            );
+        Conv2dKernel::Gemm(t) => {
             let bufs = [x.buffer(), dy.buffer(), parts.buffer()];
-            gpu.dispatch(&k, &u, &bufs, count(blocks)?, count(splits * z_per_split)?)?;
+            let z = count(splits * z_per_split)?;
+            gpu.dispatch(&gemm_backward_filter_key(t), &u, &bufs, count(blocks)?, z)?;
         }
+        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled => return Err(unsupported(kernel, g)),
     }
     if splits > 1 {
         let blocks = count(len.div_ceil(WG as usize))?;

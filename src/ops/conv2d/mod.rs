@@ -6,10 +6,11 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod kernel;
 
 use std::fmt;
 
-pub use gpu::Conv2dKernel;
+pub use kernel::{choose_backward, choose_forward, Conv2dKernel, RegisterTile};
 
 use crate::error::{Error, Result};
 use crate::shape::{same_pads, window_out, Padding, Shape, HW};
@@ -305,7 +306,7 @@ fn check_shape(what: &'static str, t: &Tensor, expected: &Shape) -> Result<()> {
 /// `y = conv2d(x, w) + b`, recorded into the GPU's pending encoder.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: &Conv2dParams) -> Result<Tensor> {
     let g = p.resolve(x.shape(), w.shape())?;
-    conv2d_with(x, w, b, &g, gpu::choose_forward(&g, x.gpu().is_software()))
+    conv2d_with(x, w, b, &g, choose_forward(&g, x.gpu().adapter_info()))
 }
 
 /// Forward with a chosen kernel (tests and benches force each variant).
@@ -334,7 +335,7 @@ pub fn conv2d_backward_data(
     p: &Conv2dParams,
 ) -> Result<Tensor> {
     let g = p.resolve(x_shape, w.shape())?;
-    conv2d_backward_data_with(dy, w, &g, gpu::choose_backward(&g))
+    conv2d_backward_data_with(dy, w, &g, choose_backward(&g, dy.gpu().adapter_info()))
 }
 
 pub fn conv2d_backward_data_with(
@@ -355,7 +356,7 @@ pub fn conv2d_backward_filter(x: &Tensor, dy: &Tensor, p: &Conv2dParams) -> Resu
     let c_in = x.dims().get(1).copied().unwrap_or(0);
     let w_shape = Shape::new([c_out, c_in / p.groups.max(1), p.kernel.h, p.kernel.w]);
     let g = p.resolve(x.shape(), &w_shape)?;
-    conv2d_backward_filter_with(x, dy, &g, gpu::choose_backward(&g))
+    conv2d_backward_filter_with(x, dy, &g, choose_backward(&g, dy.gpu().adapter_info()))
 }
 
 pub fn conv2d_backward_filter_with(
