@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes conv2d golden cases in the format of GOLDEN_FORMAT.md, computed by PyTorch in float64.
+"""Writes golden cases (conv2d, max/avg/adaptive pooling) in the format of GOLDEN_FORMAT.md,
+computed by PyTorch in float64.
 
     python3 tools/gen_golden.py tests/golden
 
@@ -71,6 +72,85 @@ def run(x, w, b, dy, pads, stride, dilation, groups):
     return y.detach(), x.grad, w.grad, None if b is None else b.grad
 
 
+# name, N, C, H, W, kernel, stride, pad (symmetric h, w), dilation, ceil_mode, ties
+MAX_POOL = [
+    ("maxpool_k2_s2", 2, 3, 8, 10, (2, 2), (2, 2), (0, 0), (1, 1), False, False),
+    ("maxpool_k2_s2_ties", 2, 3, 8, 8, (2, 2), (2, 2), (0, 0), (1, 1), False, True),
+    ("maxpool_k3_s2_overlap_ties", 2, 2, 9, 11, (3, 3), (2, 2), (1, 1), (1, 1), False, True),
+    ("maxpool_k3_s1_ties", 1, 2, 7, 6, (3, 3), (1, 1), (1, 1), (1, 1), False, True),
+    ("maxpool_k3_s2_ceil", 2, 2, 10, 9, (3, 3), (2, 2), (0, 1), (1, 1), True, False),
+    ("maxpool_k3_d2", 1, 3, 11, 12, (3, 3), (1, 2), (1, 1), (2, 2), False, False),
+    ("maxpool_k2x3_s1x2", 2, 2, 7, 9, (2, 3), (1, 2), (1, 1), (1, 1), False, True),
+]
+# name, N, C, H, W, kernel, stride, pad, count_include_pad
+AVG_POOL = [
+    ("avgpool_k2_s2", 2, 3, 8, 10, (2, 2), (2, 2), (0, 0), True),
+    ("avgpool_k3_s2_pad_included", 2, 2, 9, 11, (3, 3), (2, 2), (1, 1), True),
+    ("avgpool_k3_s2_pad_excluded", 2, 2, 9, 11, (3, 3), (2, 2), (1, 1), False),
+    ("avgpool_k3x2_s1", 1, 3, 7, 8, (3, 2), (1, 1), (1, 1), False),
+]
+# name, N, C, H, W, H_out, W_out
+ADAPTIVE = [
+    ("adaptive_7x9_to_3x4", 2, 3, 7, 9, 3, 4),
+    ("adaptive_10x10_to_4x4", 1, 2, 10, 10, 4, 4),
+    ("global_avgpool_8x6", 3, 4, 8, 6, 1, 1),
+]
+
+
+def pool_cases(rng, out_dir):
+    """Max, average and adaptive pooling cases; backward is the gradient of sum(y * dy)."""
+    cases = []
+    u = lambda *shape: rng.uniform(-1, 1, size=shape).astype(np.float32)
+
+    def emit(name, op, params, x, fwd, outputs, layouts):
+        xt = torch.from_numpy(x).double().requires_grad_(True)
+        res = fwd(xt)
+        y = res[0] if isinstance(res, tuple) else res
+        dy = u(*y.shape)
+        (y * torch.from_numpy(dy).double()).sum().backward()
+        x32 = torch.from_numpy(x).requires_grad_(True)
+        res32 = fwd(x32)
+        y32 = res32[0] if isinstance(res32, tuple) else res32
+        (y32 * torch.from_numpy(dy)).sum().backward()
+        folder = os.path.join(out_dir, name)
+        os.makedirs(folder)
+        tensors = []
+        for tname, arr in [("x", x), ("dy", dy)]:
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "input", "NCHW"))
+        got64 = {"y": y.detach(), "dx": xt.grad}
+        got32 = {"y": y32.detach(), "dx": x32.grad}
+        if isinstance(res, tuple):
+            got64["idx"], got32["idx"] = res[1].double(), res32[1].double()
+        for tname in outputs:
+            arr = got64[tname].numpy().astype(np.float32)
+            err = float((got32[tname].double() - torch.from_numpy(arr).double()).abs().max())
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "output", layouts))
+            tensors[-1]["torch_f32_max_abs_err"] = err
+        params["H_out"], params["W_out"] = int(y.shape[2]), int(y.shape[3])
+        cases.append({"name": name, "op": op, "params": params, "tensors": tensors})
+
+    for name, n, c, h, w, k, s, pad, d, ceil, ties in MAX_POOL:
+        x = (rng.integers(0, 9, size=(n, c, h, w)) * 0.25 - 1).astype(np.float32) if ties else u(n, c, h, w)
+        params = {"N": n, "C": c, "H": h, "W": w, "kernel": list(k), "stride": list(s),
+                  "padding": [pad[0], pad[0], pad[1], pad[1]], "dilation": list(d), "ceil_mode": ceil,
+                  "input_has_ties": ties}
+        fwd = lambda t, k=k, s=s, pad=pad, d=d, ceil=ceil: F.max_pool2d(
+            t, k, s, pad, d, ceil_mode=ceil, return_indices=True)
+        emit(name, "max_pool2d", params, x, fwd, ["y", "idx", "dx"], "NCHW")
+    for name, n, c, h, w, k, s, pad, cip in AVG_POOL:
+        params = {"N": n, "C": c, "H": h, "W": w, "kernel": list(k), "stride": list(s),
+                  "padding": [pad[0], pad[0], pad[1], pad[1]], "count_include_pad": cip, "ceil_mode": False}
+        fwd = lambda t, k=k, s=s, pad=pad, cip=cip: F.avg_pool2d(t, k, s, pad, count_include_pad=cip)
+        emit(name, "avg_pool2d", params, u(n, c, h, w), fwd, ["y", "dx"], "NCHW")
+    for name, n, c, h, w, ho, wo in ADAPTIVE:
+        params = {"N": n, "C": c, "H": h, "W": w, "global_pool": ho == wo == 1}
+        fwd = lambda t, ho=ho, wo=wo: F.adaptive_avg_pool2d(t, (ho, wo))
+        emit(name, "adaptive_avg_pool2d", params, u(n, c, h, w), fwd, ["y", "dx"], "NCHW")
+    return cases
+
+
 def main(out_dir):
     rng = np.random.default_rng(20261127)
     if os.path.exists(out_dir):
@@ -124,6 +204,7 @@ def main(out_dir):
             },
             "tensors": tensors,
         })
+    manifest.extend(pool_cases(rng, out_dir))
     doc = {
         "format_version": 1,
         "framework": f"torch {torch.__version__} (CPU, float64 compute)",

@@ -10,6 +10,7 @@ pub enum Shader {
     Conv2dBackwardFilter,
     Conv2dDepthwise,
     Conv2dReduce,
+    Pool,
 }
 
 impl Shader {
@@ -19,6 +20,7 @@ impl Shader {
         Shader::Conv2dBackwardFilter,
         Shader::Conv2dDepthwise,
         Shader::Conv2dReduce,
+        Shader::Pool,
     ];
 
     pub fn name(self) -> &'static str {
@@ -28,6 +30,7 @@ impl Shader {
             Shader::Conv2dBackwardFilter => "conv2d_backward_filter",
             Shader::Conv2dDepthwise => "conv2d_depthwise",
             Shader::Conv2dReduce => "conv2d_reduce",
+            Shader::Pool => "pool",
         }
     }
 
@@ -40,6 +43,7 @@ impl Shader {
             }
             Shader::Conv2dDepthwise => include_str!("../../shaders/conv2d_depthwise.wgsl"),
             Shader::Conv2dReduce => include_str!("../../shaders/conv2d_reduce.wgsl"),
+            Shader::Pool => include_str!("../../shaders/pool.wgsl"),
         }
     }
 
@@ -51,6 +55,16 @@ impl Shader {
             Shader::Conv2dBackwardFilter => &["backward_filter"],
             Shader::Conv2dDepthwise => &["forward", "backward_data", "backward_filter"],
             Shader::Conv2dReduce => &["sum_splits", "backward_bias"],
+            Shader::Pool => &[
+                "max_forward",
+                "max_backward",
+                "avg_forward",
+                "avg_backward",
+                "adaptive_forward",
+                "adaptive_backward",
+                "channel_max_forward",
+                "channel_max_backward",
+            ],
         }
     }
 
@@ -68,6 +82,8 @@ impl Shader {
             Shader::Conv2dDepthwise => &[true, true, true, false],
             // src, dst
             Shader::Conv2dReduce => &[true, false],
+            // src, aux, dst, dst_idx
+            Shader::Pool => &[true, true, false, false],
         }
     }
 }
@@ -76,15 +92,25 @@ impl Shader {
     /// Field names and offsets of the Rust mirror of the shader's uniform `Params`, and its size.
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
         use crate::ops::conv2d::gpu::Conv2dUniforms;
-        // Every conv2d shader shares one uniform block.
-        (
-            Conv2dUniforms::FIELDS,
-            std::mem::size_of::<Conv2dUniforms>(),
-        )
+        use crate::ops::pool::gpu::PoolUniforms;
+        match self {
+            Shader::Pool => (PoolUniforms::FIELDS, std::mem::size_of::<PoolUniforms>()),
+            // Every conv2d shader shares one uniform block.
+            Shader::Conv2dForward
+            | Shader::Conv2dBackwardData
+            | Shader::Conv2dBackwardFilter
+            | Shader::Conv2dDepthwise
+            | Shader::Conv2dReduce => (
+                Conv2dUniforms::FIELDS,
+                std::mem::size_of::<Conv2dUniforms>(),
+            ),
+        }
     }
 }
 
 /// Every pipeline (shader, entry point, override set) the crate can dispatch.
 pub fn all_pipelines() -> Vec<PipelineKey> {
-    crate::ops::conv2d::gpu::pipelines()
+    let mut keys = crate::ops::conv2d::gpu::pipelines();
+    keys.extend(crate::ops::pool::gpu::pipelines());
+    keys
 }

@@ -2,6 +2,7 @@
 //! `cpu.rs` (plain f64 reference), `gpu.rs` (uniforms, kernel choice, dispatch).
 
 pub mod conv2d;
+pub mod pool;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -13,5 +14,25 @@ pub(crate) fn same_device(op: &'static str, ts: &[&Tensor]) -> Result<()> {
             Err(Error::DeviceMismatch { op })
         }
         _ => Ok(()),
+    }
+}
+
+/// Reference values and, per element, the sum of the absolute values of its terms.
+#[derive(Clone, Debug, Default)]
+pub struct Reference {
+    pub values: Vec<f64>,
+    pub abs_terms: Vec<f64>,
+}
+
+impl Reference {
+    pub(crate) fn zeros(len: usize) -> Reference {
+        Reference {
+            values: vec![0.0; len],
+            abs_terms: vec![0.0; len],
+        }
+    }
+    pub(crate) fn add(&mut self, i: usize, term: f64) {
+        self.values[i] += term;
+        self.abs_terms[i] += term.abs();
     }
 }

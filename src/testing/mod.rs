@@ -7,7 +7,7 @@ pub mod workloads;
 
 use std::fmt;
 
-use crate::ops::conv2d::cpu::Reference;
+use crate::ops::Reference;
 
 /// f32 unit roundoff (half an ulp of 1.0).
 pub const EPS32: f64 = f32::EPSILON as f64 / 2.0;

@@ -2,26 +2,7 @@
 //! Σ|terms| per element, from which the GPU comparison derives its tolerance.
 
 use super::Conv2dGeometry;
-
-/// Reference values and, per element, the sum of the absolute values of its terms.
-#[derive(Clone, Debug, Default)]
-pub struct Reference {
-    pub values: Vec<f64>,
-    pub abs_terms: Vec<f64>,
-}
-
-impl Reference {
-    fn zeros(len: usize) -> Reference {
-        Reference {
-            values: vec![0.0; len],
-            abs_terms: vec![0.0; len],
-        }
-    }
-    fn add(&mut self, i: usize, term: f64) {
-        self.values[i] += term;
-        self.abs_terms[i] += term.abs();
-    }
-}
+pub use crate::ops::Reference;
 
 /// Input row/column read by output position `o` and kernel tap `k` along one axis, or
 /// `None` in the padding.

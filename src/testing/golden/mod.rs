@@ -8,9 +8,11 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::ops::conv2d::{self, Conv2dParams};
 use crate::shape::{Padding, Shape, HW};
 use crate::tensor::Tensor;
+
+mod conv;
+mod pool;
 
 /// What happened to one case.
 #[derive(Clone, Debug)]
@@ -31,7 +33,7 @@ pub struct Outcome {
 }
 
 /// Ops the runner can check.
-pub const SUPPORTED_OPS: &[&str] = &["conv2d"];
+pub const SUPPORTED_OPS: &[&str] = &["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"];
 
 /// Reads `dir/cases.json` and runs every case on `gpu`. A broken manifest is an `Err`; a
 /// broken case is a failed case.
@@ -59,7 +61,13 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
         Status::Skipped
     } else {
         let folder = dir.join(&name);
-        match Case::read(&folder, case).and_then(|c| c.run_conv2d(gpu)) {
+        let run = |c: Case| match op.as_str() {
+            "conv2d" => c.run_conv2d(gpu),
+            "max_pool2d" => c.run_max_pool2d(gpu),
+            "avg_pool2d" => c.run_avg_pool2d(gpu),
+            _ => c.run_adaptive_avg_pool2d(gpu),
+        };
+        match Case::read(&folder, case).and_then(run) {
             Ok(status) => status,
             Err(e) => Status::Failed {
                 worst: f64::INFINITY,
@@ -70,15 +78,15 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
     Outcome { name, op, status }
 }
 
-struct Tensor32 {
+pub(super) struct Tensor32 {
     shape: Vec<usize>,
     data: Vec<f32>,
     max_abs: f64,
 }
 
-struct Case<'a> {
+pub(super) struct Case<'a> {
     folder: PathBuf,
-    params: &'a Value,
+    pub(super) params: &'a Value,
     tensors: HashMap<String, Tensor32>,
 }
 
@@ -159,7 +167,7 @@ impl<'a> Case<'a> {
         })
     }
 
-    fn pair(&self, key: &str) -> Result<HW<usize>> {
+    pub(super) fn pair(&self, key: &str) -> Result<HW<usize>> {
         match self.params[key]
             .as_array()
             .map(|a| a.iter().map(Value::as_u64).collect::<Vec<_>>())
@@ -175,7 +183,7 @@ impl<'a> Case<'a> {
         }
     }
 
-    fn usize_param(&self, key: &str) -> Result<usize> {
+    pub(super) fn usize_param(&self, key: &str) -> Result<usize> {
         self.params[key]
             .as_u64()
             .map(|v| v as usize)
@@ -187,111 +195,44 @@ impl<'a> Case<'a> {
             })
     }
 
-    fn tensor(&self, name: &str) -> Result<&Tensor32> {
-        self.tensors
-            .get(name)
-            .ok_or_else(|| format_err(&self.folder, format!("tensor `{name}` missing")))
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
     }
 
-    fn upload(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
-        let t = self.tensor(name)?;
-        Tensor::from_slice(gpu, Shape::new(t.shape.clone()), &t.data)
-    }
-
-    fn run_conv2d(&self, gpu: &Gpu) -> Result<Status> {
-        let pads = self.params["padding"]
+    /// `padding` as `[top, bottom, left, right]`.
+    pub(super) fn padding(&self) -> Result<Padding> {
+        let pads: Vec<usize> = self.params["padding"]
             .as_array()
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_u64)
                     .map(|v| v as usize)
-                    .collect::<Vec<_>>()
+                    .collect()
             })
-            .filter(|v| v.len() == 4)
-            .ok_or_else(|| {
-                format_err(
-                    &self.folder,
-                    "param `padding` is not [top, bottom, left, right]",
-                )
-            })?;
-        let p = Conv2dParams {
-            kernel: self.pair("kernel")?,
-            stride: self.pair("stride")?,
-            padding: Padding::Explicit {
-                top: pads[0],
-                bottom: pads[1],
-                left: pads[2],
-                right: pads[3],
-            },
-            dilation: self.pair("dilation")?,
-            groups: self.usize_param("groups")?,
-        };
-        let x = self.upload(gpu, "x")?;
-        let w = self.upload(gpu, "w")?;
-        let b = if self.tensors.contains_key("b") {
-            Some(self.upload(gpu, "b")?)
-        } else {
-            None
-        };
-        let g = p.resolve(x.shape(), w.shape())?;
-        let k_fwd = g.reduction_len();
-        let k_batch = g.n * g.h_out * g.w_out;
-        let mut results = vec![("y", conv2d::conv2d(&x, &w, b.as_ref(), &p)?, k_fwd)];
-        if self.tensors.contains_key("dy") {
-            let dy = self.upload(gpu, "dy")?;
-            if self.tensors.contains_key("dx") {
-                results.push((
-                    "dx",
-                    conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p)?,
-                    k_fwd,
-                ));
-            }
-            if self.tensors.contains_key("dw") {
-                results.push(("dw", conv2d::conv2d_backward_filter(&x, &dy, &p)?, k_batch));
-            }
-            if self.tensors.contains_key("db") {
-                results.push(("db", conv2d::conv2d_backward_bias(&dy)?, k_batch));
-            }
+            .unwrap_or_default();
+        match pads[..] {
+            [top, bottom, left, right] => Ok(Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            }),
+            _ => Err(format_err(
+                &self.folder,
+                "param `padding` is not [top, bottom, left, right]",
+            )),
         }
-        let mut worst = 0.0f64;
-        let mut why = Vec::new();
-        for (name, got, k) in results {
-            let want = self.tensor(name)?;
-            let got = got.to_vec()?;
-            let tol = tolerance(want.max_abs, k);
-            if got.len() != want.data.len() {
-                why.push(format!(
-                    "{name}: {} values, golden has {}",
-                    got.len(),
-                    want.data.len()
-                ));
-                worst = f64::INFINITY;
-                continue;
-            }
-            let (mut err, mut at) = (0.0f64, 0);
-            for (i, (&a, &e)) in got.iter().zip(&want.data).enumerate() {
-                let d = (f64::from(a) - f64::from(e)).abs();
-                if d > err || d.is_nan() {
-                    err = if d.is_nan() { f64::INFINITY } else { d };
-                    at = i;
-                }
-            }
-            worst = worst.max(err / tol);
-            if err > tol {
-                why.push(format!(
-                    "{name}[{at}]: got {} golden {} (|err| {err:.3e} > {tol:.3e})",
-                    got[at], want.data[at]
-                ));
-            }
-        }
-        Ok(if why.is_empty() {
-            Status::Passed { worst }
-        } else {
-            Status::Failed {
-                worst,
-                why: why.join("; "),
-            }
-        })
+    }
+
+    pub(super) fn tensor(&self, name: &str) -> Result<&Tensor32> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| format_err(&self.folder, format!("tensor `{name}` missing")))
+    }
+
+    pub(super) fn upload(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
+        let t = self.tensor(name)?;
+        Tensor::from_slice(gpu, Shape::new(t.shape.clone()), &t.data)
     }
 }
 
@@ -299,4 +240,60 @@ impl<'a> Case<'a> {
 /// `1e-5 · max(1, max_abs) · max(1, sqrt(k / 64))` for a reduction of length `k`.
 pub fn tolerance(max_abs: f64, k: usize) -> f64 {
     1e-5 * max_abs.max(1.0) * (k as f64 / 64.0).sqrt().max(1.0)
+}
+
+/// Compares outputs with their golden values and keeps the worst error as a fraction of its
+/// bound.
+#[derive(Default)]
+pub(super) struct Checker {
+    worst: f64,
+    why: Vec<String>,
+}
+
+impl Checker {
+    /// `tol` = 0 demands exact equality.
+    pub(super) fn check(&mut self, name: &str, got: &[f32], want: &Tensor32, tol: f64) {
+        if got.len() != want.data.len() {
+            self.why.push(format!(
+                "{name}: {} values, golden has {}",
+                got.len(),
+                want.data.len()
+            ));
+            self.worst = f64::INFINITY;
+            return;
+        }
+        let (mut err, mut at) = (0.0f64, 0);
+        for (i, (&a, &e)) in got.iter().zip(&want.data).enumerate() {
+            let d = (f64::from(a) - f64::from(e)).abs();
+            if d > err || d.is_nan() {
+                err = if d.is_nan() { f64::INFINITY } else { d };
+                at = i;
+            }
+        }
+        let ratio = if tol > 0.0 {
+            err / tol
+        } else if err == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+        self.worst = self.worst.max(ratio);
+        if ratio > 1.0 {
+            self.why.push(format!(
+                "{name}[{at}]: got {} golden {} (|err| {err:.3e} > {tol:.3e})",
+                got[at], want.data[at]
+            ));
+        }
+    }
+
+    pub(super) fn status(self) -> Status {
+        if self.why.is_empty() {
+            Status::Passed { worst: self.worst }
+        } else {
+            Status::Failed {
+                worst: self.worst,
+                why: self.why.join("; "),
+            }
+        }
+    }
 }

@@ -1,0 +1,308 @@
+// 2-D pooling, forward and backward, NCHW. Direct kernels: one invocation per output element
+// (forward) or per input element (backward, which gathers from the windows that contain it, so
+// overlapping windows sum without atomics).
+//
+// Window of output (oh, ow): rows oh·sh − pt + r·dh (r < kh), columns ow·sw − pl + s·dw (s < kw);
+// taps outside the input are padding: −∞ for max, 0 for average.
+//
+// max_forward            y = max over the window; idx = flat h·W + w of the first maximum in
+//                        row-major window order (replaced only by a strictly greater value), as
+//                        an exact f32 integer.
+// max_backward           dx[ih, iw] = Σ dy over the windows whose idx is this element.
+// avg_forward            y = Σ window / divisor (kh·kw clamped to the padded input when
+//                        count_include_pad = 1, else the real elements).
+// avg_backward           dx = Σ dy / divisor over the windows containing this element.
+// adaptive_forward       window rows [⌊oh·H/Ho⌋, ⌈(oh+1)·H/Ho⌉), likewise columns; y = mean.
+// adaptive_backward      dx = Σ dy / window size over the windows containing this element.
+// channel_max_forward    y[n, g, h, w] = max over channels g·k … g·k + k − 1; idx = that channel.
+// channel_max_backward   dx[n, c, h, w] = dy[n, c / k, h, w] where idx is c, else 0.
+//
+// Bindings: 0 Params; 1 src (x or dy); 2 aux (idx for the max backwards); 3 dst (y or dx);
+//           4 dst_idx (idx for the max forwards).
+// Overrides: WG invocations per workgroup. Grid x·y (folded) = ceil(elements / WG).
+
+struct Params {
+    n: u32, c: u32, h_in: u32, w_in: u32,
+    h_out: u32, w_out: u32, kh: u32, kw: u32,
+    stride_h: u32, stride_w: u32, dil_h: u32, dil_w: u32,
+    pad_top: u32, pad_left: u32, pad_bottom: u32, pad_right: u32,
+    count_include_pad: u32, k: u32, len: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst_idx: array<f32>;
+
+override WG: u32 = 64u;
+
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// Output row or column `t` (padded coordinate t = i + pad − tap·dil) lands on, or -1.
+fn out_of(t: i32, stride: u32, size: u32) -> i32 {
+    let o = u32(t) / stride;
+    return select(-1, i32(o), t >= 0 && u32(t) % stride == 0u && o < size);
+}
+
+@compute @workgroup_size(WG)
+fn max_forward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw_out = p.h_out * p.w_out;
+    if (idx >= p.n * p.c * hw_out) {
+        return;
+    }
+    let base = (idx / hw_out) * p.h_in * p.w_in;
+    let oh = (idx % hw_out) / p.w_out;
+    let ow = idx % p.w_out;
+    var best = 0.0;
+    var at = -1;
+    for (var r = 0u; r < p.kh; r++) {
+        let ih = u32(i32(oh * p.stride_h + r * p.dil_h) - i32(p.pad_top));
+        if (ih >= p.h_in) {
+            continue;
+        }
+        for (var s = 0u; s < p.kw; s++) {
+            let iw = u32(i32(ow * p.stride_w + s * p.dil_w) - i32(p.pad_left));
+            if (iw >= p.w_in) {
+                continue;
+            }
+            let v = src[base + ih * p.w_in + iw];
+            if (at < 0 || v > best) {
+                best = v;
+                at = i32(ih * p.w_in + iw);
+            }
+        }
+    }
+    dst[idx] = best;
+    dst_idx[idx] = f32(at);
+}
+
+@compute @workgroup_size(WG)
+fn max_backward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw_in = p.h_in * p.w_in;
+    if (idx >= p.n * p.c * hw_in) {
+        return;
+    }
+    let plane_out = (idx / hw_in) * p.h_out * p.w_out;
+    let pix = idx % hw_in;
+    let th = i32(pix / p.w_in + p.pad_top);
+    let tw = i32(pix % p.w_in + p.pad_left);
+    var sum = 0.0;
+    for (var r = 0u; r < p.kh; r++) {
+        let oh = out_of(th - i32(r * p.dil_h), p.stride_h, p.h_out);
+        if (oh < 0) {
+            continue;
+        }
+        for (var s = 0u; s < p.kw; s++) {
+            let ow = out_of(tw - i32(s * p.dil_w), p.stride_w, p.w_out);
+            if (ow < 0) {
+                continue;
+            }
+            let o = plane_out + u32(oh) * p.w_out + u32(ow);
+            if (u32(aux[o]) == pix) {
+                sum += src[o];
+            }
+        }
+    }
+    dst[idx] = sum;
+}
+
+// Divisor of average window (oh, ow).
+fn divisor(oh: u32, ow: u32) -> f32 {
+    let h0 = oh * p.stride_h;
+    let w0 = ow * p.stride_w;
+    if (p.count_include_pad != 0u) {
+        let h1 = min(h0 + p.kh, p.h_in + p.pad_top + p.pad_bottom);
+        let w1 = min(w0 + p.kw, p.w_in + p.pad_left + p.pad_right);
+        return f32((h1 - h0) * (w1 - w0));
+    }
+    let r0 = max(h0, p.pad_top) - p.pad_top;
+    let r1 = min(h0 + p.kh, p.pad_top + p.h_in) - p.pad_top;
+    let c0 = max(w0, p.pad_left) - p.pad_left;
+    let c1 = min(w0 + p.kw, p.pad_left + p.w_in) - p.pad_left;
+    return f32((r1 - r0) * (c1 - c0));
+}
+
+@compute @workgroup_size(WG)
+fn avg_forward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw_out = p.h_out * p.w_out;
+    if (idx >= p.n * p.c * hw_out) {
+        return;
+    }
+    let base = (idx / hw_out) * p.h_in * p.w_in;
+    let oh = (idx % hw_out) / p.w_out;
+    let ow = idx % p.w_out;
+    var sum = 0.0;
+    for (var r = 0u; r < p.kh; r++) {
+        let ih = u32(i32(oh * p.stride_h + r) - i32(p.pad_top));
+        if (ih >= p.h_in) {
+            continue;
+        }
+        for (var s = 0u; s < p.kw; s++) {
+            let iw = u32(i32(ow * p.stride_w + s) - i32(p.pad_left));
+            if (iw < p.w_in) {
+                sum += src[base + ih * p.w_in + iw];
+            }
+        }
+    }
+    dst[idx] = sum / divisor(oh, ow);
+}
+
+@compute @workgroup_size(WG)
+fn avg_backward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw_in = p.h_in * p.w_in;
+    if (idx >= p.n * p.c * hw_in) {
+        return;
+    }
+    let plane_out = (idx / hw_in) * p.h_out * p.w_out;
+    let pix = idx % hw_in;
+    let th = i32(pix / p.w_in + p.pad_top);
+    let tw = i32(pix % p.w_in + p.pad_left);
+    var sum = 0.0;
+    for (var r = 0u; r < p.kh; r++) {
+        let oh = out_of(th - i32(r), p.stride_h, p.h_out);
+        if (oh < 0) {
+            continue;
+        }
+        for (var s = 0u; s < p.kw; s++) {
+            let ow = out_of(tw - i32(s), p.stride_w, p.w_out);
+            if (ow >= 0) {
+                sum += src[plane_out + u32(oh) * p.w_out + u32(ow)] / divisor(u32(oh), u32(ow));
+            }
+        }
+    }
+    dst[idx] = sum;
+}
+
+@compute @workgroup_size(WG)
+fn adaptive_forward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw_out = p.h_out * p.w_out;
+    if (idx >= p.n * p.c * hw_out) {
+        return;
+    }
+    let base = (idx / hw_out) * p.h_in * p.w_in;
+    let oh = (idx % hw_out) / p.w_out;
+    let ow = idx % p.w_out;
+    let h0 = oh * p.h_in / p.h_out;
+    let h1 = ((oh + 1u) * p.h_in + p.h_out - 1u) / p.h_out;
+    let w0 = ow * p.w_in / p.w_out;
+    let w1 = ((ow + 1u) * p.w_in + p.w_out - 1u) / p.w_out;
+    var sum = 0.0;
+    for (var ih = h0; ih < h1; ih++) {
+        for (var iw = w0; iw < w1; iw++) {
+            sum += src[base + ih * p.w_in + iw];
+        }
+    }
+    dst[idx] = sum / f32((h1 - h0) * (w1 - w0));
+}
+
+@compute @workgroup_size(WG)
+fn adaptive_backward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw_in = p.h_in * p.w_in;
+    if (idx >= p.n * p.c * hw_in) {
+        return;
+    }
+    let plane_out = (idx / hw_in) * p.h_out * p.w_out;
+    let ih = (idx % hw_in) / p.w_in;
+    let iw = idx % p.w_in;
+    // The windows that can contain ih lie within one of ih·Ho/H.
+    let oh_lo = max(ih * p.h_out / p.h_in, 1u) - 1u;
+    let oh_hi = min(((ih + 1u) * p.h_out + p.h_in - 1u) / p.h_in + 1u, p.h_out);
+    let ow_lo = max(iw * p.w_out / p.w_in, 1u) - 1u;
+    let ow_hi = min(((iw + 1u) * p.w_out + p.w_in - 1u) / p.w_in + 1u, p.w_out);
+    var sum = 0.0;
+    for (var oh = oh_lo; oh < oh_hi; oh++) {
+        let h0 = oh * p.h_in / p.h_out;
+        let h1 = ((oh + 1u) * p.h_in + p.h_out - 1u) / p.h_out;
+        if (ih < h0 || ih >= h1) {
+            continue;
+        }
+        for (var ow = ow_lo; ow < ow_hi; ow++) {
+            let w0 = ow * p.w_in / p.w_out;
+            let w1 = ((ow + 1u) * p.w_in + p.w_out - 1u) / p.w_out;
+            if (iw >= w0 && iw < w1) {
+                sum += src[plane_out + oh * p.w_out + ow] / f32((h1 - h0) * (w1 - w0));
+            }
+        }
+    }
+    dst[idx] = sum;
+}
+
+@compute @workgroup_size(WG)
+fn channel_max_forward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw = p.h_in * p.w_in;
+    let groups = p.c / p.k;
+    if (idx >= p.n * groups * hw) {
+        return;
+    }
+    let pix = idx % hw;
+    let grp = (idx / hw) % groups;
+    let img = idx / (hw * groups);
+    var best = 0.0;
+    var at = 0u;
+    for (var j = 0u; j < p.k; j++) {
+        let ch = grp * p.k + j;
+        let v = src[(img * p.c + ch) * hw + pix];
+        if (j == 0u || v > best) {
+            best = v;
+            at = ch;
+        }
+    }
+    dst[idx] = best;
+    dst_idx[idx] = f32(at);
+}
+
+@compute @workgroup_size(WG)
+fn channel_max_backward(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw = p.h_in * p.w_in;
+    if (idx >= p.n * p.c * hw) {
+        return;
+    }
+    let pix = idx % hw;
+    let ch = (idx / hw) % p.c;
+    let img = idx / (hw * p.c);
+    let o = (img * (p.c / p.k) + ch / p.k) * hw + pix;
+    dst[idx] = select(0.0, src[o], u32(aux[o]) == ch);
+}

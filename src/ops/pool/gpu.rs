@@ -1,0 +1,250 @@
+//! GPU side of pooling: the uniform block and one dispatch per pass (`shaders/pool.wgsl`).
+
+use super::{AdaptiveGeometry, Pool2dGeometry, PoolKind};
+use crate::error::{Error, Result};
+use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+uniform_block! {
+/// Mirror of `struct Params` in pool.wgsl.
+pub struct PoolUniforms {
+    pub n: u32,
+    pub c: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub stride_h: u32,
+    pub stride_w: u32,
+    pub dil_h: u32,
+    pub dil_w: u32,
+    pub pad_top: u32,
+    pub pad_left: u32,
+    pub pad_bottom: u32,
+    pub pad_right: u32,
+    pub count_include_pad: u32,
+    /// Channels per group of the channel-wise max.
+    pub k: u32,
+    pub len: u32,
+    pub _pad: u32,
+}
+}
+
+const WG: u32 = 64;
+
+fn key(entry: &'static str) -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Pool,
+        entry,
+        overrides: Overrides::new(&[("WG", WG)]),
+    }
+}
+
+/// Every pipeline this module dispatches.
+pub fn pipelines() -> Vec<PipelineKey> {
+    Shader::Pool.entry_points().iter().map(|e| key(e)).collect()
+}
+
+/// Sizes are checked against u32 by `resolve`, so the casts cannot truncate.
+fn u(v: usize) -> u32 {
+    v as u32
+}
+
+fn uniforms(g: &Pool2dGeometry) -> PoolUniforms {
+    PoolUniforms {
+        n: u(g.n),
+        c: u(g.c),
+        h_in: u(g.h_in),
+        w_in: u(g.w_in),
+        h_out: u(g.h_out),
+        w_out: u(g.w_out),
+        kh: u(g.kernel.h),
+        kw: u(g.kernel.w),
+        stride_h: u(g.stride.h),
+        stride_w: u(g.stride.w),
+        dil_h: u(g.dilation.h),
+        dil_w: u(g.dilation.w),
+        pad_top: u(g.pad_top),
+        pad_left: u(g.pad_left),
+        pad_bottom: u(g.pad_bottom),
+        pad_right: u(g.pad_right),
+        count_include_pad: u32::from(matches!(
+            g.kind,
+            PoolKind::Avg {
+                count_include_pad: true
+            }
+        )),
+        ..PoolUniforms::default()
+    }
+}
+
+fn adaptive_uniforms(g: &AdaptiveGeometry) -> PoolUniforms {
+    PoolUniforms {
+        n: u(g.n),
+        c: u(g.c),
+        h_in: u(g.h_in),
+        w_in: u(g.w_in),
+        h_out: u(g.h_out),
+        w_out: u(g.w_out),
+        ..PoolUniforms::default()
+    }
+}
+
+/// One invocation per element of `elements`. `bufs` are src, aux, dst, dst_idx; an absent one
+/// is bound to its own 4-byte stand-in (one buffer may not be bound read-only and writable in
+/// the same dispatch).
+fn run(
+    gpu: &Gpu,
+    entry: &'static str,
+    u: &PoolUniforms,
+    bufs: [Option<&Tensor>; 4],
+    elements: usize,
+) -> Result<()> {
+    let spares = [
+        Tensor::zeros(gpu, Shape::new([1]))?,
+        Tensor::zeros(gpu, Shape::new([1]))?,
+    ];
+    let [src, aux, dst, dst_idx] = bufs;
+    let bufs = [
+        src.unwrap_or(&spares[0]).buffer(),
+        aux.unwrap_or(&spares[0]).buffer(),
+        dst.unwrap_or(&spares[1]).buffer(),
+        dst_idx.unwrap_or(&spares[1]).buffer(),
+    ];
+    let blocks = u32::try_from(elements.div_ceil(WG as usize)).map_err(|_| Error::TooLarge {
+        what: format!("pooling dispatch of {elements} elements"),
+        bytes: elements as u64 * 4,
+        limit: u64::from(u32::MAX),
+    })?;
+    gpu.dispatch(&key(entry), u, &bufs, blocks, 1)
+}
+
+pub(crate) fn max_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<(Tensor, Tensor)> {
+    let gpu = x.gpu();
+    let y = Tensor::zeros(gpu, g.y_shape())?;
+    let idx = Tensor::zeros(gpu, g.y_shape())?;
+    run(
+        gpu,
+        "max_forward",
+        &uniforms(g),
+        [Some(x), None, Some(&y), Some(&idx)],
+        y.numel(),
+    )?;
+    Ok((y, idx))
+}
+
+pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
+    let gpu = dy.gpu();
+    let dx = Tensor::zeros(gpu, g.x_shape())?;
+    run(
+        gpu,
+        "max_backward",
+        &uniforms(g),
+        [Some(dy), Some(idx), Some(&dx), None],
+        dx.numel(),
+    )?;
+    Ok(dx)
+}
+
+pub(crate) fn avg_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let y = Tensor::zeros(gpu, g.y_shape())?;
+    run(
+        gpu,
+        "avg_forward",
+        &uniforms(g),
+        [Some(x), None, Some(&y), None],
+        y.numel(),
+    )?;
+    Ok(y)
+}
+
+pub(crate) fn avg_backward(dy: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
+    let gpu = dy.gpu();
+    let dx = Tensor::zeros(gpu, g.x_shape())?;
+    run(
+        gpu,
+        "avg_backward",
+        &uniforms(g),
+        [Some(dy), None, Some(&dx), None],
+        dx.numel(),
+    )?;
+    Ok(dx)
+}
+
+pub(crate) fn adaptive_forward(x: &Tensor, g: &AdaptiveGeometry) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let y = Tensor::zeros(gpu, g.y_shape())?;
+    run(
+        gpu,
+        "adaptive_forward",
+        &adaptive_uniforms(g),
+        [Some(x), None, Some(&y), None],
+        y.numel(),
+    )?;
+    Ok(y)
+}
+
+pub(crate) fn adaptive_backward(dy: &Tensor, g: &AdaptiveGeometry) -> Result<Tensor> {
+    let gpu = dy.gpu();
+    let dx = Tensor::zeros(gpu, g.x_shape())?;
+    run(
+        gpu,
+        "adaptive_backward",
+        &adaptive_uniforms(g),
+        [Some(dy), None, Some(&dx), None],
+        dx.numel(),
+    )?;
+    Ok(dx)
+}
+
+fn channel_uniforms(x: &Shape, k: usize) -> PoolUniforms {
+    let d = x.dims();
+    PoolUniforms {
+        n: u(d[0]),
+        c: u(d[1]),
+        h_in: u(d[2]),
+        w_in: u(d[3]),
+        k: u(k),
+        ..PoolUniforms::default()
+    }
+}
+
+pub(crate) fn channel_max_forward(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
+    let gpu = x.gpu();
+    let d = x.dims();
+    let shape = Shape::new([d[0], d[1] / k, d[2], d[3]]);
+    let y = Tensor::zeros(gpu, shape.clone())?;
+    let idx = Tensor::zeros(gpu, shape)?;
+    let u = channel_uniforms(x.shape(), k);
+    run(
+        gpu,
+        "channel_max_forward",
+        &u,
+        [Some(x), None, Some(&y), Some(&idx)],
+        y.numel(),
+    )?;
+    Ok((y, idx))
+}
+
+pub(crate) fn channel_max_backward(
+    dy: &Tensor,
+    idx: &Tensor,
+    x_shape: &Shape,
+    k: usize,
+) -> Result<Tensor> {
+    let gpu = dy.gpu();
+    let dx = Tensor::zeros(gpu, x_shape.clone())?;
+    let u = channel_uniforms(x_shape, k);
+    run(
+        gpu,
+        "channel_max_backward",
+        &u,
+        [Some(dy), Some(idx), Some(&dx), None],
+        dx.numel(),
+    )?;
+    Ok(dx)
+}

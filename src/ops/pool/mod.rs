@@ -1,0 +1,482 @@
+//! 2-D pooling: max (with arg-max indices) and average windows, adaptive/global average, and
+//! channel-wise max over groups of channels. Forward and backward, NCHW.
+//!
+//! Semantics follow PyTorch: max pads with −∞ (a padded position is never selected), the first
+//! maximum in row-major window order wins ties, indices are flat `h·W + w` in the unpadded input
+//! plane; average divides by the window size (`count_include_pad`) or by its real elements;
+//! ceil mode drops a last window that would start in the bottom/right padding.
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::error::{Error, Result};
+use crate::shape::{same_pads, Padding, Shape, HW};
+use crate::tensor::Tensor;
+
+const OP: &str = "pool2d";
+
+/// Window reduction of a pooling layer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PoolKind {
+    Max,
+    /// `count_include_pad`: divide by kh·kw (pad zeros included) instead of the real elements.
+    Avg {
+        count_include_pad: bool,
+    },
+}
+
+/// Options of a 2-D max or average pooling.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Pool2dParams {
+    pub kind: PoolKind,
+    pub kernel: HW<usize>,
+    /// Defaults to the kernel size (Keras and PyTorch).
+    pub stride: HW<usize>,
+    pub padding: Padding,
+    /// Max pooling only; average pooling requires 1.
+    pub dilation: HW<usize>,
+    pub ceil_mode: bool,
+}
+
+impl Pool2dParams {
+    pub fn max(kernel: impl Into<HW<usize>>) -> Pool2dParams {
+        let kernel = kernel.into();
+        Pool2dParams {
+            kind: PoolKind::Max,
+            kernel,
+            stride: kernel,
+            padding: Padding::Valid,
+            dilation: HW::square(1),
+            ceil_mode: false,
+        }
+    }
+    pub fn avg(kernel: impl Into<HW<usize>>) -> Pool2dParams {
+        Pool2dParams {
+            kind: PoolKind::Avg {
+                count_include_pad: true,
+            },
+            ..Pool2dParams::max(kernel)
+        }
+    }
+    pub fn stride(mut self, s: impl Into<HW<usize>>) -> Self {
+        self.stride = s.into();
+        self
+    }
+    pub fn padding(mut self, p: Padding) -> Self {
+        self.padding = p;
+        self
+    }
+    pub fn dilation(mut self, d: impl Into<HW<usize>>) -> Self {
+        self.dilation = d.into();
+        self
+    }
+    pub fn ceil_mode(mut self, on: bool) -> Self {
+        self.ceil_mode = on;
+        self
+    }
+
+    /// Validates against the input shape and resolves every number the passes need.
+    pub fn resolve(&self, x: &Shape) -> Result<Pool2dGeometry> {
+        for (name, v) in [
+            ("kernel height", self.kernel.h),
+            ("kernel width", self.kernel.w),
+            ("stride height", self.stride.h),
+            ("stride width", self.stride.w),
+            ("dilation height", self.dilation.h),
+            ("dilation width", self.dilation.w),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(OP, name, v, "must be at least 1"));
+            }
+        }
+        if matches!(self.kind, PoolKind::Avg { .. }) && self.dilation != HW::square(1) {
+            return Err(Error::invalid(
+                OP,
+                "dilation",
+                self.dilation,
+                "average pooling has no dilation",
+            ));
+        }
+        let (n, c, h_in, w_in) = nchw(x)?;
+        let ext = HW::new(
+            self.dilation.h * (self.kernel.h - 1) + 1,
+            self.dilation.w * (self.kernel.w - 1) + 1,
+        );
+        let (pad_top, pad_bottom, pad_left, pad_right) = match self.padding {
+            Padding::Valid => (0, 0, 0, 0),
+            Padding::Same => {
+                let (t, b) = same_pads(h_in, ext.h, self.stride.h);
+                let (l, r) = same_pads(w_in, ext.w, self.stride.w);
+                (t, b, l, r)
+            }
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } => (top, bottom, left, right),
+        };
+        let axis =
+            |size: usize, lo: usize, hi: usize, ext: usize, stride: usize, name: &'static str| {
+                let padded = size + lo + hi;
+                if padded < ext {
+                    return Err(Error::invalid(
+                        OP,
+                        name,
+                        ext,
+                        format!("the window does not fit the padded input ({padded})"),
+                    ));
+                }
+                let span = padded - ext;
+                let mut out = if self.ceil_mode {
+                    span.div_ceil(stride)
+                } else {
+                    span / stride
+                } + 1;
+                // PyTorch: the last window may not start in the bottom/right padding.
+                if self.ceil_mode && (out - 1) * stride >= size + lo {
+                    out -= 1;
+                }
+                Ok(out)
+            };
+        let h_out = axis(
+            h_in,
+            pad_top,
+            pad_bottom,
+            ext.h,
+            self.stride.h,
+            "kernel height",
+        )?;
+        let w_out = axis(
+            w_in,
+            pad_left,
+            pad_right,
+            ext.w,
+            self.stride.w,
+            "kernel width",
+        )?;
+        let g = Pool2dGeometry {
+            n,
+            c,
+            h_in,
+            w_in,
+            h_out,
+            w_out,
+            kernel: self.kernel,
+            stride: self.stride,
+            dilation: self.dilation,
+            pad_top,
+            pad_bottom,
+            pad_left,
+            pad_right,
+            kind: self.kind,
+        };
+        // Every window must see a real element, or max has nothing to pick and average
+        // without the pad has nothing to divide by.
+        for oh in 0..h_out {
+            if g.taps(oh, true).next().is_none() {
+                return Err(Error::invalid(
+                    OP,
+                    "padding",
+                    self.padding,
+                    format!("output row {oh} would see only padding"),
+                ));
+            }
+        }
+        for ow in 0..w_out {
+            if g.taps(ow, false).next().is_none() {
+                return Err(Error::invalid(
+                    OP,
+                    "padding",
+                    self.padding,
+                    format!("output column {ow} would see only padding"),
+                ));
+            }
+        }
+        if h_in * w_in > 1 << 24 {
+            return Err(Error::invalid(
+                OP,
+                "input plane",
+                format!("{h_in}×{w_in}"),
+                "arg-max indices are stored as exact f32 integers, so a plane is limited to 2^24 elements",
+            ));
+        }
+        check_u32(x)?;
+        Ok(g)
+    }
+}
+
+fn nchw(x: &Shape) -> Result<(usize, usize, usize, usize)> {
+    match *x.dims() {
+        [n, c, h, w] if n * c * h * w > 0 => Ok((n, c, h, w)),
+        _ => Err(Error::ShapeMismatch {
+            op: OP,
+            what: "input x",
+            expected: "rank 4 [n, c, h, w] with no zero dimension".into(),
+            got: x.to_string(),
+        }),
+    }
+}
+
+fn check_u32(x: &Shape) -> Result<()> {
+    let numel = x.numel() as u64;
+    if numel > u64::from(u32::MAX) {
+        return Err(Error::TooLarge {
+            what: format!("pooling input {x}"),
+            bytes: numel.saturating_mul(4),
+            limit: u64::from(u32::MAX),
+        });
+    }
+    Ok(())
+}
+
+/// Every number of one pooling, resolved once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Pool2dGeometry {
+    pub n: usize,
+    pub c: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub kernel: HW<usize>,
+    pub stride: HW<usize>,
+    pub dilation: HW<usize>,
+    pub pad_top: usize,
+    pub pad_bottom: usize,
+    pub pad_left: usize,
+    pub pad_right: usize,
+    pub kind: PoolKind,
+}
+
+impl Pool2dGeometry {
+    pub fn x_shape(&self) -> Shape {
+        Shape::new([self.n, self.c, self.h_in, self.w_in])
+    }
+    pub fn y_shape(&self) -> Shape {
+        Shape::new([self.n, self.c, self.h_out, self.w_out])
+    }
+    /// (tap index, input coordinate) of the real (non-padding) taps of output `o` along H
+    /// (`rows`) or W.
+    pub fn taps(&self, o: usize, rows: bool) -> impl Iterator<Item = (usize, usize)> {
+        let (k, s, d, pad, size) = if rows {
+            (
+                self.kernel.h,
+                self.stride.h,
+                self.dilation.h,
+                self.pad_top,
+                self.h_in,
+            )
+        } else {
+            (
+                self.kernel.w,
+                self.stride.w,
+                self.dilation.w,
+                self.pad_left,
+                self.w_in,
+            )
+        };
+        (0..k).filter_map(move |t| {
+            let i = (o * s + t * d).checked_sub(pad)?;
+            (i < size).then_some((t, i))
+        })
+    }
+    /// The average's divisor for output (oh, ow).
+    pub fn divisor(&self, oh: usize, ow: usize) -> usize {
+        match self.kind {
+            PoolKind::Avg {
+                count_include_pad: true,
+            } => {
+                // PyTorch counts the pad zeros but not a ceil-mode overhang past the padding.
+                let span =
+                    |o: usize, k: usize, s: usize, padded: usize| (o * s + k).min(padded) - o * s;
+                span(
+                    oh,
+                    self.kernel.h,
+                    self.stride.h,
+                    self.h_in + self.pad_top + self.pad_bottom,
+                ) * span(
+                    ow,
+                    self.kernel.w,
+                    self.stride.w,
+                    self.w_in + self.pad_left + self.pad_right,
+                )
+            }
+            _ => self.taps(oh, true).count() * self.taps(ow, false).count(),
+        }
+    }
+}
+
+/// Max pooling: `(y, idx)` with `idx` the flat `h·W + w` of each window's maximum (as exact f32
+/// integers), as PyTorch's `return_indices`.
+pub fn max_pool2d(x: &Tensor, p: &Pool2dParams) -> Result<(Tensor, Tensor)> {
+    let p = Pool2dParams {
+        kind: PoolKind::Max,
+        ..*p
+    };
+    let g = p.resolve(x.shape())?;
+    gpu::max_forward(x, &g)
+}
+
+/// Gradient of max pooling: each `dy` goes to its window's arg-max, summed where windows overlap.
+pub fn max_pool2d_backward(
+    dy: &Tensor,
+    idx: &Tensor,
+    x_shape: &Shape,
+    p: &Pool2dParams,
+) -> Result<Tensor> {
+    let p = Pool2dParams {
+        kind: PoolKind::Max,
+        ..*p
+    };
+    let g = p.resolve(x_shape)?;
+    check(dy, &g.y_shape(), "output gradient dy")?;
+    check(idx, &g.y_shape(), "indices idx")?;
+    crate::ops::same_device(OP, &[dy, idx])?;
+    gpu::max_backward(dy, idx, &g)
+}
+
+/// Average pooling.
+pub fn avg_pool2d(x: &Tensor, p: &Pool2dParams) -> Result<Tensor> {
+    let g = avg_geometry(x.shape(), p)?;
+    gpu::avg_forward(x, &g)
+}
+
+/// Gradient of average pooling: `dy / divisor` spread over each window's real elements.
+pub fn avg_pool2d_backward(dy: &Tensor, x_shape: &Shape, p: &Pool2dParams) -> Result<Tensor> {
+    let g = avg_geometry(x_shape, p)?;
+    check(dy, &g.y_shape(), "output gradient dy")?;
+    gpu::avg_backward(dy, &g)
+}
+
+fn avg_geometry(x: &Shape, p: &Pool2dParams) -> Result<Pool2dGeometry> {
+    match p.kind {
+        PoolKind::Avg { .. } => p.resolve(x),
+        PoolKind::Max => Err(Error::invalid(
+            OP,
+            "kind",
+            "Max",
+            "use max_pool2d for max pooling",
+        )),
+    }
+}
+
+/// Adaptive average pooling to `out` (PyTorch's windows: rows `[⌊i·H/Ho⌋, ⌈(i+1)·H/Ho⌉)`).
+pub fn adaptive_avg_pool2d(x: &Tensor, out: impl Into<HW<usize>>) -> Result<Tensor> {
+    let g = AdaptiveGeometry::resolve(x.shape(), out.into())?;
+    gpu::adaptive_forward(x, &g)
+}
+
+/// Gradient of adaptive average pooling.
+pub fn adaptive_avg_pool2d_backward(dy: &Tensor, x_shape: &Shape) -> Result<Tensor> {
+    let &[_, _, h_out, w_out] = dy.dims() else {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            what: "output gradient dy",
+            expected: "rank 4".into(),
+            got: dy.shape().to_string(),
+        });
+    };
+    let g = AdaptiveGeometry::resolve(x_shape, HW::new(h_out, w_out))?;
+    check(dy, &g.y_shape(), "output gradient dy")?;
+    gpu::adaptive_backward(dy, &g)
+}
+
+/// Global average pooling: `[n, c, h, w] → [n, c, 1, 1]`.
+pub fn global_avg_pool2d(x: &Tensor) -> Result<Tensor> {
+    adaptive_avg_pool2d(x, HW::square(1))
+}
+
+/// Geometry of an adaptive pooling.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct AdaptiveGeometry {
+    pub n: usize,
+    pub c: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+impl AdaptiveGeometry {
+    pub fn resolve(x: &Shape, out: HW<usize>) -> Result<AdaptiveGeometry> {
+        let (n, c, h_in, w_in) = nchw(x)?;
+        if out.h == 0 || out.w == 0 {
+            return Err(Error::invalid(
+                OP,
+                "output size",
+                out,
+                "must be at least 1×1",
+            ));
+        }
+        check_u32(x)?;
+        Ok(AdaptiveGeometry {
+            n,
+            c,
+            h_in,
+            w_in,
+            h_out: out.h,
+            w_out: out.w,
+        })
+    }
+    pub fn x_shape(&self) -> Shape {
+        Shape::new([self.n, self.c, self.h_in, self.w_in])
+    }
+    pub fn y_shape(&self) -> Shape {
+        Shape::new([self.n, self.c, self.h_out, self.w_out])
+    }
+    /// Input range `[start, end)` of output `i` along an axis of `size` cut into `out`.
+    pub fn window(i: usize, size: usize, out: usize) -> (usize, usize) {
+        (i * size / out, ((i + 1) * size).div_ceil(out))
+    }
+}
+
+/// Channel-wise max pooling over groups of `k` consecutive channels (the seeds' `DepthPool`):
+/// `[n, c, h, w] → [n, c/k, h, w]`, with the flat channel index of each maximum (exact f32).
+pub fn channel_max_pool(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
+    let (_, c, _, _) = nchw(x.shape())?;
+    if k == 0 || c % k != 0 {
+        return Err(Error::invalid(
+            OP,
+            "channel group",
+            k,
+            format!("must divide the channels ({c})"),
+        ));
+    }
+    check_u32(x.shape())?;
+    gpu::channel_max_forward(x, k)
+}
+
+/// Gradient of channel-wise max pooling.
+pub fn channel_max_pool_backward(
+    dy: &Tensor,
+    idx: &Tensor,
+    x_shape: &Shape,
+    k: usize,
+) -> Result<Tensor> {
+    let (n, c, h, w) = nchw(x_shape)?;
+    if k == 0 || c % k != 0 {
+        return Err(Error::invalid(
+            OP,
+            "channel group",
+            k,
+            format!("must divide the channels ({c})"),
+        ));
+    }
+    let y = Shape::new([n, c / k, h, w]);
+    check(dy, &y, "output gradient dy")?;
+    check(idx, &y, "indices idx")?;
+    gpu::channel_max_backward(dy, idx, x_shape, k)
+}
+
+fn check(t: &Tensor, expected: &Shape, what: &'static str) -> Result<()> {
+    if t.shape() != expected {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            what,
+            expected: expected.to_string(),
+            got: t.shape().to_string(),
+        });
+    }
+    Ok(())
+}

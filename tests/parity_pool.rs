@@ -1,0 +1,284 @@
+//! GPU pooling against the f64 CPU reference on seeded random cases (max with ties, average
+//! with and without the pad, ceil mode, dilation, every padding kind, adaptive, global,
+//! channel-wise), and finite-difference checks of the reference backward passes.
+
+use wgcnn::ops::pool::{self, cpu, AdaptiveGeometry, Pool2dParams, PoolKind};
+use wgcnn::testing::{compare, compare_with, shared_gpu, to_f64, Rng};
+use wgcnn::{Gpu, Padding, Shape, Tensor, HW};
+
+fn gpu() -> Gpu {
+    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
+}
+
+/// Inputs; one case in three draws from 9 exact values so windows hold equal maxima.
+fn input(rng: &mut Rng, len: usize, ties: bool) -> Vec<f32> {
+    if ties {
+        (0..len)
+            .map(|_| rng.range(0, 8) as f32 * 0.25 - 1.0)
+            .collect()
+    } else {
+        rng.vec(len)
+    }
+}
+
+fn random_params(rng: &mut Rng, x: &Shape) -> Pool2dParams {
+    loop {
+        let kernel = HW::new(rng.range(1, 4), rng.range(1, 4));
+        let max = rng.chance(0.5);
+        let mut p = if max {
+            Pool2dParams::max(kernel)
+        } else {
+            Pool2dParams::avg(kernel)
+        };
+        if !max {
+            p.kind = PoolKind::Avg {
+                count_include_pad: rng.chance(0.5),
+            };
+        }
+        p = p.stride((rng.range(1, 3), rng.range(1, 3)));
+        if max && rng.chance(0.3) {
+            p = p.dilation((rng.range(1, 2), rng.range(1, 2)));
+        }
+        p = p.padding(match rng.range(0, 2) {
+            0 => Padding::Valid,
+            1 => Padding::Same,
+            _ => {
+                let (a, b) = (rng.range(0, kernel.h / 2), rng.range(0, kernel.w / 2));
+                Padding::Explicit {
+                    top: a,
+                    bottom: a,
+                    left: b,
+                    right: b,
+                }
+            }
+        });
+        p = p.ceil_mode(rng.chance(0.3));
+        if p.resolve(x).is_ok() {
+            return p;
+        }
+    }
+}
+
+#[test]
+fn max_and_avg_pooling_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x9001);
+    let mut bad = Vec::new();
+    let (mut ties, mut ceil, mut overlap) = (0, 0, 0);
+    for _ in 0..250 {
+        let x_shape = Shape::new([
+            rng.range(1, 3),
+            rng.range(1, 5),
+            rng.range(1, 14),
+            rng.range(1, 14),
+        ]);
+        let p = random_params(&mut rng, &x_shape);
+        let g = p.resolve(&x_shape).unwrap();
+        let tie = rng.chance(0.33);
+        ties += usize::from(tie);
+        ceil += usize::from(p.ceil_mode);
+        overlap += usize::from(g.stride.h < g.kernel.h || g.stride.w < g.kernel.w);
+        let xs = input(&mut rng, x_shape.numel(), tie);
+        let dys = rng.vec(g.y_shape().numel());
+        let x = Tensor::from_slice(&gpu, x_shape.clone(), &xs).unwrap();
+        let dy = Tensor::from_slice(&gpu, g.y_shape(), &dys).unwrap();
+        let case = format!("x={x_shape} {p:?}");
+        let window = g.kernel.h * g.kernel.w;
+        match p.kind {
+            PoolKind::Max => {
+                let (y, idx) = pool::max_pool2d(&x, &p).unwrap();
+                let (y_ref, idx_ref) = cpu::max_forward(&g, &to_f64(&xs));
+                let (y, idx) = (y.to_vec().unwrap(), idx.to_vec().unwrap());
+                if to_f64(&y) != y_ref || to_f64(&idx) != idx_ref {
+                    bad.push(format!("max forward differs for {case}"));
+                    continue;
+                }
+                let dx = pool::max_pool2d_backward(
+                    &dy,
+                    &Tensor::from_slice(&gpu, g.y_shape(), &idx).unwrap(),
+                    &x_shape,
+                    &p,
+                );
+                let r = compare(
+                    &dx.unwrap().to_vec().unwrap(),
+                    &cpu::max_backward(&g, &to_f64(&dys), &idx_ref),
+                    window,
+                );
+                if !r.passed() {
+                    bad.push(format!("max backward {case}: {r}"));
+                }
+            }
+            PoolKind::Avg { .. } => {
+                let y = pool::avg_pool2d(&x, &p).unwrap().to_vec().unwrap();
+                let r = compare(&y, &cpu::avg_forward(&g, &to_f64(&xs)), window + 1);
+                if !r.passed() {
+                    bad.push(format!("avg forward {case}: {r}"));
+                }
+                let dx = pool::avg_pool2d_backward(&dy, &x_shape, &p)
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                let r = compare(&dx, &cpu::avg_backward(&g, &to_f64(&dys)), window + 1);
+                if !r.passed() {
+                    bad.push(format!("avg backward {case}: {r}"));
+                }
+            }
+        }
+    }
+    assert!(
+        ties >= 40 && ceil >= 40 && overlap >= 40,
+        "coverage: ties {ties}, ceil {ceil}, overlap {overlap}"
+    );
+    assert!(
+        bad.is_empty(),
+        "{} failures:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn adaptive_global_and_channel_pooling_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x9002);
+    let mut bad = Vec::new();
+    for i in 0..120 {
+        let x_shape = Shape::new([
+            rng.range(1, 3),
+            rng.range(1, 6),
+            rng.range(1, 15),
+            rng.range(1, 15),
+        ]);
+        let d = x_shape.dims().to_vec();
+        let out = if i % 4 == 0 {
+            HW::square(1)
+        } else {
+            HW::new(rng.range(1, d[2] + 2), rng.range(1, d[3] + 2))
+        };
+        let g = AdaptiveGeometry::resolve(&x_shape, out).unwrap();
+        let xs = rng.vec(x_shape.numel());
+        let dys = rng.vec(g.y_shape().numel());
+        let x = Tensor::from_slice(&gpu, x_shape.clone(), &xs).unwrap();
+        let dy = Tensor::from_slice(&gpu, g.y_shape(), &dys).unwrap();
+        let k = d[2].div_ceil(out.h) * d[3].div_ceil(out.w) + 2;
+        let y = if i % 4 == 0 {
+            pool::global_avg_pool2d(&x)
+        } else {
+            pool::adaptive_avg_pool2d(&x, out)
+        };
+        let r = compare(
+            &y.unwrap().to_vec().unwrap(),
+            &cpu::adaptive_forward(&g, &to_f64(&xs)),
+            k,
+        );
+        if !r.passed() {
+            bad.push(format!("adaptive forward x={x_shape} out={out}: {r}"));
+        }
+        let dx = pool::adaptive_avg_pool2d_backward(&dy, &x_shape)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let r = compare(&dx, &cpu::adaptive_backward(&g, &to_f64(&dys)), k);
+        if !r.passed() {
+            bad.push(format!("adaptive backward x={x_shape} out={out}: {r}"));
+        }
+
+        // Channel-wise max over groups of `kc` channels, with ties.
+        let kc = [3, 2, 1].into_iter().find(|&k| d[1].is_multiple_of(k)).unwrap();
+        let xs = input(&mut rng, x_shape.numel(), true);
+        let x = Tensor::from_slice(&gpu, x_shape.clone(), &xs).unwrap();
+        let (y, idx) = pool::channel_max_pool(&x, kc).unwrap();
+        let dims = [d[0], d[1], d[2], d[3]];
+        let (y_ref, idx_ref) = cpu::channel_max_forward(&to_f64(&xs), dims, kc);
+        let idx_v = idx.to_vec().unwrap();
+        if to_f64(&y.to_vec().unwrap()) != y_ref || to_f64(&idx_v) != idx_ref {
+            bad.push(format!("channel max forward x={x_shape} k={kc}"));
+            continue;
+        }
+        let dys = rng.vec(y_ref.len());
+        let dy = Tensor::from_slice(&gpu, y.shape().clone(), &dys).unwrap();
+        let dx = pool::channel_max_pool_backward(&dy, &idx, &x_shape, kc)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let want = cpu::channel_max_backward(&to_f64(&dys), &idx_ref, dims, kc);
+        let r = compare_with(&dx, &want, |_| 0.0);
+        if !r.passed() {
+            bad.push(format!("channel max backward x={x_shape} k={kc}: {r}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} failures:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// The reference backward passes against central differences of the reference forward
+/// (L = Σ y·dy). Max inputs are distinct and at least 0.01 apart, so a step of 1e-4 never
+/// changes an arg-max.
+#[test]
+fn reference_backward_matches_finite_differences() {
+    let mut rng = Rng::new(0x9003);
+    let h = 1e-4;
+    for _ in 0..40 {
+        let x_shape = Shape::new([1, rng.range(1, 2), rng.range(2, 9), rng.range(2, 9)]);
+        let p = random_params(&mut rng, &x_shape);
+        let g = p.resolve(&x_shape).unwrap();
+        let n = x_shape.numel();
+        let mut perm: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            perm.swap(i, rng.range(0, i));
+        }
+        let mut x: Vec<f64> = perm.iter().map(|&v| v as f64 * 0.01 - 0.5).collect();
+        let dy = to_f64(&rng.vec(g.y_shape().numel()));
+        let loss = |x: &[f64]| -> f64 {
+            let y = match p.kind {
+                PoolKind::Max => cpu::max_forward(&g, x).0,
+                PoolKind::Avg { .. } => cpu::avg_forward(&g, x).values,
+            };
+            y.iter().zip(&dy).map(|(a, b)| a * b).sum()
+        };
+        let dx = match p.kind {
+            PoolKind::Max => cpu::max_backward(&g, &dy, &cpu::max_forward(&g, &x).1).values,
+            PoolKind::Avg { .. } => cpu::avg_backward(&g, &dy).values,
+        };
+        for i in 0..n {
+            let keep = x[i];
+            x[i] = keep + h;
+            let lp = loss(&x);
+            x[i] = keep - h;
+            let lm = loss(&x);
+            x[i] = keep;
+            let fd = (lp - lm) / (2.0 * h);
+            assert!(
+                (fd - dx[i]).abs() < 1e-9,
+                "{p:?} x={x_shape} dx[{i}] = {} vs {fd}",
+                dx[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_pooling_input_is_an_error() {
+    let gpu = gpu();
+    let x = Tensor::from_slice(&gpu, [1, 2, 4, 4], &[0.0; 32]).unwrap();
+    let msgs = [
+        pool::max_pool2d(&x, &Pool2dParams::max(5)).map(drop),
+        pool::max_pool2d(&x, &Pool2dParams::max(2).stride(0)).map(drop),
+        pool::avg_pool2d(&x, &Pool2dParams::avg(2).dilation(2)).map(drop),
+        pool::max_pool2d(&x, &Pool2dParams::max(1).padding(Padding::symmetric(1))).map(drop),
+        pool::channel_max_pool(&x, 3).map(drop),
+        pool::adaptive_avg_pool2d(&x, (0, 2)).map(drop),
+        pool::max_pool2d(
+            &Tensor::from_slice(&gpu, [4, 4], &[0.0; 16]).unwrap(),
+            &Pool2dParams::max(2),
+        )
+        .map(drop),
+    ];
+    for (i, r) in msgs.into_iter().enumerate() {
+        assert!(r.is_err(), "case {i} should be an error");
+    }
+}
