@@ -184,7 +184,10 @@ fn adaptive_global_and_channel_pooling_match_the_reference() {
         }
 
         // Channel-wise max over groups of `kc` channels, with ties.
-        let kc = [3, 2, 1].into_iter().find(|&k| d[1].is_multiple_of(k)).unwrap();
+        let kc = [3, 2, 1]
+            .into_iter()
+            .find(|&k| d[1].is_multiple_of(k))
+            .unwrap();
         let xs = input(&mut rng, x_shape.numel(), true);
         let x = Tensor::from_slice(&gpu, x_shape.clone(), &xs).unwrap();
         let (y, idx) = pool::channel_max_pool(&x, kc).unwrap();

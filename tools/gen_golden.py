@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes golden cases (conv2d, max/avg/adaptive pooling) in the format of GOLDEN_FORMAT.md,
+"""Writes golden cases (conv2d, max/avg/adaptive pooling, relu) in the format of GOLDEN_FORMAT.md,
 computed by PyTorch in float64.
 
     python3 tools/gen_golden.py tests/golden
@@ -151,6 +151,31 @@ def pool_cases(rng, out_dir):
     return cases
 
 
+def relu_cases(rng, out_dir):
+    """ReLU with exact zeros of both signs: every 7th element +0.0, every 11th from 1 -0.0."""
+    cases = []
+    for name, shape in [("relu_nchw", (2, 3, 5, 7)), ("relu_nf", (9, 13))]:
+        x = rng.uniform(-1, 1, size=shape).astype(np.float32)
+        flat = x.reshape(-1)
+        flat[::7] = 0.0
+        flat[1::11] = -0.0
+        dy = rng.uniform(-1, 1, size=shape).astype(np.float32)
+        xt = torch.from_numpy(x).double().requires_grad_(True)
+        y = F.relu(xt)
+        (y * torch.from_numpy(dy).double()).sum().backward()
+        folder = os.path.join(out_dir, name)
+        os.makedirs(folder)
+        layout = "NCHW" if len(shape) == 4 else "NF"
+        tensors = []
+        for tname, arr, role in [("x", x, "input"), ("dy", dy, "input"),
+                                 ("y", y.detach().numpy().astype(np.float32), "output"),
+                                 ("dx", xt.grad.numpy().astype(np.float32), "output")]:
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, role, layout, 0.0))
+        cases.append({"name": name, "op": "relu", "params": {"shape": list(shape)}, "tensors": tensors})
+    return cases
+
+
 def main(out_dir):
     rng = np.random.default_rng(20261127)
     if os.path.exists(out_dir):
@@ -205,6 +230,7 @@ def main(out_dir):
             "tensors": tensors,
         })
     manifest.extend(pool_cases(rng, out_dir))
+    manifest.extend(relu_cases(rng, out_dir))
     doc = {
         "format_version": 1,
         "framework": f"torch {torch.__version__} (CPU, float64 compute)",

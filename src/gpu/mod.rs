@@ -17,14 +17,15 @@ pub use shaders::Shader;
 
 use crate::error::{Error, Result};
 
-/// Declares a `#[repr(C)]` uniform block of `u32` fields that mirrors a WGSL `struct Params`,
-/// with `FIELDS` (name, byte offset) so the naga test can compare the two layouts.
+/// Declares a `#[repr(C)]` uniform block of 4-byte scalar fields (`u32`, `f32`) that mirrors a
+/// WGSL `struct Params`, with `FIELDS` (name, byte offset) so the naga test can compare the two
+/// layouts.
 macro_rules! uniform_block {
-    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: u32,)* }) => {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
         $(#[$m])*
         #[repr(C)]
-        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, Debug, Default, PartialEq, Eq)]
-        pub struct $name { $($(#[$fm])* pub $f: u32,)* }
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, Debug, Default, PartialEq)]
+        pub struct $name { $($(#[$fm])* pub $f: $t,)* }
         impl $name {
             /// Field names and byte offsets, in declaration order.
             pub const FIELDS: &'static [(&'static str, usize)] =

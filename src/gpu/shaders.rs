@@ -11,6 +11,7 @@ pub enum Shader {
     Conv2dDepthwise,
     Conv2dReduce,
     Pool,
+    Elementwise,
 }
 
 impl Shader {
@@ -21,6 +22,7 @@ impl Shader {
         Shader::Conv2dDepthwise,
         Shader::Conv2dReduce,
         Shader::Pool,
+        Shader::Elementwise,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Shader {
             Shader::Conv2dDepthwise => "conv2d_depthwise",
             Shader::Conv2dReduce => "conv2d_reduce",
             Shader::Pool => "pool",
+            Shader::Elementwise => "elementwise",
         }
     }
 
@@ -44,6 +47,7 @@ impl Shader {
             Shader::Conv2dDepthwise => include_str!("../../shaders/conv2d_depthwise.wgsl"),
             Shader::Conv2dReduce => include_str!("../../shaders/conv2d_reduce.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
+            Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
         }
     }
 
@@ -65,6 +69,14 @@ impl Shader {
                 "channel_max_forward",
                 "channel_max_backward",
             ],
+            Shader::Elementwise => &[
+                "activation_forward",
+                "activation_backward",
+                "binary",
+                "bias_add",
+                "dropout",
+                "copy_channels",
+            ],
         }
     }
 
@@ -84,6 +96,8 @@ impl Shader {
             Shader::Conv2dReduce => &[true, false],
             // src, aux, dst, dst_idx
             Shader::Pool => &[true, true, false, false],
+            // a, b, dst
+            Shader::Elementwise => &[true, true, false],
         }
     }
 }
@@ -92,9 +106,11 @@ impl Shader {
     /// Field names and offsets of the Rust mirror of the shader's uniform `Params`, and its size.
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
         use crate::ops::conv2d::gpu::Conv2dUniforms;
+        use crate::ops::elementwise::gpu::EwUniforms;
         use crate::ops::pool::gpu::PoolUniforms;
         match self {
             Shader::Pool => (PoolUniforms::FIELDS, std::mem::size_of::<PoolUniforms>()),
+            Shader::Elementwise => (EwUniforms::FIELDS, std::mem::size_of::<EwUniforms>()),
             // Every conv2d shader shares one uniform block.
             Shader::Conv2dForward
             | Shader::Conv2dBackwardData
@@ -112,5 +128,6 @@ impl Shader {
 pub fn all_pipelines() -> Vec<PipelineKey> {
     let mut keys = crate::ops::conv2d::gpu::pipelines();
     keys.extend(crate::ops::pool::gpu::pipelines());
+    keys.extend(crate::ops::elementwise::gpu::pipelines());
     keys
 }

@@ -2,6 +2,7 @@
 //! `cpu.rs` (plain f64 reference), `gpu.rs` (uniforms, kernel choice, dispatch).
 
 pub mod conv2d;
+pub mod elementwise;
 pub mod pool;
 
 use crate::error::{Error, Result};

@@ -12,6 +12,7 @@ use crate::shape::{Padding, Shape, HW};
 use crate::tensor::Tensor;
 
 mod conv;
+mod elementwise;
 mod pool;
 
 /// What happened to one case.
@@ -33,7 +34,13 @@ pub struct Outcome {
 }
 
 /// Ops the runner can check.
-pub const SUPPORTED_OPS: &[&str] = &["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"];
+pub const SUPPORTED_OPS: &[&str] = &[
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "relu",
+];
 
 /// Reads `dir/cases.json` and runs every case on `gpu`. A broken manifest is an `Err`; a
 /// broken case is a failed case.
@@ -65,6 +72,7 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
             "conv2d" => c.run_conv2d(gpu),
             "max_pool2d" => c.run_max_pool2d(gpu),
             "avg_pool2d" => c.run_avg_pool2d(gpu),
+            "relu" => c.run_relu(gpu),
             _ => c.run_adaptive_avg_pool2d(gpu),
         };
         match Case::read(&folder, case).and_then(run) {

@@ -1,0 +1,131 @@
+// Elementwise ops over flat f32 arrays: one invocation per element.
+//
+// activation_forward   dst = f(a)            op: 0 ReLU, 1 LeakyReLU(alpha), 2 ELU(alpha),
+//                                             3 tanh, 4 sigmoid
+// activation_backward  dst = b · f'(a)       a = x, b = dy; ReLU'(0) = 0 (PyTorch)
+// binary               dst = alpha·a + beta·b (op 0), or alpha·a (op 1: b unread)
+// bias_add             dst = a + b[(i / inner) mod channels]   (inner = h·w for NCHW, 1 for NF)
+// dropout              dst = a · keep(i) / (1 − rate); keep(i) = hash(seed, step, i) ≥ threshold,
+//                      so the backward pass recomputes the mask instead of storing it
+// copy_channels        concat / split along channels of NCHW tensors:
+//                      op 0: dst[n, offset + c, :] = a[n, c, :]   (a has `channels`, dst `channels_b`)
+//                      op 1: dst[n, c, :] = a[n, offset + c, :]   (dst has `channels`, a `channels_b`)
+//
+// Bindings: 0 Params; 1 a; 2 b; 3 dst. Overrides: WG. Grid x·y (folded) = ceil(len / WG).
+
+struct Params {
+    len: u32, op: u32, alpha: f32, beta: f32,
+    inner: u32, channels: u32, channels_b: u32, offset: u32,
+    seed: u32, step: u32, threshold: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+override WG: u32 = 64u;
+
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// Overflow-free forms: exp of a non-positive argument only.
+fn sigmoid(x: f32) -> f32 {
+    let e = exp(-abs(x));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+fn tanh_stable(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+fn act(x: f32) -> f32 {
+    switch p.op {
+        case 0u: { return max(x, 0.0); }
+        case 1u: { return select(p.alpha * x, x, x > 0.0); }
+        case 2u: { return select(p.alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0); }
+        case 3u: { return tanh_stable(x); }
+        default: { return sigmoid(x); }
+    }
+}
+
+fn act_grad(x: f32) -> f32 {
+    switch p.op {
+        case 0u: { return select(0.0, 1.0, x > 0.0); }
+        case 1u: { return select(p.alpha, 1.0, x > 0.0); }
+        case 2u: { return select(p.alpha * exp(min(x, 0.0)), 1.0, x > 0.0); }
+        case 3u: { let t = tanh_stable(x); return 1.0 - t * t; }
+        default: { let s = sigmoid(x); return s * (1.0 - s); }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn activation_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid);
+    if (i < p.len) {
+        dst[i] = act(a[i]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn activation_backward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid);
+    if (i < p.len) {
+        dst[i] = b[i] * act_grad(a[i]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn binary(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid);
+    if (i < p.len) {
+        if (p.op == 0u) {
+            dst[i] = p.alpha * a[i] + p.beta * b[i];
+        } else {
+            dst[i] = p.alpha * a[i];
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn bias_add(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid);
+    if (i < p.len) {
+        dst[i] = a[i] + b[(i / p.inner) % p.channels];
+    }
+}
+
+// PCG hash (O'Neill), one 32-bit state step.
+fn pcg(v: u32) -> u32 {
+    let s = v * 747796405u + 2891336453u;
+    let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+    return (w >> 22u) ^ w;
+}
+
+@compute @workgroup_size(WG)
+fn dropout(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid);
+    if (i < p.len) {
+        let keep = pcg(i ^ pcg(p.seed ^ pcg(p.step))) >= p.threshold;
+        dst[i] = select(0.0, a[i] * p.alpha, keep);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn copy_channels(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid);
+    if (i >= p.len) {
+        return;
+    }
+    // i runs over the smaller tensor, [n, channels, inner].
+    let pix = i % p.inner;
+    let c = (i / p.inner) % p.channels;
+    let n = i / (p.inner * p.channels);
+    let wide = (n * p.channels_b + p.offset + c) * p.inner + pix;
+    if (p.op == 0u) {
+        dst[wide] = a[i];
+    } else {
+        dst[i] = a[wide];
+    }
+}

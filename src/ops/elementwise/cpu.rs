@@ -1,0 +1,74 @@
+//! Plain reference elementwise ops in f64.
+
+use super::Activation;
+
+pub fn activation(x: f64, f: Activation) -> f64 {
+    match f {
+        Activation::Relu => x.max(0.0),
+        Activation::LeakyRelu(a) => {
+            if x > 0.0 {
+                x
+            } else {
+                f64::from(a) * x
+            }
+        }
+        Activation::Elu(a) => {
+            if x > 0.0 {
+                x
+            } else {
+                f64::from(a) * x.exp_m1()
+            }
+        }
+        Activation::Tanh => x.tanh(),
+        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+    }
+}
+
+/// f'(x); ReLU'(0) = 0.
+pub fn activation_grad(x: f64, f: Activation) -> f64 {
+    match f {
+        Activation::Relu => {
+            if x > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::LeakyRelu(a) => {
+            if x > 0.0 {
+                1.0
+            } else {
+                f64::from(a)
+            }
+        }
+        Activation::Elu(a) => {
+            if x > 0.0 {
+                1.0
+            } else {
+                f64::from(a) * x.exp()
+            }
+        }
+        Activation::Tanh => 1.0 - x.tanh().powi(2),
+        Activation::Sigmoid => {
+            let s = 1.0 / (1.0 + (-x).exp());
+            s * (1.0 - s)
+        }
+    }
+}
+
+/// PCG hash, as `pcg` in elementwise.wgsl.
+fn pcg(v: u32) -> u32 {
+    let s = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let w = ((s >> ((s >> 28) + 4)) ^ s).wrapping_mul(277_803_737);
+    (w >> 22) ^ w
+}
+
+/// Whether dropout keeps element `i` for `(seed, step)` at drop probability `rate`.
+pub fn dropout_keeps(i: u32, seed: u32, step: u32, rate: f32) -> bool {
+    pcg(i ^ pcg(seed ^ pcg(step))) >= dropout_threshold(rate)
+}
+
+/// The hash value below which an element is dropped: rate · 2³².
+pub fn dropout_threshold(rate: f32) -> u32 {
+    (f64::from(rate) * 4_294_967_296.0).min(f64::from(u32::MAX)) as u32
+}

@@ -1,0 +1,167 @@
+//! GPU side of the elementwise ops (`shaders/elementwise.wgsl`).
+
+use super::{cpu, Activation};
+use crate::error::{Error, Result};
+use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+uniform_block! {
+/// Mirror of `struct Params` in elementwise.wgsl.
+pub struct EwUniforms {
+    pub len: u32,
+    pub op: u32,
+    pub alpha: f32,
+    pub beta: f32,
+    pub inner: u32,
+    pub channels: u32,
+    pub channels_b: u32,
+    pub offset: u32,
+    pub seed: u32,
+    pub step: u32,
+    pub threshold: u32,
+    pub _pad: u32,
+}
+}
+
+const WG: u32 = 64;
+
+fn key(entry: &'static str) -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Elementwise,
+        entry,
+        overrides: Overrides::new(&[("WG", WG)]),
+    }
+}
+
+pub fn pipelines() -> Vec<PipelineKey> {
+    Shader::Elementwise
+        .entry_points()
+        .iter()
+        .map(|e| key(e))
+        .collect()
+}
+
+fn len_u32(t: &Tensor) -> Result<u32> {
+    u32::try_from(t.numel()).map_err(|_| Error::TooLarge {
+        what: format!("elementwise op on {}", t.shape()),
+        bytes: t.numel() as u64 * 4,
+        limit: u64::from(u32::MAX),
+    })
+}
+
+/// One invocation per element of `u.len`; `b` absent binds a stand-in.
+fn run(
+    entry: &'static str,
+    u: EwUniforms,
+    a: &Tensor,
+    b: Option<&Tensor>,
+    dst: &Tensor,
+) -> Result<()> {
+    let gpu = a.gpu();
+    let spare;
+    let b = match b {
+        Some(b) => b,
+        None => {
+            spare = Tensor::zeros(gpu, Shape::new([1]))?;
+            &spare
+        }
+    };
+    let blocks = u.len.div_ceil(WG);
+    gpu.dispatch(
+        &key(entry),
+        &u,
+        &[a.buffer(), b.buffer(), dst.buffer()],
+        blocks,
+        1,
+    )
+}
+
+pub(crate) fn activation_forward(x: &Tensor, f: Activation) -> Result<Tensor> {
+    let (op, alpha) = f.code();
+    let y = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let u = EwUniforms {
+        len: len_u32(x)?,
+        op,
+        alpha,
+        ..EwUniforms::default()
+    };
+    run("activation_forward", u, x, None, &y)?;
+    Ok(y)
+}
+
+pub(crate) fn activation_backward(dy: &Tensor, x: &Tensor, f: Activation) -> Result<Tensor> {
+    let (op, alpha) = f.code();
+    let dx = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let u = EwUniforms {
+        len: len_u32(x)?,
+        op,
+        alpha,
+        ..EwUniforms::default()
+    };
+    run("activation_backward", u, x, Some(dy), &dx)?;
+    Ok(dx)
+}
+
+pub(crate) fn binary(a: &Tensor, b: Option<&Tensor>, alpha: f32, beta: f32) -> Result<Tensor> {
+    let out = Tensor::zeros(a.gpu(), a.shape().clone())?;
+    let op = if b.is_some() { 0 } else { 1 };
+    let u = EwUniforms {
+        len: len_u32(a)?,
+        op,
+        alpha,
+        beta,
+        ..EwUniforms::default()
+    };
+    run("binary", u, a, b, &out)?;
+    Ok(out)
+}
+
+pub(crate) fn bias_add(x: &Tensor, b: &Tensor, channels: usize) -> Result<Tensor> {
+    let out = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let inner: usize = x.dims()[2..].iter().product();
+    let u = EwUniforms {
+        len: len_u32(x)?,
+        inner: inner as u32,
+        channels: channels as u32,
+        ..EwUniforms::default()
+    };
+    run("bias_add", u, x, Some(b), &out)?;
+    Ok(out)
+}
+
+pub(crate) fn dropout(x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
+    let out = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let u = EwUniforms {
+        len: len_u32(x)?,
+        alpha: 1.0 / (1.0 - rate),
+        seed,
+        step,
+        threshold: cpu::dropout_threshold(rate),
+        ..EwUniforms::default()
+    };
+    run("dropout", u, x, None, &out)?;
+    Ok(out)
+}
+
+/// Copies `narrow` into (`into_wide`) or out of the channels `offset..` of `wide`; shapes are
+/// checked by the caller. The dispatch runs over `narrow`'s elements.
+pub(crate) fn copy_channels(
+    src: &Tensor,
+    dst: &Tensor,
+    offset: usize,
+    into_wide: bool,
+) -> Result<()> {
+    let (narrow, wide) = if into_wide { (src, dst) } else { (dst, src) };
+    let d = narrow.dims();
+    let u = EwUniforms {
+        len: len_u32(narrow)?,
+        op: u32::from(!into_wide),
+        inner: (d[2] * d[3]) as u32,
+        channels: d[1] as u32,
+        channels_b: wide.dims()[1] as u32,
+        offset: offset as u32,
+        ..EwUniforms::default()
+    };
+    run("copy_channels", u, src, None, dst)
+}

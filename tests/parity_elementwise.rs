@@ -1,0 +1,205 @@
+//! Elementwise ops against the f64 reference: activations and their gradients (checked by
+//! finite differences too), add/axpby/scale, bias, dropout masks, channel concat/split.
+
+use wgcnn::ops::elementwise::{self as ew, cpu, Activation};
+use wgcnn::testing::{compare_with, shared_gpu, to_f64, Rng, EPS32};
+use wgcnn::{Gpu, Shape, Tensor};
+
+fn gpu() -> Gpu {
+    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
+}
+
+const ACTS: [Activation; 6] = [
+    Activation::Relu,
+    Activation::LeakyRelu(0.01),
+    Activation::LeakyRelu(0.3),
+    Activation::Elu(1.0),
+    Activation::Tanh,
+    Activation::Sigmoid,
+];
+
+/// Values over a wide range with exact ±0 and a few large magnitudes.
+fn inputs(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| match i % 13 {
+            0 => 0.0,
+            1 => -0.0,
+            2 => rng.uniform() * 40.0,
+            _ => rng.uniform() * 4.0,
+        })
+        .collect()
+}
+
+#[test]
+fn activations_and_gradients_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0xe1);
+    for f in ACTS {
+        let n = 4099;
+        let xs = inputs(&mut rng, n);
+        let dys = rng.vec(n);
+        let x = Tensor::from_slice(&gpu, [n], &xs).unwrap();
+        let dy = Tensor::from_slice(&gpu, [n], &dys).unwrap();
+        let y = ew::activation(&x, f).unwrap().to_vec().unwrap();
+        let dx = ew::activation_backward(&dy, &x, f)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let x64 = to_f64(&xs);
+        let y_ref: Vec<f64> = x64.iter().map(|&v| cpu::activation(v, f)).collect();
+        let dx_ref: Vec<f64> = x64
+            .iter()
+            .zip(&dys)
+            .map(|(&v, &d)| f64::from(d) * cpu::activation_grad(v, f))
+            .collect();
+        // exp carries (3 + 2|x|) ulp in WGSL; the rest is a few roundings.
+        let bound = |i: usize, r: f64| (8.0 + 4.0 * x64[i].abs()) * EPS32 * r.abs().max(1.0);
+        let r = compare_with(&y, &y_ref, |i| bound(i, y_ref[i]));
+        assert!(r.passed(), "{f:?} forward: {r}");
+        let r = compare_with(&dx, &dx_ref, |i| bound(i, dx_ref[i]));
+        assert!(r.passed(), "{f:?} backward: {r}");
+        if f == Activation::Relu {
+            assert!(
+                y.iter().zip(&xs).all(|(&a, &b)| a == b.max(0.0)),
+                "ReLU must be exact"
+            );
+            assert!(dx
+                .iter()
+                .zip(&xs)
+                .zip(&dys)
+                .all(|((&g, &v), &d)| g == if v > 0.0 { d } else { 0.0 }));
+        }
+    }
+}
+
+#[test]
+fn reference_gradients_match_finite_differences() {
+    let h = 1e-6;
+    for f in ACTS {
+        for i in 0..200 {
+            let x = (i as f64 - 100.0) * 0.0437 + 0.001; // never exactly at ReLU's kink
+            let fd = (cpu::activation(x + h, f) - cpu::activation(x - h, f)) / (2.0 * h);
+            assert!(
+                (fd - cpu::activation_grad(x, f)).abs() < 1e-7,
+                "{f:?} at {x}"
+            );
+        }
+    }
+}
+
+#[test]
+fn add_scale_and_bias_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0xe2);
+    let shape = Shape::new([3, 5, 7, 9]);
+    let (a, b) = (rng.vec(shape.numel()), rng.vec(shape.numel()));
+    let ta = Tensor::from_slice(&gpu, shape.clone(), &a).unwrap();
+    let tb = Tensor::from_slice(&gpu, shape.clone(), &b).unwrap();
+    let two_ops = |i: usize, r: &[f64]| {
+        2.0 * EPS32 * r[i].abs() + 2.0 * EPS32 * (a[i].abs() + b[i].abs()) as f64
+    };
+    let want: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| f64::from(x) + f64::from(y))
+        .collect();
+    let r = compare_with(&ew::add(&ta, &tb).unwrap().to_vec().unwrap(), &want, |i| {
+        two_ops(i, &want)
+    });
+    assert!(r.passed(), "add: {r}");
+    let want: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| 0.5 * f64::from(x) - 2.0 * f64::from(y))
+        .collect();
+    let got = ew::axpby(0.5, &ta, -2.0, &tb).unwrap().to_vec().unwrap();
+    let r = compare_with(&got, &want, |i| 4.0 * two_ops(i, &want));
+    assert!(r.passed(), "axpby: {r}");
+    let got = ew::scale(&ta, -3.0).unwrap().to_vec().unwrap();
+    assert!(got.iter().zip(&a).all(|(&g, &x)| g == -3.0 * x));
+
+    // Per-channel bias on NCHW and on [n, features].
+    let bias = rng.vec(5);
+    let tbias = Tensor::from_slice(&gpu, [5], &bias).unwrap();
+    let got = ew::bias_add(&ta, &tbias).unwrap().to_vec().unwrap();
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, &g)| g == a[i] + bias[(i / 63) % 5]));
+    let nf = ta.reshape([21, 45]).unwrap();
+    let bias45 = rng.vec(45);
+    let got = ew::bias_add(&nf, &Tensor::from_slice(&gpu, [45], &bias45).unwrap())
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, &g)| g == a[i] + bias45[i % 45]));
+    assert!(ew::bias_add(&ta, &Tensor::from_slice(&gpu, [4], &[0.0; 4]).unwrap()).is_err());
+    assert!(ew::add(&ta, &nf).is_err());
+}
+
+#[test]
+fn dropout_masks_are_reproducible_and_unbiased() {
+    let gpu = gpu();
+    let n = 100_003;
+    let ones = Tensor::from_slice(&gpu, [n], &vec![1.0; n]).unwrap();
+    for rate in [0.0f32, 0.1, 0.5, 0.9] {
+        let y = ew::dropout(&ones, rate, 42, 7).unwrap().to_vec().unwrap();
+        let scale = 1.0 / (1.0 - rate);
+        for (i, &v) in y.iter().enumerate() {
+            let keep = cpu::dropout_keeps(i as u32, 42, 7, rate);
+            assert_eq!(v, if keep { scale } else { 0.0 }, "rate {rate} element {i}");
+        }
+        // The kept fraction is within 5 standard deviations of 1 − rate.
+        let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / n as f64;
+        let sd = (f64::from(rate) * (1.0 - f64::from(rate)) / n as f64).sqrt();
+        assert!(
+            (kept - (1.0 - f64::from(rate))).abs() <= 5.0 * sd + 1e-12,
+            "rate {rate}: kept {kept}"
+        );
+        // The backward pass applies the same mask.
+        let back = ew::dropout_backward(&ones, rate, 42, 7)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert_eq!(back, y);
+    }
+    let a = ew::dropout(&ones, 0.5, 42, 7).unwrap().to_vec().unwrap();
+    let b = ew::dropout(&ones, 0.5, 42, 8).unwrap().to_vec().unwrap();
+    assert_ne!(a, b, "another step must draw another mask");
+    assert!(ew::dropout(&ones, 1.0, 0, 0).is_err());
+}
+
+#[test]
+fn concat_and_split_round_trip() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0xe3);
+    let sizes = [3usize, 1, 5];
+    let parts: Vec<Vec<f32>> = sizes.iter().map(|&c| rng.vec(2 * c * 4 * 3)).collect();
+    let tensors: Vec<Tensor> = sizes
+        .iter()
+        .zip(&parts)
+        .map(|(&c, v)| Tensor::from_slice(&gpu, [2, c, 4, 3], v).unwrap())
+        .collect();
+    let refs: Vec<&Tensor> = tensors.iter().collect();
+    let cat = ew::concat_channels(&refs).unwrap();
+    assert_eq!(cat.dims(), &[2, 9, 4, 3]);
+    let got = cat.to_vec().unwrap();
+    // Reference: for each image, the parts' channel blocks one after another.
+    let mut want = Vec::new();
+    for n in 0..2 {
+        for (&c, v) in sizes.iter().zip(&parts) {
+            want.extend_from_slice(&v[n * c * 12..(n + 1) * c * 12]);
+        }
+    }
+    assert_eq!(got, want);
+    let back = ew::split_channels(&cat, &sizes).unwrap();
+    for (t, v) in back.iter().zip(&parts) {
+        assert_eq!(&t.to_vec().unwrap(), v);
+    }
+    assert!(ew::split_channels(&cat, &[4, 4]).is_err());
+    let other = Tensor::from_slice(&gpu, [2, 1, 4, 4], &[0.0; 32]).unwrap();
+    assert!(ew::concat_channels(&[&cat, &other]).is_err());
+}
