@@ -168,6 +168,7 @@ fn register_tiles_match_rust() {
         (Shader::Conv2dBackwardData, &gemm[..]),
         (Shader::Conv2dBackwardFilter, &gemm[..]),
         (Shader::Conv2dDepthwise, &[("OWT", DEPTHWISE_OWT)][..]),
+        (Shader::Matmul, &gemm[..]),
     ] {
         let (module, _) = parse(shader);
         for &(name, want) in consts {

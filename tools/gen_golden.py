@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes golden cases (conv2d, max/avg/adaptive pooling, relu) in the format of GOLDEN_FORMAT.md,
+"""Writes golden cases (conv2d, max/avg/adaptive pooling, relu, linear) in the format of GOLDEN_FORMAT.md,
 computed by PyTorch in float64.
 
     python3 tools/gen_golden.py tests/golden
@@ -176,6 +176,40 @@ def relu_cases(rng, out_dir):
     return cases
 
 
+def linear_cases(rng, out_dir):
+    """Dense layers y = x @ w.T + b and the gradients of sum(y * dy)."""
+    cases = []
+    u = lambda *shape: rng.uniform(-1, 1, size=shape).astype(np.float32)
+    for name, n, fin, fout, bias in [("linear_64x100x10", 64, 100, 10, True), ("linear_3x7x5_nobias", 3, 7, 5, False),
+                                    ("linear_16x512x33", 16, 512, 33, True)]:
+        x, w, b, dy = u(n, fin), u(fout, fin), u(fout) if bias else None, u(n, fout)
+        t64 = lambda a: None if a is None else torch.from_numpy(a).double().requires_grad_(True)
+        t32 = lambda a: None if a is None else torch.from_numpy(a).requires_grad_(True)
+        results = []
+        for conv in (t64, t32):
+            xt, wt, bt = conv(x), conv(w), conv(b)
+            y = F.linear(xt, wt, bt)
+            (y * conv(dy).detach()).sum().backward()
+            results.append((y.detach(), xt.grad, wt.grad, None if bt is None else bt.grad))
+        folder = os.path.join(out_dir, name)
+        os.makedirs(folder)
+        tensors = []
+        for tname, arr, layout in [("x", x, "NF"), ("w", w, "OI"), ("b", b, "C"), ("dy", dy, "NF")]:
+            if arr is not None:
+                write(folder, tname, arr)
+                tensors.append(entry(tname, arr, "input", layout))
+        for tname, g64, g32, layout in zip(["y", "dx", "dw", "db"], results[0], results[1], ["NF", "NF", "OI", "C"]):
+            if g64 is None:
+                continue
+            arr = g64.numpy().astype(np.float32)
+            err = float((g32.double() - torch.from_numpy(arr).double()).abs().max())
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "output", layout, err))
+        cases.append({"name": name, "op": "linear", "params": {"N": n, "in_features": fin, "out_features": fout,
+                      "bias": bias}, "tensors": tensors})
+    return cases
+
+
 def main(out_dir):
     rng = np.random.default_rng(20261127)
     if os.path.exists(out_dir):
@@ -231,6 +265,7 @@ def main(out_dir):
         })
     manifest.extend(pool_cases(rng, out_dir))
     manifest.extend(relu_cases(rng, out_dir))
+    manifest.extend(linear_cases(rng, out_dir))
     doc = {
         "format_version": 1,
         "framework": f"torch {torch.__version__} (CPU, float64 compute)",

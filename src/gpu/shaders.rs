@@ -12,6 +12,7 @@ pub enum Shader {
     Conv2dReduce,
     Pool,
     Elementwise,
+    Matmul,
 }
 
 impl Shader {
@@ -23,6 +24,7 @@ impl Shader {
         Shader::Conv2dReduce,
         Shader::Pool,
         Shader::Elementwise,
+        Shader::Matmul,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Shader {
             Shader::Conv2dReduce => "conv2d_reduce",
             Shader::Pool => "pool",
             Shader::Elementwise => "elementwise",
+            Shader::Matmul => "matmul",
         }
     }
 
@@ -48,6 +51,7 @@ impl Shader {
             Shader::Conv2dReduce => include_str!("../../shaders/conv2d_reduce.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
         }
     }
 
@@ -77,6 +81,7 @@ impl Shader {
                 "dropout",
                 "copy_channels",
             ],
+            Shader::Matmul => &["matmul"],
         }
     }
 
@@ -98,6 +103,8 @@ impl Shader {
             Shader::Pool => &[true, true, false, false],
             // a, b, dst
             Shader::Elementwise => &[true, true, false],
+            // a, b, bias, c
+            Shader::Matmul => &[true, true, true, false],
         }
     }
 }
@@ -107,10 +114,15 @@ impl Shader {
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
         use crate::ops::conv2d::gpu::Conv2dUniforms;
         use crate::ops::elementwise::gpu::EwUniforms;
+        use crate::ops::matmul::gpu::MatmulUniforms;
         use crate::ops::pool::gpu::PoolUniforms;
         match self {
             Shader::Pool => (PoolUniforms::FIELDS, std::mem::size_of::<PoolUniforms>()),
             Shader::Elementwise => (EwUniforms::FIELDS, std::mem::size_of::<EwUniforms>()),
+            Shader::Matmul => (
+                MatmulUniforms::FIELDS,
+                std::mem::size_of::<MatmulUniforms>(),
+            ),
             // Every conv2d shader shares one uniform block.
             Shader::Conv2dForward
             | Shader::Conv2dBackwardData
@@ -129,5 +141,6 @@ pub fn all_pipelines() -> Vec<PipelineKey> {
     let mut keys = crate::ops::conv2d::gpu::pipelines();
     keys.extend(crate::ops::pool::gpu::pipelines());
     keys.extend(crate::ops::elementwise::gpu::pipelines());
+    keys.extend(crate::ops::matmul::gpu::pipelines());
     keys
 }

@@ -3,6 +3,7 @@
 
 pub mod conv2d;
 pub mod elementwise;
+pub mod matmul;
 pub mod pool;
 
 use crate::error::{Error, Result};

@@ -13,6 +13,7 @@ use crate::tensor::Tensor;
 
 mod conv;
 mod elementwise;
+mod matmul;
 mod pool;
 
 /// What happened to one case.
@@ -39,6 +40,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "max_pool2d",
     "avg_pool2d",
     "adaptive_avg_pool2d",
+    "linear",
     "relu",
 ];
 
@@ -73,7 +75,9 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
             "max_pool2d" => c.run_max_pool2d(gpu),
             "avg_pool2d" => c.run_avg_pool2d(gpu),
             "relu" => c.run_relu(gpu),
-            _ => c.run_adaptive_avg_pool2d(gpu),
+            "linear" => c.run_linear(gpu),
+            "adaptive_avg_pool2d" => c.run_adaptive_avg_pool2d(gpu),
+            other => Err(format_err(&c.folder, format!("no runner for op `{other}`"))),
         };
         match Case::read(&folder, case).and_then(run) {
             Ok(status) => status,

@@ -1,0 +1,151 @@
+//! matmul (every transpose, every register tile) and the dense layer against the f64 reference.
+
+use wgcnn::ops::conv2d::RegisterTile;
+use wgcnn::ops::matmul::{self, cpu, gpu::matmul_with, MatmulGeometry};
+use wgcnn::testing::{compare, shared_gpu, to_f64, Rng};
+use wgcnn::{Gpu, Shape, Tensor};
+
+fn gpu() -> Gpu {
+    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
+}
+
+#[test]
+fn matmul_matches_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x3a7);
+    let mut bad = Vec::new();
+    for case in 0..120 {
+        let big = case % 4 == 0;
+        let (m, n, k) = if big {
+            (rng.range(1, 700), rng.range(1, 40), rng.range(1, 90))
+        } else {
+            (rng.range(1, 20), rng.range(1, 20), rng.range(1, 20))
+        };
+        let (ta, tb) = (rng.chance(0.5), rng.chance(0.5));
+        let a_shape = if ta {
+            Shape::new([k, m])
+        } else {
+            Shape::new([m, k])
+        };
+        let b_shape = if tb {
+            Shape::new([n, k])
+        } else {
+            Shape::new([k, n])
+        };
+        let (av, bv, biasv) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
+        let a = Tensor::from_slice(&gpu, a_shape.clone(), &av).unwrap();
+        let b = Tensor::from_slice(&gpu, b_shape.clone(), &bv).unwrap();
+        let bias = Tensor::from_slice(&gpu, [n], &biasv).unwrap();
+        let g = MatmulGeometry::new(&a_shape, ta, &b_shape, tb).unwrap();
+        let with_bias = rng.chance(0.5);
+        let want = cpu::matmul(
+            &g,
+            &to_f64(&av),
+            &to_f64(&bv),
+            with_bias.then(|| to_f64(&biasv)).as_deref(),
+        );
+        for t in RegisterTile::ALL {
+            let c = matmul_with(&a, &b, with_bias.then_some(&bias), &g, t).unwrap();
+            let r = compare(&c.to_vec().unwrap(), &want, k + 1);
+            if !r.passed() {
+                bad.push(format!(
+                    "m={m} n={n} k={k} ta={ta} tb={tb} bias={with_bias} {t:?}: {r}"
+                ));
+            }
+        }
+        if !with_bias {
+            let c = matmul::matmul(&a, ta, &b, tb).unwrap();
+            assert_eq!(c.dims(), &[m, n]);
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} failures:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn dense_forward_and_backward_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x3a8);
+    for _ in 0..30 {
+        let (n, i, o) = (rng.range(1, 70), rng.range(1, 90), rng.range(1, 40));
+        let (xv, wv, bv, dyv) = (rng.vec(n * i), rng.vec(o * i), rng.vec(o), rng.vec(n * o));
+        let x = Tensor::from_slice(&gpu, [n, i], &xv).unwrap();
+        let w = Tensor::from_slice(&gpu, [o, i], &wv).unwrap();
+        let b = Tensor::from_slice(&gpu, [o], &bv).unwrap();
+        let dy = Tensor::from_slice(&gpu, [n, o], &dyv).unwrap();
+        let (x64, w64, dy64) = (to_f64(&xv), to_f64(&wv), to_f64(&dyv));
+        // y[n, o] = Σ_i x[n, i] w[o, i] + b[o]
+        let gy = MatmulGeometry {
+            m: n,
+            n: o,
+            k: i,
+            a_m: i,
+            a_k: 1,
+            b_k: 1,
+            b_n: i,
+        };
+        let y = matmul::dense(&x, &w, Some(&b)).unwrap().to_vec().unwrap();
+        let r = compare(&y, &cpu::matmul(&gy, &x64, &w64, Some(&to_f64(&bv))), i + 1);
+        assert!(r.passed(), "dense forward n={n} i={i} o={o}: {r}");
+        // dx[n, i] = Σ_o dy[n, o] w[o, i]
+        let gx = MatmulGeometry {
+            m: n,
+            n: i,
+            k: o,
+            a_m: o,
+            a_k: 1,
+            b_k: i,
+            b_n: 1,
+        };
+        let dx = matmul::dense_backward_data(&dy, &w)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert!(compare(&dx, &cpu::matmul(&gx, &dy64, &w64, None), o).passed());
+        // dw[o, i] = Σ_n dy[n, o] x[n, i]
+        let gw = MatmulGeometry {
+            m: o,
+            n: i,
+            k: n,
+            a_m: 1,
+            a_k: o,
+            b_k: i,
+            b_n: 1,
+        };
+        let dw = matmul::dense_backward_filter(&x, &dy)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert!(compare(&dw, &cpu::matmul(&gw, &dy64, &x64, None), n).passed());
+        // db[o] = Σ_n dy[n, o]
+        let ones = vec![1.0; n];
+        let gb = MatmulGeometry {
+            m: 1,
+            n: o,
+            k: n,
+            a_m: n,
+            a_k: 1,
+            b_k: o,
+            b_n: 1,
+        };
+        let db = matmul::dense_backward_bias(&dy).unwrap().to_vec().unwrap();
+        assert!(compare(&db, &cpu::matmul(&gb, &ones, &dy64, None), n).passed());
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let gpu = gpu();
+    let t = |d: &[usize]| {
+        Tensor::from_slice(&gpu, Shape::new(d), &vec![0.0; d.iter().product()]).unwrap()
+    };
+    assert!(matmul::matmul(&t(&[3, 4]), false, &t(&[5, 2]), false).is_err());
+    assert!(matmul::matmul(&t(&[3, 4, 1]), false, &t(&[4, 2]), false).is_err());
+    assert!(matmul::dense(&t(&[3, 4]), &t(&[2, 5]), None).is_err());
+    assert!(matmul::dense(&t(&[3, 4]), &t(&[2, 4]), Some(&t(&[3]))).is_err());
+    assert!(matmul::dense_backward_bias(&t(&[3, 4, 1])).is_err());
+}
