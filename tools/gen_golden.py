@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes golden cases (conv2d, max/avg/adaptive pooling, relu, linear) in the format of GOLDEN_FORMAT.md,
+"""Writes golden cases (conv2d, max/avg/adaptive pooling, relu, linear, softmax cross-entropy) in the format of GOLDEN_FORMAT.md,
 computed by PyTorch in float64.
 
     python3 tools/gen_golden.py tests/golden
@@ -210,6 +210,40 @@ def linear_cases(rng, out_dir):
     return cases
 
 
+def xent_cases(rng, out_dir):
+    """Softmax cross-entropy (mean over the batch) with ±1000 logits and all-equal rows."""
+    cases = []
+    for name, n, c, kind in [("xent_64x10", 64, 10, "plain"), ("xent_256x1000", 256, 1000, "plain"),
+                             ("xent_pm1000", 16, 10, "large"), ("xent_equal_rows", 8, 5, "equal")]:
+        x = rng.uniform(-1, 1, size=(n, c)).astype(np.float32) * (4.0 if kind == "plain" else 1000.0)
+        if kind == "equal":
+            x[:] = 7.25
+        if kind == "large":
+            x[::3] = 1000.0 * np.sign(x[::3])
+        t = rng.integers(0, c, size=n)
+        results = []
+        for dt in (torch.float64, torch.float32):
+            xt = torch.from_numpy(x).to(dt).requires_grad_(True)
+            loss = F.cross_entropy(xt, torch.from_numpy(t))
+            loss.backward()
+            results.append((loss.detach().reshape(1), xt.grad))
+        folder = os.path.join(out_dir, name)
+        os.makedirs(folder)
+        tensors = []
+        for tname, arr, layout in [("logits", x, "NF"), ("target", t.astype(np.float32), "N")]:
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "input", layout))
+        for tname, g64, g32, layout in [("loss", results[0][0], results[1][0], "scalar"),
+                                        ("dlogits", results[0][1], results[1][1], "NF")]:
+            arr = g64.numpy().astype(np.float32)
+            err = float((g32.double() - torch.from_numpy(arr).double()).abs().max())
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "output", layout, err))
+        cases.append({"name": name, "op": "softmax_cross_entropy", "params": {"N": n, "classes": c},
+                      "tensors": tensors})
+    return cases
+
+
 def main(out_dir):
     rng = np.random.default_rng(20261127)
     if os.path.exists(out_dir):
@@ -266,6 +300,7 @@ def main(out_dir):
     manifest.extend(pool_cases(rng, out_dir))
     manifest.extend(relu_cases(rng, out_dir))
     manifest.extend(linear_cases(rng, out_dir))
+    manifest.extend(xent_cases(rng, out_dir))
     doc = {
         "format_version": 1,
         "framework": f"torch {torch.__version__} (CPU, float64 compute)",

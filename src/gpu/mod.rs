@@ -26,12 +26,17 @@ macro_rules! uniform_block {
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, Debug, Default, PartialEq)]
         pub struct $name { $($(#[$fm])* pub $f: $t,)* }
-        impl $name {
-            /// Field names and byte offsets, in declaration order.
-            pub const FIELDS: &'static [(&'static str, usize)] =
+        impl $crate::gpu::UniformBlock for $name {
+            const FIELDS: &'static [(&'static str, usize)] =
                 &[$((stringify!($f), std::mem::offset_of!($name, $f)),)*];
         }
     };
+}
+
+/// A Rust mirror of a WGSL uniform block (made by `uniform_block!`).
+pub trait UniformBlock: bytemuck::Pod {
+    /// Field names and byte offsets, in declaration order.
+    const FIELDS: &'static [(&'static str, usize)];
 }
 pub(crate) use uniform_block;
 

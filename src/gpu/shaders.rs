@@ -2,6 +2,7 @@
 //! test walks this list (and `all_pipelines`) rather than a folder.
 
 use super::pipelines::PipelineKey;
+use super::UniformBlock;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Shader {
@@ -13,6 +14,7 @@ pub enum Shader {
     Pool,
     Elementwise,
     Matmul,
+    Reduce,
 }
 
 impl Shader {
@@ -25,6 +27,7 @@ impl Shader {
         Shader::Pool,
         Shader::Elementwise,
         Shader::Matmul,
+        Shader::Reduce,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Shader {
             Shader::Pool => "pool",
             Shader::Elementwise => "elementwise",
             Shader::Matmul => "matmul",
+            Shader::Reduce => "reduce",
         }
     }
 
@@ -52,6 +56,7 @@ impl Shader {
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
         }
     }
 
@@ -82,6 +87,14 @@ impl Shader {
                 "copy_channels",
             ],
             Shader::Matmul => &["matmul"],
+            Shader::Reduce => &[
+                "reduce_axis",
+                "sum_all",
+                "softmax",
+                "softmax_xent",
+                "topk_hits",
+                "pointwise_loss",
+            ],
         }
     }
 
@@ -105,6 +118,8 @@ impl Shader {
             Shader::Elementwise => &[true, true, false],
             // a, b, bias, c
             Shader::Matmul => &[true, true, true, false],
+            // src, aux, dst, dst2
+            Shader::Reduce => &[true, true, false, false],
         }
     }
 }
@@ -112,26 +127,21 @@ impl Shader {
 impl Shader {
     /// Field names and offsets of the Rust mirror of the shader's uniform `Params`, and its size.
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
-        use crate::ops::conv2d::gpu::Conv2dUniforms;
-        use crate::ops::elementwise::gpu::EwUniforms;
-        use crate::ops::matmul::gpu::MatmulUniforms;
-        use crate::ops::pool::gpu::PoolUniforms;
+        use crate::ops::{conv2d, elementwise, matmul, pool, reduce};
+        fn of<T: UniformBlock>() -> (&'static [(&'static str, usize)], usize) {
+            (T::FIELDS, std::mem::size_of::<T>())
+        }
         match self {
-            Shader::Pool => (PoolUniforms::FIELDS, std::mem::size_of::<PoolUniforms>()),
-            Shader::Elementwise => (EwUniforms::FIELDS, std::mem::size_of::<EwUniforms>()),
-            Shader::Matmul => (
-                MatmulUniforms::FIELDS,
-                std::mem::size_of::<MatmulUniforms>(),
-            ),
             // Every conv2d shader shares one uniform block.
             Shader::Conv2dForward
             | Shader::Conv2dBackwardData
             | Shader::Conv2dBackwardFilter
             | Shader::Conv2dDepthwise
-            | Shader::Conv2dReduce => (
-                Conv2dUniforms::FIELDS,
-                std::mem::size_of::<Conv2dUniforms>(),
-            ),
+            | Shader::Conv2dReduce => of::<conv2d::gpu::Conv2dUniforms>(),
+            Shader::Pool => of::<pool::gpu::PoolUniforms>(),
+            Shader::Elementwise => of::<elementwise::gpu::EwUniforms>(),
+            Shader::Matmul => of::<matmul::gpu::MatmulUniforms>(),
+            Shader::Reduce => of::<reduce::gpu::ReduceUniforms>(),
         }
     }
 }
@@ -142,5 +152,6 @@ pub fn all_pipelines() -> Vec<PipelineKey> {
     keys.extend(crate::ops::pool::gpu::pipelines());
     keys.extend(crate::ops::elementwise::gpu::pipelines());
     keys.extend(crate::ops::matmul::gpu::pipelines());
+    keys.extend(crate::ops::reduce::gpu::pipelines());
     keys
 }

@@ -5,6 +5,7 @@ pub mod conv2d;
 pub mod elementwise;
 pub mod matmul;
 pub mod pool;
+pub mod reduce;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;

@@ -15,6 +15,7 @@ mod conv;
 mod elementwise;
 mod matmul;
 mod pool;
+mod reduce;
 
 /// What happened to one case.
 #[derive(Clone, Debug)]
@@ -42,6 +43,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "adaptive_avg_pool2d",
     "linear",
     "relu",
+    "softmax_cross_entropy",
 ];
 
 /// Reads `dir/cases.json` and runs every case on `gpu`. A broken manifest is an `Err`; a
@@ -76,6 +78,7 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
             "avg_pool2d" => c.run_avg_pool2d(gpu),
             "relu" => c.run_relu(gpu),
             "linear" => c.run_linear(gpu),
+            "softmax_cross_entropy" => c.run_softmax_cross_entropy(gpu),
             "adaptive_avg_pool2d" => c.run_adaptive_avg_pool2d(gpu),
             other => Err(format_err(&c.folder, format!("no runner for op `{other}`"))),
         };

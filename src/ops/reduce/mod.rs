@@ -1,0 +1,179 @@
+//! Reductions (sum / mean / max with arg-max along an axis or over everything), softmax and
+//! log-softmax, the fused softmax cross-entropy with its gradient, top-k hit counts, and the
+//! mean-squared-error and binary cross-entropy (with logits) losses. Deterministic: every sum
+//! runs in a fixed order.
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+const OP: &str = "reduce";
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ReduceOp {
+    Sum,
+    Mean,
+    /// Also returns the index of the first maximum along the axis (exact f32).
+    Max,
+}
+
+/// Reduces `x` along `axis` (removed from the shape), or over every element when `axis` is
+/// `None` (shape `[1]`). `Max` also returns the arg-max indices.
+pub fn reduce(x: &Tensor, axis: Option<usize>, op: ReduceOp) -> Result<(Tensor, Option<Tensor>)> {
+    let dims = x.dims();
+    let (outer, len, inner, out_shape) = match axis {
+        None => (1, x.numel(), 1, Shape::new([1])),
+        Some(a) if a < dims.len() => {
+            let mut out: Vec<usize> = dims.to_vec();
+            out.remove(a);
+            if out.is_empty() {
+                out.push(1);
+            }
+            (
+                dims[..a].iter().product(),
+                dims[a],
+                dims[a + 1..].iter().product(),
+                Shape::new(out),
+            )
+        }
+        Some(a) => {
+            return Err(Error::invalid(
+                OP,
+                "axis",
+                a,
+                format!("x has rank {}", dims.len()),
+            ))
+        }
+    };
+    if len == 0 {
+        return Err(Error::invalid(
+            OP,
+            "reduced length",
+            0,
+            "cannot reduce an empty axis",
+        ));
+    }
+    if axis.is_none() && op != ReduceOp::Max {
+        let scale = if op == ReduceOp::Mean {
+            1.0 / len as f32
+        } else {
+            1.0
+        };
+        return Ok((gpu::sum_all(x, scale)?, None));
+    }
+    gpu::reduce_axis(x, [outer, len, inner], op, out_shape)
+}
+
+fn rows_cols(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
+    match *x.dims() {
+        [r, c] if r > 0 && c > 0 => Ok((r, c)),
+        _ => Err(Error::ShapeMismatch {
+            op,
+            what: "logits",
+            expected: "rank 2 [n, classes]".into(),
+            got: x.shape().to_string(),
+        }),
+    }
+}
+
+/// Row-wise softmax of `[n, classes]`.
+pub fn softmax(x: &Tensor) -> Result<Tensor> {
+    let (r, c) = rows_cols("softmax", x)?;
+    gpu::softmax(x, r, c, false)
+}
+
+/// Row-wise log-softmax of `[n, classes]`.
+pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
+    let (r, c) = rows_cols("log_softmax", x)?;
+    gpu::softmax(x, r, c, true)
+}
+
+/// Uploads class indices after checking them against `classes`.
+fn targets(
+    x: &Tensor,
+    targets: &[u32],
+    rows: usize,
+    classes: usize,
+    op: &'static str,
+) -> Result<Tensor> {
+    if targets.len() != rows {
+        return Err(Error::ShapeMismatch {
+            op,
+            what: "targets",
+            expected: format!("{rows} class indices"),
+            got: format!("{}", targets.len()),
+        });
+    }
+    if let Some((i, &t)) = targets
+        .iter()
+        .enumerate()
+        .find(|(_, &t)| t as usize >= classes)
+    {
+        return Err(Error::invalid(
+            op,
+            "target",
+            format!("{t} at row {i}"),
+            format!("classes are 0..{classes}"),
+        ));
+    }
+    if classes > 1 << 24 {
+        return Err(Error::invalid(
+            op,
+            "classes",
+            classes,
+            "class indices travel as exact f32, at most 2^24",
+        ));
+    }
+    let t: Vec<f32> = targets.iter().map(|&t| t as f32).collect();
+    Tensor::from_slice(x.gpu(), Shape::new([rows]), &t)
+}
+
+/// Fused softmax cross-entropy over `[n, classes]` logits and class indices: the mean loss
+/// (shape `[1]`) and its gradient `(softmax − onehot) / n`. Stable for any logits (the row
+/// maximum is subtracted).
+pub fn softmax_cross_entropy(logits: &Tensor, target: &[u32]) -> Result<(Tensor, Tensor)> {
+    let (r, c) = rows_cols("softmax_cross_entropy", logits)?;
+    let t = targets(logits, target, r, c, "softmax_cross_entropy")?;
+    gpu::softmax_xent(logits, &t, r, c)
+}
+
+/// How many rows have their target among the `k` largest logits (ties count for the target),
+/// as a `[1]` tensor; `k = 1` counts correct predictions.
+pub fn topk_hits(logits: &Tensor, target: &[u32], k: usize) -> Result<Tensor> {
+    let (r, c) = rows_cols("topk_hits", logits)?;
+    if k == 0 {
+        return Err(Error::invalid("topk_hits", "k", k, "must be at least 1"));
+    }
+    let t = targets(logits, target, r, c, "topk_hits")?;
+    gpu::topk_hits(logits, &t, r, c, k)
+}
+
+/// Pointwise losses averaged over every element.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PointwiseLoss {
+    /// mean((pred − target)²)
+    Mse,
+    /// mean(max(x, 0) − x·t + log(1 + e^−|x|)) for logits x and targets t in [0, 1].
+    BceWithLogits,
+}
+
+/// `(loss [1], d loss / d pred)` for `pred` and `target` of one shape.
+pub fn pointwise_loss(
+    pred: &Tensor,
+    target: &Tensor,
+    loss: PointwiseLoss,
+) -> Result<(Tensor, Tensor)> {
+    crate::ops::same_device("loss", &[pred, target])?;
+    if pred.shape() != target.shape() || pred.numel() == 0 {
+        return Err(Error::ShapeMismatch {
+            op: "loss",
+            what: "target",
+            expected: pred.shape().to_string(),
+            got: target.shape().to_string(),
+        });
+    }
+    gpu::pointwise_loss(pred, target, loss)
+}

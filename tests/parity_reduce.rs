@@ -1,0 +1,257 @@
+//! Reductions, softmax, softmax cross-entropy, top-k and pointwise losses against the f64
+//! reference, including ±1000 logits and all-equal rows.
+
+use wgcnn::ops::reduce::{self, cpu, PointwiseLoss, ReduceOp};
+use wgcnn::testing::{bound, compare_with, shared_gpu, to_f64, Rng, EPS32};
+use wgcnn::{Gpu, Shape, Tensor};
+
+fn gpu() -> Gpu {
+    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
+}
+
+#[test]
+fn reductions_along_every_axis_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x4ed);
+    for case in 0..40 {
+        let dims: Vec<usize> = (0..rng.range(1, 4)).map(|_| rng.range(1, 9)).collect();
+        let shape = Shape::new(dims.clone());
+        let ties = case % 3 == 0;
+        let xs: Vec<f32> = (0..shape.numel())
+            .map(|_| {
+                if ties {
+                    rng.range(0, 4) as f32
+                } else {
+                    rng.uniform()
+                }
+            })
+            .collect();
+        let x = Tensor::from_slice(&gpu, shape.clone(), &xs).unwrap();
+        let axes: Vec<Option<usize>> = std::iter::once(None)
+            .chain((0..dims.len()).map(Some))
+            .collect();
+        for axis in axes {
+            let (outer, len, inner) = match axis {
+                None => (1, shape.numel(), 1),
+                Some(a) => (
+                    dims[..a].iter().product(),
+                    dims[a],
+                    dims[a + 1..].iter().product::<usize>(),
+                ),
+            };
+            for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max] {
+                let (y, idx) = reduce::reduce(&x, axis, op).unwrap();
+                let y = y.to_vec().unwrap();
+                assert_eq!(y.len(), outer * inner);
+                for o in 0..outer * inner {
+                    let vals: Vec<f64> = (0..len)
+                        .map(|l| f64::from(xs[(o / inner * len + l) * inner + o % inner]))
+                        .collect();
+                    let abs: f64 = vals.iter().map(|v| v.abs()).sum();
+                    let ctx = format!("{shape} axis {axis:?} {op:?} output {o}");
+                    match op {
+                        ReduceOp::Sum => assert!(
+                            (f64::from(y[o]) - vals.iter().sum::<f64>()).abs() <= bound(len, abs),
+                            "{ctx}"
+                        ),
+                        ReduceOp::Mean => {
+                            let mean = vals.iter().sum::<f64>() / len as f64;
+                            assert!(
+                                (f64::from(y[o]) - mean).abs() <= bound(len + 1, abs / len as f64),
+                                "{ctx}"
+                            );
+                        }
+                        ReduceOp::Max => {
+                            let best = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                            let first = vals.iter().position(|&v| v == best).unwrap();
+                            assert_eq!(f64::from(y[o]), best, "{ctx}");
+                            if let Some(idx) = &idx {
+                                assert_eq!(
+                                    idx.to_vec().unwrap()[o] as usize,
+                                    first,
+                                    "{ctx} arg-max"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sums_are_bitwise_deterministic() {
+    let gpu = gpu();
+    let xs = Rng::new(5).vec(1_000_003);
+    let x = Tensor::from_slice(&gpu, [xs.len()], &xs).unwrap();
+    let a = reduce::reduce(&x, None, ReduceOp::Sum)
+        .unwrap()
+        .0
+        .to_vec()
+        .unwrap();
+    let b = reduce::reduce(&x, None, ReduceOp::Sum)
+        .unwrap()
+        .0
+        .to_vec()
+        .unwrap();
+    assert_eq!(a[0].to_bits(), b[0].to_bits());
+    let abs: f64 = xs.iter().map(|v| f64::from(v.abs())).sum();
+    let exact: f64 = xs.iter().map(|&v| f64::from(v)).sum();
+    assert!((f64::from(a[0]) - exact).abs() <= bound(xs.len(), abs));
+}
+
+/// Logit rows: random, scaled to ±1000, and all-equal.
+fn logits(rng: &mut Rng, rows: usize, classes: usize) -> Vec<f32> {
+    (0..rows)
+        .flat_map(|r| {
+            let row: Vec<f32> = match r % 4 {
+                0 => vec![3.5; classes],
+                1 => rng.vec(classes).into_iter().map(|v| v * 1000.0).collect(),
+                _ => rng.vec(classes).into_iter().map(|v| v * 8.0).collect(),
+            };
+            row
+        })
+        .collect()
+}
+
+#[test]
+fn softmax_and_cross_entropy_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x5f7);
+    for (rows, classes) in [(64, 10), (256, 1000), (1, 1), (7, 3), (33, 129)] {
+        let xs = logits(&mut rng, rows, classes);
+        let targets: Vec<u32> = (0..rows)
+            .map(|_| rng.range(0, classes - 1) as u32)
+            .collect();
+        let x = Tensor::from_slice(&gpu, [rows, classes], &xs).unwrap();
+        let x64 = to_f64(&xs);
+        let c = classes as f64;
+        // softmax: the row sum carries C roundings and each exp (3 + 2|z|) ulp, where
+        // z = x − max = ln p + ln(row sum) and ln(row sum) ≤ ln C.
+        let sm = reduce::softmax(&x).unwrap().to_vec().unwrap();
+        let want = cpu::softmax(&x64, classes, false);
+        let exp_ulps = |p: f64| 2.0 * c + 16.0 + 2.0 * (p.ln().abs() + c.ln());
+        let r = compare_with(&sm, &want, |i| exp_ulps(want[i]) * EPS32 * want[i] + 1e-37);
+        assert!(r.passed(), "softmax {rows}x{classes}: {r}");
+        let ls = reduce::log_softmax(&x).unwrap().to_vec().unwrap();
+        let want = cpu::softmax(&x64, classes, true);
+        let r = compare_with(&ls, &want, |i| 4.0 * (want[i].abs() + c + 16.0) * EPS32);
+        assert!(r.passed(), "log_softmax {rows}x{classes}: {r}");
+
+        let (loss, grad) = reduce::softmax_cross_entropy(&x, &targets).unwrap();
+        let (loss, grad) = (loss.to_vec().unwrap()[0], grad.to_vec().unwrap());
+        let (want_loss, want_grad) = cpu::softmax_cross_entropy(&x64, &targets, classes);
+        assert!(loss.is_finite() && grad.iter().all(|g| g.is_finite()));
+        // Per row: |max| + |x_t| + log-sum terms; then a mean over the rows.
+        let scale: f64 = x64
+            .chunks(classes)
+            .map(|row| 2.0 * row.iter().fold(0.0f64, |m, v| m.max(v.abs())) + c + 16.0)
+            .sum::<f64>();
+        let loss_bound =
+            4.0 * EPS32 * scale / rows as f64 + 2.0 * rows as f64 * EPS32 * want_loss.abs();
+        assert!(
+            (f64::from(loss) - want_loss).abs() <= loss_bound,
+            "loss {rows}x{classes}: {loss} vs {want_loss}"
+        );
+        let r = compare_with(&grad, &want_grad, |i| {
+            exp_ulps(1.0) * EPS32 * (want_grad[i].abs() + 1.0 / rows as f64)
+        });
+        assert!(r.passed(), "dlogits {rows}x{classes}: {r}");
+
+        // Top-k counts: fewer than k logits strictly above the target's.
+        for k in [1, 5] {
+            let hits = reduce::topk_hits(&x, &targets, k)
+                .unwrap()
+                .to_vec()
+                .unwrap()[0];
+            let want = x64
+                .chunks(classes)
+                .zip(&targets)
+                .filter(|(row, &t)| row.iter().filter(|&&v| v > row[t as usize]).count() < k)
+                .count();
+            assert_eq!(hits as usize, want, "top-{k} {rows}x{classes}");
+        }
+    }
+}
+
+#[test]
+fn cross_entropy_gradient_matches_finite_differences() {
+    let mut rng = Rng::new(0x5f8);
+    let (rows, classes) = (5, 7);
+    let mut x: Vec<f64> = to_f64(&rng.vec(rows * classes))
+        .iter()
+        .map(|v| v * 4.0)
+        .collect();
+    let t: Vec<u32> = (0..rows)
+        .map(|_| rng.range(0, classes - 1) as u32)
+        .collect();
+    let grad = cpu::softmax_cross_entropy(&x, &t, classes).1;
+    for i in 0..x.len() {
+        let keep = x[i];
+        x[i] = keep + 1e-6;
+        let lp = cpu::softmax_cross_entropy(&x, &t, classes).0;
+        x[i] = keep - 1e-6;
+        let lm = cpu::softmax_cross_entropy(&x, &t, classes).0;
+        x[i] = keep;
+        assert!(((lp - lm) / 2e-6 - grad[i]).abs() < 1e-8, "element {i}");
+    }
+}
+
+#[test]
+fn pointwise_losses_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x5f9);
+    let n = 3001;
+    let pred = rng
+        .vec(n)
+        .into_iter()
+        .map(|v| v * 6.0)
+        .collect::<Vec<f32>>();
+    let target01: Vec<f32> = (0..n)
+        .map(|i| if i % 3 == 0 { 0.5 } else { (i % 2) as f32 })
+        .collect();
+    let p = Tensor::from_slice(&gpu, [n], &pred).unwrap();
+    let t = Tensor::from_slice(&gpu, [n], &target01).unwrap();
+    for loss in [PointwiseLoss::Mse, PointwiseLoss::BceWithLogits] {
+        let (l, g) = reduce::pointwise_loss(&p, &t, loss).unwrap();
+        let (l, g) = (f64::from(l.to_vec().unwrap()[0]), g.to_vec().unwrap());
+        let mut terms = Vec::new();
+        let mut grads = Vec::new();
+        for (&a, &b) in pred.iter().zip(&target01) {
+            let (a, b) = (f64::from(a), f64::from(b));
+            match loss {
+                PointwiseLoss::Mse => {
+                    terms.push((a - b).powi(2));
+                    grads.push(2.0 * (a - b) / n as f64);
+                }
+                PointwiseLoss::BceWithLogits => {
+                    terms.push(a.max(0.0) - a * b + (-a.abs()).exp().ln_1p());
+                    grads.push((1.0 / (1.0 + (-a).exp()) - b) / n as f64);
+                }
+            }
+        }
+        let want = terms.iter().sum::<f64>() / n as f64;
+        assert!(
+            (l - want).abs() <= bound(n + 8, want.abs()),
+            "{loss:?} loss {l} vs {want}"
+        );
+        let r = compare_with(&g, &grads, |i| {
+            16.0 * EPS32 * (grads[i].abs() + 1.0 / n as f64)
+        });
+        assert!(r.passed(), "{loss:?} gradient: {r}");
+    }
+}
+
+#[test]
+fn bad_reduction_input_is_an_error() {
+    let gpu = gpu();
+    let x = Tensor::from_slice(&gpu, [2, 3], &[0.0; 6]).unwrap();
+    assert!(reduce::reduce(&x, Some(2), ReduceOp::Sum).is_err());
+    assert!(reduce::softmax_cross_entropy(&x, &[0, 3]).is_err());
+    assert!(reduce::softmax_cross_entropy(&x, &[0]).is_err());
+    assert!(reduce::topk_hits(&x, &[0, 1], 0).is_err());
+    assert!(reduce::softmax(&x.reshape([6]).unwrap()).is_err());
+    let y = Tensor::from_slice(&gpu, [3, 2], &[0.0; 6]).unwrap();
+    assert!(reduce::pointwise_loss(&x, &y, PointwiseLoss::Mse).is_err());
+}
