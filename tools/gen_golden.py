@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes golden cases (conv2d, max/avg/adaptive pooling, relu, linear, softmax cross-entropy) in the format of GOLDEN_FORMAT.md,
+"""Writes golden cases (conv2d, max/avg/adaptive pooling, relu, linear, softmax cross-entropy,
+SGD/Adam/AdamW steps) in the format of GOLDEN_FORMAT.md,
 computed by PyTorch in float64.
 
     python3 tools/gen_golden.py tests/golden
@@ -244,6 +245,66 @@ def xent_cases(rng, out_dir):
     return cases
 
 
+def optim_cases(rng, out_dir):
+    """One torch.optim step (float64) from a given state: SGD variants, Adam, AdamW."""
+    cases = []
+    u = lambda *shape: rng.uniform(-1, 1, size=shape).astype(np.float32)
+
+    def emit(name, op, params, inputs, outputs):
+        folder = os.path.join(out_dir, name)
+        os.makedirs(folder)
+        tensors = []
+        for tname, arr in inputs:
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "input", "flat"))
+        for tname, arr in outputs:
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "output", "flat", None))
+        cases.append({"name": name, "op": op, "params": params, "tensors": tensors})
+
+    sgd = [("sgd_plain", 0.1, 0.0, 0.0, 0.0, False, True), ("sgd_momentum_first", 0.05, 0.9, 0.0, 1e-2, False, True),
+           ("sgd_momentum", 0.05, 0.9, 0.1, 1e-2, False, False), ("sgd_nesterov", 0.05, 0.9, 0.0, 5e-3, True, False)]
+    for name, lr, mom, damp, wd, nest, first in sgd:
+        n = 257
+        param, grad, buf = u(n), u(n), u(n)
+        p = torch.from_numpy(param).double().clone().requires_grad_(True)
+        opt = torch.optim.SGD([p], lr=lr, momentum=mom, dampening=damp, weight_decay=wd, nesterov=nest)
+        if not first:
+            opt.state[p]["momentum_buffer"] = torch.from_numpy(buf).double().clone()
+        p.grad = torch.from_numpy(grad).double()
+        opt.step()
+        inputs = [("param", param), ("grad", grad)] + ([] if first else [("momentum_buffer", buf)])
+        outputs = [("param_out", p.detach().numpy().astype(np.float32))]
+        if mom > 0:
+            outputs.append(("momentum_buffer_out", opt.state[p]["momentum_buffer"].numpy().astype(np.float32)))
+        emit(name, "sgd_step", {"lr": lr, "momentum": mom, "dampening": damp, "weight_decay": wd,
+                                "nesterov": nest, "first_step": first}, inputs, outputs)
+    adam = [("adam_step1", "adam_step", 1e-3, 0.9, 0.999, 1e-8, 0.0, 1), ("adam_step7_wd", "adam_step", 1e-2, 0.8, 0.99, 1e-6, 1e-2, 7),
+            ("adamw_step3", "adamw_step", 1e-2, 0.9, 0.999, 1e-8, 0.1, 3)]
+    for name, op, lr, b1, b2, eps, wd, step in adam:
+        n = 257
+        param, grad = u(n), u(n)
+        m = np.zeros(n, np.float32) if step == 1 else u(n) * 0.1
+        v = np.zeros(n, np.float32) if step == 1 else (u(n) ** 2 * 0.01).astype(np.float32)
+        p = torch.from_numpy(param).double().clone().requires_grad_(True)
+        cls = torch.optim.AdamW if op == "adamw_step" else torch.optim.Adam
+        opt = cls([p], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
+        p.grad = torch.from_numpy(grad).double()
+        if step > 1:
+            opt.state[p]["step"] = torch.tensor(float(step - 1), dtype=torch.float64)
+            opt.state[p]["exp_avg"] = torch.from_numpy(m).double().clone()
+            opt.state[p]["exp_avg_sq"] = torch.from_numpy(v).double().clone()
+        opt.step()
+        st = opt.state[p]
+        emit(name, op, {"lr": lr, "beta1": b1, "beta2": b2, "eps": eps, "weight_decay": wd, "step": step,
+                        "decoupled_weight_decay": op == "adamw_step"},
+             [("param", param), ("grad", grad), ("exp_avg", m), ("exp_avg_sq", v)],
+             [("param_out", p.detach().numpy().astype(np.float32)),
+              ("exp_avg_out", st["exp_avg"].numpy().astype(np.float32)),
+              ("exp_avg_sq_out", st["exp_avg_sq"].numpy().astype(np.float32))])
+    return cases
+
+
 def main(out_dir):
     rng = np.random.default_rng(20261127)
     if os.path.exists(out_dir):
@@ -301,6 +362,7 @@ def main(out_dir):
     manifest.extend(relu_cases(rng, out_dir))
     manifest.extend(linear_cases(rng, out_dir))
     manifest.extend(xent_cases(rng, out_dir))
+    manifest.extend(optim_cases(rng, out_dir))
     doc = {
         "format_version": 1,
         "framework": f"torch {torch.__version__} (CPU, float64 compute)",

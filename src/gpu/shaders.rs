@@ -15,6 +15,7 @@ pub enum Shader {
     Elementwise,
     Matmul,
     Reduce,
+    Optim,
 }
 
 impl Shader {
@@ -28,6 +29,7 @@ impl Shader {
         Shader::Elementwise,
         Shader::Matmul,
         Shader::Reduce,
+        Shader::Optim,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Shader {
             Shader::Elementwise => "elementwise",
             Shader::Matmul => "matmul",
             Shader::Reduce => "reduce",
+            Shader::Optim => "optim",
         }
     }
 
@@ -57,6 +60,7 @@ impl Shader {
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Shader::Optim => include_str!("../../shaders/optim.wgsl"),
         }
     }
 
@@ -95,6 +99,7 @@ impl Shader {
                 "topk_hits",
                 "pointwise_loss",
             ],
+            Shader::Optim => &["sgd", "adam", "nadam", "rmsprop"],
         }
     }
 
@@ -120,6 +125,8 @@ impl Shader {
             Shader::Matmul => &[true, true, true, false],
             // src, aux, dst, dst2
             Shader::Reduce => &[true, true, false, false],
+            // grad, param, s1, s2, s3
+            Shader::Optim => &[true, false, false, false, false],
         }
     }
 }
@@ -127,7 +134,7 @@ impl Shader {
 impl Shader {
     /// Field names and offsets of the Rust mirror of the shader's uniform `Params`, and its size.
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
-        use crate::ops::{conv2d, elementwise, matmul, pool, reduce};
+        use crate::ops::{conv2d, elementwise, matmul, optim, pool, reduce};
         fn of<T: UniformBlock>() -> (&'static [(&'static str, usize)], usize) {
             (T::FIELDS, std::mem::size_of::<T>())
         }
@@ -142,6 +149,7 @@ impl Shader {
             Shader::Elementwise => of::<elementwise::gpu::EwUniforms>(),
             Shader::Matmul => of::<matmul::gpu::MatmulUniforms>(),
             Shader::Reduce => of::<reduce::gpu::ReduceUniforms>(),
+            Shader::Optim => of::<optim::gpu::OptimUniforms>(),
         }
     }
 }
@@ -153,5 +161,6 @@ pub fn all_pipelines() -> Vec<PipelineKey> {
     keys.extend(crate::ops::elementwise::gpu::pipelines());
     keys.extend(crate::ops::matmul::gpu::pipelines());
     keys.extend(crate::ops::reduce::gpu::pipelines());
+    keys.extend(crate::ops::optim::gpu::pipelines());
     keys
 }

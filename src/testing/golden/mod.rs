@@ -14,6 +14,7 @@ use crate::tensor::Tensor;
 mod conv;
 mod elementwise;
 mod matmul;
+mod optim;
 mod pool;
 mod reduce;
 
@@ -44,6 +45,9 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "linear",
     "relu",
     "softmax_cross_entropy",
+    "sgd_step",
+    "adam_step",
+    "adamw_step",
 ];
 
 /// Reads `dir/cases.json` and runs every case on `gpu`. A broken manifest is an `Err`; a
@@ -79,6 +83,8 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
             "relu" => c.run_relu(gpu),
             "linear" => c.run_linear(gpu),
             "softmax_cross_entropy" => c.run_softmax_cross_entropy(gpu),
+            "sgd_step" => c.run_sgd_step(gpu),
+            "adam_step" | "adamw_step" => c.run_adam_step(gpu, op == "adamw_step"),
             "adaptive_avg_pool2d" => c.run_adaptive_avg_pool2d(gpu),
             other => Err(format_err(&c.folder, format!("no runner for op `{other}`"))),
         };

@@ -1,0 +1,156 @@
+//! GPU side of the optimisers (`shaders/optim.wgsl`).
+
+use super::cpu::StepScalars;
+use super::{Optimizer, OptimizerState};
+use crate::error::{Error, Result};
+use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::tensor::Tensor;
+
+uniform_block! {
+/// Mirror of `struct Params` in optim.wgsl.
+pub struct OptimUniforms {
+    pub len: u32,
+    pub flags: u32,
+    pub lr: f32,
+    pub wd: f32,
+    pub momentum: f32,
+    pub dampening: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub bc1: f32,
+    pub bc2: f32,
+    pub alpha: f32,
+    pub c_grad: f32,
+    pub c_avg: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+}
+
+const WG: u32 = 64;
+const FIRST: u32 = 1;
+const NESTEROV: u32 = 2;
+const DECOUPLED: u32 = 4;
+const CENTERED: u32 = 8;
+
+fn key(entry: &'static str) -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Optim,
+        entry,
+        overrides: Overrides::new(&[("WG", WG)]),
+    }
+}
+
+pub fn pipelines() -> Vec<PipelineKey> {
+    Shader::Optim
+        .entry_points()
+        .iter()
+        .map(|e| key(e))
+        .collect()
+}
+
+pub(crate) fn step(
+    state: &OptimizerState,
+    param: &Tensor,
+    grad: &Tensor,
+    sc: &StepScalars,
+) -> Result<()> {
+    let len = u32::try_from(param.numel()).map_err(|_| Error::TooLarge {
+        what: format!("optimiser over {} parameters", param.numel()),
+        bytes: param.numel() as u64 * 4,
+        limit: u64::from(u32::MAX),
+    })?;
+    let first = if state.step == 0 { FIRST } else { 0 };
+    let base = OptimUniforms {
+        len,
+        bc1: sc.bc1 as f32,
+        bc2: sc.bc2 as f32,
+        ..OptimUniforms::default()
+    };
+    let (entry, u) = match state.optimizer {
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            dampening,
+            weight_decay,
+            nesterov,
+        } => (
+            "sgd",
+            OptimUniforms {
+                flags: first | if nesterov { NESTEROV } else { 0 },
+                lr,
+                wd: weight_decay,
+                momentum,
+                dampening,
+                ..base
+            },
+        ),
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decoupled,
+        } => (
+            "adam",
+            OptimUniforms {
+                flags: if decoupled { DECOUPLED } else { 0 },
+                lr,
+                wd: weight_decay,
+                beta1,
+                beta2,
+                eps,
+                ..base
+            },
+        ),
+        Optimizer::Nadam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            ..
+        } => (
+            "nadam",
+            OptimUniforms {
+                wd: weight_decay,
+                beta1,
+                beta2,
+                eps,
+                c_grad: sc.c_grad as f32,
+                c_avg: sc.c_avg as f32,
+                ..base
+            },
+        ),
+        Optimizer::RmsProp {
+            lr,
+            alpha,
+            eps,
+            weight_decay,
+            momentum,
+            centered,
+        } => (
+            "rmsprop",
+            OptimUniforms {
+                flags: if centered { CENTERED } else { 0 },
+                lr,
+                wd: weight_decay,
+                alpha,
+                eps,
+                momentum,
+                ..base
+            },
+        ),
+    };
+    let bufs = [
+        grad.buffer(),
+        param.buffer(),
+        state.s1.buffer(),
+        state.s2.buffer(),
+        state.s3.buffer(),
+    ];
+    param
+        .gpu()
+        .dispatch(&key(entry), &u, &bufs, len.div_ceil(WG), 1)
+}
