@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes golden cases (conv2d, max/avg/adaptive pooling, relu, linear, softmax cross-entropy,
-SGD/Adam/AdamW steps) in the format of GOLDEN_FORMAT.md,
+SGD/Adam/AdamW steps, batch norm) in the format of GOLDEN_FORMAT.md,
 computed by PyTorch in float64.
 
     python3 tools/gen_golden.py tests/golden
@@ -305,6 +305,49 @@ def optim_cases(rng, out_dir):
     return cases
 
 
+def batch_norm_cases(rng, out_dir):
+    """BatchNorm2d in training (batch statistics, running-statistics update) and evaluation."""
+    cases = []
+    for name, train, n, c, h, w, eps, mom in [("bn_train", True, 4, 3, 5, 6, 1e-5, 0.1), ("bn_train_eps1e-3_m0.9", True, 2, 4, 7, 3, 1e-3, 0.9),
+                                              ("bn_train_64x16x8x8", True, 64, 16, 8, 8, 1e-5, 0.1), ("bn_eval", False, 3, 5, 4, 4, 1e-5, 0.1)]:
+        x = (rng.uniform(-1, 1, size=(n, c, h, w)) + rng.uniform(-1, 1, size=(1, c, 1, 1))).astype(np.float32)
+        gamma = rng.uniform(0.5, 1.5, size=c).astype(np.float32)
+        beta = rng.uniform(-1, 1, size=c).astype(np.float32)
+        rmean = rng.uniform(-1, 1, size=c).astype(np.float32)
+        rvar = rng.uniform(0.5, 1.5, size=c).astype(np.float32)
+        dy = rng.uniform(-1, 1, size=(n, c, h, w)).astype(np.float32)
+        res = {}
+        for dt in (torch.float64, torch.float32):
+            xt = torch.from_numpy(x).to(dt).requires_grad_(True)
+            gt = torch.from_numpy(gamma).to(dt).requires_grad_(True)
+            bt = torch.from_numpy(beta).to(dt).requires_grad_(True)
+            rm, rv = torch.from_numpy(rmean).to(dt).clone(), torch.from_numpy(rvar).to(dt).clone()
+            y = F.batch_norm(xt, rm, rv, gt, bt, training=train, momentum=mom, eps=eps)
+            (y * torch.from_numpy(dy).to(dt)).sum().backward()
+            out = {"y": y.detach(), "dx": xt.grad, "dgamma": gt.grad, "dbeta": bt.grad}
+            if train:
+                out["batch_mean"] = xt.detach().mean(dim=(0, 2, 3))
+                out["batch_var"] = xt.detach().var(dim=(0, 2, 3), unbiased=False)
+                out["running_mean_out"], out["running_var_out"] = rm, rv
+            res[dt] = out
+        folder = os.path.join(out_dir, name)
+        os.makedirs(folder)
+        tensors = []
+        for tname, arr, layout in [("x", x, "NCHW"), ("gamma", gamma, "C"), ("beta", beta, "C"), ("running_mean", rmean, "C"),
+                                   ("running_var", rvar, "C"), ("dy", dy, "NCHW")]:
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "input", layout))
+        for tname, g64 in res[torch.float64].items():
+            arr = g64.numpy().astype(np.float32)
+            err = float((res[torch.float32][tname].double() - torch.from_numpy(arr).double()).abs().max())
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "output", "NCHW" if arr.ndim == 4 else "C", err))
+        op = "batch_norm2d_train" if train else "batch_norm2d_eval"
+        cases.append({"name": name, "op": op, "params": {"N": n, "C": c, "H": h, "W": w, "eps": eps, "momentum": mom},
+                      "tensors": tensors})
+    return cases
+
+
 def main(out_dir):
     rng = np.random.default_rng(20261127)
     if os.path.exists(out_dir):
@@ -363,6 +406,7 @@ def main(out_dir):
     manifest.extend(linear_cases(rng, out_dir))
     manifest.extend(xent_cases(rng, out_dir))
     manifest.extend(optim_cases(rng, out_dir))
+    manifest.extend(batch_norm_cases(rng, out_dir))
     doc = {
         "format_version": 1,
         "framework": f"torch {torch.__version__} (CPU, float64 compute)",

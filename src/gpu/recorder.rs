@@ -118,6 +118,24 @@ impl Gpu {
     }
 }
 
+impl Gpu {
+    /// Records a copy of `bytes` bytes between buffers into the pending encoder.
+    pub(crate) fn copy(
+        &self,
+        src: &wgpu::Buffer,
+        src_offset: u64,
+        dst: &wgpu::Buffer,
+        dst_offset: u64,
+        bytes: u64,
+    ) -> Result<()> {
+        let device = &self.0.device;
+        let mut pending = self.lock_pending()?;
+        let enc = pending.encoder.get_or_insert_with(|| new_encoder(device));
+        enc.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, bytes);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::fold;

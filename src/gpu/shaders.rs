@@ -16,6 +16,7 @@ pub enum Shader {
     Matmul,
     Reduce,
     Optim,
+    Norm,
 }
 
 impl Shader {
@@ -30,6 +31,7 @@ impl Shader {
         Shader::Matmul,
         Shader::Reduce,
         Shader::Optim,
+        Shader::Norm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Shader {
             Shader::Matmul => "matmul",
             Shader::Reduce => "reduce",
             Shader::Optim => "optim",
+            Shader::Norm => "norm",
         }
     }
 
@@ -61,6 +64,7 @@ impl Shader {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
+            Shader::Norm => include_str!("../../shaders/norm.wgsl"),
         }
     }
 
@@ -100,6 +104,12 @@ impl Shader {
                 "pointwise_loss",
             ],
             Shader::Optim => &["sgd", "adam", "nadam", "rmsprop"],
+            Shader::Norm => &[
+                "stats_forward",
+                "normalize",
+                "backward_reduce",
+                "backward_data",
+            ],
         }
     }
 
@@ -127,6 +137,8 @@ impl Shader {
             Shader::Reduce => &[true, true, false, false],
             // grad, param, s1, s2, s3
             Shader::Optim => &[true, false, false, false, false],
+            // x, dy, gamma, aux, stats, out, chan_out
+            Shader::Norm => &[true, true, true, true, true, false, false],
         }
     }
 }
@@ -134,7 +146,7 @@ impl Shader {
 impl Shader {
     /// Field names and offsets of the Rust mirror of the shader's uniform `Params`, and its size.
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
-        use crate::ops::{conv2d, elementwise, matmul, optim, pool, reduce};
+        use crate::ops::{conv2d, elementwise, matmul, norm, optim, pool, reduce};
         fn of<T: UniformBlock>() -> (&'static [(&'static str, usize)], usize) {
             (T::FIELDS, std::mem::size_of::<T>())
         }
@@ -150,6 +162,7 @@ impl Shader {
             Shader::Matmul => of::<matmul::gpu::MatmulUniforms>(),
             Shader::Reduce => of::<reduce::gpu::ReduceUniforms>(),
             Shader::Optim => of::<optim::gpu::OptimUniforms>(),
+            Shader::Norm => of::<norm::gpu::NormUniforms>(),
         }
     }
 }
@@ -162,5 +175,6 @@ pub fn all_pipelines() -> Vec<PipelineKey> {
     keys.extend(crate::ops::matmul::gpu::pipelines());
     keys.extend(crate::ops::reduce::gpu::pipelines());
     keys.extend(crate::ops::optim::gpu::pipelines());
+    keys.extend(crate::ops::norm::gpu::pipelines());
     keys
 }

@@ -4,6 +4,7 @@
 pub mod conv2d;
 pub mod elementwise;
 pub mod matmul;
+pub mod norm;
 pub mod optim;
 pub mod pool;
 pub mod reduce;

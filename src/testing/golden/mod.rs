@@ -14,6 +14,7 @@ use crate::tensor::Tensor;
 mod conv;
 mod elementwise;
 mod matmul;
+mod norm;
 mod optim;
 mod pool;
 mod reduce;
@@ -48,6 +49,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "sgd_step",
     "adam_step",
     "adamw_step",
+    "batch_norm2d_train",
+    "batch_norm2d_eval",
 ];
 
 /// Reads `dir/cases.json` and runs every case on `gpu`. A broken manifest is an `Err`; a
@@ -84,6 +87,8 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
             "linear" => c.run_linear(gpu),
             "softmax_cross_entropy" => c.run_softmax_cross_entropy(gpu),
             "sgd_step" => c.run_sgd_step(gpu),
+            "batch_norm2d_train" => c.run_batch_norm(gpu, true),
+            "batch_norm2d_eval" => c.run_batch_norm(gpu, false),
             "adam_step" | "adamw_step" => c.run_adam_step(gpu, op == "adamw_step"),
             "adaptive_avg_pool2d" => c.run_adaptive_avg_pool2d(gpu),
             other => Err(format_err(&c.folder, format!("no runner for op `{other}`"))),

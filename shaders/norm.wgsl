@@ -1,0 +1,139 @@
+// Batch normalisation over NCHW, per channel c with M = n·h·w values (hw = h·w).
+//
+// stats_forward   one workgroup per channel: mean = Σx/M, var = Σ(x − mean)²/M (two passes,
+//                 biased; used to normalise); chan_out = [mean | var | running_mean_out |
+//                 running_var_out] with running = (1 − momentum)·running + momentum·new and the
+//                 UNBIASED variance var·M/(M − 1) (PyTorch). stats = [running_mean | running_var].
+// normalize       y = gamma·(x − mean)/√(var + eps) + beta with stats = [mean | var] (batch or
+//                 running); aux = beta. One invocation per element.
+// backward_reduce one workgroup per channel: chan_out = [dgamma | dbeta],
+//                 dbeta = Σ dy, dgamma = Σ dy·x̂ with x̂ from stats = [mean | var].
+// backward_data   dx per element; aux = [dgamma | dbeta]. Training (flag 1):
+//                 dx = gamma/√(var + eps)/M · (M·dy − dbeta − x̂·dgamma); evaluation (flag 0,
+//                 running statistics are constants): dx = dy·gamma/√(var + eps).
+//
+// Sums run in a fixed order (strided per invocation, then a fixed tree): bit-reproducible.
+// Bindings: 0 Params; 1 x; 2 dy; 3 gamma; 4 aux; 5 stats; 6 out; 7 chan_out.
+// Overrides: WG (a power of two). Grid x·y (folded) = c for the per-channel entries,
+// ceil(n·c·hw / WG) for the elementwise ones.
+
+struct Params {
+    n: u32, c: u32, hw: u32, flag: u32,
+    eps: f32, momentum: f32, _pad0: u32, _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> aux: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> chan_out: array<f32>;
+
+override WG: u32 = 64u;
+
+var<workgroup> partial: array<f32, WG>;
+var<workgroup> partial2: array<f32, WG>;
+
+// Index of the t-th value (t < M) of channel c.
+fn at(c: u32, t: u32) -> u32 {
+    return ((t / p.hw) * p.c + c) * p.hw + t % p.hw;
+}
+
+// Fixed-tree sum of `partial` (and `partial2`) across the workgroup; result in [0].
+fn tree(lid: u32) {
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if (lid < half) {
+            partial[lid] += partial[lid + half];
+            partial2[lid] += partial2[lid + half];
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WG)
+fn stats_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = wid.x + wid.y * nwg.x;
+    if (c >= p.c) {
+        return;
+    }
+    let m = p.n * p.hw;
+    var s = 0.0;
+    for (var t = lid; t < m; t += WG) {
+        s += x[at(c, t)];
+    }
+    partial[lid] = s;
+    partial2[lid] = 0.0;
+    tree(lid);
+    let mean = partial[0] / f32(m);
+    workgroupBarrier();
+    var q = 0.0;
+    for (var t = lid; t < m; t += WG) {
+        let d = x[at(c, t)] - mean;
+        q += d * d;
+    }
+    partial[lid] = q;
+    tree(lid);
+    if (lid == 0u) {
+        let var_b = partial[0] / f32(m);
+        chan_out[c] = mean;
+        chan_out[p.c + c] = var_b;
+        chan_out[2u * p.c + c] = (1.0 - p.momentum) * stats[c] + p.momentum * mean;
+        chan_out[3u * p.c + c] = (1.0 - p.momentum) * stats[p.c + c] + p.momentum * var_b * f32(m) / f32(m - 1u);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn normalize(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (i >= p.n * p.c * p.hw) {
+        return;
+    }
+    let c = (i / p.hw) % p.c;
+    let inv = 1.0 / sqrt(stats[p.c + c] + p.eps);
+    out[i] = gamma[c] * (x[i] - stats[c]) * inv + aux[c];
+}
+
+@compute @workgroup_size(WG)
+fn backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = wid.x + wid.y * nwg.x;
+    if (c >= p.c) {
+        return;
+    }
+    let m = p.n * p.hw;
+    let mean = stats[c];
+    let inv = 1.0 / sqrt(stats[p.c + c] + p.eps);
+    var sg = 0.0;
+    var sb = 0.0;
+    for (var t = lid; t < m; t += WG) {
+        let k = at(c, t);
+        sb += dy[k];
+        sg += dy[k] * (x[k] - mean) * inv;
+    }
+    partial[lid] = sg;
+    partial2[lid] = sb;
+    tree(lid);
+    if (lid == 0u) {
+        chan_out[c] = partial[0];
+        chan_out[p.c + c] = partial2[0];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn backward_data(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (i >= p.n * p.c * p.hw) {
+        return;
+    }
+    let c = (i / p.hw) % p.c;
+    let inv = 1.0 / sqrt(stats[p.c + c] + p.eps);
+    if (p.flag == 0u) {
+        out[i] = dy[i] * gamma[c] * inv;
+        return;
+    }
+    let m = f32(p.n * p.hw);
+    let xhat = (x[i] - stats[c]) * inv;
+    out[i] = gamma[c] * inv / m * (m * dy[i] - aux[p.c + c] - xhat * aux[c]);
+}

@@ -1,0 +1,228 @@
+//! GPU side of batch normalisation (`shaders/norm.wgsl`).
+
+use super::{BatchNormGrads, BatchNormParams, BatchNormTrain};
+use crate::error::Result;
+use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+uniform_block! {
+/// Mirror of `struct Params` in norm.wgsl.
+pub struct NormUniforms {
+    pub n: u32,
+    pub c: u32,
+    pub hw: u32,
+    pub flag: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+}
+
+/// Workgroup size (a power of two for the per-channel trees).
+const WG: u32 = 256;
+
+fn key(entry: &'static str) -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Norm,
+        entry,
+        overrides: Overrides::new(&[("WG", WG)]),
+    }
+}
+
+pub fn pipelines() -> Vec<PipelineKey> {
+    Shader::Norm.entry_points().iter().map(|e| key(e)).collect()
+}
+
+type Dims = (usize, usize, usize);
+
+/// `check` in mod.rs bounded every count by u32.
+fn uniforms((n, c, hw): Dims, eps: f32, momentum: f32, flag: u32) -> NormUniforms {
+    NormUniforms {
+        n: n as u32,
+        c: c as u32,
+        hw: hw as u32,
+        flag,
+        eps,
+        momentum,
+        ..NormUniforms::default()
+    }
+}
+
+/// Bindings x, dy, gamma, aux, stats, out, chan_out; absent ones get their own stand-ins.
+fn run(
+    gpu: &Gpu,
+    entry: &'static str,
+    u: &NormUniforms,
+    bufs: [Option<&Tensor>; 7],
+    per_channel: bool,
+) -> Result<()> {
+    let spares: Vec<Tensor> = (0..7)
+        .map(|_| Tensor::zeros(gpu, Shape::new([1])))
+        .collect::<Result<_>>()?;
+    let mut b = Vec::with_capacity(7);
+    for (i, t) in bufs.iter().enumerate() {
+        b.push(t.unwrap_or(&spares[i]).buffer());
+    }
+    let blocks = if per_channel {
+        u.c
+    } else {
+        (u.n * u.c * u.hw).div_ceil(WG)
+    };
+    gpu.dispatch(&key(entry), u, &b, blocks, 1)
+}
+
+/// `[a | b]` as one `[2c]` buffer.
+fn pack(gpu: &Gpu, a: &Tensor, b: &Tensor, c: usize) -> Result<Tensor> {
+    let out = Tensor::zeros(gpu, Shape::new([2 * c]))?;
+    let bytes = c as u64 * 4;
+    gpu.copy(a.buffer(), 0, out.buffer(), 0, bytes)?;
+    gpu.copy(b.buffer(), 0, out.buffer(), bytes, bytes)?;
+    Ok(out)
+}
+
+/// Part `k` (of `c` values) of a packed buffer as its own tensor.
+fn unpack(gpu: &Gpu, packed: &Tensor, k: usize, c: usize) -> Result<Tensor> {
+    let out = Tensor::zeros(gpu, Shape::new([c]))?;
+    gpu.copy(
+        packed.buffer(),
+        (k * c) as u64 * 4,
+        out.buffer(),
+        0,
+        c as u64 * 4,
+    )?;
+    Ok(out)
+}
+
+pub(crate) fn train_forward(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    rm: &Tensor,
+    rv: &Tensor,
+    p: &BatchNormParams,
+    dims: Dims,
+) -> Result<BatchNormTrain> {
+    let gpu = x.gpu();
+    let c = dims.1;
+    let running = pack(gpu, rm, rv, c)?;
+    let chan = Tensor::zeros(gpu, Shape::new([4 * c]))?; // mean | var | running mean | running var
+    let u = uniforms(dims, p.eps, p.momentum, 1);
+    run(
+        gpu,
+        "stats_forward",
+        &u,
+        [Some(x), None, None, None, Some(&running), None, Some(&chan)],
+        true,
+    )?;
+    let y = Tensor::zeros(gpu, x.shape().clone())?;
+    // normalize reads stats[0..2c] = mean | var from the front of `chan`.
+    run(
+        gpu,
+        "normalize",
+        &u,
+        [
+            Some(x),
+            None,
+            Some(gamma),
+            Some(beta),
+            Some(&chan),
+            Some(&y),
+            None,
+        ],
+        false,
+    )?;
+    Ok(BatchNormTrain {
+        y,
+        batch_mean: unpack(gpu, &chan, 0, c)?,
+        batch_var: unpack(gpu, &chan, 1, c)?,
+        running_mean: unpack(gpu, &chan, 2, c)?,
+        running_var: unpack(gpu, &chan, 3, c)?,
+    })
+}
+
+pub(crate) fn eval_forward(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    rm: &Tensor,
+    rv: &Tensor,
+    eps: f32,
+    dims: Dims,
+) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let stats = pack(gpu, rm, rv, dims.1)?;
+    let y = Tensor::zeros(gpu, x.shape().clone())?;
+    let u = uniforms(dims, eps, 0.0, 0);
+    run(
+        gpu,
+        "normalize",
+        &u,
+        [
+            Some(x),
+            None,
+            Some(gamma),
+            Some(beta),
+            Some(&stats),
+            Some(&y),
+            None,
+        ],
+        false,
+    )?;
+    Ok(y)
+}
+
+#[allow(clippy::too_many_arguments)] // the backward of an op with five inputs
+pub(crate) fn backward(
+    dy: &Tensor,
+    x: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f32,
+    training: bool,
+    dims: Dims,
+) -> Result<BatchNormGrads> {
+    let gpu = x.gpu();
+    let c = dims.1;
+    let stats = pack(gpu, mean, var, c)?;
+    let sums = Tensor::zeros(gpu, Shape::new([2 * c]))?; // dgamma | dbeta
+    let u = uniforms(dims, eps, 0.0, u32::from(training));
+    run(
+        gpu,
+        "backward_reduce",
+        &u,
+        [
+            Some(x),
+            Some(dy),
+            None,
+            None,
+            Some(&stats),
+            None,
+            Some(&sums),
+        ],
+        true,
+    )?;
+    let dx = Tensor::zeros(gpu, x.shape().clone())?;
+    run(
+        gpu,
+        "backward_data",
+        &u,
+        [
+            Some(x),
+            Some(dy),
+            Some(gamma),
+            Some(&sums),
+            Some(&stats),
+            Some(&dx),
+            None,
+        ],
+        false,
+    )?;
+    Ok(BatchNormGrads {
+        dx,
+        dgamma: unpack(gpu, &sums, 0, c)?,
+        dbeta: unpack(gpu, &sums, 1, c)?,
+    })
+}
