@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes golden cases (conv2d, max/avg/adaptive pooling, relu, linear, softmax cross-entropy,
-SGD/Adam/AdamW steps, batch norm) in the format of GOLDEN_FORMAT.md,
+SGD/Adam/AdamW steps, batch norm, transposed conv) in the format of GOLDEN_FORMAT.md,
 computed by PyTorch in float64.
 
     python3 tools/gen_golden.py tests/golden
@@ -348,6 +348,47 @@ def batch_norm_cases(rng, out_dir):
     return cases
 
 
+def conv_transpose_cases(rng, out_dir):
+    """conv_transpose2d (weights IOHW) and the gradients of sum(y * dy)."""
+    cases = []
+    u = lambda *shape: rng.uniform(-1, 1, size=shape).astype(np.float32)
+    specs = [("convT_k3_s2_p1_op1", 2, 4, 5, 6, 3, (3, 3), (2, 2), (1, 1), (1, 1), (1, 1), 1, True),
+             ("convT_k4_s2_p1", 1, 3, 4, 4, 2, (4, 4), (2, 2), (1, 1), (0, 0), (1, 1), 1, True),
+             ("convT_k3_s1_groups2", 2, 4, 6, 5, 3, (3, 3), (1, 1), (1, 1), (0, 0), (1, 1), 2, False),
+             ("convT_k2x3_s3x2_d2", 1, 2, 5, 4, 2, (2, 3), (3, 2), (0, 1), (2, 1), (2, 2), 1, True)]
+    for name, n, c_in, h, w, cog, k, s, pad, op, d, groups, bias in specs:
+        x, wt, b = u(n, c_in, h, w), u(c_in, cog, *k), u(cog * groups) if bias else None
+        h_out = (h - 1) * s[0] - 2 * pad[0] + d[0] * (k[0] - 1) + op[0] + 1
+        w_out = (w - 1) * s[1] - 2 * pad[1] + d[1] * (k[1] - 1) + op[1] + 1
+        dy = u(n, cog * groups, h_out, w_out)
+        res = []
+        for dt in (torch.float64, torch.float32):
+            xt, wtt = torch.from_numpy(x).to(dt).requires_grad_(True), torch.from_numpy(wt).to(dt).requires_grad_(True)
+            bt = None if b is None else torch.from_numpy(b).to(dt).requires_grad_(True)
+            y = F.conv_transpose2d(xt, wtt, bt, stride=s, padding=pad, output_padding=op, groups=groups, dilation=d)
+            (y * torch.from_numpy(dy).to(dt)).sum().backward()
+            res.append((y.detach(), xt.grad, wtt.grad, None if bt is None else bt.grad))
+        folder = os.path.join(out_dir, name)
+        os.makedirs(folder)
+        tensors = []
+        for tname, arr, layout in [("x", x, "NCHW"), ("w", wt, "IOHW"), ("b", b, "C"), ("dy", dy, "NCHW")]:
+            if arr is not None:
+                write(folder, tname, arr)
+                tensors.append(entry(tname, arr, "input", layout))
+        for tname, g64, g32, layout in zip(["y", "dx", "dw", "db"], res[0], res[1], ["NCHW", "NCHW", "IOHW", "C"]):
+            if g64 is None:
+                continue
+            arr = g64.numpy().astype(np.float32)
+            err = float((g32.double() - torch.from_numpy(arr).double()).abs().max())
+            write(folder, tname, arr)
+            tensors.append(entry(tname, arr, "output", layout, err))
+        cases.append({"name": name, "op": "conv_transpose2d", "params": {
+            "N": n, "C_in": c_in, "H": h, "W": w, "C_out": cog * groups, "kernel": list(k), "stride": list(s),
+            "padding": [pad[0], pad[0], pad[1], pad[1]], "output_padding": list(op), "dilation": list(d), "groups": groups,
+            "bias": bias, "H_out": h_out, "W_out": w_out, "reduction_len": c_in // groups * k[0] * k[1]}, "tensors": tensors})
+    return cases
+
+
 def main(out_dir):
     rng = np.random.default_rng(20261127)
     if os.path.exists(out_dir):
@@ -407,6 +448,7 @@ def main(out_dir):
     manifest.extend(xent_cases(rng, out_dir))
     manifest.extend(optim_cases(rng, out_dir))
     manifest.extend(batch_norm_cases(rng, out_dir))
+    manifest.extend(conv_transpose_cases(rng, out_dir))
     doc = {
         "format_version": 1,
         "framework": f"torch {torch.__version__} (CPU, float64 compute)",

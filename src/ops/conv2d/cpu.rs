@@ -107,3 +107,57 @@ pub fn backward_bias(g: &Conv2dGeometry, dy: &[f64]) -> Reference {
     }
     db
 }
+
+/// Transposed convolution by its definition (GOLDEN_FORMAT.md): every `x[n, c, i, j]` adds
+/// `x · w[c, o', r, s]` to `y[n, grp·cog + o', i·sh − ph + r·dh, j·sw − pw + s·dw]`, with w IOHW
+/// `[c_in, cog, kh, kw]`; then the bias. `y_hw` is the output size.
+pub fn transpose_forward(
+    x: &[f64],
+    [n, c_in, h, w_in]: [usize; 4],
+    w: &[f64],
+    [cog, kh, kw]: [usize; 3],
+    b: Option<&[f64]>,
+    p: &super::transpose::ConvTranspose2dParams,
+    [ho, wo]: [usize; 2],
+) -> Reference {
+    let groups = p.groups;
+    let c_out = cog * groups;
+    let cg = c_in / groups;
+    let mut y = Reference::zeros(n * c_out * ho * wo);
+    for b_i in 0..n {
+        for c in 0..c_in {
+            let grp = c / cg;
+            for i in 0..h {
+                for j in 0..w_in {
+                    let xv = x[((b_i * c_in + c) * h + i) * w_in + j];
+                    for o in 0..cog {
+                        for r in 0..kh {
+                            let Some(oh) = (i * p.stride.h + r * p.dilation.h)
+                                .checked_sub(p.padding.h)
+                                .filter(|&v| v < ho)
+                            else {
+                                continue;
+                            };
+                            for s in 0..kw {
+                                let Some(ow) = (j * p.stride.w + s * p.dilation.w)
+                                    .checked_sub(p.padding.w)
+                                    .filter(|&v| v < wo)
+                                else {
+                                    continue;
+                                };
+                                let wv = w[((c * cog + o) * kh + r) * kw + s];
+                                y.add(((b_i * c_out + grp * cog + o) * ho + oh) * wo + ow, xv * wv);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(b) = b {
+        for i in 0..y.values.len() {
+            y.add(i, b[(i / (ho * wo)) % c_out]);
+        }
+    }
+    y
+}

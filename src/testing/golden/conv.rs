@@ -3,7 +3,9 @@
 use super::{tolerance, Case, Checker, Status};
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::ops::conv2d::transpose::{self, ConvTranspose2dParams};
 use crate::ops::conv2d::{self, Conv2dParams};
+use crate::shape::{Padding, HW};
 
 impl Case<'_> {
     pub(super) fn run_conv2d(&self, gpu: &Gpu) -> Result<Status> {
@@ -32,6 +34,68 @@ impl Case<'_> {
             }
             if self.has("db") {
                 results.push(("db", conv2d::conv2d_backward_bias(&dy)?, k_batch));
+            }
+        }
+        let mut checker = Checker::default();
+        for (name, got, k) in results {
+            let want = self.tensor(name)?;
+            checker.check(name, &got.to_vec()?, want, tolerance(want.max_abs, k));
+        }
+        Ok(checker.status())
+    }
+}
+
+impl Case<'_> {
+    pub(super) fn run_conv_transpose2d(&self, gpu: &Gpu) -> Result<Status> {
+        let (h, w) = match self.padding()? {
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } if top == bottom && left == right => (top, left),
+            other => {
+                return Err(super::format_err(
+                    &self.folder,
+                    format!("transposed conv padding must be symmetric, got {other}"),
+                ))
+            }
+        };
+        let p = ConvTranspose2dParams {
+            kernel: self.pair("kernel")?,
+            stride: self.pair("stride")?,
+            padding: HW::new(h, w),
+            output_padding: self.pair("output_padding")?,
+            dilation: self.pair("dilation")?,
+            groups: self.usize_param("groups")?,
+        };
+        let x = self.upload(gpu, "x")?;
+        let wt = self.upload(gpu, "w")?;
+        let b = self.has("b").then(|| self.upload(gpu, "b")).transpose()?;
+        let d = x.dims();
+        let k_fwd = d[1] / p.groups.max(1) * p.kernel.h * p.kernel.w;
+        let y = transpose::conv_transpose2d(&x, &wt, b.as_ref(), &p)?;
+        let batch = y.dims()[0] * y.dims()[2] * y.dims()[3];
+        let mut results = vec![("y", y, k_fwd)];
+        if self.has("dy") {
+            let dy = self.upload(gpu, "dy")?;
+            let k_dx = dy.dims()[1] / p.groups.max(1) * p.kernel.h * p.kernel.w;
+            if self.has("dx") {
+                results.push((
+                    "dx",
+                    transpose::conv_transpose2d_backward_data(&dy, &wt, x.shape(), &p)?,
+                    k_dx,
+                ));
+            }
+            if self.has("dw") {
+                results.push((
+                    "dw",
+                    transpose::conv_transpose2d_backward_filter(&x, &dy, &p)?,
+                    batch,
+                ));
+            }
+            if self.has("db") {
+                results.push(("db", transpose::conv_transpose2d_backward_bias(&dy)?, batch));
             }
         }
         let mut checker = Checker::default();

@@ -51,6 +51,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "adamw_step",
     "batch_norm2d_train",
     "batch_norm2d_eval",
+    "conv_transpose2d",
 ];
 
 /// Reads `dir/cases.json` and runs every case on `gpu`. A broken manifest is an `Err`; a
@@ -81,6 +82,7 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
         let folder = dir.join(&name);
         let run = |c: Case| match op.as_str() {
             "conv2d" => c.run_conv2d(gpu),
+            "conv_transpose2d" => c.run_conv_transpose2d(gpu),
             "max_pool2d" => c.run_max_pool2d(gpu),
             "avg_pool2d" => c.run_avg_pool2d(gpu),
             "relu" => c.run_relu(gpu),

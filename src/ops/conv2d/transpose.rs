@@ -1,0 +1,178 @@
+//! Transposed 2-D convolution (PyTorch's `conv_transpose2d`, weights IOHW
+//! `[c_in, c_out/groups, kh, kw]`): the gradient of a conv2d with respect to its input. It runs on
+//! the conv2d kernels: forward is conv2d's backward-data, its input gradient is conv2d's
+//! forward, its weight gradient is conv2d's backward-filter with the roles of input and output
+//! swapped.
+
+use super::{
+    conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Conv2dParams,
+};
+use crate::error::{Error, Result};
+use crate::ops::elementwise;
+use crate::shape::{Padding, Shape, HW};
+use crate::tensor::Tensor;
+
+const OP: &str = "conv_transpose2d";
+
+/// Options of a transposed convolution (symmetric padding, as PyTorch).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ConvTranspose2dParams {
+    pub kernel: HW<usize>,
+    pub stride: HW<usize>,
+    pub padding: HW<usize>,
+    /// Extra rows/columns on the bottom/right of the output; must be below the stride.
+    pub output_padding: HW<usize>,
+    pub dilation: HW<usize>,
+    pub groups: usize,
+}
+
+impl ConvTranspose2dParams {
+    pub fn new(kernel: impl Into<HW<usize>>) -> Self {
+        ConvTranspose2dParams {
+            kernel: kernel.into(),
+            stride: HW::square(1),
+            padding: HW::square(0),
+            output_padding: HW::square(0),
+            dilation: HW::square(1),
+            groups: 1,
+        }
+    }
+
+    /// The conv2d whose input gradient this is.
+    pub fn as_conv(&self) -> Conv2dParams {
+        Conv2dParams {
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: Padding::Explicit {
+                top: self.padding.h,
+                bottom: self.padding.h,
+                left: self.padding.w,
+                right: self.padding.w,
+            },
+            dilation: self.dilation,
+            groups: self.groups,
+        }
+    }
+
+    /// Output shape `[n, c_out, (h−1)·s − 2p + d·(k−1) + op + 1, …]` for input x and weight w (IOHW).
+    pub fn output_shape(&self, x: &Shape, w: &Shape) -> Result<Shape> {
+        let (&[n, c_in, h, wd], &[wc_in, c_out_g, kh, kw]) = (x.dims(), w.dims()) else {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                what: "x [n, c_in, h, w] and w [c_in, c_out/groups, kh, kw]",
+                expected: "rank 4 each".into(),
+                got: format!("{x} and {w}"),
+            });
+        };
+        if wc_in != c_in || (kh, kw) != (self.kernel.h, self.kernel.w) {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                what: "weight w",
+                expected: format!(
+                    "[{c_in}, c_out/groups, {}, {}]",
+                    self.kernel.h, self.kernel.w
+                ),
+                got: w.to_string(),
+            });
+        }
+        if self.output_padding.h >= self.stride.h || self.output_padding.w >= self.stride.w {
+            return Err(Error::invalid(
+                OP,
+                "output_padding",
+                self.output_padding,
+                format!("must be below the stride {}", self.stride),
+            ));
+        }
+        let axis = |size: usize, s: usize, p: usize, d: usize, k: usize, op: usize| {
+            ((size - 1) * s + d * (k - 1) + op + 1)
+                .checked_sub(2 * p)
+                .filter(|&v| v > 0)
+        };
+        let out_h = axis(
+            h,
+            self.stride.h,
+            self.padding.h,
+            self.dilation.h,
+            kh,
+            self.output_padding.h,
+        );
+        let out_w = axis(
+            wd,
+            self.stride.w,
+            self.padding.w,
+            self.dilation.w,
+            kw,
+            self.output_padding.w,
+        );
+        match (out_h, out_w, h * wd * n > 0) {
+            (Some(oh), Some(ow), true) => Ok(Shape::new([n, c_out_g * self.groups, oh, ow])),
+            _ => Err(Error::invalid(
+                OP,
+                "padding",
+                self.padding,
+                "leaves no output",
+            )),
+        }
+    }
+}
+
+/// `y = conv_transpose2d(x, w) + b`.
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    p: &ConvTranspose2dParams,
+) -> Result<Tensor> {
+    let y_shape = p.output_shape(x.shape(), w.shape())?;
+    let y = conv2d_backward_data(x, w, &y_shape, &p.as_conv())?;
+    match b {
+        Some(b) => elementwise::bias_add(&y, b),
+        None => Ok(y),
+    }
+}
+
+/// Gradient with respect to the input: the conv2d forward of `dy`.
+pub fn conv_transpose2d_backward_data(
+    dy: &Tensor,
+    w: &Tensor,
+    x_shape: &Shape,
+    p: &ConvTranspose2dParams,
+) -> Result<Tensor> {
+    check_dy(dy, x_shape, w.shape(), p)?;
+    conv2d(dy, w, None, &p.as_conv())
+}
+
+/// Gradient with respect to the weight (IOHW).
+pub fn conv_transpose2d_backward_filter(
+    x: &Tensor,
+    dy: &Tensor,
+    p: &ConvTranspose2dParams,
+) -> Result<Tensor> {
+    let c_out = dy.dims().get(1).copied().unwrap_or(0);
+    let w_shape = Shape::new([
+        x.dims().get(1).copied().unwrap_or(0),
+        c_out / p.groups.max(1),
+        p.kernel.h,
+        p.kernel.w,
+    ]);
+    check_dy(dy, x.shape(), &w_shape, p)?;
+    conv2d_backward_filter(dy, x, &p.as_conv())
+}
+
+/// Gradient with respect to the bias.
+pub fn conv_transpose2d_backward_bias(dy: &Tensor) -> Result<Tensor> {
+    conv2d_backward_bias(dy)
+}
+
+fn check_dy(dy: &Tensor, x: &Shape, w: &Shape, p: &ConvTranspose2dParams) -> Result<()> {
+    let y = p.output_shape(x, w)?;
+    if dy.shape() != &y {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            what: "dy",
+            expected: y.to_string(),
+            got: dy.shape().to_string(),
+        });
+    }
+    Ok(())
+}
