@@ -17,6 +17,7 @@ pub enum Shader {
     Reduce,
     Optim,
     Norm,
+    Lrn,
 }
 
 impl Shader {
@@ -32,6 +33,7 @@ impl Shader {
         Shader::Reduce,
         Shader::Optim,
         Shader::Norm,
+        Shader::Lrn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +49,7 @@ impl Shader {
             Shader::Reduce => "reduce",
             Shader::Optim => "optim",
             Shader::Norm => "norm",
+            Shader::Lrn => "lrn",
         }
     }
 
@@ -65,6 +68,7 @@ impl Shader {
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
+            Shader::Lrn => include_str!("../../shaders/lrn.wgsl"),
         }
     }
 
@@ -110,6 +114,7 @@ impl Shader {
                 "backward_reduce",
                 "backward_data",
             ],
+            Shader::Lrn => &["forward", "backward_terms", "backward_data"],
         }
     }
 
@@ -139,6 +144,8 @@ impl Shader {
             Shader::Optim => &[true, false, false, false, false],
             // x, dy, gamma, aux, stats, out, chan_out
             Shader::Norm => &[true, true, true, true, true, false, false],
+            // a, b, t, out
+            Shader::Lrn => &[true, true, true, false],
         }
     }
 }
@@ -146,7 +153,7 @@ impl Shader {
 impl Shader {
     /// Field names and offsets of the Rust mirror of the shader's uniform `Params`, and its size.
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
-        use crate::ops::{conv2d, elementwise, matmul, norm, optim, pool, reduce};
+        use crate::ops::{conv2d, elementwise, lrn, matmul, norm, optim, pool, reduce};
         fn of<T: UniformBlock>() -> (&'static [(&'static str, usize)], usize) {
             (T::FIELDS, std::mem::size_of::<T>())
         }
@@ -163,6 +170,7 @@ impl Shader {
             Shader::Reduce => of::<reduce::gpu::ReduceUniforms>(),
             Shader::Optim => of::<optim::gpu::OptimUniforms>(),
             Shader::Norm => of::<norm::gpu::NormUniforms>(),
+            Shader::Lrn => of::<lrn::gpu::LrnUniforms>(),
         }
     }
 }
@@ -176,5 +184,6 @@ pub fn all_pipelines() -> Vec<PipelineKey> {
     keys.extend(crate::ops::reduce::gpu::pipelines());
     keys.extend(crate::ops::optim::gpu::pipelines());
     keys.extend(crate::ops::norm::gpu::pipelines());
+    keys.extend(crate::ops::lrn::gpu::pipelines());
     keys
 }

@@ -3,6 +3,7 @@
 
 pub mod conv2d;
 pub mod elementwise;
+pub mod lrn;
 pub mod matmul;
 pub mod norm;
 pub mod optim;

@@ -1,0 +1,38 @@
+//! Plain reference LRN in f64 over `[n, c, hw]`.
+
+use super::LrnParams;
+
+fn denom(x: &[f64], [_, c, hw]: [usize; 3], i: usize, p: &LrnParams) -> f64 {
+    let ch = (i / hw) % c;
+    let base = i - ch * hw;
+    let half = p.size / 2;
+    let s: f64 = (ch.saturating_sub(half)..(ch + half + 1).min(c))
+        .map(|j| x[base + j * hw].powi(2))
+        .sum();
+    f64::from(p.k) + f64::from(p.alpha) * s
+}
+
+pub fn forward(x: &[f64], dims: [usize; 3], p: &LrnParams) -> Vec<f64> {
+    (0..x.len())
+        .map(|i| x[i] * denom(x, dims, i, p).powf(-f64::from(p.beta)))
+        .collect()
+}
+
+pub fn backward(dy: &[f64], x: &[f64], dims: [usize; 3], p: &LrnParams) -> Vec<f64> {
+    let [_, c, hw] = dims;
+    let (alpha, beta) = (f64::from(p.alpha), f64::from(p.beta));
+    let t: Vec<f64> = (0..x.len())
+        .map(|i| dy[i] * x[i] * denom(x, dims, i, p).powf(-beta - 1.0))
+        .collect();
+    let half = p.size / 2;
+    (0..x.len())
+        .map(|m| {
+            let ch = (m / hw) % c;
+            let base = m - ch * hw;
+            let s: f64 = (ch.saturating_sub(half)..(ch + half + 1).min(c))
+                .map(|j| t[base + j * hw])
+                .sum();
+            dy[m] * denom(x, dims, m, p).powf(-beta) - 2.0 * alpha * beta * x[m] * s
+        })
+        .collect()
+}

@@ -1,0 +1,82 @@
+//! GPU side of LRN (`shaders/lrn.wgsl`).
+
+use super::LrnParams;
+use crate::error::Result;
+use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+uniform_block! {
+/// Mirror of `struct Params` in lrn.wgsl.
+pub struct LrnUniforms {
+    pub n: u32,
+    pub c: u32,
+    pub hw: u32,
+    pub half: u32,
+    pub k: f32,
+    pub alpha: f32,
+    pub beta: f32,
+    pub _pad: u32,
+}
+}
+
+const WG: u32 = 64;
+
+fn key(entry: &'static str) -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Lrn,
+        entry,
+        overrides: Overrides::new(&[("WG", WG)]),
+    }
+}
+
+pub fn pipelines() -> Vec<PipelineKey> {
+    Shader::Lrn.entry_points().iter().map(|e| key(e)).collect()
+}
+
+/// Bounded by u32 in `check`.
+fn uniforms((n, c, hw): (usize, usize, usize), p: &LrnParams) -> LrnUniforms {
+    LrnUniforms {
+        n: n as u32,
+        c: c as u32,
+        hw: hw as u32,
+        half: (p.size / 2) as u32,
+        k: p.k,
+        alpha: p.alpha,
+        beta: p.beta,
+        _pad: 0,
+    }
+}
+
+fn run(entry: &'static str, u: &LrnUniforms, bufs: [&Tensor; 4]) -> Result<()> {
+    let gpu = bufs[0].gpu();
+    let blocks = (u.n * u.c * u.hw).div_ceil(WG);
+    gpu.dispatch(&key(entry), u, &bufs.map(|t| t.buffer()), blocks, 1)
+}
+
+pub(crate) fn forward(x: &Tensor, p: &LrnParams, dims: (usize, usize, usize)) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let y = Tensor::zeros(gpu, x.shape().clone())?;
+    let (s1, s2) = (
+        Tensor::zeros(gpu, Shape::new([1]))?,
+        Tensor::zeros(gpu, Shape::new([1]))?,
+    );
+    run("forward", &uniforms(dims, p), [x, &s1, &s2, &y])?;
+    Ok(y)
+}
+
+pub(crate) fn backward(
+    dy: &Tensor,
+    x: &Tensor,
+    p: &LrnParams,
+    dims: (usize, usize, usize),
+) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let u = uniforms(dims, p);
+    let terms = Tensor::zeros(gpu, x.shape().clone())?;
+    let spare = Tensor::zeros(gpu, Shape::new([1]))?;
+    run("backward_terms", &u, [x, dy, &spare, &terms])?;
+    let dx = Tensor::zeros(gpu, x.shape().clone())?;
+    run("backward_data", &u, [x, dy, &terms, &dx])?;
+    Ok(dx)
+}

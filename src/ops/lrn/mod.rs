@@ -1,0 +1,87 @@
+//! Local response normalisation across channels (AlexNet; the seeds' formula, TensorFlow's
+//! convention): `y_i = a_i / (k + alpha · Σ_j a_j²)^beta` over the channels
+//! `j ∈ [i − size/2, i + size/2]` at the same position. PyTorch's `LocalResponseNorm` divides
+//! alpha by the size: pass `alpha / size` to match it.
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+const OP: &str = "lrn";
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct LrnParams {
+    /// Channels in the window (AlexNet: 5).
+    pub size: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub k: f32,
+}
+
+impl Default for LrnParams {
+    /// AlexNet's hyper-parameters: r = 5, α = 1e-4, β = 0.75, k = 2.
+    fn default() -> Self {
+        LrnParams {
+            size: 5,
+            alpha: 1e-4,
+            beta: 0.75,
+            k: 2.0,
+        }
+    }
+}
+
+fn check(x: &Tensor, p: &LrnParams) -> Result<(usize, usize, usize)> {
+    let &[n, c, h, w] = x.dims() else {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            what: "input x",
+            expected: "rank 4 [n, c, h, w]".into(),
+            got: x.shape().to_string(),
+        });
+    };
+    if p.size == 0 {
+        return Err(Error::invalid(OP, "size", p.size, "must be at least 1"));
+    }
+    if !(p.k > 0.0
+        && p.alpha >= 0.0
+        && p.beta.is_finite()
+        && p.alpha.is_finite()
+        && p.k.is_finite())
+    {
+        return Err(Error::invalid(
+            OP,
+            "k, alpha, beta",
+            format!("{}, {}, {}", p.k, p.alpha, p.beta),
+            "need k > 0, alpha ≥ 0, all finite",
+        ));
+    }
+    if x.numel() as u64 > u64::from(u32::MAX) {
+        return Err(Error::TooLarge {
+            what: format!("LRN input {}", x.shape()),
+            bytes: x.numel() as u64 * 4,
+            limit: u64::from(u32::MAX),
+        });
+    }
+    Ok((n, c, h * w))
+}
+
+pub fn lrn(x: &Tensor, p: &LrnParams) -> Result<Tensor> {
+    let dims = check(x, p)?;
+    gpu::forward(x, p, dims)
+}
+
+pub fn lrn_backward(dy: &Tensor, x: &Tensor, p: &LrnParams) -> Result<Tensor> {
+    let dims = check(x, p)?;
+    crate::ops::same_device(OP, &[x, dy])?;
+    if dy.shape() != x.shape() {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            what: "dy",
+            expected: x.shape().to_string(),
+            got: dy.shape().to_string(),
+        });
+    }
+    gpu::backward(dy, x, p, dims)
+}
