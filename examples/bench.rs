@@ -1,4 +1,5 @@
-//! One-shot benchmark table of the conv2d kernels on the BENCH.md workloads.
+//! One-shot benchmark tables on the BENCH.md workloads: every conv2d shape, then the other
+//! kernels (pooling, matmul, softmax cross-entropy, batch norm).
 //!
 //! `cargo run --release --example bench [-- --json] [--runs 5] [--only vgg_c2]`
 //!
@@ -10,7 +11,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, RegisterTile};
-use wgcnn::testing::workloads::{ConvWorkload, CONV};
+use wgcnn::ops::{matmul, norm, pool, reduce};
+use wgcnn::testing::workloads::{ConvWorkload, OtherWorkload, CONV, OTHER};
 use wgcnn::testing::{to_f64, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
 
@@ -160,5 +162,77 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    let others: Vec<_> = OTHER
+        .iter()
+        .filter(|(name, _)| args.only.as_deref().is_none_or(|o| name.contains(o)))
+        .collect();
+    if !args.json && !others.is_empty() {
+        println!();
+        println!("| kernel | ms | throughput |");
+        println!("|---|---|---|");
+    }
+    for (name, wl) in others {
+        let (ms, rate) = measure_other(&gpu, wl, args.runs)?;
+        if args.json {
+            println!("{{\"workload\":\"{name}\",\"adapter\":\"{}\",\"ms\":{ms:.3},\"throughput\":\"{rate}\"}}", gpu.describe().replace('"', "'"));
+        } else {
+            println!("| {name} | {ms:.2} | {rate} |");
+        }
+    }
     Ok(())
+}
+
+/// Median milliseconds of one workload of the other kernels, and its throughput in the unit
+/// that fits it (GFLOP/s for matmul, GB/s of tensor traffic for the memory-bound kernels).
+fn measure_other(gpu: &Gpu, wl: &OtherWorkload, runs: usize) -> wgcnn::Result<(f64, String)> {
+    let mut rng = Rng::new(3);
+    let mut up = |dims: &[usize]| {
+        let s = Shape::new(dims);
+        Tensor::from_slice(gpu, s.clone(), &rng.vec(s.numel()))
+    };
+    let gb = |bytes: usize, ms: f64| format!("{:.2} GB/s", bytes as f64 / (ms / 1e3) / 1e9);
+    Ok(match *wl {
+        OtherWorkload::MaxPool { n, c, hw } => {
+            let x = up(&[n, c, hw, hw])?;
+            let dy = up(&[n, c, hw / 2, hw / 2])?;
+            let p = pool::Pool2dParams::max(2);
+            let ms = time(gpu, runs, || {
+                let (_, idx) = pool::max_pool2d(&x, &p)?;
+                pool::max_pool2d_backward(&dy, &idx, x.shape(), &p).map(drop)
+            })?;
+            // x read twice (forward, dx written), y, idx, dy: in f32.
+            (ms, gb(4 * (3 * x.numel() + 4 * dy.numel()), ms))
+        }
+        OtherWorkload::Matmul { m, n, k } => {
+            let a = up(&[m, k])?;
+            let b = up(&[k, n])?;
+            let ms = time(gpu, runs, || matmul::matmul(&a, false, &b, false).map(drop))?;
+            (
+                ms,
+                format!("{:.2} GFLOP/s", 2.0 * (m * n * k) as f64 / (ms / 1e3) / 1e9),
+            )
+        }
+        OtherWorkload::SoftmaxXent { rows, classes } => {
+            let x = up(&[rows, classes])?;
+            let t: Vec<u32> = (0..rows).map(|r| (r % classes) as u32).collect();
+            let ms = time(gpu, runs, || {
+                reduce::softmax_cross_entropy(&x, &t).map(drop)
+            })?;
+            (ms, gb(4 * 2 * rows * classes, ms))
+        }
+        OtherWorkload::BatchNorm { n, c, hw } => {
+            let x = up(&[n, c, hw, hw])?;
+            let dy = up(&[n, c, hw, hw])?;
+            let [g, b, rm] = [up(&[c])?, up(&[c])?, up(&[c])?];
+            let rv = Tensor::from_slice(gpu, [c], &vec![1.0; c])?;
+            let p = norm::BatchNormParams::default();
+            let ms = time(gpu, runs, || {
+                let out = norm::batch_norm_train(&x, &g, &b, &rm, &rv, &p)?;
+                norm::batch_norm_backward_train(&dy, &x, &g, &out.batch_mean, &out.batch_var, p.eps)
+                    .map(drop)
+            })?;
+            // forward reads x twice and writes y; backward reads x, dy twice and writes dx.
+            (ms, gb(4 * 8 * x.numel(), ms))
+        }
+    })
 }

@@ -1,7 +1,9 @@
-// C = A·B (+ bias[n]) with any strides, register-blocked: dense layers and their gradients.
+// C = A·B (+ bias) with any strides, register-blocked: dense layers and their gradients.
 //
-//   C[m, n] = Σ_k A[m·a_m + k·a_k] · B[k·b_k + n·b_n] (+ bias[n] when has_bias = 1)
-//   stored at C[m·N + n]; transposes are only other strides, so no branch reads them.
+//   C[m·c_m + n·c_n] = Σ_k A[m·a_m + k·a_k] · B[k·b_k + n·b_n] (+ bias[m·bias_m + n·bias_n]
+//   when has_bias = 1). Transposes are only other strides, so no branch reads them; the host
+//   also solves Cᵀ = Bᵀ·Aᵀ through the strides when that puts the longer side across the
+//   invocations.
 //
 // Bindings: 0 Params; 1 a; 2 b; 3 bias (read when has_bias = 1); 4 c [M, N].
 // Overrides: WG invocations per workgroup; MR × NR register tile (rows WG apart × consecutive
@@ -12,6 +14,7 @@
 struct Params {
     m: u32, n: u32, k: u32, has_bias: u32,
     a_m: u32, a_k: u32, b_k: u32, b_n: u32,
+    c_m: u32, c_n: u32, bias_m: u32, bias_n: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -68,9 +71,9 @@ fn matmul(
                 if (col < p.n) {
                     var v = acc[i * NR + j];
                     if (p.has_bias != 0u) {
-                        v += bias[col];
+                        v += bias[row * p.bias_m + col * p.bias_n];
                     }
-                    c[row * p.n + col] = v;
+                    c[row * p.c_m + col * p.c_n] = v;
                 }
             }
         }

@@ -41,10 +41,23 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
 }
 
-// Output row or column `t` (padded coordinate t = i + pad − tap·dil) lands on, or -1.
-fn out_of(t: i32, stride: u32, size: u32) -> i32 {
-    let o = u32(t) / stride;
-    return select(-1, i32(o), t >= 0 && u32(t) % stride == 0u && o < size);
+// The windows along one axis that contain padded coordinate t = i + pad: outputs o in
+// [lo, hi] with tap (t − o·stride)/dil < k landing exactly. Returns (lo, hi + 1); one division
+// per axis instead of one per tap (integer division is slow on SIMD CPUs).
+fn windows_of(t: u32, stride: u32, dil: u32, k: u32, size: u32) -> vec2<u32> {
+    let hi = min(t / stride + 1u, size);
+    let reach = (k - 1u) * dil; // a window starting at o·stride covers up to o·stride + reach
+    let lo = select(0u, (t - reach + stride - 1u) / stride, t > reach);
+    return vec2<u32>(min(lo, hi), hi);
+}
+
+// Tap index of padded coordinate t in the window of output o, or k when t is between taps.
+fn tap_of(t: u32, o: u32, stride: u32, dil: u32, k: u32) -> u32 {
+    let off = t - o * stride;
+    if (dil == 1u) {
+        return min(off, k);
+    }
+    return select(k, off / dil, off % dil == 0u);
 }
 
 @compute @workgroup_size(WG)
@@ -97,20 +110,20 @@ fn max_backward(
     }
     let plane_out = (idx / hw_in) * p.h_out * p.w_out;
     let pix = idx % hw_in;
-    let th = i32(pix / p.w_in + p.pad_top);
-    let tw = i32(pix % p.w_in + p.pad_left);
+    let th = pix / p.w_in + p.pad_top;
+    let tw = pix % p.w_in + p.pad_left;
+    let rows = windows_of(th, p.stride_h, p.dil_h, p.kh, p.h_out);
+    let cols = windows_of(tw, p.stride_w, p.dil_w, p.kw, p.w_out);
     var sum = 0.0;
-    for (var r = 0u; r < p.kh; r++) {
-        let oh = out_of(th - i32(r * p.dil_h), p.stride_h, p.h_out);
-        if (oh < 0) {
+    for (var oh = rows.x; oh < rows.y; oh++) {
+        if (tap_of(th, oh, p.stride_h, p.dil_h, p.kh) >= p.kh) {
             continue;
         }
-        for (var s = 0u; s < p.kw; s++) {
-            let ow = out_of(tw - i32(s * p.dil_w), p.stride_w, p.w_out);
-            if (ow < 0) {
+        for (var ow = cols.x; ow < cols.y; ow++) {
+            if (tap_of(tw, ow, p.stride_w, p.dil_w, p.kw) >= p.kw) {
                 continue;
             }
-            let o = plane_out + u32(oh) * p.w_out + u32(ow);
+            let o = plane_out + oh * p.w_out + ow;
             if (u32(aux[o]) == pix) {
                 sum += src[o];
             }
@@ -178,19 +191,14 @@ fn avg_backward(
     }
     let plane_out = (idx / hw_in) * p.h_out * p.w_out;
     let pix = idx % hw_in;
-    let th = i32(pix / p.w_in + p.pad_top);
-    let tw = i32(pix % p.w_in + p.pad_left);
+    let th = pix / p.w_in + p.pad_top;
+    let tw = pix % p.w_in + p.pad_left;
+    let rows = windows_of(th, p.stride_h, 1u, p.kh, p.h_out);
+    let cols = windows_of(tw, p.stride_w, 1u, p.kw, p.w_out);
     var sum = 0.0;
-    for (var r = 0u; r < p.kh; r++) {
-        let oh = out_of(th - i32(r), p.stride_h, p.h_out);
-        if (oh < 0) {
-            continue;
-        }
-        for (var s = 0u; s < p.kw; s++) {
-            let ow = out_of(tw - i32(s), p.stride_w, p.w_out);
-            if (ow >= 0) {
-                sum += src[plane_out + u32(oh) * p.w_out + u32(ow)] / divisor(u32(oh), u32(ow));
-            }
+    for (var oh = rows.x; oh < rows.y; oh++) {
+        for (var ow = cols.x; ow < cols.y; ow++) {
+            sum += src[plane_out + oh * p.w_out + ow] / divisor(oh, ow);
         }
     }
     dst[idx] = sum;

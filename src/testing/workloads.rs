@@ -71,3 +71,73 @@ impl ConvWorkload {
             .unwrap_or_else(|e| panic!("BENCH.md workload {} does not resolve: {e}", self.name))
     }
 }
+
+/// The "other kernels" of BENCH.md.
+#[derive(Clone, Copy, Debug)]
+pub enum OtherWorkload {
+    /// max_pool2d 2×2 stride 2, forward and backward, on `[n, c, hw, hw]`.
+    MaxPool { n: usize, c: usize, hw: usize },
+    /// C[m, n] = A[m, k] · B[k, n].
+    Matmul { m: usize, n: usize, k: usize },
+    /// Softmax cross-entropy forward + backward over `[rows, classes]`.
+    SoftmaxXent { rows: usize, classes: usize },
+    /// Batch norm forward + backward, training mode, on `[n, c, hw, hw]`.
+    BatchNorm { n: usize, c: usize, hw: usize },
+}
+
+pub const OTHER: [(&str, OtherWorkload); 7] = [
+    (
+        "max_pool2d_2x2",
+        OtherWorkload::MaxPool {
+            n: 64,
+            c: 64,
+            hw: 32,
+        },
+    ),
+    (
+        "matmul_1024",
+        OtherWorkload::Matmul {
+            m: 1024,
+            n: 1024,
+            k: 1024,
+        },
+    ),
+    (
+        "matmul_64x4096x1024",
+        OtherWorkload::Matmul {
+            m: 64,
+            n: 4096,
+            k: 1024,
+        },
+    ),
+    (
+        "softmax_xent_64x10",
+        OtherWorkload::SoftmaxXent {
+            rows: 64,
+            classes: 10,
+        },
+    ),
+    (
+        "softmax_xent_256x1000",
+        OtherWorkload::SoftmaxXent {
+            rows: 256,
+            classes: 1000,
+        },
+    ),
+    (
+        "batch_norm_64x64x32x32",
+        OtherWorkload::BatchNorm {
+            n: 64,
+            c: 64,
+            hw: 32,
+        },
+    ),
+    (
+        "batch_norm_64x16x8x8",
+        OtherWorkload::BatchNorm {
+            n: 64,
+            c: 16,
+            hw: 8,
+        },
+    ),
+];

@@ -18,6 +18,10 @@ pub struct MatmulUniforms {
     pub a_k: u32,
     pub b_k: u32,
     pub b_n: u32,
+    pub c_m: u32,
+    pub c_n: u32,
+    pub bias_m: u32,
+    pub bias_n: u32,
 }
 }
 
@@ -69,19 +73,43 @@ pub fn matmul_with(
         }
     };
     // `MatmulGeometry::new` bounds every size by u32.
-    let u = MatmulUniforms {
-        m: g.m as u32,
-        n: g.n as u32,
-        k: g.k as u32,
+    let u32_of = |v: usize| v as u32;
+    let mut u = MatmulUniforms {
+        m: u32_of(g.m),
+        n: u32_of(g.n),
+        k: u32_of(g.k),
         has_bias: u32::from(bias.is_some()),
-        a_m: g.a_m as u32,
-        a_k: g.a_k as u32,
-        b_k: g.b_k as u32,
-        b_n: g.b_n as u32,
+        a_m: u32_of(g.a_m),
+        a_k: u32_of(g.a_k),
+        b_k: u32_of(g.b_k),
+        b_n: u32_of(g.b_n),
+        c_m: u32_of(g.n),
+        c_n: 1,
+        bias_m: 0,
+        bias_n: 1,
     };
-    let blocks = (g.m as u32).div_ceil(WG * t.mr);
-    let z = (g.n as u32).div_ceil(t.nr);
-    let bufs = [a.buffer(), b.buffer(), bias_buf.buffer(), c.buffer()];
+    let (mut a_buf, mut b_buf) = (a.buffer(), b.buffer());
+    // Invocations run along m: when n is the longer side (a dense layer at a small batch),
+    // solve Cᵀ = Bᵀ·Aᵀ instead so the work spreads over more of them.
+    if g.n > g.m {
+        u = MatmulUniforms {
+            m: u.n,
+            n: u.m,
+            a_m: u.b_n,
+            a_k: u.b_k,
+            b_k: u.a_k,
+            b_n: u.a_m,
+            c_m: 1,
+            c_n: u.n,
+            bias_m: 1,
+            bias_n: 0,
+            ..u
+        };
+        std::mem::swap(&mut a_buf, &mut b_buf);
+    }
+    let blocks = u.m.div_ceil(WG * t.mr);
+    let z = u.n.div_ceil(t.nr);
+    let bufs = [a_buf, b_buf, bias_buf.buffer(), c.buffer()];
     gpu.dispatch(&key(t), &u, &bufs, blocks, z)?;
     Ok(c)
 }
