@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use clap::Parser;
 use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, RegisterTile};
-use wgcnn::ops::{matmul, norm, pool, reduce};
 use wgcnn::testing::workloads::{ConvWorkload, OtherWorkload, CONV, OTHER};
 use wgcnn::testing::{to_f64, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
@@ -182,57 +181,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Median milliseconds of one workload of the other kernels, and its throughput in the unit
-/// that fits it (GFLOP/s for matmul, GB/s of tensor traffic for the memory-bound kernels).
+/// Median milliseconds of one run of an other-kernel workload, and its throughput.
 fn measure_other(gpu: &Gpu, wl: &OtherWorkload, runs: usize) -> wgcnn::Result<(f64, String)> {
-    let mut rng = Rng::new(3);
-    let mut up = |dims: &[usize]| {
-        let s = Shape::new(dims);
-        Tensor::from_slice(gpu, s.clone(), &rng.vec(s.numel()))
-    };
-    let gb = |bytes: usize, ms: f64| format!("{:.2} GB/s", bytes as f64 / (ms / 1e3) / 1e9);
-    Ok(match *wl {
-        OtherWorkload::MaxPool { n, c, hw } => {
-            let x = up(&[n, c, hw, hw])?;
-            let dy = up(&[n, c, hw / 2, hw / 2])?;
-            let p = pool::Pool2dParams::max(2);
-            let ms = time(gpu, runs, || {
-                let (_, idx) = pool::max_pool2d(&x, &p)?;
-                pool::max_pool2d_backward(&dy, &idx, x.shape(), &p).map(drop)
-            })?;
-            // x read twice (forward, dx written), y, idx, dy: in f32.
-            (ms, gb(4 * (3 * x.numel() + 4 * dy.numel()), ms))
-        }
-        OtherWorkload::Matmul { m, n, k } => {
-            let a = up(&[m, k])?;
-            let b = up(&[k, n])?;
-            let ms = time(gpu, runs, || matmul::matmul(&a, false, &b, false).map(drop))?;
-            (
-                ms,
-                format!("{:.2} GFLOP/s", 2.0 * (m * n * k) as f64 / (ms / 1e3) / 1e9),
-            )
-        }
-        OtherWorkload::SoftmaxXent { rows, classes } => {
-            let x = up(&[rows, classes])?;
-            let t: Vec<u32> = (0..rows).map(|r| (r % classes) as u32).collect();
-            let ms = time(gpu, runs, || {
-                reduce::softmax_cross_entropy(&x, &t).map(drop)
-            })?;
-            (ms, gb(4 * 2 * rows * classes, ms))
-        }
-        OtherWorkload::BatchNorm { n, c, hw } => {
-            let x = up(&[n, c, hw, hw])?;
-            let dy = up(&[n, c, hw, hw])?;
-            let [g, b, rm] = [up(&[c])?, up(&[c])?, up(&[c])?];
-            let rv = Tensor::from_slice(gpu, [c], &vec![1.0; c])?;
-            let p = norm::BatchNormParams::default();
-            let ms = time(gpu, runs, || {
-                let out = norm::batch_norm_train(&x, &g, &b, &rm, &rv, &p)?;
-                norm::batch_norm_backward_train(&dy, &x, &g, &out.batch_mean, &out.batch_var, p.eps)
-                    .map(drop)
-            })?;
-            // forward reads x twice and writes y; backward reads x, dy twice and writes dx.
-            (ms, gb(4 * 8 * x.numel(), ms))
-        }
-    })
+    let mut run = wl.prepare(gpu)?;
+    let ms = time(gpu, runs, &mut run)?;
+    let (work, unit) = wl.work();
+    Ok((ms, format!("{:.2} G{unit}/s", work / (ms / 1e3) / 1e9)))
 }

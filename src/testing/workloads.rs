@@ -1,8 +1,13 @@
 //! The convolution workloads of BENCH.md, as one table for the benches, the bench example
 //! and the tests.
 
+use crate::error::Result;
+use crate::gpu::Gpu;
 use crate::ops::conv2d::{Conv2dGeometry, Conv2dParams};
+use crate::ops::{matmul, norm, pool, reduce};
 use crate::shape::{Padding, Shape};
+use crate::tensor::Tensor;
+use crate::testing::Rng;
 
 /// One BENCH.md convolution shape.
 #[derive(Clone, Copy, Debug)]
@@ -141,3 +146,72 @@ pub const OTHER: [(&str, OtherWorkload); 7] = [
         },
     ),
 ];
+
+/// One recorded run of a workload (submit and sync are the caller's).
+pub type Run = Box<dyn FnMut() -> Result<()>>;
+
+impl OtherWorkload {
+    /// Uploads seeded random inputs and returns what records one run (forward and backward
+    /// where the kernel has both).
+    pub fn prepare(&self, gpu: &Gpu) -> Result<Run> {
+        let mut rng = Rng::new(3);
+        let mut up = |dims: &[usize]| {
+            let s = Shape::new(dims);
+            Tensor::from_slice(gpu, s.clone(), &rng.vec(s.numel()))
+        };
+        Ok(match *self {
+            OtherWorkload::MaxPool { n, c, hw } => {
+                let (x, dy) = (up(&[n, c, hw, hw])?, up(&[n, c, hw / 2, hw / 2])?);
+                let p = pool::Pool2dParams::max(2);
+                Box::new(move || {
+                    let (_, idx) = pool::max_pool2d(&x, &p)?;
+                    pool::max_pool2d_backward(&dy, &idx, x.shape(), &p).map(drop)
+                })
+            }
+            OtherWorkload::Matmul { m, n, k } => {
+                let (a, b) = (up(&[m, k])?, up(&[k, n])?);
+                Box::new(move || matmul::matmul(&a, false, &b, false).map(drop))
+            }
+            OtherWorkload::SoftmaxXent { rows, classes } => {
+                let x = up(&[rows, classes])?;
+                let t: Vec<u32> = (0..rows).map(|r| (r % classes) as u32).collect();
+                Box::new(move || reduce::softmax_cross_entropy(&x, &t).map(drop))
+            }
+            OtherWorkload::BatchNorm { n, c, hw } => {
+                let (x, dy) = (up(&[n, c, hw, hw])?, up(&[n, c, hw, hw])?);
+                let (g, b, rm) = (up(&[c])?, up(&[c])?, up(&[c])?);
+                let rv = Tensor::from_slice(gpu, [c], &vec![1.0; c])?;
+                let p = norm::BatchNormParams::default();
+                Box::new(move || {
+                    let out = norm::batch_norm_train(&x, &g, &b, &rm, &rv, &p)?;
+                    norm::batch_norm_backward_train(
+                        &dy,
+                        &x,
+                        &g,
+                        &out.batch_mean,
+                        &out.batch_var,
+                        p.eps,
+                    )
+                    .map(drop)
+                })
+            }
+        })
+    }
+
+    /// The work of one run and its unit: FLOPs for matmul, bytes of tensor traffic (f32
+    /// reads and writes of the kernels) for the memory-bound ones.
+    pub fn work(&self) -> (f64, &'static str) {
+        match *self {
+            // forward reads x, writes y and idx; backward reads dy and idx, writes dx.
+            OtherWorkload::MaxPool { n, c, hw } => (
+                (4 * (2 * n * c * hw * hw + 4 * n * c * hw * hw / 4)) as f64,
+                "B",
+            ),
+            OtherWorkload::Matmul { m, n, k } => (2.0 * (m * n * k) as f64, "FLOP"),
+            // logits read, gradient written.
+            OtherWorkload::SoftmaxXent { rows, classes } => ((4 * 2 * rows * classes) as f64, "B"),
+            // forward reads x twice, writes y; backward reads x and dy twice, writes dx.
+            OtherWorkload::BatchNorm { n, c, hw } => ((4 * 8 * n * c * hw * hw) as f64, "B"),
+        }
+    }
+}
