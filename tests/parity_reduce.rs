@@ -255,3 +255,40 @@ fn bad_reduction_input_is_an_error() {
     let y = Tensor::from_slice(&gpu, [3, 2], &[0.0; 6]).unwrap();
     assert!(reduce::pointwise_loss(&x, &y, PointwiseLoss::Mse).is_err());
 }
+
+/// The subgroup sum and the workgroup-tree fallback both match the reference, and each is
+/// bitwise reproducible. lavapipe (CI) offers SUBGROUP; a device without it must refuse the
+/// subgroup path with an error rather than run something else.
+#[test]
+fn subgroup_and_fallback_sums_match_the_reference() {
+    use wgcnn::ops::reduce::gpu::sum_all_with;
+    let gpu = gpu();
+    let has = gpu.features().contains(wgpu::Features::SUBGROUP);
+    let mut rng = Rng::new(0x5b);
+    for len in [1usize, 7, 255, 256, 257, 4099, 1_000_003] {
+        let xs = rng.vec(len);
+        let x = Tensor::from_slice(&gpu, [len], &xs).unwrap();
+        let exact: f64 = xs.iter().map(|&v| f64::from(v)).sum();
+        let abs: f64 = xs.iter().map(|&v| f64::from(v.abs())).sum();
+        for subgroups in [false, true] {
+            let r = sum_all_with(&x, 0.5, subgroups);
+            if subgroups && !has {
+                assert!(r.is_err());
+                continue;
+            }
+            let a = r.unwrap().to_vec().unwrap()[0];
+            let b = sum_all_with(&x, 0.5, subgroups).unwrap().to_vec().unwrap()[0];
+            assert_eq!(
+                a.to_bits(),
+                b.to_bits(),
+                "len {len} subgroups {subgroups}: not reproducible"
+            );
+            assert!(
+                (f64::from(a) - 0.5 * exact).abs() <= bound(len + 1, 0.5 * abs),
+                "len {len} subgroups {subgroups}: {a} vs {}",
+                0.5 * exact
+            );
+        }
+    }
+    println!("SUBGROUP on this adapter: {has}");
+}

@@ -9,11 +9,19 @@ use wgcnn::gpu::Shader;
 use wgcnn::ops::conv2d::gpu::{DEPTHWISE_OWT, TILE};
 use wgcnn::ops::conv2d::kernel::{RegisterTile, MR_MAX, NR_MAX};
 
+/// The capabilities wgcnn's device may have: none, or SUBGROUP for the shaders that need it.
+fn capabilities(shader: Shader) -> Capabilities {
+    if shader.needs_subgroups() {
+        Capabilities::SUBGROUP
+    } else {
+        Capabilities::empty()
+    }
+}
+
 fn parse(shader: Shader) -> (Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(shader.source())
         .unwrap_or_else(|e| panic!("{}: {}", shader.name(), e.emit_to_string(shader.source())));
-    // wgcnn requests no device features, so the shaders must validate without capabilities.
-    let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+    let info = Validator::new(ValidationFlags::all(), capabilities(shader))
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}: {}", shader.name(), e.emit_to_string(shader.source())));
     (module, info)
@@ -51,7 +59,7 @@ fn every_pipeline_validates_with_its_overrides() {
                 key.overrides
             )
         });
-        let mut v = Validator::new(ValidationFlags::all(), Capabilities::empty());
+        let mut v = Validator::new(ValidationFlags::all(), capabilities(key.shader));
         v.validate(&done).unwrap_or_else(|e| {
             panic!(
                 "{}::{} [{}] after overrides: {e:?}",

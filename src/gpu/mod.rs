@@ -75,7 +75,8 @@ impl Gpu {
         // workgroups at 256 invocations, far below what most adapters allow.
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgcnn"),
-            required_features: wgpu::Features::empty(),
+            // Subgroup operations speed up reductions where the adapter has them.
+            required_features: adapter.features() & wgpu::Features::SUBGROUP,
             required_limits: adapter.limits(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

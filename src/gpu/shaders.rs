@@ -18,6 +18,7 @@ pub enum Shader {
     Optim,
     Norm,
     Lrn,
+    ReduceSubgroup,
 }
 
 impl Shader {
@@ -34,6 +35,7 @@ impl Shader {
         Shader::Optim,
         Shader::Norm,
         Shader::Lrn,
+        Shader::ReduceSubgroup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Shader {
             Shader::Optim => "optim",
             Shader::Norm => "norm",
             Shader::Lrn => "lrn",
+            Shader::ReduceSubgroup => "reduce_subgroup",
         }
     }
 
@@ -69,7 +72,13 @@ impl Shader {
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
             Shader::Lrn => include_str!("../../shaders/lrn.wgsl"),
+            Shader::ReduceSubgroup => include_str!("../../shaders/reduce_subgroup.wgsl"),
         }
+    }
+
+    /// Whether the shader needs the device feature SUBGROUP (`enable subgroups;`).
+    pub fn needs_subgroups(self) -> bool {
+        self == Shader::ReduceSubgroup
     }
 
     /// Compute entry points of the file.
@@ -115,6 +124,7 @@ impl Shader {
                 "backward_data",
             ],
             Shader::Lrn => &["forward", "backward_terms", "backward_data"],
+            Shader::ReduceSubgroup => &["sum_all_subgroup"],
         }
     }
 
@@ -139,7 +149,7 @@ impl Shader {
             // a, b, bias, c
             Shader::Matmul => &[true, true, true, false],
             // src, aux, dst, dst2
-            Shader::Reduce => &[true, true, false, false],
+            Shader::Reduce | Shader::ReduceSubgroup => &[true, true, false, false],
             // grad, param, s1, s2, s3
             Shader::Optim => &[true, false, false, false, false],
             // x, dy, gamma, aux, stats, out, chan_out
@@ -167,7 +177,7 @@ impl Shader {
             Shader::Pool => of::<pool::gpu::PoolUniforms>(),
             Shader::Elementwise => of::<elementwise::gpu::EwUniforms>(),
             Shader::Matmul => of::<matmul::gpu::MatmulUniforms>(),
-            Shader::Reduce => of::<reduce::gpu::ReduceUniforms>(),
+            Shader::Reduce | Shader::ReduceSubgroup => of::<reduce::gpu::ReduceUniforms>(),
             Shader::Optim => of::<optim::gpu::OptimUniforms>(),
             Shader::Norm => of::<norm::gpu::NormUniforms>(),
             Shader::Lrn => of::<lrn::gpu::LrnUniforms>(),

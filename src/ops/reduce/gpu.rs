@@ -29,20 +29,29 @@ const WG: u32 = 64;
 const WG_SUM: u32 = 256;
 
 fn key(entry: &'static str) -> PipelineKey {
-    let wg = if entry == "sum_all" { WG_SUM } else { WG };
+    let wg = if entry.starts_with("sum_all") {
+        WG_SUM
+    } else {
+        WG
+    };
+    let shader = if entry == "sum_all_subgroup" {
+        Shader::ReduceSubgroup
+    } else {
+        Shader::Reduce
+    };
     PipelineKey {
-        shader: Shader::Reduce,
+        shader,
         entry,
         overrides: Overrides::new(&[("WG", wg)]),
     }
 }
 
 pub fn pipelines() -> Vec<PipelineKey> {
-    Shader::Reduce
+    let entries = Shader::Reduce
         .entry_points()
         .iter()
-        .map(|e| key(e))
-        .collect()
+        .chain(Shader::ReduceSubgroup.entry_points());
+    entries.map(|e| key(e)).collect()
 }
 
 fn u32_of(v: usize) -> Result<u32> {
@@ -74,7 +83,7 @@ fn run(
         dst.unwrap_or(&spares[1]).buffer(),
         dst2.unwrap_or(&spares[2]).buffer(),
     ];
-    let blocks = if entry == "sum_all" {
+    let blocks = if entry.starts_with("sum_all") {
         1
     } else {
         u32_of(count.div_ceil(WG as usize))?
@@ -82,14 +91,37 @@ fn run(
     gpu.dispatch(&key(entry), u, &b, blocks, 1)
 }
 
+/// `scale · Σ x`, with subgroup operations when the device has SUBGROUP.
 pub(crate) fn sum_all(x: &Tensor, scale: f32) -> Result<Tensor> {
+    sum_all_with(
+        x,
+        scale,
+        x.gpu().features().contains(wgpu::Features::SUBGROUP),
+    )
+}
+
+/// `scale · Σ x`, forcing the subgroup kernel or the workgroup-tree fallback (tests prove both).
+pub fn sum_all_with(x: &Tensor, scale: f32, subgroups: bool) -> Result<Tensor> {
+    if subgroups && !x.gpu().features().contains(wgpu::Features::SUBGROUP) {
+        return Err(Error::invalid(
+            "reduce",
+            "subgroups",
+            true,
+            "this device was opened without the SUBGROUP feature",
+        ));
+    }
     let out = Tensor::zeros(x.gpu(), Shape::new([1]))?;
     let u = ReduceUniforms {
         len: u32_of(x.numel())?,
         scale,
         ..ReduceUniforms::default()
     };
-    run("sum_all", &u, x, [None, Some(&out), None], 1)?;
+    let entry = if subgroups {
+        "sum_all_subgroup"
+    } else {
+        "sum_all"
+    };
+    run(entry, &u, x, [None, Some(&out), None], 1)?;
     Ok(out)
 }
 

@@ -1,0 +1,52 @@
+// sum_all with subgroup operations, for adapters with the SUBGROUP feature
+// (reduce.wgsl::sum_all is the fallback). dst[0] = scale · Σ src over `len` values.
+// One workgroup: each invocation sums a fixed stride, each subgroup adds its lanes with
+// subgroupAdd, subgroup totals meet in workgroup memory, and every subgroup adds those totals
+// again (all invocations stay in uniform control flow); invocation 0 writes. The order is
+// fixed for a given adapter, so repeated runs give the same bits.
+//
+// Bindings: 0 Params (reduce.wgsl's); 1 src; 2 aux (unused); 3 dst; 4 dst2 (unused).
+// Overrides: WG, a multiple of the subgroup size. Grid: one workgroup.
+
+
+struct Params {
+    rows: u32, cols: u32, outer: u32, len: u32,
+    inner: u32, op: u32, k: u32, _pad: u32,
+    scale: f32, _pad1: u32, _pad2: u32, _pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst2: array<f32>;
+
+override WG: u32 = 256u;
+
+var<workgroup> totals: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn sum_all_subgroup(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) sg_size: u32,
+) {
+    var sum = 0.0;
+    for (var i = lid; i < p.len; i += WG) {
+        sum += src[i];
+    }
+    let sg_total = subgroupAdd(sum);
+    if (lane == 0u) {
+        totals[lid / sg_size] = sg_total;
+    }
+    workgroupBarrier();
+    let groups = WG / sg_size;
+    var part = 0.0;
+    for (var j = lane; j < groups; j += sg_size) {
+        part += totals[j];
+    }
+    let total = subgroupAdd(part);
+    if (lid == 0u) {
+        dst[0] = total * p.scale;
+    }
+}
