@@ -12,7 +12,9 @@
 //                 dx = gamma/√(var + eps)/M · (M·dy − dbeta − x̂·dgamma); evaluation (flag 0,
 //                 running statistics are constants): dx = dy·gamma/√(var + eps).
 //
-// Sums run in a fixed order (strided per invocation, then a fixed tree): bit-reproducible.
+// Sums run in a fixed order (each invocation a fixed stride of every image's plane, then a
+// fixed tree): bit-reproducible. The loops walk images and planes so no value's position needs
+// an integer division (slow on SIMD CPUs).
 // Bindings: 0 Params; 1 x; 2 dy; 3 gamma; 4 aux; 5 stats; 6 out; 7 chan_out.
 // Overrides: WG (a power of two). Grid x·y (folded) = c for the per-channel entries,
 // ceil(n·c·hw / WG) for the elementwise ones.
@@ -36,11 +38,6 @@ override WG: u32 = 64u;
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partial2: array<f32, WG>;
 
-// Index of the t-th value (t < M) of channel c.
-fn at(c: u32, t: u32) -> u32 {
-    return ((t / p.hw) * p.c + c) * p.hw + t % p.hw;
-}
-
 // Fixed-tree sum of `partial` (and `partial2`) across the workgroup; result in [0].
 fn tree(lid: u32) {
     workgroupBarrier();
@@ -61,20 +58,26 @@ fn stats_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
     }
     let m = p.n * p.hw;
     var s = 0.0;
-    for (var t = lid; t < m; t += WG) {
-        s += x[at(c, t)];
+    for (var img = 0u; img < p.n; img++) {
+        let base = (img * p.c + c) * p.hw;
+        for (var q = lid; q < p.hw; q += WG) {
+            s += x[base + q];
+        }
     }
     partial[lid] = s;
     partial2[lid] = 0.0;
     tree(lid);
     let mean = partial[0] / f32(m);
     workgroupBarrier();
-    var q = 0.0;
-    for (var t = lid; t < m; t += WG) {
-        let d = x[at(c, t)] - mean;
-        q += d * d;
+    var q2 = 0.0;
+    for (var img = 0u; img < p.n; img++) {
+        let base = (img * p.c + c) * p.hw;
+        for (var q = lid; q < p.hw; q += WG) {
+            let d = x[base + q] - mean;
+            q2 += d * d;
+        }
     }
-    partial[lid] = q;
+    partial[lid] = q2;
     tree(lid);
     if (lid == 0u) {
         let var_b = partial[0] / f32(m);
@@ -102,15 +105,17 @@ fn backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup
     if (c >= p.c) {
         return;
     }
-    let m = p.n * p.hw;
     let mean = stats[c];
     let inv = 1.0 / sqrt(stats[p.c + c] + p.eps);
     var sg = 0.0;
     var sb = 0.0;
-    for (var t = lid; t < m; t += WG) {
-        let k = at(c, t);
-        sb += dy[k];
-        sg += dy[k] * (x[k] - mean) * inv;
+    for (var img = 0u; img < p.n; img++) {
+        let base = (img * p.c + c) * p.hw;
+        for (var q = lid; q < p.hw; q += WG) {
+            let k = base + q;
+            sb += dy[k];
+            sg += dy[k] * (x[k] - mean) * inv;
+        }
     }
     partial[lid] = sg;
     partial2[lid] = sb;
