@@ -215,3 +215,19 @@ impl OtherWorkload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CONV;
+
+    #[test]
+    fn every_conv_workload_resolves() {
+        for wl in &CONV {
+            assert!(
+                wl.params().resolve(&wl.x_shape(), &wl.w_shape()).is_ok(),
+                "{}",
+                wl.name
+            );
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Golden runner for `conv2d` cases.
 
-use super::{tolerance, Case, Checker, Status};
+use super::{dim, tolerance, Case, Checker, Status};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::ops::conv2d::transpose::{self, ConvTranspose2dParams};
@@ -72,14 +72,13 @@ impl Case<'_> {
         let x = self.upload(gpu, "x")?;
         let wt = self.upload(gpu, "w")?;
         let b = self.has("b").then(|| self.upload(gpu, "b")).transpose()?;
-        let d = x.dims();
-        let k_fwd = d[1] / p.groups.max(1) * p.kernel.h * p.kernel.w;
+        let k_fwd = dim(&x, 1) / p.groups.max(1) * p.kernel.h * p.kernel.w;
         let y = transpose::conv_transpose2d(&x, &wt, b.as_ref(), &p)?;
-        let batch = y.dims()[0] * y.dims()[2] * y.dims()[3];
+        let batch = dim(&y, 0) * dim(&y, 2) * dim(&y, 3);
         let mut results = vec![("y", y, k_fwd)];
         if self.has("dy") {
             let dy = self.upload(gpu, "dy")?;
-            let k_dx = dy.dims()[1] / p.groups.max(1) * p.kernel.h * p.kernel.w;
+            let k_dx = dim(&dy, 1) / p.groups.max(1) * p.kernel.h * p.kernel.w;
             if self.has("dx") {
                 results.push((
                     "dx",

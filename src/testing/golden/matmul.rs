@@ -1,6 +1,6 @@
 //! Golden runner for `linear` cases (dense layers).
 
-use super::{tolerance, Case, Checker, Status};
+use super::{dim, tolerance, Case, Checker, Status};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::ops::matmul;
@@ -10,7 +10,7 @@ impl Case<'_> {
         let x = self.upload(gpu, "x")?;
         let w = self.upload(gpu, "w")?;
         let b = self.has("b").then(|| self.upload(gpu, "b")).transpose()?;
-        let (n, fin, fout) = (x.dims()[0], x.dims()[1], w.dims()[0]);
+        let (n, fin, fout) = (dim(&x, 0), dim(&x, 1), dim(&w, 0));
         let mut results = vec![("y", matmul::dense(&x, &w, b.as_ref())?, fin)];
         if self.has("dy") {
             let dy = self.upload(gpu, "dy")?;

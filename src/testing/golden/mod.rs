@@ -270,6 +270,12 @@ pub fn tolerance(max_abs: f64, k: usize) -> f64 {
     1e-5 * max_abs.max(1.0) * (k as f64 / 64.0).sqrt().max(1.0)
 }
 
+/// Dimension `i` of `t`, or 0 when `t` has fewer dimensions: a misshapen case then fails in the
+/// op's own shape check, with its message, instead of panicking here.
+pub(super) fn dim(t: &Tensor, i: usize) -> usize {
+    t.dims().get(i).copied().unwrap_or(0)
+}
+
 /// Compares outputs with their golden values and keeps the worst error as a fraction of its
 /// bound.
 #[derive(Default)]

@@ -1,7 +1,7 @@
 //! Golden runner for `batch_norm2d_train` / `batch_norm2d_eval` cases. Batch reductions
 //! (statistics, dgamma, dbeta, and dx through them) use N·H·W as the reduction length.
 
-use super::{format_err, tolerance, Case, Checker, Status};
+use super::{dim, format_err, tolerance, Case, Checker, Status};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::ops::norm::{self, BatchNormParams};
@@ -21,8 +21,7 @@ impl Case<'_> {
         let [x, gamma, beta, rm, rv] =
             ["x", "gamma", "beta", "running_mean", "running_var"].map(|n| self.upload(gpu, n));
         let (x, gamma, beta, rm, rv) = (x?, gamma?, beta?, rm?, rv?);
-        let d = x.dims();
-        let batch = d[0] * d[2] * d[3];
+        let batch = dim(&x, 0) * dim(&x, 2) * dim(&x, 3);
         let mut results = Vec::new();
         let (mean, var) = if training {
             let out = norm::batch_norm_train(&x, &gamma, &beta, &rm, &rv, &p)?;
