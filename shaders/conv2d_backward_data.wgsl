@@ -17,7 +17,8 @@
 //
 // Bindings: 0 Params; 1 dy [n, c_out, h_out, w_out]; 2 w [c_out, c_in/groups, kh, kw];
 //           3 dx [n, c_in, h_in, w_in].
-// Overrides: WG invocations per workgroup.
+// Overrides: WG invocations per workgroup; MR × NR register tile (≤ MR_MAX × NR_MAX), chosen
+//            per adapter.
 // One invocation: MR input pixels of one phase (WG apart) × NR consecutive input channels.
 // Grid: x·y (folded) = ceil(n·QH·QW / (WG·MR)) with QH = ceil(h_in / sh), QW = ceil(w_in / sw);
 //       z = sh·sw phases · groups · ceil(cg / NR).

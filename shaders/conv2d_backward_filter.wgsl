@@ -13,7 +13,8 @@
 //
 // Bindings: 0 Params; 1 x [n, c_in, h_in, w_in]; 2 dy [n, c_out, h_out, w_out];
 //           3 parts [splits, c_out, c_in/groups, kh, kw] (dw itself when splits = 1).
-// Overrides: WG invocations per workgroup.
+// Overrides: WG invocations per workgroup; MR × NR register tile (≤ MR_MAX × NR_MAX), chosen
+//            per adapter.
 // One invocation: MR taps (WG apart) × NR consecutive output channels, in registers.
 // Grid: x·y (folded) = ceil(M / (WG·MR)), z = splits · groups · ceil(cog / NR).
 

@@ -17,7 +17,8 @@
 //                channels, all in registers, with no workgroup memory: on software adapters
 //                (lavapipe) barriers cost more than they save.
 //                Overrides: WG invocations per workgroup; POINTWISE 1 for 1×1 / stride 1 / no
-//                padding (A is x itself, no window arithmetic).
+//                padding (A is x itself, no window arithmetic); MR × NR register tile
+//                (≤ MR_MAX × NR_MAX), chosen per adapter.
 //                Grid: x·y (folded) = ceil(M / (WG·MR)) blocks, z = groups · ceil(cog / NR).
 // forward_tiled  workgroup-memory tiles for hardware GPUs. A workgroup of 16×16 invocations
 //                computes a BM×BN = 64×64 tile of C; per step of BK along K it stages A[BM×BK]
