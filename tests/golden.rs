@@ -11,7 +11,7 @@ fn committed_pytorch_cases_pass() {
     let gpu = shared_gpu().expect("a GPU test needs an adapter");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let outcomes = run_dir(&gpu, &dir).expect("tests/golden/cases.json is readable");
-    assert!(outcomes.len() >= 54, "only {} cases", outcomes.len());
+    assert!(outcomes.len() >= 55, "only {} cases", outcomes.len());
     let mut bad = Vec::new();
     for o in &outcomes {
         match &o.status {

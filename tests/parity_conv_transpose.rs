@@ -11,14 +11,20 @@ fn conv_transpose_matches_the_reference() {
     let gpu = shared_gpu().expect("a GPU test needs an adapter");
     let mut rng = Rng::new(0x7c);
     let mut done = 0;
-    while done < 80 {
+    let mut past_stride = 0;
+    while done < 120 {
         let groups = if rng.chance(0.3) { rng.range(2, 3) } else { 1 };
         let (c_in, cog) = (groups * rng.range(1, 4), rng.range(1, 5));
         let mut p = ConvTranspose2dParams::new((rng.range(1, 5), rng.range(1, 5)));
         p.stride = HW::new(rng.range(1, 3), rng.range(1, 3));
-        p.dilation = HW::new(rng.range(1, 2), rng.range(1, 2));
+        p.dilation = HW::new(rng.range(1, 3), rng.range(1, 3));
         p.padding = HW::new(rng.range(0, 2), rng.range(0, 2));
-        p.output_padding = HW::new(rng.range(0, p.stride.h - 1), rng.range(0, p.stride.w - 1));
+        // Below the stride, or below the dilation (PyTorch's rule).
+        let max_op = |s: usize, d: usize| s.max(d) - 1;
+        p.output_padding = HW::new(
+            rng.range(0, max_op(p.stride.h, p.dilation.h)),
+            rng.range(0, max_op(p.stride.w, p.dilation.w)),
+        );
         p.groups = groups;
         let x_shape = Shape::new([rng.range(1, 3), c_in, rng.range(1, 9), rng.range(1, 9)]);
         let w_shape = Shape::new([c_in, cog, p.kernel.h, p.kernel.w]);
@@ -26,6 +32,8 @@ fn conv_transpose_matches_the_reference() {
             continue;
         };
         done += 1;
+        past_stride +=
+            usize::from(p.output_padding.h >= p.stride.h || p.output_padding.w >= p.stride.w);
         let (xs, ws, bs, dys) = (
             rng.vec(x_shape.numel()),
             rng.vec(w_shape.numel()),
@@ -64,6 +72,10 @@ fn conv_transpose_matches_the_reference() {
         let r = compare(&dw.to_vec().unwrap(), &dw_ref, g.n * g.h_out * g.w_out);
         assert!(r.passed(), "dw x={x_shape} {p:?}: {r}");
     }
+    assert!(
+        past_stride >= 5,
+        "output padding at or past the stride: {past_stride} cases"
+    );
 }
 
 #[test]

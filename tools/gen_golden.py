@@ -355,7 +355,8 @@ def conv_transpose_cases(rng, out_dir):
     specs = [("convT_k3_s2_p1_op1", 2, 4, 5, 6, 3, (3, 3), (2, 2), (1, 1), (1, 1), (1, 1), 1, True),
              ("convT_k4_s2_p1", 1, 3, 4, 4, 2, (4, 4), (2, 2), (1, 1), (0, 0), (1, 1), 1, True),
              ("convT_k3_s1_groups2", 2, 4, 6, 5, 3, (3, 3), (1, 1), (1, 1), (0, 0), (1, 1), 2, False),
-             ("convT_k2x3_s3x2_d2", 1, 2, 5, 4, 2, (2, 3), (3, 2), (0, 1), (2, 1), (2, 2), 1, True)]
+             ("convT_k2x3_s3x2_d2", 1, 2, 5, 4, 2, (2, 3), (3, 2), (0, 1), (2, 1), (2, 2), 1, True),
+             ("convT_k3_s1_d2_op1", 2, 3, 5, 6, 2, (3, 3), (1, 1), (1, 1), (1, 1), (2, 2), 1, True)]
     for name, n, c_in, h, w, cog, k, s, pad, op, d, groups, bias in specs:
         x, wt, b = u(n, c_in, h, w), u(c_in, cog, *k), u(cog * groups) if bias else None
         h_out = (h - 1) * s[0] - 2 * pad[0] + d[0] * (k[0] - 1) + op[0] + 1

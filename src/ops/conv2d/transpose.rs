@@ -38,16 +38,20 @@ impl ConvTranspose2dParams {
         }
     }
 
-    /// The conv2d whose input gradient this is.
+    /// The conv2d whose input gradient this is. Its top/left padding fixes the grid; the
+    /// bottom/right padding only has to make that conv's output as large as this op's input,
+    /// which takes a smaller pad when the output padding reaches the stride (allowed while it is
+    /// below the dilation).
     pub fn as_conv(&self) -> Conv2dParams {
+        let far = |p: usize, op: usize, s: usize| if op < s { p } else { p.saturating_sub(op) };
         Conv2dParams {
             kernel: self.kernel,
             stride: self.stride,
             padding: Padding::Explicit {
                 top: self.padding.h,
-                bottom: self.padding.h,
+                bottom: far(self.padding.h, self.output_padding.h, self.stride.h),
                 left: self.padding.w,
-                right: self.padding.w,
+                right: far(self.padding.w, self.output_padding.w, self.stride.w),
             },
             dilation: self.dilation,
             groups: self.groups,
@@ -75,13 +79,15 @@ impl ConvTranspose2dParams {
                 got: w.to_string(),
             });
         }
-        if self.output_padding.h >= self.stride.h || self.output_padding.w >= self.stride.w {
-            return Err(Error::invalid(
-                OP,
-                "output_padding",
-                self.output_padding,
-                format!("must be below the stride {}", self.stride),
-            ));
+        // PyTorch's rule: output padding below the stride or below the dilation.
+        let op = self.output_padding;
+        if op.h >= self.stride.h.max(self.dilation.h) || op.w >= self.stride.w.max(self.dilation.w)
+        {
+            let why = format!(
+                "must be below the stride {} or the dilation {}",
+                self.stride, self.dilation
+            );
+            return Err(Error::invalid(OP, "output_padding", op, why));
         }
         let axis = |size: usize, s: usize, p: usize, d: usize, k: usize, op: usize| {
             ((size - 1) * s + d * (k - 1) + op + 1)
@@ -104,13 +110,29 @@ impl ConvTranspose2dParams {
             kw,
             self.output_padding.w,
         );
-        match (out_h, out_w, h * wd * n > 0) {
-            (Some(oh), Some(ow), true) => Ok(Shape::new([n, c_out_g * self.groups, oh, ow])),
+        let y = match (out_h, out_w, h * wd * n > 0) {
+            (Some(oh), Some(ow), true) => Shape::new([n, c_out_g * self.groups, oh, ow]),
+            _ => {
+                return Err(Error::invalid(
+                    OP,
+                    "padding",
+                    self.padding,
+                    "leaves no output",
+                ))
+            }
+        };
+        // The conv this op is the gradient of must map y back onto x's grid.
+        let conv_w = Shape::new([c_in, c_out_g, kh, kw]);
+        match self.as_conv().resolve(&y, &conv_w) {
+            Ok(g) if (g.h_out, g.w_out) == (h, wd) => Ok(y),
             _ => Err(Error::invalid(
                 OP,
-                "padding",
-                self.padding,
-                "leaves no output",
+                "output_padding",
+                self.output_padding,
+                format!(
+                    "with padding {} it needs a crop past the padding, which is not supported",
+                    self.padding
+                ),
             )),
         }
     }
