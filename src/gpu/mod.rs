@@ -55,6 +55,9 @@ pub(crate) struct GpuInner {
     pub(crate) pending: Mutex<recorder::Pending>,
     /// Messages from wgpu's uncaptured-error handler, drained at each flush.
     pub(crate) errors: Arc<Mutex<Vec<String>>>,
+    /// 4-byte buffers bound where a kernel's optional binding is absent, one per binding slot
+    /// (a buffer may not be bound read-only and writable in one dispatch).
+    pub(crate) stand_ins: Mutex<Vec<Arc<wgpu::Buffer>>>,
 }
 
 impl Gpu {
@@ -117,6 +120,7 @@ impl Gpu {
             pipelines: pipelines::Cache::default(),
             pending: Mutex::new(recorder::Pending::default()),
             errors,
+            stand_ins: Mutex::new(Vec::new()),
         }))
     }
 

@@ -2,9 +2,12 @@
 
 use bytemuck::Pod;
 
+use std::sync::Arc;
+
 use super::pipelines::PipelineKey;
 use super::Gpu;
 use crate::error::{Error, Result};
+use crate::tensor::Tensor;
 
 /// A storage buffer bound to one of a kernel's bindings (1, 2, … in order).
 pub type Binding<'a> = &'a wgpu::Buffer;
@@ -119,6 +122,44 @@ impl Gpu {
 }
 
 impl Gpu {
+    /// Like `dispatch`, with tensors for bindings 1.. where an absent one (`None`) is bound to
+    /// a 4-byte stand-in of its own slot.
+    pub(crate) fn dispatch_tensors<U: Pod>(
+        &self,
+        key: &PipelineKey,
+        uniforms: &U,
+        tensors: &[Option<&Tensor>],
+        blocks: u32,
+        z: u32,
+    ) -> Result<()> {
+        let stand_ins = self.stand_ins(tensors.len())?;
+        let bufs: Vec<&wgpu::Buffer> = tensors
+            .iter()
+            .zip(&stand_ins)
+            .map(|(t, spare)| t.map_or(&**spare, |t| t.buffer()))
+            .collect();
+        self.dispatch(key, uniforms, &bufs, blocks, z)
+    }
+
+    /// The first `n` stand-in buffers, made on first use.
+    fn stand_ins(&self, n: usize) -> Result<Vec<Arc<wgpu::Buffer>>> {
+        let mut v = self.0.stand_ins.lock().map_err(|_| Error::Wgpu {
+            op: "stand-in buffers".into(),
+            message: "a thread panicked while holding them".into(),
+        })?;
+        while v.len() < n {
+            v.push(Arc::new(self.0.device.create_buffer(
+                &wgpu::BufferDescriptor {
+                    label: Some("absent binding"),
+                    size: 4,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                },
+            )));
+        }
+        Ok(v[..n].to_vec())
+    }
+
     /// Records a copy of `bytes` bytes between buffers into the pending encoder.
     pub(crate) fn copy(
         &self,

@@ -147,11 +147,6 @@ fn count(v: usize) -> Result<u32> {
     })
 }
 
-/// A 4-byte stand-in bound where a kernel's optional buffer is absent.
-fn placeholder(gpu: &Gpu) -> Result<Tensor> {
-    Tensor::zeros(gpu, Shape::new([1]))
-}
-
 pub(crate) fn forward(
     x: &Tensor,
     w: &Tensor,
@@ -164,36 +159,28 @@ pub(crate) fn forward(
     }
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
-    let holder;
-    let bias = match b {
-        Some(b) => b,
-        None => {
-            holder = placeholder(gpu)?;
-            &holder
-        }
-    };
     let mut u = Conv2dUniforms::new(g);
     u.has_bias = u32::from(b.is_some());
-    let bufs = [x.buffer(), w.buffer(), bias.buffer(), y.buffer()];
+    let bufs = [Some(x), Some(w), b, Some(&y)];
     match kernel {
         Conv2dKernel::Depthwise => {
             let rows = g.n * g.c_out * g.h_out;
             let invocations = rows * g.w_out.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
-            gpu.dispatch(&depthwise_key("forward"), &u, &bufs, blocks, 1)?;
+            gpu.dispatch_tensors(&depthwise_key("forward"), &u, &bufs, blocks, 1)?;
         }
         Conv2dKernel::Tiled => {
             let m = g.n * g.h_out * g.w_out;
             let blocks = count(m.div_ceil(TILE as usize))?;
             let z = count(g.groups * g.cog().div_ceil(TILE as usize))?;
-            gpu.dispatch(&tiled_forward_key(), &u, &bufs, blocks, z)?;
+            gpu.dispatch_tensors(&tiled_forward_key(), &u, &bufs, blocks, z)?;
         }
         Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => {
             let m = g.n * g.h_out * g.w_out;
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(g.groups * g.cog().div_ceil(t.nr as usize))?;
             let k = gemm_forward_key(t, matches!(kernel, Conv2dKernel::Pointwise(_)));
-            gpu.dispatch(&k, &u, &bufs, blocks, z)?;
+            gpu.dispatch_tensors(&k, &u, &bufs, blocks, z)?;
         }
     }
     Ok(y)
@@ -213,12 +200,11 @@ pub(crate) fn backward_data(
     let u = Conv2dUniforms::new(g);
     match kernel {
         Conv2dKernel::Depthwise => {
-            let holder = placeholder(gpu)?;
-            let bufs = [dy.buffer(), w.buffer(), holder.buffer(), dx.buffer()];
+            let bufs = [Some(dy), Some(w), None, Some(&dx)];
             let rows = g.n * g.c_in * g.h_in;
             let invocations = rows * g.w_in.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
-            gpu.dispatch(&depthwise_key("backward_data"), &u, &bufs, blocks, 1)?;
+            gpu.dispatch_tensors(&depthwise_key("backward_data"), &u, &bufs, blocks, 1)?;
         }
         Conv2dKernel::Gemm(t) => {
             // Pixels are enumerated per stride phase (see the shader's header).
@@ -288,10 +274,9 @@ pub(crate) fn backward_filter(
     };
     match kernel {
         Conv2dKernel::Depthwise => {
-            let holder = placeholder(gpu)?;
-            let bufs = [x.buffer(), dy.buffer(), holder.buffer(), parts.buffer()];
+            let bufs = [Some(x), Some(dy), None, Some(&parts)];
             let blocks = count((splits * len).div_ceil(WG as usize))?;
-            gpu.dispatch(&depthwise_key("backward_filter"), &u, &bufs, blocks, 1)?;
+            gpu.dispatch_tensors(&depthwise_key("backward_filter"), &u, &bufs, blocks, 1)?;
         }
         Conv2dKernel::Gemm(t) => {
             let bufs = [x.buffer(), dy.buffer(), parts.buffer()];

@@ -3,7 +3,6 @@
 use super::{cpu, Activation};
 use crate::error::{Error, Result};
 use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
-use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 uniform_block! {
@@ -50,7 +49,7 @@ fn len_u32(t: &Tensor) -> Result<u32> {
     })
 }
 
-/// One invocation per element of `u.len`; `b` absent binds a stand-in.
+/// One invocation per element of `u.len`.
 fn run(
     entry: &'static str,
     u: EwUniforms,
@@ -58,23 +57,9 @@ fn run(
     b: Option<&Tensor>,
     dst: &Tensor,
 ) -> Result<()> {
-    let gpu = a.gpu();
-    let spare;
-    let b = match b {
-        Some(b) => b,
-        None => {
-            spare = Tensor::zeros(gpu, Shape::new([1]))?;
-            &spare
-        }
-    };
     let blocks = u.len.div_ceil(WG);
-    gpu.dispatch(
-        &key(entry),
-        &u,
-        &[a.buffer(), b.buffer(), dst.buffer()],
-        blocks,
-        1,
-    )
+    a.gpu()
+        .dispatch_tensors(&key(entry), &u, &[Some(a), b, Some(dst)], blocks, 1)
 }
 
 pub(crate) fn activation_forward(x: &Tensor, f: Activation) -> Result<Tensor> {

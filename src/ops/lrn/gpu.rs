@@ -3,7 +3,6 @@
 use super::LrnParams;
 use crate::error::Result;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
-use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 uniform_block! {
@@ -48,20 +47,18 @@ fn uniforms((n, c, hw): (usize, usize, usize), p: &LrnParams) -> LrnUniforms {
     }
 }
 
-fn run(entry: &'static str, u: &LrnUniforms, bufs: [&Tensor; 4]) -> Result<()> {
-    let gpu = bufs[0].gpu();
+/// Bindings a (= x, always present), b, t, out.
+fn run(entry: &'static str, u: &LrnUniforms, x: &Tensor, rest: [Option<&Tensor>; 3]) -> Result<()> {
     let blocks = (u.n * u.c * u.hw).div_ceil(WG);
-    gpu.dispatch(&key(entry), u, &bufs.map(|t| t.buffer()), blocks, 1)
+    let [b, t, out] = rest;
+    x.gpu()
+        .dispatch_tensors(&key(entry), u, &[Some(x), b, t, out], blocks, 1)
 }
 
 pub(crate) fn forward(x: &Tensor, p: &LrnParams, dims: (usize, usize, usize)) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, x.shape().clone())?;
-    let (s1, s2) = (
-        Tensor::zeros(gpu, Shape::new([1]))?,
-        Tensor::zeros(gpu, Shape::new([1]))?,
-    );
-    run("forward", &uniforms(dims, p), [x, &s1, &s2, &y])?;
+    run("forward", &uniforms(dims, p), x, [None, None, Some(&y)])?;
     Ok(y)
 }
 
@@ -74,9 +71,8 @@ pub(crate) fn backward(
     let gpu = x.gpu();
     let u = uniforms(dims, p);
     let terms = Tensor::zeros(gpu, x.shape().clone())?;
-    let spare = Tensor::zeros(gpu, Shape::new([1]))?;
-    run("backward_terms", &u, [x, dy, &spare, &terms])?;
+    run("backward_terms", &u, x, [Some(dy), None, Some(&terms)])?;
     let dx = Tensor::zeros(gpu, x.shape().clone())?;
-    run("backward_data", &u, [x, dy, &terms, &dx])?;
+    run("backward_data", &u, x, [Some(dy), Some(&terms), Some(&dx)])?;
     Ok(dx)
 }

@@ -64,14 +64,6 @@ pub fn matmul_with(
 ) -> Result<Tensor> {
     let gpu = a.gpu();
     let c = Tensor::zeros(gpu, Shape::new([g.m, g.n]))?;
-    let spare;
-    let bias_buf = match bias {
-        Some(b) => b,
-        None => {
-            spare = Tensor::zeros(gpu, Shape::new([1]))?;
-            &spare
-        }
-    };
     // `MatmulGeometry::new` bounds every size by u32.
     let u32_of = |v: usize| v as u32;
     let mut u = MatmulUniforms {
@@ -88,7 +80,7 @@ pub fn matmul_with(
         bias_m: 0,
         bias_n: 1,
     };
-    let (mut a_buf, mut b_buf) = (a.buffer(), b.buffer());
+    let (mut first, mut second) = (a, b);
     // Invocations run along m: when n is the longer side (a dense layer at a small batch),
     // solve Cᵀ = Bᵀ·Aᵀ instead so the work spreads over more of them.
     if g.n > g.m {
@@ -105,11 +97,11 @@ pub fn matmul_with(
             bias_n: 0,
             ..u
         };
-        std::mem::swap(&mut a_buf, &mut b_buf);
+        std::mem::swap(&mut first, &mut second);
     }
     let blocks = u.m.div_ceil(WG * t.mr);
     let z = u.n.div_ceil(t.nr);
-    let bufs = [a_buf, b_buf, bias_buf.buffer(), c.buffer()];
-    gpu.dispatch(&key(t), &u, &bufs, blocks, z)?;
+    let bufs = [Some(first), Some(second), bias, Some(&c)];
+    gpu.dispatch_tensors(&key(t), &u, &bufs, blocks, z)?;
     Ok(c)
 }

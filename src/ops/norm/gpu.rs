@@ -50,7 +50,7 @@ fn uniforms((n, c, hw): Dims, eps: f32, momentum: f32, flag: u32) -> NormUniform
     }
 }
 
-/// Bindings x, dy, gamma, aux, stats, out, chan_out; absent ones get their own stand-ins.
+/// Bindings x, dy, gamma, aux, stats, out, chan_out.
 fn run(
     gpu: &Gpu,
     entry: &'static str,
@@ -58,19 +58,12 @@ fn run(
     bufs: [Option<&Tensor>; 7],
     per_channel: bool,
 ) -> Result<()> {
-    let spares: Vec<Tensor> = (0..7)
-        .map(|_| Tensor::zeros(gpu, Shape::new([1])))
-        .collect::<Result<_>>()?;
-    let mut b = Vec::with_capacity(7);
-    for (i, t) in bufs.iter().enumerate() {
-        b.push(t.unwrap_or(&spares[i]).buffer());
-    }
     let blocks = if per_channel {
         u.c
     } else {
         (u.n * u.c * u.hw).div_ceil(WG)
     };
-    gpu.dispatch(&key(entry), u, &b, blocks, 1)
+    gpu.dispatch_tensors(&key(entry), u, &bufs, blocks, 1)
 }
 
 /// `[a | b]` as one `[2c]` buffer.

@@ -93,9 +93,7 @@ fn adaptive_uniforms(g: &AdaptiveGeometry) -> PoolUniforms {
     }
 }
 
-/// One invocation per element of `elements`. `bufs` are src, aux, dst, dst_idx; an absent one
-/// is bound to its own 4-byte stand-in (one buffer may not be bound read-only and writable in
-/// the same dispatch).
+/// One invocation per element of `elements`. `bufs` are src, aux, dst, dst_idx.
 fn run(
     gpu: &Gpu,
     entry: &'static str,
@@ -103,23 +101,12 @@ fn run(
     bufs: [Option<&Tensor>; 4],
     elements: usize,
 ) -> Result<()> {
-    let spares = [
-        Tensor::zeros(gpu, Shape::new([1]))?,
-        Tensor::zeros(gpu, Shape::new([1]))?,
-    ];
-    let [src, aux, dst, dst_idx] = bufs;
-    let bufs = [
-        src.unwrap_or(&spares[0]).buffer(),
-        aux.unwrap_or(&spares[0]).buffer(),
-        dst.unwrap_or(&spares[1]).buffer(),
-        dst_idx.unwrap_or(&spares[1]).buffer(),
-    ];
     let blocks = u32::try_from(elements.div_ceil(WG as usize)).map_err(|_| Error::TooLarge {
         what: format!("pooling dispatch of {elements} elements"),
         bytes: elements as u64 * 4,
         limit: u64::from(u32::MAX),
     })?;
-    gpu.dispatch(&key(entry), u, &bufs, blocks, 1)
+    gpu.dispatch_tensors(&key(entry), u, &bufs, blocks, 1)
 }
 
 pub(crate) fn max_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<(Tensor, Tensor)> {

@@ -62,7 +62,7 @@ fn u32_of(v: usize) -> Result<u32> {
     })
 }
 
-/// One invocation per `count` (or one workgroup for `sum_all`); absent buffers get stand-ins.
+/// One invocation per `count` (or one workgroup for the sums); bindings src, aux, dst, dst2.
 fn run(
     entry: &'static str,
     u: &ReduceUniforms,
@@ -70,25 +70,14 @@ fn run(
     bufs: [Option<&Tensor>; 3],
     count: usize,
 ) -> Result<()> {
-    let gpu = src.gpu();
-    let spares = [
-        Tensor::zeros(gpu, Shape::new([1]))?,
-        Tensor::zeros(gpu, Shape::new([1]))?,
-        Tensor::zeros(gpu, Shape::new([1]))?,
-    ];
     let [aux, dst, dst2] = bufs;
-    let b = [
-        src.buffer(),
-        aux.unwrap_or(&spares[0]).buffer(),
-        dst.unwrap_or(&spares[1]).buffer(),
-        dst2.unwrap_or(&spares[2]).buffer(),
-    ];
     let blocks = if entry.starts_with("sum_all") {
         1
     } else {
         u32_of(count.div_ceil(WG as usize))?
     };
-    gpu.dispatch(&key(entry), u, &b, blocks, 1)
+    src.gpu()
+        .dispatch_tensors(&key(entry), u, &[Some(src), aux, dst, dst2], blocks, 1)
 }
 
 /// `scale · Σ x`, with subgroup operations when the device has SUBGROUP.
