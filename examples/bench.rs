@@ -33,8 +33,8 @@ struct Args {
     /// `tiled` (workgroup memory) to compare them.
     #[arg(long, default_value = "auto")]
     forward: String,
-    /// Register tile of the GEMM kernels as MRxNR (one of 4x8, 8x8, 8x16); default: the
-    /// adapter's choice.
+    /// Register tile of the GEMM kernels as MRxNR (4x8, 8x8, 8x16 or 16x4); default: each
+    /// pass's own choice.
     #[arg(long)]
     tile: Option<String>,
 }
@@ -83,13 +83,16 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgc
         "tiled" if !g.is_depthwise() => Conv2dKernel::Tiled,
         _ => pick(conv2d::choose_forward(&g, info)),
     };
-    let backward = pick(conv2d::choose_backward(&g, info));
+    // --tile forces one tile everywhere; by default each pass takes its own choice.
+    let forced = |k: Conv2dKernel| if args.tile.is_some() { pick(k) } else { k };
+    let backward_data = forced(conv2d::choose_backward_data(&g, info));
+    let backward_filter = forced(conv2d::choose_backward_filter(&g, info));
     let forward = || conv2d::conv2d_with(&x, &w, Some(&b), &g, kernel);
     let fwd_ms = time(gpu, args.runs, || forward().map(drop))?;
     let train_ms = time(gpu, args.runs, || {
         forward()?;
-        conv2d::conv2d_backward_data_with(&dy, &w, &g, backward)?;
-        conv2d::conv2d_backward_filter_with(&x, &dy, &g, backward)?;
+        conv2d::conv2d_backward_data_with(&dy, &w, &g, backward_data)?;
+        conv2d::conv2d_backward_filter_with(&x, &dy, &g, backward_filter)?;
         conv2d::conv2d_backward_bias(&dy).map(drop)
     })?;
     let cpu_gflops = (!args.no_cpu).then(|| cpu_reference_gflops(&g));
@@ -122,7 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(t) => *RegisterTile::ALL
             .iter()
             .find(|r| format!("{}x{}", r.mr, r.nr) == *t)
-            .ok_or_else(|| format!("--tile {t}: use 4x8, 8x8 or 8x16"))?,
+            .ok_or_else(|| format!("--tile {t}: use 4x8, 8x8, 8x16 or 16x4"))?,
         None => RegisterTile::for_adapter(gpu.adapter_info()),
     };
     let selected: Vec<&ConvWorkload> = CONV

@@ -90,8 +90,12 @@ fn random_cases_match_the_reference() {
             !case.bias,
             g.cog() > 16 || g.cg() > 16,
             g.n * g.h_out * g.w_out > 512,
-            conv2d::gpu::filter_splits(&g, conv2d::choose_backward(&g, gpu.adapter_info()), &gpu).0
-                > 1,
+            conv2d::gpu::filter_splits(
+                &g,
+                conv2d::choose_backward_filter(&g, gpu.adapter_info()),
+                &gpu,
+            )
+            .0 > 1,
         ]
         .into_iter()
         .enumerate()

@@ -11,7 +11,9 @@ pub mod transpose;
 
 use std::fmt;
 
-pub use kernel::{choose_backward, choose_forward, Conv2dKernel, RegisterTile};
+pub use kernel::{
+    choose_backward_data, choose_backward_filter, choose_forward, Conv2dKernel, RegisterTile,
+};
 
 use crate::error::{Error, Result};
 use crate::shape::{same_pads, window_out, Padding, Shape, HW};
@@ -336,7 +338,7 @@ pub fn conv2d_backward_data(
     p: &Conv2dParams,
 ) -> Result<Tensor> {
     let g = p.resolve(x_shape, w.shape())?;
-    conv2d_backward_data_with(dy, w, &g, choose_backward(&g, dy.gpu().adapter_info()))
+    conv2d_backward_data_with(dy, w, &g, choose_backward_data(&g, dy.gpu().adapter_info()))
 }
 
 pub fn conv2d_backward_data_with(
@@ -357,7 +359,12 @@ pub fn conv2d_backward_filter(x: &Tensor, dy: &Tensor, p: &Conv2dParams) -> Resu
     let c_in = x.dims().get(1).copied().unwrap_or(0);
     let w_shape = Shape::new([c_out, c_in / p.groups.max(1), p.kernel.h, p.kernel.w]);
     let g = p.resolve(x.shape(), &w_shape)?;
-    conv2d_backward_filter_with(x, dy, &g, choose_backward(&g, dy.gpu().adapter_info()))
+    conv2d_backward_filter_with(
+        x,
+        dy,
+        &g,
+        choose_backward_filter(&g, dy.gpu().adapter_info()),
+    )
 }
 
 pub fn conv2d_backward_filter_with(
