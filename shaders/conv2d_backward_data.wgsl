@@ -107,8 +107,8 @@ fn backward_data(
         let dyc = co * hw_out;
         let wco = co * cg * khkw;
         for (var r = 0u; r < p.kh; r++) {
-            // (ph − r·dh) mod sh, kept non-negative.
-            if ((ph + r * p.dil_h * (p.stride_h - 1u)) % p.stride_h != 0u) {
+            // Tap r lands iff (ph − r·dh) mod sh = 0; reduce r·dh first so nothing overflows.
+            if ((ph + p.stride_h - (r * p.dil_h) % p.stride_h) % p.stride_h != 0u) {
                 continue;
             }
             let off_h = (i32(ph) - i32(r * p.dil_h)) / i32(p.stride_h);
@@ -118,7 +118,7 @@ fn backward_data(
                 orow[i] = select(-1, oh * i32(p.w_out), oh >= 0 && oh < i32(p.h_out));
             }
             for (var s = 0u; s < p.kw; s++) {
-                if ((pw + s * p.dil_w * (p.stride_w - 1u)) % p.stride_w != 0u) {
+                if ((pw + p.stride_w - (s * p.dil_w) % p.stride_w) % p.stride_w != 0u) {
                     continue;
                 }
                 let off_w = (i32(pw) - i32(s * p.dil_w)) / i32(p.stride_w);

@@ -3,7 +3,9 @@
 // One workgroup: each invocation sums a fixed stride, each subgroup adds its lanes with
 // subgroupAdd, subgroup totals meet in workgroup memory, and every subgroup adds those totals
 // again (all invocations stay in uniform control flow); invocation 0 writes. The order is
-// fixed for a given adapter, so repeated runs give the same bits.
+// fixed for a given adapter, so repeated runs give the same bits. It assumes what Vulkan
+// implementations do for a 1-D workgroup whose size is a multiple of the subgroup size: full
+// subgroups of consecutive invocation indices (the parity test checks the sum on the adapter).
 //
 // Bindings: 0 Params (reduce.wgsl's); 1 src; 2 aux (unused); 3 dst; 4 dst2 (unused).
 // Overrides: WG, a multiple of the subgroup size. Grid: one workgroup.

@@ -181,3 +181,76 @@ fn gpu_is_send_and_sync_and_chains_without_submitting() {
     let stepwise = conv2d(&y1, &w, None, &p).unwrap().to_vec().unwrap();
     assert_eq!(chained, stepwise);
 }
+
+/// Inputs found by review that once panicked or silently overflowed: each is now an error.
+#[test]
+fn hostile_parameters_are_errors_not_panics() {
+    use wgcnn::ops::conv2d::transpose::ConvTranspose2dParams;
+    use wgcnn::ops::conv2d::RegisterTile;
+    use wgcnn::ops::matmul::{gpu::matmul_with, MatmulGeometry};
+    use wgcnn::ops::optim::{Optimizer, OptimizerState};
+    use wgcnn::ops::pool::{self, AdaptiveGeometry, Pool2dParams};
+    let g = gpu();
+    let x = t(&g, &[1, 1, 4, 4]);
+    let w = t(&g, &[1, 1, 3, 3]);
+    // Window arithmetic past 32 bits.
+    let huge = Conv2dParams::new(3).dilation((1 << 30, 1));
+    assert!(conv2d(&x, &w, None, &huge).is_err());
+    assert!(conv2d(
+        &x,
+        &w,
+        None,
+        &Conv2dParams::new(3).padding(Padding::symmetric(1 << 40))
+    )
+    .is_err());
+    assert!(
+        AdaptiveGeometry::resolve(&Shape::new([1, 1, 1, 100_000]), (1, 50_000).into()).is_err()
+    );
+    // A pooling backward with an absurd input shape answers at once.
+    let dy = t(&g, &[1, 1, 2, 2]);
+    let (_, idx) = pool::max_pool2d(&x, &Pool2dParams::max(2)).unwrap();
+    assert!(pool::max_pool2d_backward(
+        &dy,
+        &idx,
+        &Shape::new([1, 1, 1 << 44, 2]),
+        &Pool2dParams::max(2)
+    )
+    .is_err());
+    assert!(pool::max_pool2d(&x, &Pool2dParams::max((1 << 40, 1))).is_err());
+    // Hand-built geometries and tiles.
+    let geom = Conv2dParams::new(3).resolve(x.shape(), w.shape()).unwrap();
+    let zero_tile = Conv2dKernel::Gemm(RegisterTile { mr: 0, nr: 8 });
+    assert!(conv2d::conv2d_with(&x, &w, None, &geom, zero_tile).is_err());
+    let mut edited = geom;
+    edited.stride.h = 0;
+    assert!(conv2d::conv2d_with(
+        &x,
+        &w,
+        None,
+        &edited,
+        Conv2dKernel::Gemm(RegisterTile::ALL[0])
+    )
+    .is_err());
+    let a = t(&g, &[2, 3]);
+    let bad = MatmulGeometry {
+        m: 5,
+        n: 3,
+        k: 3,
+        a_m: 3,
+        a_k: 1,
+        b_k: 1,
+        b_n: 3,
+    };
+    assert!(matmul_with(&a, &a, None, &bad, RegisterTile::ALL[0]).is_err());
+    // Transposed conv with a zero kernel or an empty input.
+    assert!(ConvTranspose2dParams::new(0)
+        .output_shape(&Shape::new([1, 1, 4, 4]), &Shape::new([1, 1, 0, 0]))
+        .is_err());
+    assert!(ConvTranspose2dParams::new(3)
+        .output_shape(&Shape::new([1, 1, 0, 4]), &Shape::new([1, 1, 3, 3]))
+        .is_err());
+    // An optimiser step whose gradient is the parameter itself.
+    let p = t(&g, &[4]);
+    let mut state = OptimizerState::new(&g, Optimizer::sgd(0.1), 4).unwrap();
+    assert!(state.step(&p, &p).is_err());
+}

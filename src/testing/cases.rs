@@ -146,6 +146,13 @@ impl Conv2dCase {
                 p((7, 7)).padding(Padding::symmetric(3)),
                 true,
             ), // all-but-one padding
+            // Stride phases whose tap test once overflowed 32 bits (r·dil·(stride − 1)).
+            c(
+                [1, 1, 65541, 1],
+                1,
+                p((2, 1)).dilation((65540, 1)).stride((65535, 1)),
+                false,
+            ),
             // Several pixel blocks, channel tiles in every pass, a split filter gradient.
             c([2, 20, 23, 29], 37, p((3, 3)).padding(Padding::Same), true),
             c(

@@ -239,8 +239,8 @@ pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> (us
 fn filter_workgroups(g: &Conv2dGeometry, kernel: Conv2dKernel) -> (usize, usize) {
     match kernel {
         Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => (
-            g.reduction_len().div_ceil((WG * t.mr) as usize),
-            g.groups * g.cog().div_ceil(t.nr as usize),
+            g.reduction_len().div_ceil((WG * t.mr.max(1)) as usize),
+            g.groups * g.cog().div_ceil(t.nr.max(1) as usize),
         ),
         Conv2dKernel::Depthwise | Conv2dKernel::Tiled => {
             (g.w_shape().numel().div_ceil(WG as usize), 1)

@@ -78,7 +78,9 @@ impl Conv2dKernel {
 
     /// Whether the kernel can run `g` (`forward`: the forward pass, else dX and dW).
     pub fn supports(self, g: &Conv2dGeometry, forward: bool) -> bool {
+        let fits = |t: RegisterTile| (1..=MR_MAX).contains(&t.mr) && (1..=NR_MAX).contains(&t.nr);
         match self {
+            Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) if !fits(t) => false,
             Conv2dKernel::Gemm(_) => true,
             Conv2dKernel::Pointwise(_) => forward && g.is_pointwise(),
             Conv2dKernel::Depthwise => g.is_depthwise(),

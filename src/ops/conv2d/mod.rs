@@ -21,6 +21,10 @@ use crate::tensor::Tensor;
 
 const OP: &str = "conv2d";
 
+/// Largest stride, dilation, padding or dilated window extent: far beyond any real network, and
+/// small enough that the shaders' 32-bit window arithmetic cannot overflow.
+pub const WINDOW_LIMIT: usize = 1 << 24;
+
 /// Options of a 2-D convolution.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Conv2dParams {
@@ -135,8 +139,40 @@ impl Conv2dParams {
                 got: w.to_string(),
             });
         }
+        // Shaders do their window arithmetic in 32 bits: keep every window number far inside.
+        let pads = match self.padding {
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } => top.max(bottom).max(left).max(right),
+            _ => 0,
+        };
+        for (name, v) in [
+            ("stride", self.stride.h.max(self.stride.w)),
+            ("dilation", self.dilation.h.max(self.dilation.w)),
+            ("padding", pads),
+        ] {
+            if v > WINDOW_LIMIT {
+                return Err(Error::invalid(
+                    OP,
+                    name,
+                    v,
+                    format!("must be at most {WINDOW_LIMIT}"),
+                ));
+            }
+        }
         let ext_h = self.dilation.h * (kh - 1) + 1;
         let ext_w = self.dilation.w * (kw - 1) + 1;
+        if ext_h.max(ext_w) > WINDOW_LIMIT {
+            return Err(Error::invalid(
+                OP,
+                "kernel",
+                format!("{} with dilation {}", self.kernel, self.dilation),
+                format!("the dilated window may span at most {WINDOW_LIMIT}"),
+            ));
+        }
         let (pad_top, pad_bottom, pad_left, pad_right) = match self.padding {
             Padding::Valid => (0, 0, 0, 0),
             Padding::Same => {
@@ -248,6 +284,34 @@ impl Conv2dGeometry {
             && self.pad_top + self.pad_bottom + self.pad_left + self.pad_right == 0
     }
 
+    /// Checks a geometry built or edited by hand (its fields are public) by resolving it again
+    /// from its own parameters and shapes.
+    pub fn validate(&self) -> Result<()> {
+        let p = Conv2dParams {
+            kernel: HW::new(self.kh, self.kw),
+            stride: self.stride,
+            padding: Padding::Explicit {
+                top: self.pad_top,
+                bottom: self.pad_bottom,
+                left: self.pad_left,
+                right: self.pad_right,
+            },
+            dilation: self.dilation,
+            groups: self.groups,
+        };
+        // `cg()` divides by groups: check the shapes only through `resolve`.
+        let w = Shape::new([self.c_out, self.c_in / self.groups.max(1), self.kh, self.kw]);
+        if p.resolve(&self.x_shape(), &w)? != *self {
+            return Err(Error::invalid(
+                OP,
+                "geometry",
+                self,
+                "is not what its parameters resolve to",
+            ));
+        }
+        Ok(())
+    }
+
     /// Shaders index with u32: refuse anything that would overflow it.
     fn check_u32(&self) -> Result<()> {
         for (what, s) in [
@@ -320,6 +384,7 @@ pub fn conv2d_with(
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
 ) -> Result<Tensor> {
+    g.validate()?;
     crate::ops::same_device(OP, &[x, w])?;
     check_shape("input x", x, &g.x_shape())?;
     check_shape("weight w", w, &g.w_shape())?;
@@ -347,6 +412,7 @@ pub fn conv2d_backward_data_with(
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
 ) -> Result<Tensor> {
+    g.validate()?;
     crate::ops::same_device(OP, &[dy, w])?;
     check_shape("weight w", w, &g.w_shape())?;
     check_shape("output gradient dy", dy, &g.y_shape())?;
@@ -373,6 +439,7 @@ pub fn conv2d_backward_filter_with(
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
 ) -> Result<Tensor> {
+    g.validate()?;
     crate::ops::same_device(OP, &[x, dy])?;
     check_shape("input x", x, &g.x_shape())?;
     check_shape("output gradient dy", dy, &g.y_shape())?;

@@ -79,6 +79,39 @@ impl ConvTranspose2dParams {
                 got: w.to_string(),
             });
         }
+        for (name, v) in [
+            ("kernel", self.kernel.h.min(self.kernel.w)),
+            ("stride", self.stride.h.min(self.stride.w)),
+            ("dilation", self.dilation.h.min(self.dilation.w)),
+            ("groups", self.groups),
+            ("input size", n.min(c_in).min(h).min(wd)),
+            ("output channels per group", c_out_g),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(OP, name, v, "must be at least 1"));
+            }
+        }
+        let largest = [self.stride, self.dilation, self.padding, self.kernel]
+            .iter()
+            .map(|p| p.h.max(p.w))
+            .max()
+            .unwrap_or(0);
+        if largest > super::WINDOW_LIMIT {
+            return Err(Error::invalid(
+                OP,
+                "kernel, stride, dilation or padding",
+                largest,
+                format!("must be at most {}", super::WINDOW_LIMIT),
+            ));
+        }
+        if c_in % self.groups != 0 {
+            return Err(Error::invalid(
+                OP,
+                "groups",
+                self.groups,
+                format!("must divide the input channels ({c_in})"),
+            ));
+        }
         // PyTorch's rule: output padding below the stride or below the dilation.
         let op = self.output_padding;
         if op.h >= self.stride.h.max(self.dilation.h) || op.w >= self.stride.w.max(self.dilation.w)

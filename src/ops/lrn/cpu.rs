@@ -5,7 +5,7 @@ use super::LrnParams;
 fn denom(x: &[f64], [_, c, hw]: [usize; 3], i: usize, p: &LrnParams) -> f64 {
     let ch = (i / hw) % c;
     let base = i - ch * hw;
-    let half = p.size / 2;
+    let half = (p.size / 2).min(c);
     let s: f64 = (ch.saturating_sub(half)..(ch + half + 1).min(c))
         .map(|j| x[base + j * hw].powi(2))
         .sum();
@@ -24,7 +24,7 @@ pub fn backward(dy: &[f64], x: &[f64], dims: [usize; 3], p: &LrnParams) -> Vec<f
     let t: Vec<f64> = (0..x.len())
         .map(|i| dy[i] * x[i] * denom(x, dims, i, p).powf(-beta - 1.0))
         .collect();
-    let half = p.size / 2;
+    let half = (p.size / 2).min(c);
     (0..x.len())
         .map(|m| {
             let ch = (m / hw) % c;

@@ -39,7 +39,7 @@ fn uniforms((n, c, hw): (usize, usize, usize), p: &LrnParams) -> LrnUniforms {
         n: n as u32,
         c: c as u32,
         hw: hw as u32,
-        half: (p.size / 2) as u32,
+        half: (p.size / 2).min(c) as u32,
         k: p.k,
         alpha: p.alpha,
         beta: p.beta,

@@ -1,7 +1,9 @@
 //! Local response normalisation across channels (AlexNet; the seeds' formula, TensorFlow's
 //! convention): `y_i = a_i / (k + alpha · Σ_j a_j²)^beta` over the channels
-//! `j ∈ [i − size/2, i + size/2]` at the same position. PyTorch's `LocalResponseNorm` divides
-//! alpha by the size: pass `alpha / size` to match it.
+//! `j ∈ [i − ⌊size/2⌋, i + ⌊size/2⌋]` at the same position (so an even size spans size + 1
+//! channels, as the seeds' formula does). PyTorch's `LocalResponseNorm` divides alpha by the
+//! size and, for even sizes, spans `[i − size/2, i + (size−1)/2]`: with an odd size and
+//! `alpha / size` the two agree.
 
 pub mod cpu;
 pub mod gpu;

@@ -1,8 +1,9 @@
 //! GPU side of matmul (`shaders/matmul.wgsl`).
 
 use super::MatmulGeometry;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::ops::conv2d::kernel::{MR_MAX, NR_MAX};
 use crate::ops::conv2d::RegisterTile;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -54,6 +55,48 @@ pub(crate) fn matmul(
     )
 }
 
+/// Checks a hand-built geometry and tile against the tensors (their fields are public).
+fn check(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    g: &MatmulGeometry,
+    t: RegisterTile,
+) -> Result<()> {
+    let bad = |what: String| Err(Error::invalid("matmul", "geometry", format!("{g:?}"), what));
+    if !(1..=MR_MAX).contains(&t.mr) || !(1..=NR_MAX).contains(&t.nr) {
+        return Err(Error::invalid(
+            "matmul",
+            "register tile",
+            format!("{t:?}"),
+            "needs 1..=16 rows and columns",
+        ));
+    }
+    if g.m == 0 || g.n == 0 || g.k == 0 {
+        return bad("every size must be at least 1".into());
+    }
+    let last = |rows: usize, rs: usize, cols: usize, cs: usize| {
+        (rows - 1)
+            .checked_mul(rs)
+            .and_then(|r| (cols - 1).checked_mul(cs).and_then(|c| r.checked_add(c)))
+    };
+    if last(g.m, g.a_m, g.k, g.a_k).is_none_or(|i| i >= a.numel()) {
+        return bad(format!("reads past a {}", a.shape()));
+    }
+    if last(g.k, g.b_k, g.n, g.b_n).is_none_or(|i| i >= b.numel()) {
+        return bad(format!("reads past b {}", b.shape()));
+    }
+    if bias.is_some_and(|bias| bias.numel() < g.n) {
+        return bad("bias shorter than n".into());
+    }
+    if g.m * g.n > u32::MAX as usize || a.numel().max(b.numel()) > u32::MAX as usize {
+        return bad("sizes past u32".into());
+    }
+    let mut all = vec![a, b];
+    all.extend(bias);
+    crate::ops::same_device("matmul", &all)
+}
+
 /// With a chosen register tile (tests force each).
 pub fn matmul_with(
     a: &Tensor,
@@ -62,6 +105,7 @@ pub fn matmul_with(
     g: &MatmulGeometry,
     t: RegisterTile,
 ) -> Result<Tensor> {
+    check(a, b, bias, g, t)?;
     let gpu = a.gpu();
     let c = Tensor::zeros(gpu, Shape::new([g.m, g.n]))?;
     // `MatmulGeometry::new` bounds every size by u32.

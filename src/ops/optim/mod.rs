@@ -220,6 +220,27 @@ impl OptimizerState {
     pub fn step(&mut self, param: &Tensor, grad: &Tensor) -> Result<()> {
         crate::ops::same_device(OP, &[param, grad, &self.s1])?;
         let len = self.s1.numel();
+        if self.s2.numel() != len || self.s3.numel() != len {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                what: "optimiser state",
+                expected: format!("s1, s2, s3 of {len} elements each"),
+                got: format!(
+                    "{}, {}, {}",
+                    self.s1.shape(),
+                    self.s2.shape(),
+                    self.s3.shape()
+                ),
+            });
+        }
+        if std::ptr::eq(param.buffer(), grad.buffer()) {
+            return Err(Error::invalid(
+                OP,
+                "grad",
+                "the parameter buffer",
+                "must be a separate tensor",
+            ));
+        }
         if param.numel() != len || grad.numel() != len {
             return Err(Error::ShapeMismatch {
                 op: OP,

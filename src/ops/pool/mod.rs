@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod gpu;
 
 use crate::error::{Error, Result};
+use crate::ops::conv2d::WINDOW_LIMIT;
 use crate::shape::{same_pads, Padding, Shape, HW};
 use crate::tensor::Tensor;
 
@@ -98,10 +99,51 @@ impl Pool2dParams {
             ));
         }
         let (n, c, h_in, w_in) = nchw(x)?;
+        check_u32(x)?;
+        if h_in * w_in > 1 << 24 {
+            return Err(Error::invalid(
+                OP,
+                "input plane",
+                format!("{h_in}×{w_in}"),
+                "arg-max indices are stored as exact f32 integers, so a plane is limited to 2^24 elements",
+            ));
+        }
+        let pads = match self.padding {
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } => top.max(bottom).max(left).max(right),
+            _ => 0,
+        };
+        for (name, v) in [
+            ("kernel", self.kernel.h.max(self.kernel.w)),
+            ("stride", self.stride.h.max(self.stride.w)),
+            ("dilation", self.dilation.h.max(self.dilation.w)),
+            ("padding", pads),
+        ] {
+            if v > WINDOW_LIMIT {
+                return Err(Error::invalid(
+                    OP,
+                    name,
+                    v,
+                    format!("must be at most {WINDOW_LIMIT}"),
+                ));
+            }
+        }
         let ext = HW::new(
             self.dilation.h * (self.kernel.h - 1) + 1,
             self.dilation.w * (self.kernel.w - 1) + 1,
         );
+        if ext.h.max(ext.w) > WINDOW_LIMIT {
+            return Err(Error::invalid(
+                OP,
+                "kernel",
+                self.kernel,
+                format!("the dilated window may span at most {WINDOW_LIMIT}"),
+            ));
+        }
         let (pad_top, pad_bottom, pad_left, pad_right) = match self.padding {
             Padding::Valid => (0, 0, 0, 0),
             Padding::Same => {
@@ -173,42 +215,23 @@ impl Pool2dParams {
         };
         // Every window must see a real element, or max has nothing to pick and average
         // without the pad has nothing to divide by.
-        for oh in 0..h_out {
-            if g.taps(oh, true).next().is_none() {
+        for (rows, out, what) in [(true, h_out, "row"), (false, w_out, "column")] {
+            if let Some(o) = (0..out).find(|&o| !g.sees_input(o, rows)) {
                 return Err(Error::invalid(
                     OP,
                     "padding",
                     self.padding,
-                    format!("output row {oh} would see only padding"),
+                    format!("output {what} {o} would see only padding"),
                 ));
             }
         }
-        for ow in 0..w_out {
-            if g.taps(ow, false).next().is_none() {
-                return Err(Error::invalid(
-                    OP,
-                    "padding",
-                    self.padding,
-                    format!("output column {ow} would see only padding"),
-                ));
-            }
-        }
-        if h_in * w_in > 1 << 24 {
-            return Err(Error::invalid(
-                OP,
-                "input plane",
-                format!("{h_in}×{w_in}"),
-                "arg-max indices are stored as exact f32 integers, so a plane is limited to 2^24 elements",
-            ));
-        }
-        check_u32(x)?;
         Ok(g)
     }
 }
 
 fn nchw(x: &Shape) -> Result<(usize, usize, usize, usize)> {
     match *x.dims() {
-        [n, c, h, w] if n * c * h * w > 0 => Ok((n, c, h, w)),
+        [n, c, h, w] if n > 0 && c > 0 && h > 0 && w > 0 => Ok((n, c, h, w)),
         _ => Err(Error::ShapeMismatch {
             op: OP,
             what: "input x",
@@ -281,6 +304,35 @@ impl Pool2dGeometry {
             (i < size).then_some((t, i))
         })
     }
+    /// Whether window `o` along H (`rows`) or W has a tap inside the input: O(1), no tap walk.
+    pub fn sees_input(&self, o: usize, rows: bool) -> bool {
+        let (k, s, d, pad, size) = if rows {
+            (
+                self.kernel.h,
+                self.stride.h,
+                self.dilation.h,
+                self.pad_top,
+                self.h_in,
+            )
+        } else {
+            (
+                self.kernel.w,
+                self.stride.w,
+                self.dilation.w,
+                self.pad_left,
+                self.w_in,
+            )
+        };
+        let start = o * s; // in padded coordinates
+                           // First tap at or past the padding: t = ceil((pad − start) / d) when start < pad.
+        let t = if start >= pad {
+            0
+        } else {
+            (pad - start).div_ceil(d)
+        };
+        t < k && start + t * d - pad < size
+    }
+
     /// The average's divisor for output (oh, ow).
     pub fn divisor(&self, oh: usize, ow: usize) -> usize {
         match self.kind {
@@ -401,6 +453,17 @@ pub struct AdaptiveGeometry {
 impl AdaptiveGeometry {
     pub fn resolve(x: &Shape, out: HW<usize>) -> Result<AdaptiveGeometry> {
         let (n, c, h_in, w_in) = nchw(x)?;
+        // The shaders form i·size/out and (i+1)·size in 32 bits.
+        if (h_in as u64 + 1) * (out.h as u64 + 1) > u64::from(u32::MAX)
+            || (w_in as u64 + 1) * (out.w as u64 + 1) > u64::from(u32::MAX)
+        {
+            return Err(Error::invalid(
+                OP,
+                "output size",
+                out,
+                format!("input {h_in}×{w_in} times output exceeds 2^32 window arithmetic"),
+            ));
+        }
         if out.h == 0 || out.w == 0 {
             return Err(Error::invalid(
                 OP,
