@@ -182,6 +182,31 @@ fn gpu_is_send_and_sync_and_chains_without_submitting() {
     assert_eq!(chained, stepwise);
 }
 
+/// A chain of ops is recorded into one encoder: one submit when the result is read.
+#[test]
+fn a_chain_of_ops_is_one_submit() {
+    // Its own device, so no other test's submits are counted.
+    let g = Gpu::new().unwrap();
+    let p = Conv2dParams::new(3).padding(Padding::Same);
+    let x = t(&g, &[2, 3, 9, 9]);
+    let w = t(&g, &[3, 3, 3, 3]);
+    let dy = t(&g, &[2, 3, 9, 9]);
+    g.sync().unwrap();
+    let before = g.counters();
+    let y = conv2d(&conv2d(&x, &w, None, &p).unwrap(), &w, None, &p).unwrap();
+    let dx = conv2d::conv2d_backward_data(&dy, &w, x.shape(), &p).unwrap();
+    let dw = conv2d::conv2d_backward_filter(&x, &dy, &p).unwrap();
+    let recorded = g.counters();
+    assert_eq!(
+        recorded.submits, before.submits,
+        "recording alone submits nothing"
+    );
+    assert!(recorded.dispatches >= before.dispatches + 4);
+    let _ = (dx, dw);
+    y.to_vec().unwrap();
+    assert_eq!(g.counters().submits, before.submits + 1);
+}
+
 /// Inputs found by review that once panicked or silently overflowed: each is now an error.
 #[test]
 fn hostile_parameters_are_errors_not_panics() {

@@ -9,6 +9,7 @@ mod pipelines;
 mod recorder;
 pub mod shaders;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use pipelines::{Overrides, PipelineKey};
@@ -58,6 +59,17 @@ pub(crate) struct GpuInner {
     /// 4-byte buffers bound where a kernel's optional binding is absent, one per binding slot
     /// (a buffer may not be bound read-only and writable in one dispatch).
     pub(crate) stand_ins: Mutex<Vec<Arc<wgpu::Buffer>>>,
+    pub(crate) submits: AtomicU64,
+    pub(crate) dispatches: AtomicU64,
+}
+
+/// How much work went to the device since the `Gpu` was made.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Counters {
+    /// Queue submissions (one per read-back, `flush` or `sync` with work pending).
+    pub submits: u64,
+    /// Compute dispatches recorded.
+    pub dispatches: u64,
 }
 
 impl Gpu {
@@ -121,6 +133,8 @@ impl Gpu {
             pending: Mutex::new(recorder::Pending::default()),
             errors,
             stand_ins: Mutex::new(Vec::new()),
+            submits: AtomicU64::new(0),
+            dispatches: AtomicU64::new(0),
         }))
     }
 
@@ -158,6 +172,14 @@ impl Gpu {
         self.0.info.device_type == wgpu::DeviceType::Cpu
     }
 
+    /// Submissions and dispatches so far: chains of ops should cost one submit, not one each.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            submits: self.0.submits.load(Ordering::Relaxed),
+            dispatches: self.0.dispatches.load(Ordering::Relaxed),
+        }
+    }
+
     /// Submits all recorded work without waiting for it.
     pub fn flush(&self) -> Result<()> {
         self.submit(None).map(|_| ())
@@ -182,6 +204,7 @@ impl Gpu {
             f(&mut enc);
         }
         let idx = self.0.queue.submit([enc.finish()]);
+        self.0.submits.fetch_add(1, Ordering::Relaxed);
         drop(pending);
         self.check_errors("submit")?;
         Ok(idx)

@@ -117,6 +117,9 @@ impl Gpu {
         pass.set_pipeline(&pipe.pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(x, y, z);
+        self.0
+            .dispatches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
