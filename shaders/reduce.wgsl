@@ -4,6 +4,9 @@
 // reduce_axis     x viewed as [outer, len, inner]: dst[o·inner + i] = sum / mean / max (op 0/1/2)
 //                 over len of x[(o·len + l)·inner + i]; dst2 = arg-max index (first maximum)
 //                 for op 2. One invocation per output, summing in index order.
+// reduce_axis_tree the same for long axes with few outputs: one workgroup per output, each
+//                 invocation a fixed stride of the axis, then a fixed tree (for max: the larger
+//                 value, the smaller index on ties, so the first maximum wins).
 // sum_all         dst[0] = scale · Σ src: one workgroup; each invocation sums a fixed stride,
 //                 then a fixed tree in workgroup memory.
 // softmax         dst = softmax(src) per row (op 0) or log_softmax (op 1), row max subtracted.
@@ -34,6 +37,7 @@ struct Params {
 override WG: u32 = 64u;
 
 var<workgroup> partial: array<f32, WG>;
+var<workgroup> partial_idx: array<u32, WG>;
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
@@ -65,6 +69,55 @@ fn reduce_axis(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
         sum += src[base + l * p.inner];
     }
     dst[o] = select(sum, sum / f32(p.len), p.op == 1u);
+}
+
+@compute @workgroup_size(WG)
+fn reduce_axis_tree(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    // Uniform across the workgroup, so the barriers below stay in uniform control flow.
+    let o = wid.x + wid.y * nwg.x;
+    if (o >= p.outer * p.inner) {
+        return;
+    }
+    let base = (o / p.inner) * p.len * p.inner + o % p.inner;
+    let is_max = p.op == 2u;
+    var acc = 0.0;
+    var at = min(lid, p.len - 1u);
+    if (is_max) {
+        acc = src[base + at * p.inner];
+        for (var l = lid + WG; l < p.len; l += WG) {
+            let v = src[base + l * p.inner];
+            if (v > acc) {
+                acc = v;
+                at = l;
+            }
+        }
+    } else {
+        for (var l = lid; l < p.len; l += WG) {
+            acc += src[base + l * p.inner];
+        }
+    }
+    partial[lid] = acc;
+    partial_idx[lid] = at;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if (lid < half) {
+            let v = partial[lid + half];
+            let i = partial_idx[lid + half];
+            if (!is_max) {
+                partial[lid] += v;
+            } else if (v > partial[lid] || (v == partial[lid] && i < partial_idx[lid])) {
+                partial[lid] = v;
+                partial_idx[lid] = i;
+            }
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        dst[o] = select(partial[0], partial[0] / f32(p.len), p.op == 1u);
+        if (is_max) {
+            dst2[o] = f32(partial_idx[0]);
+        }
+    }
 }
 
 @compute @workgroup_size(WG)

@@ -292,3 +292,81 @@ fn subgroup_and_fallback_sums_match_the_reference() {
     }
     println!("SUBGROUP on this adapter: {has}");
 }
+
+/// Both axis kernels (one invocation per output; one workgroup per output with a tree) on the
+/// same cases, short and long axes, with ties for the arg-max.
+#[test]
+fn axis_kernels_agree_with_the_reference() {
+    use wgcnn::ops::reduce::gpu::reduce_axis_with;
+    let gpu = gpu();
+    let mut rng = Rng::new(0xa11);
+    for [outer, len, inner] in [
+        [3, 5000, 2],
+        [1, 70_001, 1],
+        [4, 9, 7],
+        [2, 513, 3],
+        [1, 1, 5],
+    ] {
+        let n = outer * len * inner;
+        let xs: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % 2 == 0 {
+                    rng.range(0, 6) as f32
+                } else {
+                    rng.uniform()
+                }
+            })
+            .collect();
+        let x = Tensor::from_slice(&gpu, [n], &xs).unwrap();
+        for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max] {
+            for tree in [false, true] {
+                let out = Shape::new([outer * inner]);
+                let (y, idx) =
+                    reduce_axis_with(&x, [outer, len, inner], op, out.clone(), tree).unwrap();
+                let (y, idx) = (y.to_vec().unwrap(), idx.map(|t| t.to_vec().unwrap()));
+                let again = reduce_axis_with(&x, [outer, len, inner], op, out, tree)
+                    .unwrap()
+                    .0
+                    .to_vec()
+                    .unwrap();
+                assert!(
+                    y.iter()
+                        .zip(&again)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{op:?} tree={tree}: not reproducible"
+                );
+                for o in 0..outer * inner {
+                    let vals: Vec<f64> = (0..len)
+                        .map(|l| f64::from(xs[(o / inner * len + l) * inner + o % inner]))
+                        .collect();
+                    let abs: f64 = vals.iter().map(|v| v.abs()).sum();
+                    let ctx = format!("[{outer}, {len}, {inner}] {op:?} tree={tree} output {o}");
+                    match op {
+                        ReduceOp::Sum => assert!(
+                            (f64::from(y[o]) - vals.iter().sum::<f64>()).abs() <= bound(len, abs),
+                            "{ctx}"
+                        ),
+                        ReduceOp::Mean => assert!(
+                            (f64::from(y[o]) - vals.iter().sum::<f64>() / len as f64).abs()
+                                <= bound(len + 1, abs / len as f64),
+                            "{ctx}"
+                        ),
+                        ReduceOp::Max => {
+                            let best = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                            assert_eq!(f64::from(y[o]), best, "{ctx}");
+                            let first = vals.iter().position(|&v| v == best).unwrap();
+                            assert_eq!(idx.as_ref().unwrap()[o] as usize, first, "{ctx} arg-max");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        reduce_axis_with(&x_of(&gpu), [2, 2, 2], ReduceOp::Sum, Shape::new([4]), true).is_err()
+    );
+}
+
+fn x_of(gpu: &Gpu) -> Tensor {
+    Tensor::from_slice(gpu, [7], &[0.0; 7]).unwrap()
+}

@@ -110,6 +110,7 @@ impl Shader {
             Shader::Matmul => &["matmul"],
             Shader::Reduce => &[
                 "reduce_axis",
+                "reduce_axis_tree",
                 "sum_all",
                 "softmax",
                 "softmax_xent",

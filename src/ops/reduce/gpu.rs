@@ -29,7 +29,8 @@ const WG: u32 = 64;
 const WG_SUM: u32 = 256;
 
 fn key(entry: &'static str) -> PipelineKey {
-    let wg = if entry.starts_with("sum_all") {
+    // The workgroup-tree entries use the wide workgroup.
+    let wg = if entry.starts_with("sum_all") || entry == "reduce_axis_tree" {
         WG_SUM
     } else {
         WG
@@ -114,12 +115,32 @@ pub fn sum_all_with(x: &Tensor, scale: f32, subgroups: bool) -> Result<Tensor> {
     Ok(out)
 }
 
-pub(crate) fn reduce_axis(
+/// Whether an axis reduction takes the workgroup-tree kernel: long axes with few outputs,
+/// where one invocation per output would leave the device idle.
+pub fn tree_fits(outputs: usize, len: usize) -> bool {
+    len >= 512 && outputs <= 16384
+}
+
+/// `reduce` along an axis of x viewed as `[outer, len, inner]`, with the kernel forced
+/// (`tree`: one workgroup per output) — tests prove both.
+pub fn reduce_axis_with(
     x: &Tensor,
     [outer, len, inner]: [usize; 3],
     op: ReduceOp,
     out: Shape,
+    tree: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
+    if outer.checked_mul(len).and_then(|v| v.checked_mul(inner)) != Some(x.numel())
+        || out.numel() != outer * inner
+        || len == 0
+    {
+        return Err(crate::error::Error::invalid(
+            "reduce",
+            "axis view",
+            format!("[{outer}, {len}, {inner}]"),
+            format!("does not cover x {}", x.shape()),
+        ));
+    }
     let y = Tensor::zeros(x.gpu(), out.clone())?;
     let idx = (op == ReduceOp::Max)
         .then(|| Tensor::zeros(x.gpu(), out))
@@ -136,13 +157,20 @@ pub(crate) fn reduce_axis(
         op: code,
         ..ReduceUniforms::default()
     };
-    run(
-        "reduce_axis",
-        &u,
-        x,
-        [None, Some(&y), idx.as_ref()],
-        outer * inner,
-    )?;
+    let bufs = [None, Some(&y), idx.as_ref()];
+    if tree {
+        // One workgroup per output.
+        let blocks = u32_of(outer * inner)?;
+        x.gpu().dispatch_tensors(
+            &key("reduce_axis_tree"),
+            &u,
+            &[Some(x), bufs[0], bufs[1], bufs[2]],
+            blocks,
+            1,
+        )?;
+    } else {
+        run("reduce_axis", &u, x, bufs, outer * inner)?;
+    }
     Ok((y, idx))
 }
 

@@ -64,7 +64,8 @@ pub fn reduce(x: &Tensor, axis: Option<usize>, op: ReduceOp) -> Result<(Tensor, 
         };
         return Ok((gpu::sum_all(x, scale)?, None));
     }
-    gpu::reduce_axis(x, [outer, len, inner], op, out_shape)
+    let tree = gpu::tree_fits(outer * inner, len);
+    gpu::reduce_axis_with(x, [outer, len, inner], op, out_shape, tree)
 }
 
 fn rows_cols(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
