@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::error::{Error, Result};
+
 /// Dimensions of a tensor, outermost first (NCHW for activations).
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub struct Shape(pub Vec<usize>);
@@ -131,7 +133,7 @@ impl fmt::Display for Padding {
 /// Pads (before, after) along one axis for a window of `extent = dilation·(k−1)+1` and `stride`.
 /// `Same` follows TensorFlow: out = ceil(size / stride), pad = max((out−1)·stride + extent − size, 0),
 /// with the odd pixel after.
-pub(crate) fn same_pads(size: usize, extent: usize, stride: usize) -> (usize, usize) {
+fn same_pads(size: usize, extent: usize, stride: usize) -> (usize, usize) {
     let out = size.div_ceil(stride);
     let total = ((out.saturating_sub(1)) * stride + extent).saturating_sub(size);
     (total / 2, total - total / 2)
@@ -142,4 +144,100 @@ pub(crate) fn same_pads(size: usize, extent: usize, stride: usize) -> (usize, us
 pub(crate) fn window_out(size: usize, pads: usize, extent: usize, stride: usize) -> Option<usize> {
     let padded = size + pads;
     (padded >= extent).then(|| (padded - extent) / stride + 1)
+}
+
+/// Largest kernel, stride, dilation, padding or dilated window extent: far beyond any real
+/// network, and small enough that the shaders' 32-bit window arithmetic cannot overflow.
+pub const WINDOW_LIMIT: usize = 1 << 24;
+
+/// A sliding window's extents and pads, shared by convolution and pooling.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Window {
+    /// Dilated extent `dilation·(kernel − 1) + 1` per axis.
+    pub ext: HW<usize>,
+    pub top: usize,
+    pub bottom: usize,
+    pub left: usize,
+    pub right: usize,
+}
+
+/// Checks kernel, stride, dilation and padding (all ≥ 1 where they must be, none past
+/// [`WINDOW_LIMIT`]) and resolves the pads for an input of `size`.
+pub(crate) fn resolve_window(
+    op: &'static str,
+    size: HW<usize>,
+    kernel: HW<usize>,
+    stride: HW<usize>,
+    dilation: HW<usize>,
+    padding: Padding,
+) -> Result<Window> {
+    for (name, v) in [
+        ("kernel height", kernel.h),
+        ("kernel width", kernel.w),
+        ("stride height", stride.h),
+        ("stride width", stride.w),
+        ("dilation height", dilation.h),
+        ("dilation width", dilation.w),
+    ] {
+        if v == 0 {
+            return Err(Error::invalid(op, name, v, "must be at least 1"));
+        }
+    }
+    let pads = match padding {
+        Padding::Explicit {
+            top,
+            bottom,
+            left,
+            right,
+        } => top.max(bottom).max(left).max(right),
+        _ => 0,
+    };
+    for (name, v) in [
+        ("kernel", kernel.h.max(kernel.w)),
+        ("stride", stride.h.max(stride.w)),
+        ("dilation", dilation.h.max(dilation.w)),
+        ("padding", pads),
+    ] {
+        if v > WINDOW_LIMIT {
+            return Err(Error::invalid(
+                op,
+                name,
+                v,
+                format!("must be at most {WINDOW_LIMIT}"),
+            ));
+        }
+    }
+    let ext = HW::new(
+        dilation.h * (kernel.h - 1) + 1,
+        dilation.w * (kernel.w - 1) + 1,
+    );
+    if ext.h.max(ext.w) > WINDOW_LIMIT {
+        return Err(Error::invalid(
+            op,
+            "kernel",
+            format!("{kernel} with dilation {dilation}"),
+            format!("the dilated window may span at most {WINDOW_LIMIT}"),
+        ));
+    }
+    let (top, bottom, left, right) = match padding {
+        Padding::Valid => (0, 0, 0, 0),
+        Padding::Same => {
+            let (t, b) = same_pads(size.h, ext.h, stride.h);
+            let (l, r) = same_pads(size.w, ext.w, stride.w);
+            (t, b, l, r)
+        }
+        Padding::Explicit {
+            top,
+            bottom,
+            left,
+            right,
+        } => (top, bottom, left, right),
+    };
+    Ok(Window {
+        ext,
+        top,
+        bottom,
+        left,
+        right,
+    })
 }

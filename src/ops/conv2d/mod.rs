@@ -16,14 +16,11 @@ pub use kernel::{
 };
 
 use crate::error::{Error, Result};
-use crate::shape::{same_pads, window_out, Padding, Shape, HW};
+pub use crate::shape::WINDOW_LIMIT;
+use crate::shape::{resolve_window, window_out, Padding, Shape, HW};
 use crate::tensor::Tensor;
 
 const OP: &str = "conv2d";
-
-/// Largest stride, dilation, padding or dilated window extent: far beyond any real network, and
-/// small enough that the shaders' 32-bit window arithmetic cannot overflow.
-pub const WINDOW_LIMIT: usize = 1 << 24;
 
 /// Options of a 2-D convolution.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -75,18 +72,8 @@ impl Conv2dParams {
     /// Validates the parameters against the input and weight shapes and computes every number
     /// the passes need.
     pub fn resolve(&self, x: &Shape, w: &Shape) -> Result<Conv2dGeometry> {
-        for (name, v) in [
-            ("kernel height", self.kernel.h),
-            ("kernel width", self.kernel.w),
-            ("stride height", self.stride.h),
-            ("stride width", self.stride.w),
-            ("dilation height", self.dilation.h),
-            ("dilation width", self.dilation.w),
-            ("groups", self.groups),
-        ] {
-            if v == 0 {
-                return Err(Error::invalid(OP, name, v, "must be at least 1"));
-            }
+        if self.groups == 0 {
+            return Err(Error::invalid(OP, "groups", 0, "must be at least 1"));
         }
         let &[n, c_in, h_in, w_in] = x.dims() else {
             return Err(Error::ShapeMismatch {
@@ -139,54 +126,16 @@ impl Conv2dParams {
                 got: w.to_string(),
             });
         }
-        // Shaders do their window arithmetic in 32 bits: keep every window number far inside.
-        let pads = match self.padding {
-            Padding::Explicit {
-                top,
-                bottom,
-                left,
-                right,
-            } => top.max(bottom).max(left).max(right),
-            _ => 0,
-        };
-        for (name, v) in [
-            ("stride", self.stride.h.max(self.stride.w)),
-            ("dilation", self.dilation.h.max(self.dilation.w)),
-            ("padding", pads),
-        ] {
-            if v > WINDOW_LIMIT {
-                return Err(Error::invalid(
-                    OP,
-                    name,
-                    v,
-                    format!("must be at most {WINDOW_LIMIT}"),
-                ));
-            }
-        }
-        let ext_h = self.dilation.h * (kh - 1) + 1;
-        let ext_w = self.dilation.w * (kw - 1) + 1;
-        if ext_h.max(ext_w) > WINDOW_LIMIT {
-            return Err(Error::invalid(
-                OP,
-                "kernel",
-                format!("{} with dilation {}", self.kernel, self.dilation),
-                format!("the dilated window may span at most {WINDOW_LIMIT}"),
-            ));
-        }
-        let (pad_top, pad_bottom, pad_left, pad_right) = match self.padding {
-            Padding::Valid => (0, 0, 0, 0),
-            Padding::Same => {
-                let (t, b) = same_pads(h_in, ext_h, self.stride.h);
-                let (l, r) = same_pads(w_in, ext_w, self.stride.w);
-                (t, b, l, r)
-            }
-            Padding::Explicit {
-                top,
-                bottom,
-                left,
-                right,
-            } => (top, bottom, left, right),
-        };
+        let win = resolve_window(
+            OP,
+            HW::new(h_in, w_in),
+            self.kernel,
+            self.stride,
+            self.dilation,
+            self.padding,
+        )?;
+        let (ext_h, ext_w) = (win.ext.h, win.ext.w);
+        let (pad_top, pad_bottom, pad_left, pad_right) = (win.top, win.bottom, win.left, win.right);
         let h_out = window_out(h_in, pad_top + pad_bottom, ext_h, self.stride.h);
         let w_out = window_out(w_in, pad_left + pad_right, ext_w, self.stride.w);
         let (Some(h_out), Some(w_out)) = (h_out, w_out) else {

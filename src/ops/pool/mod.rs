@@ -10,8 +10,7 @@ pub mod cpu;
 pub mod gpu;
 
 use crate::error::{Error, Result};
-use crate::ops::conv2d::WINDOW_LIMIT;
-use crate::shape::{same_pads, Padding, Shape, HW};
+use crate::shape::{resolve_window, Padding, Shape, HW};
 use crate::tensor::Tensor;
 
 const OP: &str = "pool2d";
@@ -78,18 +77,6 @@ impl Pool2dParams {
 
     /// Validates against the input shape and resolves every number the passes need.
     pub fn resolve(&self, x: &Shape) -> Result<Pool2dGeometry> {
-        for (name, v) in [
-            ("kernel height", self.kernel.h),
-            ("kernel width", self.kernel.w),
-            ("stride height", self.stride.h),
-            ("stride width", self.stride.w),
-            ("dilation height", self.dilation.h),
-            ("dilation width", self.dilation.w),
-        ] {
-            if v == 0 {
-                return Err(Error::invalid(OP, name, v, "must be at least 1"));
-            }
-        }
         if matches!(self.kind, PoolKind::Avg { .. }) && self.dilation != HW::square(1) {
             return Err(Error::invalid(
                 OP,
@@ -108,56 +95,16 @@ impl Pool2dParams {
                 "arg-max indices are stored as exact f32 integers, so a plane is limited to 2^24 elements",
             ));
         }
-        let pads = match self.padding {
-            Padding::Explicit {
-                top,
-                bottom,
-                left,
-                right,
-            } => top.max(bottom).max(left).max(right),
-            _ => 0,
-        };
-        for (name, v) in [
-            ("kernel", self.kernel.h.max(self.kernel.w)),
-            ("stride", self.stride.h.max(self.stride.w)),
-            ("dilation", self.dilation.h.max(self.dilation.w)),
-            ("padding", pads),
-        ] {
-            if v > WINDOW_LIMIT {
-                return Err(Error::invalid(
-                    OP,
-                    name,
-                    v,
-                    format!("must be at most {WINDOW_LIMIT}"),
-                ));
-            }
-        }
-        let ext = HW::new(
-            self.dilation.h * (self.kernel.h - 1) + 1,
-            self.dilation.w * (self.kernel.w - 1) + 1,
-        );
-        if ext.h.max(ext.w) > WINDOW_LIMIT {
-            return Err(Error::invalid(
-                OP,
-                "kernel",
-                self.kernel,
-                format!("the dilated window may span at most {WINDOW_LIMIT}"),
-            ));
-        }
-        let (pad_top, pad_bottom, pad_left, pad_right) = match self.padding {
-            Padding::Valid => (0, 0, 0, 0),
-            Padding::Same => {
-                let (t, b) = same_pads(h_in, ext.h, self.stride.h);
-                let (l, r) = same_pads(w_in, ext.w, self.stride.w);
-                (t, b, l, r)
-            }
-            Padding::Explicit {
-                top,
-                bottom,
-                left,
-                right,
-            } => (top, bottom, left, right),
-        };
+        let win = resolve_window(
+            OP,
+            HW::new(h_in, w_in),
+            self.kernel,
+            self.stride,
+            self.dilation,
+            self.padding,
+        )?;
+        let (ext, pad_top, pad_bottom, pad_left, pad_right) =
+            (win.ext, win.top, win.bottom, win.left, win.right);
         let axis =
             |size: usize, lo: usize, hi: usize, ext: usize, stride: usize, name: &'static str| {
                 let padded = size + lo + hi;
