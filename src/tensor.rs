@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Binding, Gpu};
 use crate::shape::Shape;
 
 /// An f32 tensor in a GPU buffer, NCHW for activations. Cloning shares the buffer.
@@ -14,6 +14,8 @@ use crate::shape::Shape;
 pub struct Tensor {
     gpu: Gpu,
     buf: Arc<wgpu::Buffer>,
+    /// Byte offset of element 0 in `buf` (views into a plan's flat parameter buffer).
+    offset: u64,
     shape: Shape,
 }
 
@@ -35,20 +37,27 @@ impl Tensor {
                 got: format!("{} elements", data.len()),
             });
         }
-        let t = Tensor::zeros(gpu, shape)?;
+        // A dedicated buffer even while a plan is being captured: the data must stay put.
+        let t = Tensor::alloc(gpu, shape, false)?;
         if !data.is_empty() {
             // Uploads ride on the queue and land before the next submit, so they are ordered
             // before any op recorded afterwards. Pending ops recorded *before* must not see the
             // new data, but a fresh buffer has no earlier readers.
             gpu.queue()
-                .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+                .write_buffer(&t.buf, t.offset, bytemuck::cast_slice(data));
         }
         Ok(t)
     }
 
     /// A tensor of zeros (wgpu zero-fills new buffers).
+    ///
+    /// While a plan is being captured on this thread, the buffer comes from the plan's pool
+    /// instead and holds whatever an earlier step left there: ops write every output element.
     pub fn zeros(gpu: &Gpu, shape: impl Into<Shape>) -> Result<Tensor> {
-        let shape = shape.into();
+        Tensor::alloc(gpu, shape.into(), true)
+    }
+
+    fn alloc(gpu: &Gpu, shape: Shape, pooled: bool) -> Result<Tensor> {
         let bytes = shape
             .checked_numel()
             .and_then(|n| (n as u64).checked_mul(4))
@@ -69,17 +78,36 @@ impl Tensor {
             });
         }
         // Zero-sized bindings are not allowed; an empty tensor still owns 4 bytes.
-        let buf = gpu.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some("tensor"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let size = bytes.max(4);
+        let buf = match pooled {
+            true => gpu.pooled_buffer(size)?,
+            false => None,
+        };
+        let buf = buf.unwrap_or_else(|| Arc::new(new_buffer(gpu, size)));
         Ok(Tensor {
             gpu: gpu.clone(),
-            buf: Arc::new(buf),
+            buf,
+            offset: 0,
+            shape,
+        })
+    }
+
+    /// A view of `shape` starting `offset` elements into this tensor (no copy). Views bound to
+    /// kernels must start at a multiple of the adapter's storage offset alignment.
+    pub(crate) fn view(&self, offset: usize, shape: Shape) -> Result<Tensor> {
+        let end = offset.checked_add(shape.numel());
+        if end.is_none_or(|e| e > self.numel()) {
+            return Err(Error::ShapeMismatch {
+                op: "Tensor::view",
+                what: "range",
+                expected: format!("within {} elements", self.numel()),
+                got: format!("{shape} at element {offset}"),
+            });
+        }
+        Ok(Tensor {
+            gpu: self.gpu.clone(),
+            buf: self.buf.clone(),
+            offset: self.offset + offset as u64 * 4,
             shape,
         })
     }
@@ -99,6 +127,18 @@ impl Tensor {
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buf
     }
+    /// Byte offset of the first element in [`Tensor::buffer`].
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+    /// The buffer range this tensor occupies, for binding to a kernel.
+    pub fn binding(&self) -> Binding<'_> {
+        Binding {
+            buffer: &self.buf,
+            offset: self.offset,
+            size: (self.numel() as u64 * 4).max(4),
+        }
+    }
 
     /// The same data seen with another shape of equal element count (no copy).
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
@@ -114,6 +154,7 @@ impl Tensor {
         Ok(Tensor {
             gpu: self.gpu.clone(),
             buf: self.buf.clone(),
+            offset: self.offset,
             shape,
         })
     }
@@ -158,7 +199,7 @@ impl Tensor {
             mapped_at_creation: false,
         });
         gpu.submit(Some(&mut |enc: &mut wgpu::CommandEncoder| {
-            enc.copy_buffer_to_buffer(&self.buf, 0, &staging, 0, size);
+            enc.copy_buffer_to_buffer(&self.buf, self.offset, &staging, 0, size);
         }))?;
         let done: MapFlag = Arc::new(Mutex::new(None));
         let flag = done.clone();
@@ -169,6 +210,17 @@ impl Tensor {
         });
         Ok((staging, done))
     }
+}
+
+pub(crate) fn new_buffer(gpu: &Gpu, size: u64) -> wgpu::Buffer {
+    gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("tensor"),
+        size,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
 }
 
 type MapFlag = Arc<Mutex<Option<std::result::Result<(), String>>>>;

@@ -5,6 +5,7 @@
 //! reports asynchronously are collected and returned as `Err` at the next flush or read-back.
 
 mod adapter;
+pub(crate) mod capture;
 mod pipelines;
 mod recorder;
 pub mod shaders;
@@ -12,6 +13,7 @@ pub mod shaders;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub use capture::Program;
 pub use pipelines::{Overrides, PipelineKey};
 pub use recorder::Binding;
 pub use shaders::Shader;
@@ -59,6 +61,8 @@ pub(crate) struct GpuInner {
     /// 4-byte buffers bound where a kernel's optional binding is absent, one per binding slot
     /// (a buffer may not be bound read-only and writable in one dispatch).
     pub(crate) stand_ins: Mutex<Vec<Arc<wgpu::Buffer>>>,
+    /// The plan being compiled, if any (see `capture`).
+    pub(crate) capture: Mutex<Option<capture::Capture>>,
     pub(crate) submits: AtomicU64,
     pub(crate) dispatches: AtomicU64,
 }
@@ -133,6 +137,7 @@ impl Gpu {
             pending: Mutex::new(recorder::Pending::default()),
             errors,
             stand_ins: Mutex::new(Vec::new()),
+            capture: Mutex::new(None),
             submits: AtomicU64::new(0),
             dispatches: AtomicU64::new(0),
         }))
@@ -196,6 +201,12 @@ impl Gpu {
         &self,
         extra: Option<&mut dyn FnMut(&mut wgpu::CommandEncoder)>,
     ) -> Result<wgpu::SubmissionIndex> {
+        if self.capturing(|_| ())? {
+            return Err(Error::Wgpu {
+                op: "plan".into(),
+                message: "an op read a result back while a plan was being compiled".into(),
+            });
+        }
         // Keep the lock until the submit: another thread must not submit work recorded after
         // ours before ours, or it would read results that are not computed yet.
         let mut pending = self.lock_pending()?;

@@ -4,13 +4,32 @@ use bytemuck::Pod;
 
 use std::sync::Arc;
 
+use super::capture::{record, Step};
 use super::pipelines::PipelineKey;
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// A storage buffer bound to one of a kernel's bindings (1, 2, … in order).
-pub type Binding<'a> = &'a wgpu::Buffer;
+/// A buffer range bound to one of a kernel's storage bindings (1, 2, … in order).
+#[derive(Clone, Copy, Debug)]
+pub struct Binding<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    /// Bytes; a multiple of the adapter's `min_storage_buffer_offset_alignment`.
+    pub offset: u64,
+    /// Bytes, at least 4.
+    pub size: u64,
+}
+
+impl<'a> Binding<'a> {
+    /// The whole of `buffer`.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Binding<'a> {
+        Binding {
+            buffer,
+            offset: 0,
+            size: buffer.size(),
+        }
+    }
+}
 
 /// Work recorded but not yet submitted.
 #[derive(Default)]
@@ -22,6 +41,11 @@ impl Pending {
     /// The pending encoder, leaving an empty slot behind (a new encoder if none was pending).
     pub(crate) fn take(&mut self, device: &wgpu::Device) -> wgpu::CommandEncoder {
         self.encoder.take().unwrap_or_else(|| new_encoder(device))
+    }
+
+    /// The pending encoder, made on first use.
+    pub(crate) fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.encoder.get_or_insert_with(|| new_encoder(device))
     }
 }
 
@@ -81,6 +105,16 @@ impl Gpu {
                 ),
             });
         }
+        let align = u64::from(self.0.limits.min_storage_buffer_offset_alignment);
+        if let Some(b) = buffers.iter().find(|b| b.offset % align != 0 || b.size == 0) {
+            return Err(Error::Wgpu {
+                op: format!("{}::{}", key.shader.name(), key.entry),
+                message: format!(
+                    "a binding at byte {} (size {}) is not aligned to {align}",
+                    b.offset, b.size
+                ),
+            });
+        }
         let pipe = self.pipeline(key)?;
         let device = &self.0.device;
         let bytes = bytemuck::bytes_of(uniforms);
@@ -93,6 +127,7 @@ impl Gpu {
         // A fresh buffer per dispatch: queue writes land before the next submit, so a shared
         // buffer would leave every dispatch of the encoder with the last uniforms.
         self.0.queue.write_buffer(&ubuf, 0, bytes);
+        let groups = [x, y, z];
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: ubuf.as_entire_binding(),
@@ -100,7 +135,11 @@ impl Gpu {
         for (i, b) in buffers.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b.buffer,
+                    offset: b.offset,
+                    size: std::num::NonZeroU64::new(b.size),
+                }),
             });
         }
         let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -108,15 +147,18 @@ impl Gpu {
             layout: &pipe.layout,
             entries: &entries,
         });
+        let step = Step::Dispatch {
+            pipeline: pipe,
+            bind,
+            uniforms: ubuf,
+            groups,
+            entry: key.entry,
+        };
+        if self.capturing(|c| c.steps.push(step.clone()))? {
+            return Ok(());
+        }
         let mut pending = self.lock_pending()?;
-        let enc = pending.encoder.get_or_insert_with(|| new_encoder(device));
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(key.entry),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(&pipe.pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(x, y, z);
+        record(pending.encoder(device), std::slice::from_ref(&step));
         self.0
             .dispatches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -136,10 +178,10 @@ impl Gpu {
         z: u32,
     ) -> Result<()> {
         let stand_ins = self.stand_ins(tensors.len())?;
-        let bufs: Vec<&wgpu::Buffer> = tensors
+        let bufs: Vec<Binding<'_>> = tensors
             .iter()
             .zip(&stand_ins)
-            .map(|(t, spare)| t.map_or(&**spare, |t| t.buffer()))
+            .map(|(t, spare)| t.map_or(Binding::whole(spare), |t| t.binding()))
             .collect();
         self.dispatch(key, uniforms, &bufs, blocks, z)
     }
@@ -163,19 +205,28 @@ impl Gpu {
         Ok(v[..n].to_vec())
     }
 
-    /// Records a copy of `bytes` bytes between buffers into the pending encoder.
+    /// Records a copy of `bytes` bytes from element `src_at` of `src` to element `dst_at` of
+    /// `dst` into the pending encoder.
     pub(crate) fn copy(
         &self,
-        src: &wgpu::Buffer,
-        src_offset: u64,
-        dst: &wgpu::Buffer,
-        dst_offset: u64,
-        bytes: u64,
+        src: &Tensor,
+        src_at: usize,
+        dst: &Tensor,
+        dst_at: usize,
+        elements: usize,
     ) -> Result<()> {
-        let device = &self.0.device;
+        let step = Step::Copy {
+            src: src.buffer().clone(),
+            src_offset: src.offset() + src_at as u64 * 4,
+            dst: dst.buffer().clone(),
+            dst_offset: dst.offset() + dst_at as u64 * 4,
+            bytes: elements as u64 * 4,
+        };
+        if self.capturing(|c| c.steps.push(step.clone()))? {
+            return Ok(());
+        }
         let mut pending = self.lock_pending()?;
-        let enc = pending.encoder.get_or_insert_with(|| new_encoder(device));
-        enc.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, bytes);
+        record(pending.encoder(&self.0.device), std::slice::from_ref(&step));
         Ok(())
     }
 }

@@ -212,7 +212,7 @@ pub(crate) fn backward_data(
             let m = g.n * g.h_in.div_ceil(sh) * g.w_in.div_ceil(sw);
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(sh * sw * g.groups * g.cg().div_ceil(t.nr as usize))?;
-            let bufs = [dy.buffer(), w.buffer(), dx.buffer()];
+            let bufs = [dy.binding(), w.binding(), dx.binding()];
             gpu.dispatch(&gemm_backward_data_key(t), &u, &bufs, blocks, z)?;
         }
         Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled => return Err(unsupported(kernel, g)),
@@ -279,7 +279,7 @@ pub(crate) fn backward_filter(
             gpu.dispatch_tensors(&depthwise_key("backward_filter"), &u, &bufs, blocks, 1)?;
         }
         Conv2dKernel::Gemm(t) => {
-            let bufs = [x.buffer(), dy.buffer(), parts.buffer()];
+            let bufs = [x.binding(), dy.binding(), parts.binding()];
             let z = count(splits * z_per_split)?;
             gpu.dispatch(&gemm_backward_filter_key(t), &u, &bufs, count(blocks)?, z)?;
         }
@@ -290,7 +290,7 @@ pub(crate) fn backward_filter(
         gpu.dispatch(
             &sum_splits_key(),
             &u,
-            &[parts.buffer(), dw.buffer()],
+            &[parts.binding(), dw.binding()],
             blocks,
             1,
         )?;
@@ -317,6 +317,6 @@ pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
         ..Conv2dUniforms::default()
     };
     let k = key(Shader::Conv2dReduce, "backward_bias", &[("WG", WG_REDUCE)]);
-    gpu.dispatch(&k, &u, &[dy.buffer(), db.buffer()], count(c_out)?, 1)?;
+    gpu.dispatch(&k, &u, &[dy.binding(), db.binding()], count(c_out)?, 1)?;
     Ok(db)
 }

@@ -69,22 +69,15 @@ fn run(
 /// `[a | b]` as one `[2c]` buffer.
 fn pack(gpu: &Gpu, a: &Tensor, b: &Tensor, c: usize) -> Result<Tensor> {
     let out = Tensor::zeros(gpu, Shape::new([2 * c]))?;
-    let bytes = c as u64 * 4;
-    gpu.copy(a.buffer(), 0, out.buffer(), 0, bytes)?;
-    gpu.copy(b.buffer(), 0, out.buffer(), bytes, bytes)?;
+    gpu.copy(a, 0, &out, 0, c)?;
+    gpu.copy(b, 0, &out, c, c)?;
     Ok(out)
 }
 
 /// Part `k` (of `c` values) of a packed buffer as its own tensor.
 fn unpack(gpu: &Gpu, packed: &Tensor, k: usize, c: usize) -> Result<Tensor> {
     let out = Tensor::zeros(gpu, Shape::new([c]))?;
-    gpu.copy(
-        packed.buffer(),
-        (k * c) as u64 * 4,
-        out.buffer(),
-        0,
-        c as u64 * 4,
-    )?;
+    gpu.copy(packed, k * c, &out, 0, c)?;
     Ok(out)
 }
 

@@ -50,15 +50,15 @@ pub fn pipelines() -> Vec<PipelineKey> {
         .collect()
 }
 
-pub(crate) fn step(
+/// The entry point and uniforms of `state`'s next step over `len` parameters.
+pub(crate) fn uniforms(
     state: &OptimizerState,
-    param: &Tensor,
-    grad: &Tensor,
+    len: usize,
     sc: &StepScalars,
-) -> Result<()> {
-    let len = u32::try_from(param.numel()).map_err(|_| Error::TooLarge {
-        what: format!("optimiser over {} parameters", param.numel()),
-        bytes: param.numel() as u64 * 4,
+) -> Result<(&'static str, OptimUniforms)> {
+    let len = u32::try_from(len).map_err(|_| Error::TooLarge {
+        what: format!("optimiser over {len} parameters"),
+        bytes: len as u64 * 4,
         limit: u64::from(u32::MAX),
     })?;
     let first = if state.step == 0 { FIRST } else { 0 };
@@ -143,14 +143,25 @@ pub(crate) fn step(
             },
         ),
     };
+    Ok((entry, u))
+}
+
+pub(crate) fn step(
+    state: &OptimizerState,
+    param: &Tensor,
+    grad: &Tensor,
+    sc: &StepScalars,
+) -> Result<()> {
+    let len = param.numel();
+    let (entry, u) = uniforms(state, len, sc)?;
     let bufs = [
-        grad.buffer(),
-        param.buffer(),
-        state.s1.buffer(),
-        state.s2.buffer(),
-        state.s3.buffer(),
+        grad.binding(),
+        param.binding(),
+        state.s1.binding(),
+        state.s2.binding(),
+        state.s3.binding(),
     ];
     param
         .gpu()
-        .dispatch(&key(entry), &u, &bufs, len.div_ceil(WG), 1)
+        .dispatch(&key(entry), &u, &bufs, (len as u32).div_ceil(WG), 1)
 }

@@ -50,6 +50,27 @@ pub enum Optimizer {
 }
 
 impl Optimizer {
+    /// The learning rate.
+    pub fn lr(&self) -> f32 {
+        match *self {
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::Nadam { lr, .. }
+            | Optimizer::RmsProp { lr, .. } => lr,
+        }
+    }
+
+    /// The same optimiser with learning rate `new` (what a schedule changes each step).
+    pub fn with_lr(mut self, new: f32) -> Optimizer {
+        match &mut self {
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::Nadam { lr, .. }
+            | Optimizer::RmsProp { lr, .. } => *lr = new,
+        }
+        self
+    }
+
     pub fn sgd(lr: f32) -> Optimizer {
         Optimizer::Sgd {
             lr,
@@ -233,7 +254,7 @@ impl OptimizerState {
                 ),
             });
         }
-        if std::ptr::eq(param.buffer(), grad.buffer()) {
+        if param.buffer() == grad.buffer() && param.offset() == grad.offset() {
             return Err(Error::invalid(
                 OP,
                 "grad",
@@ -254,5 +275,16 @@ impl OptimizerState {
         self.step += 1;
         self.mu_product = scalars.mu_product;
         Ok(())
+    }
+
+    /// The uniforms of the next step (for a plan that replays the captured dispatch), and
+    /// the step counters advanced as `step` would.
+    pub(crate) fn advance(&mut self) -> Result<gpu::OptimUniforms> {
+        self.optimizer.validate()?;
+        let scalars = cpu::step_scalars(&self.optimizer, self.step + 1, self.mu_product);
+        let (_, u) = gpu::uniforms(self, self.s1.numel(), &scalars)?;
+        self.step += 1;
+        self.mu_product = scalars.mu_product;
+        Ok(u)
     }
 }
