@@ -56,6 +56,18 @@ pub enum Error {
         limit: u64,
     },
 
+    // --- models ---
+    /// A layer of a model failed (its shapes do not fit, or one of its ops did).
+    #[error("layer `{layer}`: {source}")]
+    Layer {
+        layer: String,
+        #[source]
+        source: Box<Error>,
+    },
+    /// A model-level request that does not fit the model (unknown layer, missing loss, …).
+    #[error("model: {0}")]
+    Model(String),
+
     // --- files ---
     #[error("{}: {source}", path.display())]
     Io {
@@ -69,6 +81,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Wraps `self` with the name of the layer it happened in.
+    pub(crate) fn in_layer(self, layer: &str) -> Error {
+        Error::Layer {
+            layer: layer.to_string(),
+            source: Box::new(self),
+        }
+    }
+
     pub(crate) fn invalid(
         op: &'static str,
         name: &'static str,

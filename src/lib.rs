@@ -20,10 +20,14 @@
 
 pub mod error;
 pub mod gpu;
+pub mod graph;
+pub mod nn;
 pub mod ops;
+pub mod rng;
 pub mod shape;
 pub mod tensor;
 pub mod testing;
+pub mod train;
 
 pub use error::{Error, Result};
 

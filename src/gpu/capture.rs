@@ -99,11 +99,6 @@ impl Program {
         Ok(())
     }
 
-    /// Index of the next step: marks where an op's dispatches begin.
-    pub(crate) fn len(&self) -> usize {
-        self.steps.len()
-    }
-
     /// Compute dispatches per replay.
     pub fn dispatches(&self) -> u64 {
         self.dispatches
@@ -114,16 +109,22 @@ impl Program {
         self.pool_bytes
     }
 
-    /// Rewrites the uniforms of dispatch step `i` (effective from the next submit on).
-    pub(crate) fn set_uniforms(&self, i: usize, bytes: &[u8]) -> Result<()> {
+    /// Rewrites bytes `offset..` of dispatch step `i`'s uniforms (effective from the next
+    /// submit on: queue writes land before it).
+    pub(crate) fn set_uniforms(&self, i: usize, offset: u64, bytes: &[u8]) -> Result<()> {
         match self.steps.get(i) {
-            Some(Step::Dispatch { uniforms, .. }) if uniforms.size() == bytes.len() as u64 => {
-                self.gpu.queue().write_buffer(uniforms, 0, bytes);
+            Some(Step::Dispatch { uniforms, .. })
+                if offset + bytes.len() as u64 <= uniforms.size() =>
+            {
+                self.gpu.queue().write_buffer(uniforms, offset, bytes);
                 Ok(())
             }
             _ => Err(Error::Wgpu {
                 op: "plan".into(),
-                message: format!("step {i} is not a dispatch with {} uniform bytes", bytes.len()),
+                message: format!(
+                    "step {i} is not a dispatch with uniform bytes {offset}..{}",
+                    offset + bytes.len() as u64
+                ),
             }),
         }
     }
@@ -182,6 +183,13 @@ impl Gpu {
             }
             _ => Ok(false),
         }
+    }
+
+    /// The index the next captured step will get, or `None` when this thread is not capturing.
+    pub(crate) fn capture_len(&self) -> Result<Option<usize>> {
+        let mut at = None;
+        self.capturing(|c| at = Some(c.steps.len()))?;
+        Ok(at)
     }
 
     /// A free pooled buffer of at least `size` bytes (the smallest that fits, else a new

@@ -106,7 +106,10 @@ impl Gpu {
             });
         }
         let align = u64::from(self.0.limits.min_storage_buffer_offset_alignment);
-        if let Some(b) = buffers.iter().find(|b| b.offset % align != 0 || b.size == 0) {
+        if let Some(b) = buffers
+            .iter()
+            .find(|b| b.offset % align != 0 || b.size == 0)
+        {
             return Err(Error::Wgpu {
                 op: format!("{}::{}", key.shader.name(), key.entry),
                 message: format!(

@@ -86,36 +86,7 @@ pub fn compare(got: &[f32], reference: &Reference, k: usize) -> Report {
     compare_with(got, &reference.values, |i| bound(k, reference.abs_terms[i]))
 }
 
-/// SplitMix64: a small, seeded, reproducible generator (no dependency needed for test data).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-    }
-    /// Uniform in [-1, 1).
-    pub fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
-    }
-    pub fn vec(&mut self, len: usize) -> Vec<f32> {
-        (0..len).map(|_| self.uniform()).collect()
-    }
-}
+pub use crate::rng::Rng;
 
 /// Widens f32 data for the f64 reference.
 pub fn to_f64(v: &[f32]) -> Vec<f64> {

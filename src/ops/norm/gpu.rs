@@ -119,12 +119,15 @@ pub(crate) fn train_forward(
         ],
         false,
     )?;
+    // The running statistics are updated in place (the kernel read the packed copy).
+    gpu.copy(&chan, 2 * c, rm, 0, c)?;
+    gpu.copy(&chan, 3 * c, rv, 0, c)?;
     Ok(BatchNormTrain {
         y,
         batch_mean: unpack(gpu, &chan, 0, c)?,
         batch_var: unpack(gpu, &chan, 1, c)?,
-        running_mean: unpack(gpu, &chan, 2, c)?,
-        running_var: unpack(gpu, &chan, 3, c)?,
+        running_mean: rm.clone(),
+        running_var: rv.clone(),
     })
 }
 

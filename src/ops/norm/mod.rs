@@ -34,7 +34,7 @@ pub struct BatchNormTrain {
     /// Batch mean and biased variance, `[c]` each: what the backward pass needs.
     pub batch_mean: Tensor,
     pub batch_var: Tensor,
-    /// The updated running statistics, `[c]` each.
+    /// The running statistics, updated in place (the tensors passed in), `[c]` each.
     pub running_mean: Tensor,
     pub running_var: Tensor,
 }

@@ -68,7 +68,7 @@ pub fn reduce(x: &Tensor, axis: Option<usize>, op: ReduceOp) -> Result<(Tensor, 
     gpu::reduce_axis_with(x, [outer, len, inner], op, out_shape, tree)
 }
 
-fn rows_cols(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
+pub(crate) fn rows_cols(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
     match *x.dims() {
         [r, c] if r > 0 && c > 0 => Ok((r, c)),
         _ => Err(Error::ShapeMismatch {
@@ -90,6 +90,21 @@ pub fn softmax(x: &Tensor) -> Result<Tensor> {
 pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
     let (r, c) = rows_cols("log_softmax", x)?;
     gpu::softmax(x, r, c, true)
+}
+
+/// Checks that a tensor of class indices (exact f32 values, checked on upload) has `rows`
+/// elements.
+pub(crate) fn check_target_tensor(op: &'static str, t: &Tensor, rows: usize) -> Result<()> {
+    crate::ops::same_device(op, &[t])?;
+    if t.numel() != rows {
+        return Err(Error::ShapeMismatch {
+            op,
+            what: "targets",
+            expected: format!("{rows} class indices"),
+            got: t.shape().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Uploads class indices after checking them against `classes`.

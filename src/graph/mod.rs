@@ -1,0 +1,121 @@
+//! A model as a graph: nodes are layers, values are the tensors between them. Built with
+//! [`Sequential`] for chains or [`GraphBuilder`] for skip connections and concatenation;
+//! shapes are inferred as each layer is added, and parameters are initialised from the seed.
+
+mod builder;
+pub(crate) mod plan;
+pub(crate) mod run;
+mod summary;
+
+pub use builder::{GraphBuilder, Sequential};
+pub use summary::{LayerRow, Memory, Summary};
+
+use crate::error::{Error, Result};
+use crate::nn::{Layer, ParamSpec};
+use crate::shape::Shape;
+
+/// A tensor of the graph (an input or a layer's output).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ValueId(pub(crate) usize);
+
+/// One layer applied to its inputs.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub layer: Layer,
+    pub inputs: Vec<ValueId>,
+    pub output: ValueId,
+    /// Indices into [`Graph::params`], in the layer's spec order.
+    pub params: Vec<usize>,
+    /// Frozen: no gradients for its weights, and batch norm uses its running statistics.
+    pub frozen: bool,
+}
+
+/// A parameter or buffer with its current host values.
+#[derive(Clone, Debug)]
+pub struct Param {
+    /// `<layer>.<spec name>`, e.g. `layer1.0.conv1.weight`.
+    pub name: String,
+    pub spec: ParamSpec,
+    pub data: Vec<f32>,
+}
+
+/// A built model: layers in a topological order, per-sample value shapes, parameters.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    pub(crate) nodes: Vec<Node>,
+    /// Per value, the shape of one sample (no batch axis).
+    pub(crate) shapes: Vec<Shape>,
+    pub(crate) inputs: Vec<ValueId>,
+    pub(crate) outputs: Vec<ValueId>,
+    pub(crate) params: Vec<Param>,
+    pub(crate) seed: u64,
+}
+
+impl Graph {
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+    pub fn inputs(&self) -> &[ValueId] {
+        &self.inputs
+    }
+    pub fn outputs(&self) -> &[ValueId] {
+        &self.outputs
+    }
+    /// The per-sample shape of a value.
+    pub fn shape(&self, v: ValueId) -> &Shape {
+        &self.shapes[v.0]
+    }
+    /// The shape of a value at batch size `n`.
+    pub fn batch_shape(&self, v: ValueId, n: usize) -> Shape {
+        let mut d = vec![n];
+        d.extend_from_slice(self.shapes[v.0].dims());
+        Shape::new(d)
+    }
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Freezes (or unfreezes) every layer whose name starts with `prefix`; returns how many.
+    /// An empty prefix matches every layer.
+    pub fn set_trainable(&mut self, prefix: &str, trainable: bool) -> Result<usize> {
+        let mut n = 0;
+        for node in self.nodes.iter_mut().filter(|n| n.name.starts_with(prefix)) {
+            node.frozen = !trainable;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(Error::Model(format!(
+                "no layer name starts with `{prefix}`"
+            )));
+        }
+        Ok(n)
+    }
+
+    /// Parameter indices the optimiser updates: trainable specs of unfrozen layers.
+    pub(crate) fn is_updated(&self, k: usize) -> bool {
+        self.params[k].spec.trainable
+            && self
+                .nodes
+                .iter()
+                .any(|n| !n.frozen && n.params.contains(&k))
+    }
+
+    /// Per value: whether a gradient must flow into it (some updated weight lies upstream).
+    pub(crate) fn needs_grad(&self) -> Vec<bool> {
+        let mut need = vec![false; self.shapes.len()];
+        for node in &self.nodes {
+            let own = node.params.iter().any(|&k| self.is_updated(k));
+            need[node.output.0] = own || node.inputs.iter().any(|v| need[v.0]);
+        }
+        need
+    }
+
+    /// Index of the node named `name`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}

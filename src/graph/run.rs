@@ -1,0 +1,188 @@
+//! One pass over a graph on any backend: forward, the losses, and — in training — reverse-mode
+//! autodiff (nodes in reverse order, gradients summed where a value fans out, frozen layers'
+//! weights skipped). Values are dropped right after their last use, which is what lets the
+//! GPU plan reuse their buffers.
+
+use super::Graph;
+use crate::error::{Error, Result};
+use crate::nn::{Backend, BackendTensor, Need, Pass};
+use crate::train::loss::Head;
+
+/// What one pass produces.
+pub(crate) struct Outcome<T> {
+    /// The graph's outputs (when asked for).
+    pub outputs: Vec<T>,
+    /// Σ weight · loss over the heads, `[1]`.
+    pub loss: Option<T>,
+    /// Correct predictions of the first classification head, `[1]`.
+    pub hits: Option<T>,
+    /// Per parameter: d loss / d param for the ones the optimiser updates.
+    pub grads: Vec<Option<T>>,
+}
+
+/// How to run the pass.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RunMode {
+    pub training: bool,
+    pub keep_outputs: bool,
+    pub step: u32,
+}
+
+/// Dropout key of node `i`: the model seed mixed with the node's index.
+fn node_seed(seed: u64, i: usize) -> u32 {
+    let h = seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h ^ (h >> 32)) as u32
+}
+
+pub(crate) fn run<B: Backend>(
+    b: &B,
+    g: &Graph,
+    params: &[B::T],
+    inputs: &[B::T],
+    targets: &[B::T],
+    heads: &[Head],
+    mode: RunMode,
+) -> Result<Outcome<B::T>> {
+    let n = inputs
+        .first()
+        .map(|t| t.shape().dims()[0])
+        .ok_or_else(|| Error::Model("no inputs".into()))?;
+    let mut vals: Vec<Option<B::T>> = vec![None; g.shapes.len()];
+    let mut uses = vec![0usize; g.shapes.len()];
+    for node in &g.nodes {
+        for v in &node.inputs {
+            uses[v.0] += 1;
+        }
+    }
+    for v in &g.outputs {
+        uses[v.0] += 1;
+    }
+    for (v, t) in g.inputs.iter().zip(inputs) {
+        vals[v.0] = Some(t.clone());
+    }
+
+    // Forward.
+    let mut saved: Vec<Vec<B::T>> = Vec::with_capacity(g.nodes.len());
+    for (i, node) in g.nodes.iter().enumerate() {
+        let p: Vec<B::T> = node.params.iter().map(|&k| params[k].clone()).collect();
+        let pass = Pass {
+            training: mode.training,
+            frozen: node.frozen,
+            seed: node_seed(g.seed, i),
+            step: mode.step,
+        };
+        let (y, s) = {
+            let x: Vec<&B::T> = node
+                .inputs
+                .iter()
+                .map(|v| vals[v.0].as_ref().ok_or_else(|| gone(v.0)))
+                .collect::<Result<_>>()?;
+            node.layer
+                .forward(b, &x, &p, pass)
+                .map_err(|e| e.in_layer(&node.name))?
+        };
+        saved.push(s);
+        for v in &node.inputs {
+            uses[v.0] -= 1;
+            if uses[v.0] == 0 {
+                vals[v.0] = None;
+            }
+        }
+        vals[node.output.0] = Some(y);
+    }
+
+    // Losses.
+    let mut out_grads: Vec<Option<B::T>> = vec![None; g.shapes.len()];
+    let (mut loss, mut hits) = (None, None);
+    for (h, target) in heads.iter().zip(targets) {
+        let v = g.outputs[h.output];
+        let out = vals[v.0].as_ref().ok_or_else(|| gone(v.0))?;
+        let (l, dl) = h.loss.apply(b, out, target)?;
+        if hits.is_none() && h.loss.is_classification() {
+            hits = Some(b.hits(out, target)?);
+        }
+        loss = Some(match loss {
+            None if h.weight == 1.0 => l,
+            None => b.axpby(h.weight, &l, 0.0, &l)?,
+            Some(acc) => b.axpby(1.0, &acc, h.weight, &l)?,
+        });
+        if mode.training {
+            let dl = match h.weight {
+                1.0 => dl,
+                w => b.axpby(w, &dl, 0.0, &dl)?,
+            };
+            accumulate(b, &mut out_grads[v.0], dl)?;
+        }
+    }
+    let outputs = match mode.keep_outputs {
+        true => g
+            .outputs
+            .iter()
+            .map(|v| vals[v.0].clone().ok_or_else(|| gone(v.0)))
+            .collect::<Result<_>>()?,
+        false => Vec::new(),
+    };
+    drop(vals);
+
+    // Backward.
+    let mut grads = vec![None; g.params.len()];
+    if mode.training {
+        let needs = g.needs_grad();
+        for (i, node) in g.nodes.iter().enumerate().rev() {
+            let s = std::mem::take(&mut saved[i]);
+            let Some(dy) = out_grads[node.output.0].take() else {
+                continue;
+            };
+            let need = Need {
+                inputs: node.inputs.iter().map(|v| needs[v.0]).collect(),
+                params: node.params.iter().any(|&k| g.is_updated(k)),
+            };
+            if !need.params && !need.inputs.iter().any(|&x| x) {
+                continue;
+            }
+            let p: Vec<B::T> = node.params.iter().map(|&k| params[k].clone()).collect();
+            let x: Vec<_> = node.inputs.iter().map(|&v| g.batch_shape(v, n)).collect();
+            let pass = Pass {
+                training: true,
+                frozen: node.frozen,
+                seed: node_seed(g.seed, i),
+                step: mode.step,
+            };
+            let (dx, dp) = node
+                .layer
+                .backward(b, &dy, &x, &s, &p, pass, &need)
+                .map_err(|e| e.in_layer(&node.name))?;
+            drop((dy, s));
+            for (v, d) in node.inputs.iter().zip(dx) {
+                if let Some(d) = d.filter(|_| needs[v.0]) {
+                    accumulate(b, &mut out_grads[v.0], d)?;
+                }
+            }
+            let updated = node.params.iter().filter(|&&k| g.params[k].spec.trainable);
+            for (&k, d) in updated.zip(dp) {
+                grads[k] = Some(d);
+            }
+        }
+    }
+    Ok(Outcome {
+        outputs,
+        loss,
+        hits,
+        grads,
+    })
+}
+
+/// Adds `d` into a value's gradient (a value read by several layers gets their sum).
+fn accumulate<B: Backend>(b: &B, slot: &mut Option<B::T>, d: B::T) -> Result<()> {
+    *slot = Some(match slot.take() {
+        None => d,
+        Some(acc) => b.axpby(1.0, &acc, 1.0, &d)?,
+    });
+    Ok(())
+}
+
+fn gone(v: usize) -> Error {
+    Error::Model(format!(
+        "value {v} is used before it is computed or after its last use"
+    ))
+}

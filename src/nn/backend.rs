@@ -1,0 +1,321 @@
+//! The ops a layer is written against, once, for two backends: the GPU kernels
+//! ([`GpuBackend`]) and the f64 reference ([`crate::nn::reference::CpuBackend`]). Training on
+//! either runs the same layer and autodiff code, which is what lets the CPU prove the GPU.
+
+use std::cell::RefCell;
+
+use crate::error::Result;
+use crate::ops::conv2d::Conv2dParams;
+use crate::ops::elementwise::Activation;
+use crate::ops::lrn::LrnParams;
+use crate::ops::norm::BatchNormParams;
+use crate::ops::pool::Pool2dParams;
+use crate::ops::reduce::PointwiseLoss;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+use crate::{ops, Gpu};
+
+/// A backend's tensor: cheap to clone (shared storage), with a shape.
+pub trait BackendTensor: Clone {
+    fn shape(&self) -> &Shape;
+}
+
+impl BackendTensor for Tensor {
+    fn shape(&self) -> &Shape {
+        Tensor::shape(self)
+    }
+}
+
+/// Forward and backward ops in the layouts of `ops` (NCHW, OIHW, dense `[out, in]`).
+pub trait Backend {
+    type T: BackendTensor;
+    fn reshape(&self, x: &Self::T, s: Shape) -> Result<Self::T>;
+    fn conv2d(
+        &self,
+        x: &Self::T,
+        w: &Self::T,
+        b: Option<&Self::T>,
+        p: &Conv2dParams,
+    ) -> Result<Self::T>;
+    fn conv2d_backward_data(
+        &self,
+        dy: &Self::T,
+        w: &Self::T,
+        x: &Shape,
+        p: &Conv2dParams,
+    ) -> Result<Self::T>;
+    fn conv2d_backward_filter(
+        &self,
+        x: &Self::T,
+        dy: &Self::T,
+        p: &Conv2dParams,
+    ) -> Result<Self::T>;
+    /// Sums `dy` over every axis but 1 (conv and dense bias gradients).
+    fn bias_backward(&self, dy: &Self::T) -> Result<Self::T>;
+    fn dense(&self, x: &Self::T, w: &Self::T, b: Option<&Self::T>) -> Result<Self::T>;
+    fn dense_backward_data(&self, dy: &Self::T, w: &Self::T) -> Result<Self::T>;
+    fn dense_backward_filter(&self, x: &Self::T, dy: &Self::T) -> Result<Self::T>;
+    /// (y, arg-max indices).
+    fn max_pool(&self, x: &Self::T, p: &Pool2dParams) -> Result<(Self::T, Self::T)>;
+    fn max_pool_backward(
+        &self,
+        dy: &Self::T,
+        idx: &Self::T,
+        x: &Shape,
+        p: &Pool2dParams,
+    ) -> Result<Self::T>;
+    fn avg_pool(&self, x: &Self::T, p: &Pool2dParams) -> Result<Self::T>;
+    fn avg_pool_backward(&self, dy: &Self::T, x: &Shape, p: &Pool2dParams) -> Result<Self::T>;
+    /// `[n, c, h, w]` → `[n, c, 1, 1]`.
+    fn global_avg_pool(&self, x: &Self::T) -> Result<Self::T>;
+    fn global_avg_pool_backward(&self, dy: &Self::T, x: &Shape) -> Result<Self::T>;
+    fn channel_max_pool(&self, x: &Self::T, k: usize) -> Result<(Self::T, Self::T)>;
+    fn channel_max_pool_backward(
+        &self,
+        dy: &Self::T,
+        idx: &Self::T,
+        x: &Shape,
+        k: usize,
+    ) -> Result<Self::T>;
+    /// (y, batch mean, batch biased variance); updates the running statistics in place.
+    fn batch_norm_train(
+        &self,
+        x: &Self::T,
+        gamma_beta: [&Self::T; 2],
+        running: [&Self::T; 2],
+        p: &BatchNormParams,
+    ) -> Result<[Self::T; 3]>;
+    fn batch_norm_eval(
+        &self,
+        x: &Self::T,
+        gamma_beta: [&Self::T; 2],
+        running: [&Self::T; 2],
+        eps: f32,
+    ) -> Result<Self::T>;
+    /// (dx, dgamma, dbeta); `training`: `mean_var` are the batch's statistics.
+    fn batch_norm_backward(
+        &self,
+        dy: &Self::T,
+        x: &Self::T,
+        gamma: &Self::T,
+        mean_var: [&Self::T; 2],
+        eps: f32,
+        training: bool,
+    ) -> Result<[Self::T; 3]>;
+    fn activation(&self, x: &Self::T, f: Activation) -> Result<Self::T>;
+    fn activation_backward(&self, dy: &Self::T, x: &Self::T, f: Activation) -> Result<Self::T>;
+    /// Dropout whose mask is keyed by (seed, step); a compiled plan advances `step` itself.
+    fn dropout(&self, x: &Self::T, rate: f32, seed: u32, step: u32) -> Result<Self::T>;
+    fn dropout_backward(&self, dy: &Self::T, rate: f32, seed: u32, step: u32) -> Result<Self::T>;
+    fn lrn(&self, x: &Self::T, p: &LrnParams) -> Result<Self::T>;
+    fn lrn_backward(&self, dy: &Self::T, x: &Self::T, p: &LrnParams) -> Result<Self::T>;
+    fn axpby(&self, alpha: f32, a: &Self::T, beta: f32, b: &Self::T) -> Result<Self::T>;
+    fn concat(&self, parts: &[&Self::T]) -> Result<Self::T>;
+    fn split(&self, x: &Self::T, sizes: &[usize]) -> Result<Vec<Self::T>>;
+    /// (mean loss `[1]`, d loss / d logits) for class indices held as exact f32 values.
+    fn softmax_cross_entropy(
+        &self,
+        logits: &Self::T,
+        targets: &Self::T,
+    ) -> Result<(Self::T, Self::T)>;
+    fn pointwise_loss(
+        &self,
+        pred: &Self::T,
+        target: &Self::T,
+        loss: PointwiseLoss,
+    ) -> Result<(Self::T, Self::T)>;
+    /// `[1]`: rows whose target class has the largest logit (ties count for the target).
+    fn hits(&self, logits: &Self::T, targets: &Self::T) -> Result<Self::T>;
+}
+
+/// A dispatch whose uniforms a compiled plan rewrites every step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Dynamic {
+    /// The dropout dispatch at this capture step: its `step` field follows the plan's step.
+    DropoutStep(usize),
+}
+
+/// The GPU kernels. While a plan is being captured it notes the dispatches whose uniforms
+/// change per step.
+pub struct GpuBackend {
+    gpu: Gpu,
+    pub(crate) dynamics: RefCell<Vec<Dynamic>>,
+}
+
+impl GpuBackend {
+    pub fn new(gpu: &Gpu) -> GpuBackend {
+        GpuBackend {
+            gpu: gpu.clone(),
+            dynamics: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn note_dropout(&self) -> Result<()> {
+        if let Some(i) = self.gpu.capture_len()? {
+            self.dynamics.borrow_mut().push(Dynamic::DropoutStep(i));
+        }
+        Ok(())
+    }
+}
+
+impl Backend for GpuBackend {
+    type T = Tensor;
+    fn reshape(&self, x: &Tensor, s: Shape) -> Result<Tensor> {
+        x.reshape(s)
+    }
+    fn conv2d(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        p: &Conv2dParams,
+    ) -> Result<Tensor> {
+        ops::conv2d::conv2d(x, w, b, p)
+    }
+    fn conv2d_backward_data(
+        &self,
+        dy: &Tensor,
+        w: &Tensor,
+        x: &Shape,
+        p: &Conv2dParams,
+    ) -> Result<Tensor> {
+        ops::conv2d::conv2d_backward_data(dy, w, x, p)
+    }
+    fn conv2d_backward_filter(&self, x: &Tensor, dy: &Tensor, p: &Conv2dParams) -> Result<Tensor> {
+        ops::conv2d::conv2d_backward_filter(x, dy, p)
+    }
+    fn bias_backward(&self, dy: &Tensor) -> Result<Tensor> {
+        if dy.shape().rank() == 2 {
+            ops::matmul::dense_backward_bias(dy)
+        } else {
+            ops::conv2d::conv2d_backward_bias(dy)
+        }
+    }
+    fn dense(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+        ops::matmul::dense(x, w, b)
+    }
+    fn dense_backward_data(&self, dy: &Tensor, w: &Tensor) -> Result<Tensor> {
+        ops::matmul::dense_backward_data(dy, w)
+    }
+    fn dense_backward_filter(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        ops::matmul::dense_backward_filter(x, dy)
+    }
+    fn max_pool(&self, x: &Tensor, p: &Pool2dParams) -> Result<(Tensor, Tensor)> {
+        ops::pool::max_pool2d(x, p)
+    }
+    fn max_pool_backward(
+        &self,
+        dy: &Tensor,
+        idx: &Tensor,
+        x: &Shape,
+        p: &Pool2dParams,
+    ) -> Result<Tensor> {
+        ops::pool::max_pool2d_backward(dy, idx, x, p)
+    }
+    fn avg_pool(&self, x: &Tensor, p: &Pool2dParams) -> Result<Tensor> {
+        ops::pool::avg_pool2d(x, p)
+    }
+    fn avg_pool_backward(&self, dy: &Tensor, x: &Shape, p: &Pool2dParams) -> Result<Tensor> {
+        ops::pool::avg_pool2d_backward(dy, x, p)
+    }
+    fn global_avg_pool(&self, x: &Tensor) -> Result<Tensor> {
+        ops::pool::global_avg_pool2d(x)
+    }
+    fn global_avg_pool_backward(&self, dy: &Tensor, x: &Shape) -> Result<Tensor> {
+        ops::pool::adaptive_avg_pool2d_backward(dy, x)
+    }
+    fn channel_max_pool(&self, x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
+        ops::pool::channel_max_pool(x, k)
+    }
+    fn channel_max_pool_backward(
+        &self,
+        dy: &Tensor,
+        idx: &Tensor,
+        x: &Shape,
+        k: usize,
+    ) -> Result<Tensor> {
+        ops::pool::channel_max_pool_backward(dy, idx, x, k)
+    }
+    fn batch_norm_train(
+        &self,
+        x: &Tensor,
+        [g, b]: [&Tensor; 2],
+        [rm, rv]: [&Tensor; 2],
+        p: &BatchNormParams,
+    ) -> Result<[Tensor; 3]> {
+        let t = ops::norm::batch_norm_train(x, g, b, rm, rv, p)?;
+        Ok([t.y, t.batch_mean, t.batch_var])
+    }
+    fn batch_norm_eval(
+        &self,
+        x: &Tensor,
+        [g, b]: [&Tensor; 2],
+        [rm, rv]: [&Tensor; 2],
+        eps: f32,
+    ) -> Result<Tensor> {
+        ops::norm::batch_norm_eval(x, g, b, rm, rv, eps)
+    }
+    fn batch_norm_backward(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        gamma: &Tensor,
+        [mean, var]: [&Tensor; 2],
+        eps: f32,
+        training: bool,
+    ) -> Result<[Tensor; 3]> {
+        let g = if training {
+            ops::norm::batch_norm_backward_train(dy, x, gamma, mean, var, eps)?
+        } else {
+            ops::norm::batch_norm_backward_eval(dy, x, gamma, mean, var, eps)?
+        };
+        Ok([g.dx, g.dgamma, g.dbeta])
+    }
+    fn activation(&self, x: &Tensor, f: Activation) -> Result<Tensor> {
+        ops::elementwise::activation(x, f)
+    }
+    fn activation_backward(&self, dy: &Tensor, x: &Tensor, f: Activation) -> Result<Tensor> {
+        ops::elementwise::activation_backward(dy, x, f)
+    }
+    fn dropout(&self, x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
+        self.note_dropout()?;
+        ops::elementwise::dropout(x, rate, seed, step)
+    }
+    fn dropout_backward(&self, dy: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
+        self.note_dropout()?;
+        ops::elementwise::dropout_backward(dy, rate, seed, step)
+    }
+    fn lrn(&self, x: &Tensor, p: &LrnParams) -> Result<Tensor> {
+        ops::lrn::lrn(x, p)
+    }
+    fn lrn_backward(&self, dy: &Tensor, x: &Tensor, p: &LrnParams) -> Result<Tensor> {
+        ops::lrn::lrn_backward(dy, x, p)
+    }
+    fn axpby(&self, alpha: f32, a: &Tensor, beta: f32, b: &Tensor) -> Result<Tensor> {
+        ops::elementwise::axpby(alpha, a, beta, b)
+    }
+    fn concat(&self, parts: &[&Tensor]) -> Result<Tensor> {
+        ops::elementwise::concat_channels(parts)
+    }
+    fn split(&self, x: &Tensor, sizes: &[usize]) -> Result<Vec<Tensor>> {
+        ops::elementwise::split_channels(x, sizes)
+    }
+    fn softmax_cross_entropy(&self, logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (rows, classes) = ops::reduce::rows_cols("softmax_cross_entropy", logits)?;
+        ops::reduce::check_target_tensor("softmax_cross_entropy", targets, rows)?;
+        ops::reduce::gpu::softmax_xent(logits, targets, rows, classes)
+    }
+    fn pointwise_loss(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        loss: PointwiseLoss,
+    ) -> Result<(Tensor, Tensor)> {
+        ops::reduce::pointwise_loss(pred, target, loss)
+    }
+    fn hits(&self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let (rows, classes) = ops::reduce::rows_cols("hits", logits)?;
+        ops::reduce::check_target_tensor("hits", targets, rows)?;
+        ops::reduce::gpu::topk_hits(logits, targets, rows, classes, 1)
+    }
+}

@@ -1,0 +1,270 @@
+//! Conv2d and Dense: weights, optional bias, optional activation after the affine map.
+
+use super::{wrong_input, Backend, Grads, Init, LayerImpl, Need, ParamSpec, Pass};
+use crate::error::{Error, Result};
+use crate::ops::conv2d::Conv2dParams;
+use crate::ops::elementwise::Activation;
+use crate::shape::{Padding, Shape, HW};
+
+/// 2-D convolution over NCHW with `filters` output channels (Keras's options and names).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d {
+    pub filters: usize,
+    pub params: Conv2dParams,
+    pub use_bias: bool,
+    pub activation: Option<Activation>,
+    pub kernel_initializer: Init,
+    pub bias_initializer: Init,
+}
+
+impl Conv2d {
+    /// `filters` output channels, a `kernel_size` window, stride 1, valid padding, bias on,
+    /// no activation, Glorot-uniform kernel (the Keras defaults).
+    pub fn new(filters: usize, kernel_size: impl Into<HW<usize>>) -> Conv2d {
+        Conv2d {
+            filters,
+            params: Conv2dParams::new(kernel_size),
+            use_bias: true,
+            activation: None,
+            kernel_initializer: Init::GlorotUniform,
+            bias_initializer: Init::Zeros,
+        }
+    }
+    pub fn strides(mut self, s: impl Into<HW<usize>>) -> Self {
+        self.params = self.params.stride(s);
+        self
+    }
+    pub fn padding(mut self, p: Padding) -> Self {
+        self.params = self.params.padding(p);
+        self
+    }
+    pub fn dilation_rate(mut self, d: impl Into<HW<usize>>) -> Self {
+        self.params = self.params.dilation(d);
+        self
+    }
+    pub fn groups(mut self, g: usize) -> Self {
+        self.params = self.params.groups(g);
+        self
+    }
+    pub fn use_bias(mut self, on: bool) -> Self {
+        self.use_bias = on;
+        self
+    }
+    pub fn activation(mut self, f: Activation) -> Self {
+        self.activation = Some(f);
+        self
+    }
+    pub fn kernel_initializer(mut self, i: Init) -> Self {
+        self.kernel_initializer = i;
+        self
+    }
+}
+
+/// Applies the optional activation; saves its input `z` for backward.
+fn activate<B: Backend>(
+    b: &B,
+    z: B::T,
+    f: Option<Activation>,
+    saved: &mut Vec<B::T>,
+) -> Result<B::T> {
+    match f {
+        None => Ok(z),
+        Some(f) => {
+            let y = b.activation(&z, f)?;
+            saved.push(z);
+            Ok(y)
+        }
+    }
+}
+
+/// d loss / d z from d loss / d y through the optional activation (`saved[1]` is z).
+fn deactivate<B: Backend>(b: &B, dy: &B::T, f: Option<Activation>, saved: &[B::T]) -> Result<B::T> {
+    match f {
+        None => Ok(dy.clone()),
+        Some(f) => b.activation_backward(dy, &saved[1], f),
+    }
+}
+
+impl LayerImpl for Conv2d {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        if self.filters == 0 {
+            return Err(Error::invalid("Conv2d", "filters", 0, "must be at least 1"));
+        }
+        self.params
+            .resolve(&x[0], &self.w_shape(&x[0])?)
+            .map(|g| g.y_shape())
+    }
+    fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
+        let Ok(w) = self.w_shape(&x[0]) else {
+            return Vec::new();
+        };
+        let mut p = vec![ParamSpec::weight("weight", w, self.kernel_initializer)];
+        if self.use_bias {
+            p.push(ParamSpec::weight(
+                "bias",
+                [self.filters],
+                self.bias_initializer,
+            ));
+        }
+        p
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        p: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        let z = b.conv2d(x[0], &p[0], p.get(1), &self.params)?;
+        let mut saved = vec![x[0].clone()];
+        let y = activate(b, z, self.activation, &mut saved)?;
+        Ok((y, if pass.training { saved } else { vec![] }))
+    }
+    fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        x: &[Shape],
+        saved: &[B::T],
+        p: &[B::T],
+        _: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>> {
+        let dz = deactivate(b, dy, self.activation, saved)?;
+        let dx = match need.inputs[0] {
+            true => Some(b.conv2d_backward_data(&dz, &p[0], &x[0], &self.params)?),
+            false => None,
+        };
+        let mut dp = Vec::new();
+        if need.params {
+            dp.push(b.conv2d_backward_filter(&saved[0], &dz, &self.params)?);
+            if self.use_bias {
+                dp.push(b.bias_backward(&dz)?);
+            }
+        }
+        Ok((vec![dx], dp))
+    }
+}
+
+impl Conv2d {
+    fn w_shape(&self, x: &Shape) -> Result<Shape> {
+        let &[_, c, _, _] = x.dims() else {
+            return Err(wrong_input("Conv2d", "rank 4 [n, c, h, w]", x));
+        };
+        let g = self.params.groups.max(1);
+        Ok(Shape::new([
+            self.filters,
+            c / g,
+            self.params.kernel.h,
+            self.params.kernel.w,
+        ]))
+    }
+}
+
+/// A fully connected layer over `[n, features]` with `units` outputs; weight `[units, features]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    pub units: usize,
+    pub use_bias: bool,
+    pub activation: Option<Activation>,
+    pub kernel_initializer: Init,
+    pub bias_initializer: Init,
+}
+
+impl Dense {
+    pub fn new(units: usize) -> Dense {
+        Dense {
+            units,
+            use_bias: true,
+            activation: None,
+            kernel_initializer: Init::GlorotUniform,
+            bias_initializer: Init::Zeros,
+        }
+    }
+    pub fn use_bias(mut self, on: bool) -> Self {
+        self.use_bias = on;
+        self
+    }
+    pub fn activation(mut self, f: Activation) -> Self {
+        self.activation = Some(f);
+        self
+    }
+    pub fn kernel_initializer(mut self, i: Init) -> Self {
+        self.kernel_initializer = i;
+        self
+    }
+}
+
+impl LayerImpl for Dense {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        if self.units == 0 {
+            return Err(Error::invalid("Dense", "units", 0, "must be at least 1"));
+        }
+        match *x[0].dims() {
+            [n, f] if f > 0 => Ok(Shape::new([n, self.units])),
+            _ => Err(wrong_input(
+                "Dense",
+                "rank 2 [n, features] (add a Flatten before it)",
+                &x[0],
+            )),
+        }
+    }
+    fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
+        let f = x[0].dims().get(1).copied().unwrap_or(0);
+        let mut p = vec![ParamSpec::weight(
+            "weight",
+            [self.units, f],
+            self.kernel_initializer,
+        )];
+        if self.use_bias {
+            p.push(ParamSpec::weight(
+                "bias",
+                [self.units],
+                self.bias_initializer,
+            ));
+        }
+        p
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        p: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        let z = b.dense(x[0], &p[0], p.get(1))?;
+        let mut saved = vec![x[0].clone()];
+        let y = activate(b, z, self.activation, &mut saved)?;
+        Ok((y, if pass.training { saved } else { vec![] }))
+    }
+    fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        _: &[Shape],
+        saved: &[B::T],
+        p: &[B::T],
+        _: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>> {
+        let dz = deactivate(b, dy, self.activation, saved)?;
+        let dx = match need.inputs[0] {
+            true => Some(b.dense_backward_data(&dz, &p[0])?),
+            false => None,
+        };
+        let mut dp = Vec::new();
+        if need.params {
+            dp.push(b.dense_backward_filter(&saved[0], &dz)?);
+            if self.use_bias {
+                dp.push(b.bias_backward(&dz)?);
+            }
+        }
+        Ok((vec![dx], dp))
+    }
+}

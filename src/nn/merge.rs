@@ -1,0 +1,118 @@
+//! Merge layers for graphs: residual Add and channel Concat (inception).
+
+use super::{Backend, Grads, LayerImpl, Need, Pass};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+
+/// Elementwise sum of two or more tensors of one shape (residual connections).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Add;
+
+impl LayerImpl for Add {
+    fn kind(&self) -> &'static str {
+        "add"
+    }
+    fn arity(&self) -> std::ops::RangeInclusive<usize> {
+        2..=usize::MAX
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        if let Some(s) = x.iter().find(|s| *s != &x[0]) {
+            return Err(Error::ShapeMismatch {
+                op: "Add",
+                what: "inputs",
+                expected: format!("all {}", x[0]),
+                got: s.to_string(),
+            });
+        }
+        Ok(x[0].clone())
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        _: &[B::T],
+        _: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        let mut y = b.axpby(1.0, x[0], 1.0, x[1])?;
+        for t in &x[2..] {
+            y = b.axpby(1.0, &y, 1.0, t)?;
+        }
+        Ok((y, vec![]))
+    }
+    fn backward<B: Backend>(
+        &self,
+        _: &B,
+        dy: &B::T,
+        x: &[Shape],
+        _: &[B::T],
+        _: &[B::T],
+        _: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>> {
+        let dx = (0..x.len())
+            .map(|i| need.inputs[i].then(|| dy.clone()))
+            .collect();
+        Ok((dx, vec![]))
+    }
+}
+
+/// Concatenation along the channel axis of NCHW tensors with equal n, h, w.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Concat;
+
+impl LayerImpl for Concat {
+    fn kind(&self) -> &'static str {
+        "concatenate"
+    }
+    fn arity(&self) -> std::ops::RangeInclusive<usize> {
+        2..=usize::MAX
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        let mut c = 0;
+        for s in x {
+            match (s.dims(), x[0].dims()) {
+                (&[n, ci, h, w], &[n0, _, h0, w0]) if (n, h, w) == (n0, h0, w0) => c += ci,
+                _ => {
+                    return Err(Error::ShapeMismatch {
+                        op: "Concat",
+                        what: "inputs",
+                        expected: format!("[n, any, h, w] like {}", x[0]),
+                        got: s.to_string(),
+                    })
+                }
+            }
+        }
+        let d = x[0].dims();
+        Ok(Shape::new([d[0], c, d[2], d[3]]))
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        _: &[B::T],
+        _: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        Ok((b.concat(x)?, vec![]))
+    }
+    fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        x: &[Shape],
+        _: &[B::T],
+        _: &[B::T],
+        _: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>> {
+        let sizes: Vec<usize> = x.iter().map(|s| s.dims()[1]).collect();
+        let parts = b.split(dy, &sizes)?;
+        Ok((
+            parts
+                .into_iter()
+                .zip(&need.inputs)
+                .map(|(p, &n)| n.then_some(p))
+                .collect(),
+            vec![],
+        ))
+    }
+}

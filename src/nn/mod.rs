@@ -1,0 +1,264 @@
+//! Layers: Keras-style configuration values with shape inference, parameter specs and a
+//! forward/backward written once against [`Backend`] (GPU kernels or the f64 reference).
+//!
+//! Life cycle, as in Keras: a constructor holds the config; `output_shape` and `params` work
+//! from input shapes alone (so `summary()` needs no device); `forward` runs it and keeps what
+//! `backward` needs.
+
+pub mod backend;
+mod conv;
+pub mod init;
+mod merge;
+mod norm;
+mod pool;
+mod reference;
+mod simple;
+
+pub use backend::{Backend, BackendTensor, GpuBackend};
+pub use conv::{Conv2d, Dense};
+pub use init::Init;
+pub use merge::{Add, Concat};
+pub use norm::{BatchNorm2d, Lrn};
+pub use pool::{AvgPool2d, ChannelMaxPool, GlobalAvgPool2d, MaxPool2d};
+pub use reference::{CpuBackend, HostTensor};
+pub use simple::{Dropout, Flatten};
+
+pub use crate::ops::elementwise::Activation;
+
+use crate::error::Result;
+use crate::shape::Shape;
+
+/// A parameter or buffer a layer owns.
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    /// Suffix of the checkpoint name (`weight`, `bias`, `running_mean`, …), PyTorch's words.
+    pub name: &'static str,
+    pub shape: Shape,
+    pub init: Init,
+    /// `false` for buffers the optimiser never touches (batch-norm running statistics).
+    pub trainable: bool,
+}
+
+impl ParamSpec {
+    fn weight(name: &'static str, shape: impl Into<Shape>, init: Init) -> ParamSpec {
+        ParamSpec {
+            name,
+            shape: shape.into(),
+            init,
+            trainable: true,
+        }
+    }
+    fn buffer(name: &'static str, shape: impl Into<Shape>, init: Init) -> ParamSpec {
+        ParamSpec {
+            trainable: false,
+            ..ParamSpec::weight(name, shape, init)
+        }
+    }
+}
+
+/// How a forward pass runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Pass {
+    /// Training: batch statistics, dropout on, keep what backward needs.
+    pub training: bool,
+    /// The layer's weights are frozen (batch norm then uses its running statistics, as Keras).
+    pub frozen: bool,
+    /// Dropout's mask key: the model seed mixed with the node index, and the step.
+    pub seed: u32,
+    pub step: u32,
+}
+
+/// What a backward pass must produce.
+#[derive(Clone, Debug)]
+pub struct Need {
+    /// Per input: its gradient is used upstream.
+    pub inputs: Vec<bool>,
+    /// The trainable parameters' gradients.
+    pub params: bool,
+}
+
+/// Gradients from one layer: per input (`None` where not needed) and per trainable parameter
+/// in spec order (empty when not needed).
+pub type Grads<T> = (Vec<Option<T>>, Vec<T>);
+
+/// One layer of a model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layer {
+    Conv2d(Conv2d),
+    Dense(Dense),
+    MaxPool2d(MaxPool2d),
+    AvgPool2d(AvgPool2d),
+    GlobalAvgPool2d(GlobalAvgPool2d),
+    ChannelMaxPool(ChannelMaxPool),
+    BatchNorm2d(BatchNorm2d),
+    Lrn(Lrn),
+    Dropout(Dropout),
+    Flatten(Flatten),
+    Activation(Activation),
+    Add(Add),
+    Concat(Concat),
+}
+
+macro_rules! each_layer {
+    ($self:expr, $l:ident => $e:expr) => {
+        match $self {
+            Layer::Conv2d($l) => $e,
+            Layer::Dense($l) => $e,
+            Layer::MaxPool2d($l) => $e,
+            Layer::AvgPool2d($l) => $e,
+            Layer::GlobalAvgPool2d($l) => $e,
+            Layer::ChannelMaxPool($l) => $e,
+            Layer::BatchNorm2d($l) => $e,
+            Layer::Lrn($l) => $e,
+            Layer::Dropout($l) => $e,
+            Layer::Flatten($l) => $e,
+            Layer::Activation($l) => $e,
+            Layer::Add($l) => $e,
+            Layer::Concat($l) => $e,
+        }
+    };
+}
+
+/// What every layer provides; [`Layer`] forwards to it.
+pub(crate) trait LayerImpl {
+    /// Keras's default name stem (`conv2d`, `dense`, …).
+    fn kind(&self) -> &'static str;
+    fn arity(&self) -> std::ops::RangeInclusive<usize> {
+        1..=1
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape>;
+    fn params(&self, _x: &[Shape]) -> Vec<ParamSpec> {
+        Vec::new()
+    }
+    /// (output, saved for backward).
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        p: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)>;
+    fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        x: &[Shape],
+        saved: &[B::T],
+        p: &[B::T],
+        pass: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>>;
+}
+
+impl Layer {
+    pub fn kind(&self) -> &'static str {
+        each_layer!(self, l => l.kind())
+    }
+    pub(crate) fn arity(&self) -> std::ops::RangeInclusive<usize> {
+        each_layer!(self, l => l.arity())
+    }
+    pub fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        each_layer!(self, l => l.output_shape(x))
+    }
+    pub fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
+        each_layer!(self, l => l.params(x))
+    }
+    pub fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        p: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        each_layer!(self, l => l.forward(b, x, p, pass))
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        x: &[Shape],
+        saved: &[B::T],
+        p: &[B::T],
+        pass: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>> {
+        each_layer!(self, l => l.backward(b, dy, x, saved, p, pass, need))
+    }
+}
+
+macro_rules! into_layer {
+    ($($t:ident),*) => {$(
+        impl From<$t> for Layer {
+            fn from(l: $t) -> Layer {
+                Layer::$t(l)
+            }
+        }
+    )*};
+}
+into_layer!(
+    Conv2d,
+    Dense,
+    MaxPool2d,
+    AvgPool2d,
+    GlobalAvgPool2d,
+    ChannelMaxPool,
+    BatchNorm2d,
+    Lrn,
+    Dropout,
+    Flatten,
+    Activation,
+    Add,
+    Concat
+);
+
+impl LayerImpl for Activation {
+    fn kind(&self) -> &'static str {
+        "activation"
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        Ok(x[0].clone())
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        _: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        let y = b.activation(x[0], *self)?;
+        Ok((
+            y,
+            if pass.training {
+                vec![x[0].clone()]
+            } else {
+                vec![]
+            },
+        ))
+    }
+    fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        _: &[Shape],
+        saved: &[B::T],
+        _: &[B::T],
+        _: Pass,
+        _: &Need,
+    ) -> Result<Grads<B::T>> {
+        Ok((
+            vec![Some(b.activation_backward(dy, &saved[0], *self)?)],
+            vec![],
+        ))
+    }
+}
+
+/// `Err` naming a layer's expected input.
+pub(crate) fn wrong_input(op: &'static str, expected: &str, got: &Shape) -> crate::Error {
+    crate::Error::ShapeMismatch {
+        op,
+        what: "input",
+        expected: expected.into(),
+        got: got.to_string(),
+    }
+}

@@ -1,0 +1,136 @@
+//! Normalisation layers: BatchNorm2d (PyTorch's names, eps and momentum) and LRN.
+
+use super::{wrong_input, Backend, Grads, Init, LayerImpl, Need, ParamSpec, Pass};
+use crate::error::Result;
+use crate::ops::lrn::LrnParams;
+use crate::ops::norm::BatchNormParams;
+use crate::shape::Shape;
+
+/// Batch normalisation over the channels of `[n, c, h, w]`. Trainable `weight` (γ) and
+/// `bias` (β); buffers `running_mean`, `running_var`. Frozen, it uses the running statistics
+/// (Keras's rule for fine-tuning).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct BatchNorm2d(pub BatchNormParams);
+
+impl BatchNorm2d {
+    /// eps 1e-5, momentum 0.1 (PyTorch).
+    pub fn new() -> BatchNorm2d {
+        BatchNorm2d::default()
+    }
+    pub fn eps(mut self, eps: f32) -> Self {
+        self.0.eps = eps;
+        self
+    }
+    pub fn momentum(mut self, m: f32) -> Self {
+        self.0.momentum = m;
+        self
+    }
+}
+
+impl LayerImpl for BatchNorm2d {
+    fn kind(&self) -> &'static str {
+        "batch_normalization"
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        match x[0].rank() {
+            4 => Ok(x[0].clone()),
+            _ => Err(wrong_input("BatchNorm2d", "rank 4 [n, c, h, w]", &x[0])),
+        }
+    }
+    fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
+        let c = x[0].dims().get(1).copied().unwrap_or(0);
+        vec![
+            ParamSpec::weight("weight", [c], Init::Ones),
+            ParamSpec::weight("bias", [c], Init::Zeros),
+            ParamSpec::buffer("running_mean", [c], Init::Zeros),
+            ParamSpec::buffer("running_var", [c], Init::Ones),
+        ]
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        p: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        let (gb, running) = ([&p[0], &p[1]], [&p[2], &p[3]]);
+        if pass.training && !pass.frozen {
+            let [y, mean, var] = b.batch_norm_train(x[0], gb, running, &self.0)?;
+            Ok((y, vec![x[0].clone(), mean, var]))
+        } else {
+            let y = b.batch_norm_eval(x[0], gb, running, self.0.eps)?;
+            let saved = match pass.training {
+                true => vec![x[0].clone(), p[2].clone(), p[3].clone()],
+                false => vec![],
+            };
+            Ok((y, saved))
+        }
+    }
+    fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        _: &[Shape],
+        saved: &[B::T],
+        p: &[B::T],
+        pass: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>> {
+        let training = !pass.frozen;
+        let [dx, dg, db] = b.batch_norm_backward(
+            dy,
+            &saved[0],
+            &p[0],
+            [&saved[1], &saved[2]],
+            self.0.eps,
+            training,
+        )?;
+        let dp = if need.params { vec![dg, db] } else { vec![] };
+        Ok((vec![need.inputs[0].then_some(dx)], dp))
+    }
+}
+
+/// Local response normalisation across channels (AlexNet).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Lrn(pub LrnParams);
+
+impl LayerImpl for Lrn {
+    fn kind(&self) -> &'static str {
+        "lrn"
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        match x[0].rank() {
+            4 => Ok(x[0].clone()),
+            _ => Err(wrong_input("Lrn", "rank 4 [n, c, h, w]", &x[0])),
+        }
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        _: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        let y = b.lrn(x[0], &self.0)?;
+        Ok((
+            y,
+            if pass.training {
+                vec![x[0].clone()]
+            } else {
+                vec![]
+            },
+        ))
+    }
+    fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        _: &[Shape],
+        saved: &[B::T],
+        _: &[B::T],
+        _: Pass,
+        _: &Need,
+    ) -> Result<Grads<B::T>> {
+        Ok((vec![Some(b.lrn_backward(dy, &saved[0], &self.0)?)], vec![]))
+    }
+}

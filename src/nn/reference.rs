@@ -1,0 +1,488 @@
+//! The f64 reference backend: every op of [`Backend`] through the plain loops in
+//! `ops::<op>::cpu`. Slow and exact; it proves graph training on the GPU and gives the finite
+//! differences their function.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::backend::{Backend, BackendTensor};
+use crate::error::{Error, Result};
+use crate::ops::conv2d::{self, Conv2dParams};
+use crate::ops::elementwise::{self, Activation};
+use crate::ops::lrn::{self, LrnParams};
+use crate::ops::matmul::{self, MatmulGeometry};
+use crate::ops::norm::{self, BatchNormParams};
+use crate::ops::pool::{self, AdaptiveGeometry, Pool2dParams};
+use crate::ops::reduce::{self, PointwiseLoss};
+use crate::shape::{Shape, HW};
+
+/// A host tensor in f64. Clones share storage, like GPU tensors (running statistics are
+/// updated in place).
+#[derive(Clone, Debug)]
+pub struct HostTensor {
+    shape: Shape,
+    data: Rc<RefCell<Vec<f64>>>,
+}
+
+impl BackendTensor for HostTensor {
+    fn shape(&self) -> &Shape {
+        &self.shape
+    }
+}
+
+impl HostTensor {
+    pub fn new(shape: impl Into<Shape>, data: Vec<f64>) -> Result<HostTensor> {
+        let shape = shape.into();
+        if shape.checked_numel() != Some(data.len()) {
+            return Err(Error::ShapeMismatch {
+                op: "HostTensor::new",
+                what: "element count",
+                expected: format!("{} for {shape}", shape.numel()),
+                got: data.len().to_string(),
+            });
+        }
+        Ok(HostTensor {
+            shape,
+            data: Rc::new(RefCell::new(data)),
+        })
+    }
+    pub fn from_f32(shape: impl Into<Shape>, data: &[f32]) -> Result<HostTensor> {
+        HostTensor::new(shape, data.iter().map(|&v| f64::from(v)).collect())
+    }
+    pub fn to_vec(&self) -> Vec<f64> {
+        self.data.borrow().clone()
+    }
+    /// Overwrites the values (same length).
+    pub(crate) fn set(&self, v: Vec<f64>) {
+        *self.data.borrow_mut() = v;
+    }
+    fn v(&self) -> std::cell::Ref<'_, Vec<f64>> {
+        self.data.borrow()
+    }
+}
+
+fn t(shape: Shape, data: Vec<f64>) -> Result<HostTensor> {
+    HostTensor::new(shape, data)
+}
+
+fn dims4(s: &Shape) -> Result<[usize; 4]> {
+    match *s.dims() {
+        [n, c, h, w] => Ok([n, c, h, w]),
+        _ => Err(Error::ShapeMismatch {
+            op: "reference",
+            what: "tensor",
+            expected: "rank 4 [n, c, h, w]".into(),
+            got: s.to_string(),
+        }),
+    }
+}
+
+/// `[n, c, hw]` of an NCHW (or `[n, c]`) shape.
+fn nc_hw(s: &Shape) -> [usize; 3] {
+    let d = s.dims();
+    [
+        d[0],
+        d.get(1).copied().unwrap_or(1),
+        d[2..].iter().product(),
+    ]
+}
+
+fn w_shape(x: &Shape, dy: &Shape, p: &Conv2dParams) -> Shape {
+    let cg = x.dims().get(1).copied().unwrap_or(0) / p.groups.max(1);
+    Shape::new([dy.dims()[1], cg, p.kernel.h, p.kernel.w])
+}
+
+/// The reference backend (stateless).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    type T = HostTensor;
+    fn reshape(&self, x: &HostTensor, s: Shape) -> Result<HostTensor> {
+        if s.numel() != x.shape.numel() {
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                what: "element count",
+                expected: x.shape.numel().to_string(),
+                got: s.to_string(),
+            });
+        }
+        Ok(HostTensor {
+            shape: s,
+            data: x.data.clone(),
+        })
+    }
+    fn conv2d(
+        &self,
+        x: &HostTensor,
+        w: &HostTensor,
+        b: Option<&HostTensor>,
+        p: &Conv2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(&x.shape, &w.shape)?;
+        let bias = b.map(|b| b.to_vec());
+        t(
+            g.y_shape(),
+            conv2d::cpu::forward(&g, &x.v(), &w.v(), bias.as_deref()).values,
+        )
+    }
+    fn conv2d_backward_data(
+        &self,
+        dy: &HostTensor,
+        w: &HostTensor,
+        x: &Shape,
+        p: &Conv2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(x, &w.shape)?;
+        t(
+            x.clone(),
+            conv2d::cpu::backward_data(&g, &dy.v(), &w.v()).values,
+        )
+    }
+    fn conv2d_backward_filter(
+        &self,
+        x: &HostTensor,
+        dy: &HostTensor,
+        p: &Conv2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(&x.shape, &w_shape(&x.shape, &dy.shape, p))?;
+        t(
+            g.w_shape(),
+            conv2d::cpu::backward_filter(&g, &x.v(), &dy.v()).values,
+        )
+    }
+    fn bias_backward(&self, dy: &HostTensor) -> Result<HostTensor> {
+        let [n, c, hw] = nc_hw(&dy.shape);
+        let v = dy.v();
+        let db = (0..c)
+            .map(|ch| {
+                (0..n)
+                    .flat_map(|b| (0..hw).map(move |p| (b * c + ch) * hw + p))
+                    .map(|i| v[i])
+                    .sum()
+            })
+            .collect();
+        t(Shape::new([c]), db)
+    }
+    fn dense(&self, x: &HostTensor, w: &HostTensor, b: Option<&HostTensor>) -> Result<HostTensor> {
+        let g = MatmulGeometry::new(&x.shape, false, &w.shape, true)?;
+        let bias = b.map(|b| b.to_vec());
+        t(
+            Shape::new([g.m, g.n]),
+            matmul::cpu::matmul(&g, &x.v(), &w.v(), bias.as_deref()).values,
+        )
+    }
+    fn dense_backward_data(&self, dy: &HostTensor, w: &HostTensor) -> Result<HostTensor> {
+        let g = MatmulGeometry::new(&dy.shape, false, &w.shape, false)?;
+        t(
+            Shape::new([g.m, g.n]),
+            matmul::cpu::matmul(&g, &dy.v(), &w.v(), None).values,
+        )
+    }
+    fn dense_backward_filter(&self, x: &HostTensor, dy: &HostTensor) -> Result<HostTensor> {
+        let g = MatmulGeometry::new(&dy.shape, true, &x.shape, false)?;
+        t(
+            Shape::new([g.m, g.n]),
+            matmul::cpu::matmul(&g, &dy.v(), &x.v(), None).values,
+        )
+    }
+    fn max_pool(&self, x: &HostTensor, p: &Pool2dParams) -> Result<(HostTensor, HostTensor)> {
+        let g = p.resolve(&x.shape)?;
+        let (y, idx) = pool::cpu::max_forward(&g, &x.v());
+        Ok((t(g.y_shape(), y)?, t(g.y_shape(), idx)?))
+    }
+    fn max_pool_backward(
+        &self,
+        dy: &HostTensor,
+        idx: &HostTensor,
+        x: &Shape,
+        p: &Pool2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(x)?;
+        t(
+            x.clone(),
+            pool::cpu::max_backward(&g, &dy.v(), &idx.v()).values,
+        )
+    }
+    fn avg_pool(&self, x: &HostTensor, p: &Pool2dParams) -> Result<HostTensor> {
+        let g = p.resolve(&x.shape)?;
+        t(g.y_shape(), pool::cpu::avg_forward(&g, &x.v()).values)
+    }
+    fn avg_pool_backward(
+        &self,
+        dy: &HostTensor,
+        x: &Shape,
+        p: &Pool2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(x)?;
+        t(x.clone(), pool::cpu::avg_backward(&g, &dy.v()).values)
+    }
+    fn global_avg_pool(&self, x: &HostTensor) -> Result<HostTensor> {
+        let g = AdaptiveGeometry::resolve(&x.shape, HW::new(1, 1))?;
+        t(g.y_shape(), pool::cpu::adaptive_forward(&g, &x.v()).values)
+    }
+    fn global_avg_pool_backward(&self, dy: &HostTensor, x: &Shape) -> Result<HostTensor> {
+        let g = AdaptiveGeometry::resolve(x, HW::new(1, 1))?;
+        t(x.clone(), pool::cpu::adaptive_backward(&g, &dy.v()).values)
+    }
+    fn channel_max_pool(&self, x: &HostTensor, k: usize) -> Result<(HostTensor, HostTensor)> {
+        let [n, c, h, w] = dims4(&x.shape)?;
+        if k == 0 || c % k != 0 {
+            return Err(Error::invalid(
+                "channel_max_pool",
+                "k",
+                k,
+                "must divide the channels",
+            ));
+        }
+        let (y, idx) = pool::cpu::channel_max_forward(&x.v(), [n, c, h, w], k);
+        let s = Shape::new([n, c / k, h, w]);
+        Ok((t(s.clone(), y)?, t(s, idx)?))
+    }
+    fn channel_max_pool_backward(
+        &self,
+        dy: &HostTensor,
+        idx: &HostTensor,
+        x: &Shape,
+        k: usize,
+    ) -> Result<HostTensor> {
+        let d = dims4(x)?;
+        t(
+            x.clone(),
+            pool::cpu::channel_max_backward(&dy.v(), &idx.v(), d, k),
+        )
+    }
+    fn batch_norm_train(
+        &self,
+        x: &HostTensor,
+        [g, b]: [&HostTensor; 2],
+        [rm, rv]: [&HostTensor; 2],
+        p: &BatchNormParams,
+    ) -> Result<[HostTensor; 3]> {
+        let dims = nc_hw(&x.shape);
+        let stats = norm::cpu::stats(&x.v(), dims);
+        let y = norm::cpu::normalize(&x.v(), dims, &stats, &g.v(), &b.v(), f64::from(p.eps));
+        let m = (dims[0] * dims[2]) as f64;
+        let mom = f64::from(p.momentum);
+        let (mean, var): (Vec<f64>, Vec<f64>) = stats.iter().copied().unzip();
+        let new_rm = rm
+            .v()
+            .iter()
+            .zip(&mean)
+            .map(|(r, s)| (1.0 - mom) * r + mom * s)
+            .collect();
+        let new_rv = rv
+            .v()
+            .iter()
+            .zip(&var)
+            .map(|(r, s)| (1.0 - mom) * r + mom * s * m / (m - 1.0))
+            .collect();
+        rm.set(new_rm);
+        rv.set(new_rv);
+        let c = Shape::new([dims[1]]);
+        Ok([t(x.shape.clone(), y)?, t(c.clone(), mean)?, t(c, var)?])
+    }
+    fn batch_norm_eval(
+        &self,
+        x: &HostTensor,
+        [g, b]: [&HostTensor; 2],
+        [rm, rv]: [&HostTensor; 2],
+        eps: f32,
+    ) -> Result<HostTensor> {
+        let dims = nc_hw(&x.shape);
+        let stats: Vec<(f64, f64)> = rm.v().iter().copied().zip(rv.v().iter().copied()).collect();
+        t(
+            x.shape.clone(),
+            norm::cpu::normalize(&x.v(), dims, &stats, &g.v(), &b.v(), f64::from(eps)),
+        )
+    }
+    fn batch_norm_backward(
+        &self,
+        dy: &HostTensor,
+        x: &HostTensor,
+        gamma: &HostTensor,
+        [mean, var]: [&HostTensor; 2],
+        eps: f32,
+        training: bool,
+    ) -> Result<[HostTensor; 3]> {
+        let dims = nc_hw(&x.shape);
+        let stats: Vec<(f64, f64)> = mean
+            .v()
+            .iter()
+            .copied()
+            .zip(var.v().iter().copied())
+            .collect();
+        let (dx, dg, db) = norm::cpu::backward(
+            &dy.v(),
+            &x.v(),
+            dims,
+            &stats,
+            &gamma.v(),
+            f64::from(eps),
+            training,
+        );
+        let c = Shape::new([dims[1]]);
+        Ok([t(x.shape.clone(), dx)?, t(c.clone(), dg)?, t(c, db)?])
+    }
+    fn activation(&self, x: &HostTensor, f: Activation) -> Result<HostTensor> {
+        t(
+            x.shape.clone(),
+            x.v()
+                .iter()
+                .map(|&v| elementwise::cpu::activation(v, f))
+                .collect(),
+        )
+    }
+    fn activation_backward(
+        &self,
+        dy: &HostTensor,
+        x: &HostTensor,
+        f: Activation,
+    ) -> Result<HostTensor> {
+        let v = x
+            .v()
+            .iter()
+            .zip(dy.v().iter())
+            .map(|(&x, &d)| d * elementwise::cpu::activation_grad(x, f))
+            .collect();
+        t(x.shape.clone(), v)
+    }
+    fn dropout(&self, x: &HostTensor, rate: f32, seed: u32, step: u32) -> Result<HostTensor> {
+        let scale = 1.0 / (1.0 - f64::from(rate));
+        let v = x
+            .v()
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if elementwise::cpu::dropout_keeps(i as u32, seed, step, rate) {
+                    v * scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        t(x.shape.clone(), v)
+    }
+    fn dropout_backward(
+        &self,
+        dy: &HostTensor,
+        rate: f32,
+        seed: u32,
+        step: u32,
+    ) -> Result<HostTensor> {
+        self.dropout(dy, rate, seed, step)
+    }
+    fn lrn(&self, x: &HostTensor, p: &LrnParams) -> Result<HostTensor> {
+        t(
+            x.shape.clone(),
+            lrn::cpu::forward(&x.v(), nc_hw(&x.shape), p),
+        )
+    }
+    fn lrn_backward(&self, dy: &HostTensor, x: &HostTensor, p: &LrnParams) -> Result<HostTensor> {
+        t(
+            x.shape.clone(),
+            lrn::cpu::backward(&dy.v(), &x.v(), nc_hw(&x.shape), p),
+        )
+    }
+    fn axpby(&self, alpha: f32, a: &HostTensor, beta: f32, b: &HostTensor) -> Result<HostTensor> {
+        if a.shape != b.shape {
+            return Err(Error::ShapeMismatch {
+                op: "axpby",
+                what: "b",
+                expected: a.shape.to_string(),
+                got: b.shape.to_string(),
+            });
+        }
+        let (al, be) = (f64::from(alpha), f64::from(beta));
+        t(
+            a.shape.clone(),
+            a.v()
+                .iter()
+                .zip(b.v().iter())
+                .map(|(x, y)| al * x + be * y)
+                .collect(),
+        )
+    }
+    fn concat(&self, parts: &[&HostTensor]) -> Result<HostTensor> {
+        let first = dims4(&parts[0].shape)?;
+        let c: usize = parts.iter().map(|p| p.shape.dims()[1]).sum();
+        let hw = first[2] * first[3];
+        let mut out = Vec::with_capacity(first[0] * c * hw);
+        for b in 0..first[0] {
+            for p in parts {
+                let pc = p.shape.dims()[1];
+                out.extend_from_slice(&p.v()[b * pc * hw..(b + 1) * pc * hw]);
+            }
+        }
+        t(Shape::new([first[0], c, first[2], first[3]]), out)
+    }
+    fn split(&self, x: &HostTensor, sizes: &[usize]) -> Result<Vec<HostTensor>> {
+        let [n, c, h, w] = dims4(&x.shape)?;
+        let hw = h * w;
+        let v = x.v();
+        let mut start = 0;
+        let mut outs = Vec::new();
+        for &s in sizes {
+            let mut part = Vec::with_capacity(n * s * hw);
+            for b in 0..n {
+                part.extend_from_slice(&v[(b * c + start) * hw..(b * c + start + s) * hw]);
+            }
+            outs.push(t(Shape::new([n, s, h, w]), part)?);
+            start += s;
+        }
+        Ok(outs)
+    }
+    fn softmax_cross_entropy(
+        &self,
+        logits: &HostTensor,
+        targets: &HostTensor,
+    ) -> Result<(HostTensor, HostTensor)> {
+        let classes = logits.shape.dims()[1];
+        let tg: Vec<u32> = targets.v().iter().map(|&v| v as u32).collect();
+        let (loss, grad) = reduce::cpu::softmax_cross_entropy(&logits.v(), &tg, classes);
+        Ok((
+            t(Shape::new([1]), vec![loss])?,
+            t(logits.shape.clone(), grad)?,
+        ))
+    }
+    fn pointwise_loss(
+        &self,
+        pred: &HostTensor,
+        target: &HostTensor,
+        loss: PointwiseLoss,
+    ) -> Result<(HostTensor, HostTensor)> {
+        let n = pred.shape.numel() as f64;
+        let (p, y) = (pred.v(), target.v());
+        let (mut total, mut grad) = (0.0, Vec::with_capacity(p.len()));
+        for (&x, &t) in p.iter().zip(y.iter()) {
+            match loss {
+                PointwiseLoss::Mse => {
+                    total += (x - t).powi(2);
+                    grad.push(2.0 * (x - t) / n);
+                }
+                PointwiseLoss::BceWithLogits => {
+                    total += x.max(0.0) - x * t + (-x.abs()).exp().ln_1p();
+                    grad.push((1.0 / (1.0 + (-x).exp()) - t) / n);
+                }
+            }
+        }
+        Ok((
+            t(Shape::new([1]), vec![total / n])?,
+            t(pred.shape.clone(), grad)?,
+        ))
+    }
+    fn hits(&self, logits: &HostTensor, targets: &HostTensor) -> Result<HostTensor> {
+        let classes = logits.shape.dims()[1];
+        let v = logits.v();
+        let hits = targets
+            .v()
+            .iter()
+            .enumerate()
+            .filter(|&(r, &tg)| {
+                let row = &v[r * classes..(r + 1) * classes];
+                row.iter().all(|&x| x <= row[tg as usize])
+            })
+            .count();
+        t(Shape::new([1]), vec![hits as f64])
+    }
+}

@@ -1,0 +1,140 @@
+//! An in-memory dataset: inputs of one per-sample shape and targets for each head.
+
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+
+/// Targets of one head.
+#[derive(Clone, Debug)]
+pub enum Targets {
+    /// One class index per sample, each below `classes`.
+    Classes { labels: Vec<u32>, classes: usize },
+    /// `sample.numel()` values per sample (regression, box coordinates, multi-label).
+    Values { data: Vec<f32>, sample: Shape },
+}
+
+impl Targets {
+    fn len(&self) -> usize {
+        match self {
+            Targets::Classes { labels, .. } => labels.len(),
+            Targets::Values { data, sample } => data.len() / sample.numel().max(1),
+        }
+    }
+    fn per_sample(&self) -> usize {
+        match self {
+            Targets::Classes { .. } => 1,
+            Targets::Values { sample, .. } => sample.numel(),
+        }
+    }
+    /// Appends sample `i`'s targets as f32 (class indices are exact in f32 below 2^24).
+    fn push(&self, i: usize, out: &mut Vec<f32>) {
+        match self {
+            Targets::Classes { labels, .. } => out.push(labels[i] as f32),
+            Targets::Values { data, sample } => {
+                let k = sample.numel();
+                out.extend_from_slice(&data[i * k..(i + 1) * k]);
+            }
+        }
+    }
+}
+
+/// Samples `x` (`len × sample.numel()` values, NCHW per sample) with targets per head.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub x: Vec<f32>,
+    pub sample: Shape,
+    pub targets: Vec<Targets>,
+}
+
+impl Dataset {
+    /// Checks that the sizes agree and every label is below its class count.
+    pub fn new(x: Vec<f32>, sample: impl Into<Shape>, targets: Vec<Targets>) -> Result<Dataset> {
+        let sample = sample.into();
+        let per = sample.numel();
+        if per == 0 || x.len() % per != 0 {
+            return Err(Error::ShapeMismatch {
+                op: "Dataset",
+                what: "inputs",
+                expected: format!("a multiple of {per} values ({sample} per sample)"),
+                got: x.len().to_string(),
+            });
+        }
+        let n = x.len() / per;
+        for t in &targets {
+            if t.len() != n || t.per_sample() == 0 {
+                return Err(Error::ShapeMismatch {
+                    op: "Dataset",
+                    what: "targets",
+                    expected: format!("{n} samples"),
+                    got: t.len().to_string(),
+                });
+            }
+            if let Targets::Classes { labels, classes } = t {
+                if *classes > 1 << 24 {
+                    return Err(Error::invalid(
+                        "Dataset",
+                        "classes",
+                        classes,
+                        "at most 2^24",
+                    ));
+                }
+                if let Some((i, l)) = labels
+                    .iter()
+                    .enumerate()
+                    .find(|(_, &l)| l as usize >= *classes)
+                {
+                    return Err(Error::invalid(
+                        "Dataset",
+                        "label",
+                        format!("{l} at sample {i}"),
+                        format!("classes are 0..{classes}"),
+                    ));
+                }
+            }
+        }
+        Ok(Dataset { x, sample, targets })
+    }
+
+    /// A classification set: one head of class indices.
+    pub fn classification(
+        x: Vec<f32>,
+        sample: impl Into<Shape>,
+        labels: Vec<u32>,
+        classes: usize,
+    ) -> Result<Dataset> {
+        Dataset::new(x, sample, vec![Targets::Classes { labels, classes }])
+    }
+
+    pub fn len(&self) -> usize {
+        self.x.len() / self.sample.numel().max(1)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The inputs and per-head targets of samples `idx`, in that order.
+    pub fn gather(&self, idx: &[usize]) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let per = self.sample.numel();
+        let mut x = Vec::with_capacity(idx.len() * per);
+        for &i in idx {
+            x.extend_from_slice(&self.x[i * per..(i + 1) * per]);
+        }
+        let t = self
+            .targets
+            .iter()
+            .map(|t| {
+                let mut v = Vec::with_capacity(idx.len() * t.per_sample());
+                idx.iter().for_each(|&i| t.push(i, &mut v));
+                v
+            })
+            .collect();
+        (x, t)
+    }
+
+    /// Class labels of the first head, if it is a classification head.
+    pub fn labels(&self) -> Option<&[u32]> {
+        match self.targets.first() {
+            Some(Targets::Classes { labels, .. }) => Some(labels),
+            _ => None,
+        }
+    }
+}

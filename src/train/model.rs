@@ -1,0 +1,521 @@
+//! [`Model`]: a graph on the GPU with its parameters, optimiser and compiled plans;
+//! `fit` / `evaluate` / `predict`, freezing, summary.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::loss::{Head, Loss};
+use super::{Dataset, Schedule};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::graph::plan::{ParamStore, Plan, PlanSpec};
+use crate::graph::{Graph, Memory, Summary};
+use crate::ops::optim::{Optimizer, OptimizerState};
+use crate::rng::Rng;
+
+/// Mean loss and accuracy over some samples (accuracy of the first classification head;
+/// `None` without one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metrics {
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+    pub samples: usize,
+}
+
+/// Options of [`Model::fit`].
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Epochs already done (resuming from a checkpoint): fitting starts at this epoch.
+    pub initial_epoch: usize,
+    /// Shuffle each epoch with a permutation drawn from (seed, epoch).
+    pub shuffle: bool,
+    pub seed: u64,
+    /// Read the loss back and report a [`Event::Step`] every this many steps (0: only per
+    /// epoch). Each read-back waits for the GPU.
+    pub log_every: usize,
+    /// Drop the last partial batch of an epoch (else it runs as a smaller batch).
+    pub drop_last: bool,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            initial_epoch: 0,
+            shuffle: true,
+            seed: 0,
+            log_every: 0,
+            drop_last: false,
+        }
+    }
+}
+
+/// Progress within an epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct StepLog {
+    pub epoch: usize,
+    /// Steps done in this epoch, and the epoch's total.
+    pub step: usize,
+    pub steps: usize,
+    /// Since the previous report.
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+    pub images_per_sec: f64,
+}
+
+/// One finished epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train: Metrics,
+    pub valid: Option<Metrics>,
+    pub seconds: f64,
+    pub images_per_sec: f64,
+    /// The learning rate at the epoch's last step.
+    pub lr: f32,
+}
+
+/// What `fit` reports to its callback (the library never prints).
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    Step(&'a StepLog),
+    Epoch(&'a EpochLog),
+}
+
+/// Every epoch's log.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub epochs: Vec<EpochLog>,
+}
+
+/// Submissions allowed in flight before a step waits (bounds queued uploads).
+const IN_FLIGHT: usize = 2;
+
+/// A graph on the GPU, ready to train and run.
+pub struct Model {
+    gpu: Gpu,
+    pub(crate) graph: Graph,
+    pub(crate) store: ParamStore,
+    heads: Vec<Head>,
+    pub(crate) optimizer: Option<OptimizerState>,
+    base_lr: f32,
+    schedule: Schedule,
+    plans: Vec<Plan>,
+    /// Training steps taken (schedules and dropout masks follow it).
+    pub(crate) step: u64,
+    in_flight: VecDeque<wgpu::SubmissionIndex>,
+}
+
+impl Model {
+    /// Uploads `graph`'s parameters to `gpu`.
+    pub fn new(gpu: &Gpu, graph: Graph) -> Result<Model> {
+        let store = ParamStore::new(gpu, &graph)?;
+        Ok(Model {
+            gpu: gpu.clone(),
+            graph,
+            store,
+            heads: Vec::new(),
+            optimizer: None,
+            base_lr: 0.0,
+            schedule: Schedule::Constant,
+            plans: Vec::new(),
+            step: 0,
+            in_flight: VecDeque::new(),
+        })
+    }
+
+    /// One loss on the model's (first) output and the optimiser; resets optimiser state.
+    pub fn compile(&mut self, loss: Loss, optimizer: Optimizer) -> Result<()> {
+        self.compile_heads(&[Head::new(0, loss)], optimizer)
+    }
+
+    /// Weighted losses on several outputs (`Σ weight · loss`), e.g. classification plus
+    /// box regression.
+    pub fn compile_heads(&mut self, heads: &[Head], optimizer: Optimizer) -> Result<()> {
+        let outs = self.graph.outputs.len();
+        if heads.is_empty() {
+            return Err(Error::Model("at least one loss head is needed".into()));
+        }
+        for h in heads {
+            if h.output >= outs || !h.weight.is_finite() {
+                return Err(Error::Model(format!(
+                    "head on output {} (weight {}): the model has {outs} outputs",
+                    h.output, h.weight
+                )));
+            }
+            let shape = self.graph.shape(self.graph.outputs[h.output]);
+            if h.loss.is_classification() && shape.rank() != 1 {
+                return Err(Error::Model(format!(
+                    "{:?} needs a [classes] output per sample, output {} is {shape}",
+                    h.loss, h.output
+                )));
+            }
+        }
+        self.heads = heads.to_vec();
+        self.base_lr = optimizer.lr();
+        self.optimizer = Some(OptimizerState::new(
+            &self.gpu,
+            optimizer,
+            self.store.updated.numel(),
+        )?);
+        self.plans.clear();
+        Ok(())
+    }
+
+    /// The learning-rate schedule applied from the optimiser's base rate.
+    pub fn set_schedule(&mut self, s: Schedule) {
+        self.schedule = s;
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+    /// Training steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+    pub fn heads(&self) -> &[Head] {
+        &self.heads
+    }
+
+    /// Freezes or unfreezes the layers whose names start with `prefix` (Keras's
+    /// `trainable = False`). Parameters are kept; the optimiser state starts afresh.
+    pub fn set_trainable(&mut self, prefix: &str, trainable: bool) -> Result<usize> {
+        self.sync_params()?;
+        let n = self.graph.set_trainable(prefix, trainable)?;
+        self.store = ParamStore::new(&self.gpu, &self.graph)?;
+        if let Some(opt) = &self.optimizer {
+            let o = opt.optimizer.with_lr(self.base_lr);
+            self.optimizer = Some(OptimizerState::new(
+                &self.gpu,
+                o,
+                self.store.updated.numel(),
+            )?);
+        }
+        self.plans.clear();
+        Ok(n)
+    }
+
+    /// Copies the GPU parameters into the graph's host values.
+    pub fn sync_params(&mut self) -> Result<()> {
+        let values = self.store.read(&self.graph)?;
+        for (p, v) in self.graph.params.iter_mut().zip(values) {
+            p.data = v;
+        }
+        Ok(())
+    }
+
+    /// Every parameter and buffer by name, read from the GPU.
+    pub fn parameters(&self) -> Result<Vec<(String, Vec<f32>)>> {
+        let vals = self.store.read(&self.graph)?;
+        Ok(self
+            .graph
+            .params
+            .iter()
+            .map(|p| p.name.clone())
+            .zip(vals)
+            .collect())
+    }
+
+    /// The plan for (mode, batch), compiled on first use.
+    fn plan(&mut self, training: bool, batch: usize) -> Result<usize> {
+        if let Some(i) = self
+            .plans
+            .iter()
+            .position(|p| p.training == training && p.batch == batch)
+        {
+            return Ok(i);
+        }
+        let spec = PlanSpec {
+            graph: &self.graph,
+            heads: &self.heads,
+            batch,
+            training,
+        };
+        let plan = Plan::compile(&self.gpu, &spec, &self.store, self.optimizer.as_mut())?;
+        self.plans.push(plan);
+        Ok(self.plans.len() - 1)
+    }
+
+    /// Checks a batch: input length and targets per head (class indices in range).
+    fn check_batch(&self, x: &[f32], targets: &[&[f32]]) -> Result<usize> {
+        let per = self.graph.shape(self.graph.inputs[0]).numel();
+        if per == 0 || x.is_empty() || x.len() % per != 0 {
+            return Err(Error::ShapeMismatch {
+                op: "Model",
+                what: "batch inputs",
+                expected: format!("a multiple of {per} values"),
+                got: x.len().to_string(),
+            });
+        }
+        let n = x.len() / per;
+        if targets.len() != self.heads.len() {
+            return Err(Error::Model(format!(
+                "{} target arrays for {} loss heads",
+                targets.len(),
+                self.heads.len()
+            )));
+        }
+        for (h, t) in self.heads.iter().zip(targets) {
+            let out = self.graph.shape(self.graph.outputs[h.output]);
+            if t.len() != n * h.loss.target_len(out) {
+                return Err(Error::ShapeMismatch {
+                    op: "Model",
+                    what: "batch targets",
+                    expected: format!("{} values", n * h.loss.target_len(out)),
+                    got: t.len().to_string(),
+                });
+            }
+            if h.loss.is_classification() {
+                let classes = out.numel() as f32;
+                if let Some(bad) = t
+                    .iter()
+                    .find(|&&v| !(v >= 0.0 && v < classes && v.fract() == 0.0))
+                {
+                    return Err(Error::invalid(
+                        "Model",
+                        "class label",
+                        bad,
+                        format!("classes are 0..{classes}"),
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// One training step on a batch (`x`: n samples; `targets`: one array per head). Records
+    /// the whole step into one encoder and submits once; nothing is read back.
+    pub fn train_on_batch(&mut self, x: &[f32], targets: &[&[f32]]) -> Result<()> {
+        if self.optimizer.is_none() {
+            return Err(Error::Model(
+                "compile the model with a loss and an optimiser first".into(),
+            ));
+        }
+        let n = self.check_batch(x, targets)?;
+        let i = self.plan(true, n)?;
+        let lr = self.schedule.lr(self.base_lr, self.step);
+        let opt = self
+            .optimizer
+            .as_mut()
+            .ok_or_else(|| Error::Model("no optimiser".into()))?;
+        opt.optimizer = opt.optimizer.with_lr(lr);
+        let idx = self.plans[i].step(&[x], targets, self.step as u32, Some(opt))?;
+        self.step += 1;
+        self.in_flight.push_back(idx);
+        while self.in_flight.len() > IN_FLIGHT {
+            if let Some(old) = self.in_flight.pop_front() {
+                self.gpu.wait(old)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and resets the loss and hit sums of the plans of one mode:
+    /// (Σ batch · mean loss, Σ hits).
+    fn take_sums(&mut self, training: bool) -> Result<(f64, f64)> {
+        let (mut loss, mut hits) = (0.0, 0.0);
+        for p in self.plans.iter().filter(|p| p.training == training) {
+            let (l, h) = p.take_metrics()?;
+            loss += l * p.batch as f64;
+            hits += h;
+        }
+        self.in_flight.clear();
+        Ok((loss, hits))
+    }
+
+    fn metrics(&self, (loss, hits): (f64, f64), samples: usize) -> Metrics {
+        let s = samples.max(1) as f64;
+        Metrics {
+            loss: loss / s,
+            accuracy: self
+                .heads
+                .iter()
+                .any(|h| h.loss.is_classification())
+                .then_some(hits / s),
+            samples,
+        }
+    }
+
+    /// Trains for `opts.epochs` (from `opts.initial_epoch`), validating after each epoch when
+    /// `valid` is given. `callback` receives step and epoch reports.
+    pub fn fit(
+        &mut self,
+        train: &Dataset,
+        valid: Option<&Dataset>,
+        opts: &FitOptions,
+        mut callback: impl FnMut(Event<'_>),
+    ) -> Result<History> {
+        if opts.batch_size == 0 {
+            return Err(Error::invalid("fit", "batch_size", 0, "must be at least 1"));
+        }
+        let n = train.len();
+        let steps = match opts.drop_last {
+            true => n / opts.batch_size,
+            false => n.div_ceil(opts.batch_size),
+        };
+        if steps == 0 {
+            return Err(Error::Model(format!(
+                "{n} training samples make no batch of {}",
+                opts.batch_size
+            )));
+        }
+        self.take_sums(true)?;
+        let mut history = History::default();
+        for epoch in opts.initial_epoch..opts.epochs {
+            let order = epoch_order(n, opts, epoch);
+            let start = Instant::now();
+            let (mut since, mut since_samples, mut since_t) = (0usize, 0usize, Instant::now());
+            let mut sums = (0.0, 0.0);
+            for s in 0..steps {
+                let idx = &order[s * opts.batch_size..((s + 1) * opts.batch_size).min(n)];
+                let (x, t) = train.gather(idx);
+                let t: Vec<&[f32]> = t.iter().map(|v| v.as_slice()).collect();
+                self.train_on_batch(&x, &t)?;
+                since += idx.len();
+                since_samples += idx.len();
+                if opts.log_every > 0 && (s + 1) % opts.log_every == 0 && s + 1 < steps {
+                    let got = self.take_sums(true)?;
+                    sums = (sums.0 + got.0, sums.1 + got.1);
+                    let m = self.metrics(got, since);
+                    let log = StepLog {
+                        epoch,
+                        step: s + 1,
+                        steps,
+                        loss: m.loss,
+                        accuracy: m.accuracy,
+                        images_per_sec: since as f64 / since_t.elapsed().as_secs_f64(),
+                    };
+                    callback(Event::Step(&log));
+                    (since, since_t) = (0, Instant::now());
+                }
+            }
+            let got = self.take_sums(true)?;
+            let seconds = start.elapsed().as_secs_f64();
+            let train_m = self.metrics((sums.0 + got.0, sums.1 + got.1), since_samples);
+            let valid_m = match valid {
+                Some(v) => Some(self.evaluate(v, opts.batch_size)?),
+                None => None,
+            };
+            let log = EpochLog {
+                epoch,
+                train: train_m,
+                valid: valid_m,
+                seconds,
+                images_per_sec: since_samples as f64 / seconds,
+                lr: self.schedule.lr(self.base_lr, self.step.saturating_sub(1)),
+            };
+            callback(Event::Epoch(&log));
+            history.epochs.push(log);
+        }
+        Ok(history)
+    }
+
+    /// Mean loss and accuracy over `data` in inference mode.
+    pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
+        if self.heads.is_empty() {
+            return Err(Error::Model("compile the model with a loss first".into()));
+        }
+        if batch_size == 0 || data.is_empty() {
+            return Err(Error::invalid(
+                "evaluate",
+                "batch_size or data",
+                batch_size,
+                "must be non-empty",
+            ));
+        }
+        self.take_sums(false)?;
+        let n = data.len();
+        for start in (0..n).step_by(batch_size) {
+            let idx: Vec<usize> = (start..(start + batch_size).min(n)).collect();
+            let (x, t) = data.gather(&idx);
+            let t: Vec<&[f32]> = t.iter().map(|v| v.as_slice()).collect();
+            self.check_batch(&x, &t)?;
+            let i = self.plan(false, idx.len())?;
+            self.plans[i].step(&[&x], &t, self.step as u32, None)?;
+        }
+        let sums = self.take_sums(false)?;
+        Ok(self.metrics(sums, n))
+    }
+
+    /// Outputs (every head, concatenated per output) for `x` (any number of samples), run in
+    /// batches of `batch_size` in inference mode.
+    pub fn predict(&mut self, x: &[f32], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let per = self.graph.shape(self.graph.inputs[0]).numel();
+        if batch_size == 0 || per == 0 || x.is_empty() || x.len() % per != 0 {
+            return Err(Error::ShapeMismatch {
+                op: "predict",
+                what: "inputs",
+                expected: format!("a non-empty multiple of {per} values and a batch size ≥ 1"),
+                got: format!("{} values, batch {batch_size}", x.len()),
+            });
+        }
+        let mut outs = vec![Vec::new(); self.graph.outputs.len()];
+        for chunk in x.chunks(batch_size * per) {
+            let n = chunk.len() / per;
+            let dummy: Vec<Vec<f32>> = self
+                .heads
+                .iter()
+                .map(|h| {
+                    vec![
+                        0.0;
+                        n * h
+                            .loss
+                            .target_len(self.graph.shape(self.graph.outputs[h.output]))
+                    ]
+                })
+                .collect();
+            let t: Vec<&[f32]> = dummy.iter().map(|v| v.as_slice()).collect();
+            let i = self.plan(false, n)?;
+            self.plans[i].step(&[chunk], &t, self.step as u32, None)?;
+            for (o, t) in outs.iter_mut().zip(&self.plans[i].outputs) {
+                o.extend(t.to_vec()?);
+            }
+        }
+        self.take_sums(false)?;
+        Ok(outs)
+    }
+
+    /// Layer table, parameter counts, and the planned memory and dispatches of the inference
+    /// and (when compiled) training plans at `batch`.
+    pub fn summary(&mut self, batch: usize) -> Result<Summary> {
+        let mut s = self.graph.summary();
+        let inf = self.plan(false, batch)?;
+        let mut m = Memory {
+            batch,
+            params: self.store.bytes().0,
+            inference_activations: self.plans[inf].activation_bytes(),
+            two_largest_consecutive: self.graph.two_largest_consecutive(batch),
+            inference_dispatches: self.plans[inf].dispatches(),
+            ..Memory::default()
+        };
+        if self.optimizer.is_some() {
+            let tr = self.plan(true, batch)?;
+            let state = self
+                .optimizer
+                .as_ref()
+                .map_or(0, |o| 3 * o.s1.numel() as u64 * 4);
+            m.training_activations = self.plans[tr].activation_bytes();
+            m.training_state = self.store.bytes().1 + state;
+            m.training_dispatches = self.plans[tr].dispatches();
+        }
+        s.memory = Some(m);
+        Ok(s)
+    }
+}
+
+/// The sample order of `epoch`: a permutation drawn from (seed, epoch), or 0..n.
+fn epoch_order(n: usize, opts: &FitOptions, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if opts.shuffle {
+        Rng::new(opts.seed ^ (epoch as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F))
+            .shuffle(&mut order);
+    }
+    order
+}
