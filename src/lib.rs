@@ -21,6 +21,7 @@
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod rng;

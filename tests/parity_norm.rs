@@ -111,10 +111,11 @@ fn batch_norm_matches_the_reference() {
             }
         }
 
-        // Evaluation forward and both backward passes.
-        let run_st: Vec<(f64, f64)> = rm
+        // Evaluation forward and both backward passes, with the running statistics the
+        // training pass updated in place.
+        let run_st: Vec<(f64, f64)> = rm_out
             .iter()
-            .zip(&rv)
+            .zip(&rv_out)
             .map(|(&a, &b)| (f64::from(a), f64::from(b)))
             .collect();
         let y_eval = norm::batch_norm_eval(&x, &tg, &tb, &trm, &trv, p.eps)

@@ -1,0 +1,92 @@
+//! ResNets: torchvision's ResNet-18/34 (basic blocks) and ResNet-50 (bottleneck, stride on
+//! the 3×3 as in torchvision's v1.5), and He et al.'s CIFAR ResNet-20/32/56 with 1×1
+//! projection shortcuts.
+
+use super::{conv_bn, pad, relu};
+use crate::error::Result;
+use crate::graph::{Graph, GraphBuilder, ValueId};
+use crate::nn::{Add, Dense, GlobalAvgPool2d, MaxPool2d};
+
+/// Which torchvision ResNet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ResNetDepth {
+    R18,
+    R34,
+    R50,
+}
+
+/// A basic block `name` (two 3×3 convs) with a 1×1 projection when the shape changes.
+fn basic(b: &mut GraphBuilder, x: ValueId, name: &str, filters: usize, stride: usize) -> Result<ValueId> {
+    let c_in = b.shape(x).map_or(0, |s| s.dims()[0]);
+    let y = conv_bn(b, x, &format!("{name}.conv1"), &format!("{name}.bn1"), filters, 3, stride, 1)?;
+    let y = relu(b, y, &format!("{name}.relu1"))?;
+    let y = conv_bn(b, y, &format!("{name}.conv2"), &format!("{name}.bn2"), filters, 3, 1, 1)?;
+    let skip = match stride != 1 || c_in != filters {
+        true => conv_bn(b, x, &format!("{name}.downsample.0"), &format!("{name}.downsample.1"), filters, 1, stride, 0)?,
+        false => x,
+    };
+    let s = b.add_named(&format!("{name}.add"), Add, &[y, skip])?;
+    relu(b, s, &format!("{name}.relu2"))
+}
+
+/// A bottleneck block: 1×1 → 3×3 (stride) → 1×1 with 4× the width.
+fn bottleneck(b: &mut GraphBuilder, x: ValueId, name: &str, width: usize, stride: usize) -> Result<ValueId> {
+    let c_in = b.shape(x).map_or(0, |s| s.dims()[0]);
+    let out = 4 * width;
+    let y = conv_bn(b, x, &format!("{name}.conv1"), &format!("{name}.bn1"), width, 1, 1, 0)?;
+    let y = relu(b, y, &format!("{name}.relu1"))?;
+    let y = conv_bn(b, y, &format!("{name}.conv2"), &format!("{name}.bn2"), width, 3, stride, 1)?;
+    let y = relu(b, y, &format!("{name}.relu2"))?;
+    let y = conv_bn(b, y, &format!("{name}.conv3"), &format!("{name}.bn3"), out, 1, 1, 0)?;
+    let skip = match stride != 1 || c_in != out {
+        true => conv_bn(b, x, &format!("{name}.downsample.0"), &format!("{name}.downsample.1"), out, 1, stride, 0)?,
+        false => x,
+    };
+    let s = b.add_named(&format!("{name}.add"), Add, &[y, skip])?;
+    relu(b, s, &format!("{name}.relu3"))
+}
+
+/// torchvision's ResNet on `[3, size, size]` inputs (224 for ImageNet) with `classes` outputs.
+pub fn resnet(depth: ResNetDepth, size: usize, classes: usize, seed: u64) -> Result<Graph> {
+    let mut b = GraphBuilder::new(seed);
+    let x = b.input([3, size, size]);
+    let y = conv_bn(&mut b, x, "conv1", "bn1", 64, 7, 2, 3)?;
+    let y = relu(&mut b, y, "relu")?;
+    let mut y = b.add_named("maxpool", MaxPool2d::new(3).strides(2).padding(pad(1)), &[y])?;
+    let blocks = match depth {
+        ResNetDepth::R18 => [2, 2, 2, 2],
+        ResNetDepth::R34 | ResNetDepth::R50 => [3, 4, 6, 3],
+    };
+    for (stage, &n) in blocks.iter().enumerate() {
+        let width = 64 << stage;
+        for i in 0..n {
+            let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+            let name = format!("layer{}.{i}", stage + 1);
+            y = match depth {
+                ResNetDepth::R50 => bottleneck(&mut b, y, &name, width, stride)?,
+                _ => basic(&mut b, y, &name, width, stride)?,
+            };
+        }
+    }
+    let y = b.add_named("avgpool", GlobalAvgPool2d, &[y])?;
+    let y = b.add_named("fc", Dense::new(classes), &[y])?;
+    b.build(&[y])
+}
+
+/// He et al.'s CIFAR ResNet with `6n + 2` layers (n = 3: ResNet-20, ~0.27 M parameters) on
+/// `[3, 32, 32]`: 16/32/64 channels, 1×1 projections where a stage starts.
+pub fn resnet_cifar(n: usize, classes: usize, seed: u64) -> Result<Graph> {
+    let mut b = GraphBuilder::new(seed);
+    let x = b.input([3, 32, 32]);
+    let y = conv_bn(&mut b, x, "conv1", "bn1", 16, 3, 1, 1)?;
+    let mut y = relu(&mut b, y, "relu")?;
+    for stage in 0..3 {
+        for i in 0..n {
+            let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+            y = basic(&mut b, y, &format!("layer{}.{i}", stage + 1), 16 << stage, stride)?;
+        }
+    }
+    let y = b.add_named("avgpool", GlobalAvgPool2d, &[y])?;
+    let y = b.add_named("fc", Dense::new(classes), &[y])?;
+    b.build(&[y])
+}
