@@ -26,7 +26,7 @@ struct Params {
     h_out: u32, w_out: u32, kh: u32, kw: u32,
     stride_h: u32, stride_w: u32, dil_h: u32, dil_w: u32,
     pad_top: u32, pad_left: u32, pad_bottom: u32, pad_right: u32,
-    count_include_pad: u32, k: u32, len: u32, _pad: u32,
+    count_include_pad: u32, k: u32, len: u32, no_idx: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -94,7 +94,10 @@ fn max_forward(
         }
     }
     dst[idx] = best;
-    dst_idx[idx] = f32(at);
+    // Inference needs no arg-max: skip the index store (and its buffer).
+    if (p.no_idx == 0u) {
+        dst_idx[idx] = f32(at);
+    }
 }
 
 @compute @workgroup_size(WG)
@@ -294,7 +297,10 @@ fn channel_max_forward(
         }
     }
     dst[idx] = best;
-    dst_idx[idx] = f32(at);
+    // Inference needs no arg-max: skip the index store (and its buffer).
+    if (p.no_idx == 0u) {
+        dst_idx[idx] = f32(at);
+    }
 }
 
 @compute @workgroup_size(WG)

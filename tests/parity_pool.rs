@@ -93,6 +93,14 @@ fn max_and_avg_pooling_match_the_reference() {
                     bad.push(format!("max forward differs for {case}"));
                     continue;
                 }
+                let y_inf = pool::max_pool2d_inference(&x, &p)
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                if to_f64(&y_inf) != y_ref {
+                    bad.push(format!("index-free max forward differs for {case}"));
+                    continue;
+                }
                 let dx = pool::max_pool2d_backward(
                     &dy,
                     &Tensor::from_slice(&gpu, g.y_shape(), &idx).unwrap(),

@@ -2,11 +2,14 @@
 //! uniform buffer, grid) instead of encoding them, and the result is a [`Program`] that a
 //! compiled plan replays every step with no allocation and no bind-group creation.
 //!
-//! While capturing, `Tensor::zeros` takes its buffer from a pool: a pooled buffer is free once
-//! no `Tensor` refers to it any more (the pool holds the only `Arc`), so the plan's liveness is
-//! Rust ownership — a value dropped after its last consumer was captured gives its buffer to the
-//! next allocation that fits. Replays run in capture order, so a reused buffer is never read
-//! after it is overwritten.
+//! Buffers are planned in two passes over the same code. The first pass hands every
+//! `Tensor::zeros` a stand-in and records its lifetime: an allocation is live until no `Tensor`
+//! refers to it (the capture holds the only `Arc`), so liveness is Rust ownership — a value
+//! dropped after its last consumer was captured is dead. The lifetimes are then packed into
+//! shared buffers greedily by size (largest first, each into the smallest shared buffer with no
+//! overlapping tenant; Pisarchyk & Lee, arXiv 2001.03288), and the second pass, which makes the
+//! real program, gets those buffers. Replays run in capture order, so a shared buffer is never
+//! read after a later tenant overwrote it.
 
 use std::sync::Arc;
 use std::thread::ThreadId;
@@ -75,7 +78,69 @@ pub(crate) fn record(enc: &mut wgpu::CommandEncoder, steps: &[Step]) {
 pub(crate) struct Capture {
     thread: ThreadId,
     pub(crate) steps: Vec<Step>,
-    pool: Vec<Arc<wgpu::Buffer>>,
+    alloc: Alloc,
+}
+
+/// One allocation of the first pass: its size and the allocation clock while it was live.
+struct Lifetime {
+    size: u64,
+    start: usize,
+    end: usize,
+}
+
+enum Alloc {
+    /// First pass: stand-in buffers (one per power-of-two size, never executed) and lifetimes.
+    Record {
+        live: Vec<(usize, Arc<wgpu::Buffer>)>,
+        lifetimes: Vec<Lifetime>,
+        stand_ins: Vec<wgpu::Buffer>,
+    },
+    /// Second pass: allocation `i` gets `shared[assign[i]]`.
+    Assigned {
+        shared: Vec<Arc<wgpu::Buffer>>,
+        assign: Vec<usize>,
+        next: usize,
+    },
+}
+
+/// Packs lifetimes into shared buffers, largest first; returns (buffer sizes, assignment).
+/// Among the buffers a lifetime fits, the smallest wins, then the one whose tenants come
+/// closest in time: in a chain that leaves the other buffer free for the neighbour.
+fn pack(lifetimes: &[Lifetime]) -> (Vec<u64>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..lifetimes.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(lifetimes[i].size), i));
+    let mut sizes: Vec<u64> = Vec::new();
+    let mut tenants: Vec<Vec<usize>> = Vec::new();
+    let mut assign = vec![0; lifetimes.len()];
+    for i in order {
+        let l = &lifetimes[i];
+        let overlaps = |j: &usize| lifetimes[*j].start <= l.end && l.start <= lifetimes[*j].end;
+        let gap = |b: usize| {
+            tenants[b]
+                .iter()
+                .map(|&j| {
+                    let t = &lifetimes[j];
+                    if t.end < l.start {
+                        l.start - t.end
+                    } else {
+                        t.start.saturating_sub(l.end)
+                    }
+                })
+                .min()
+                .unwrap_or(usize::MAX)
+        };
+        let fit = (0..sizes.len())
+            .filter(|&b| sizes[b] >= l.size && !tenants[b].iter().any(overlaps))
+            .min_by_key(|&b| (sizes[b], gap(b)));
+        let b = fit.unwrap_or_else(|| {
+            sizes.push(l.size);
+            tenants.push(Vec::new());
+            sizes.len() - 1
+        });
+        tenants[b].push(i);
+        assign[i] = b;
+    }
+    (sizes, assign)
 }
 
 /// A captured sequence of dispatches and copies, replayed by [`Program::record`].
@@ -131,32 +196,35 @@ impl Program {
 }
 
 impl Gpu {
-    /// Runs `f` with this thread's dispatches and copies captured into a [`Program`] instead
-    /// of being recorded. Work pending from before is submitted first.
-    pub(crate) fn capture<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<(T, Program)> {
+    /// Runs `f` twice with this thread's dispatches and copies captured instead of recorded:
+    /// once to learn the allocations' lifetimes, once with the planned shared buffers. Its
+    /// result and program are the second run's. Work pending from before is submitted first.
+    pub(crate) fn capture<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<(T, Program)> {
         self.flush()?;
-        {
-            let mut slot = self.lock_capture()?;
-            if slot.is_some() {
-                return Err(Error::Wgpu {
-                    op: "plan".into(),
-                    message: "another plan is being compiled on this Gpu".into(),
-                });
-            }
-            *slot = Some(Capture {
-                thread: std::thread::current().id(),
-                steps: Vec::new(),
-                pool: Vec::new(),
-            });
-        }
-        let out = f();
-        let cap = self.lock_capture()?.take();
-        let out = out?;
-        self.check_errors("plan")?;
-        let cap = cap.ok_or_else(|| Error::Wgpu {
-            op: "plan".into(),
-            message: "capture vanished".into(),
-        })?;
+        let record = Alloc::Record {
+            live: Vec::new(),
+            lifetimes: Vec::new(),
+            stand_ins: Vec::new(),
+        };
+        let (_, first) = self.capture_pass(record, &mut f)?;
+        let Alloc::Record { lifetimes, .. } = first.alloc else {
+            return Err(capture_lost());
+        };
+        let (sizes, assign) = pack(&lifetimes);
+
+        let shared = sizes
+            .iter()
+            .map(|&s| Arc::new(crate::tensor::new_buffer(self, s)))
+            .collect();
+        let assigned = Alloc::Assigned {
+            shared,
+            assign,
+            next: 0,
+        };
+        let (out, cap) = self.capture_pass(assigned, &mut f)?;
+        let Alloc::Assigned { shared, .. } = cap.alloc else {
+            return Err(capture_lost());
+        };
         let dispatches = cap
             .steps
             .iter()
@@ -167,21 +235,53 @@ impl Gpu {
             Program {
                 gpu: self.clone(),
                 steps: cap.steps,
-                pool_bytes: cap.pool.iter().map(|b| b.size()).sum(),
+                pool_bytes: shared.iter().map(|b| b.size()).sum(),
                 dispatches,
             },
         ))
     }
 
+    fn capture_pass<T>(
+        &self,
+        alloc: Alloc,
+        f: &mut impl FnMut() -> Result<T>,
+    ) -> Result<(T, Capture)> {
+        let thread = std::thread::current().id();
+        {
+            let mut all = self.lock_capture()?;
+            if all.iter().any(|c| c.thread == thread) {
+                return Err(Error::Wgpu {
+                    op: "plan".into(),
+                    message: "a plan is already being compiled on this thread".into(),
+                });
+            }
+            all.push(Capture {
+                thread,
+                steps: Vec::new(),
+                alloc,
+            });
+        }
+        let out = f();
+        let cap = {
+            let mut all = self.lock_capture()?;
+            let i = all.iter().position(|c| c.thread == thread);
+            i.map(|i| all.swap_remove(i))
+        };
+        let out = out?;
+        self.check_errors("plan")?;
+        Ok((out, cap.ok_or_else(capture_lost)?))
+    }
+
     /// Runs `f` on this thread's capture; `false` when this thread is not capturing.
     pub(crate) fn capturing(&self, f: impl FnOnce(&mut Capture)) -> Result<bool> {
-        let mut slot = self.lock_capture()?;
-        match slot.as_mut() {
-            Some(c) if c.thread == std::thread::current().id() => {
+        let mut all = self.lock_capture()?;
+        let thread = std::thread::current().id();
+        match all.iter_mut().find(|c| c.thread == thread) {
+            Some(c) => {
                 f(c);
                 Ok(true)
             }
-            _ => Ok(false),
+            None => Ok(false),
         }
     }
 
@@ -192,33 +292,111 @@ impl Gpu {
         Ok(at)
     }
 
-    /// A free pooled buffer of at least `size` bytes (the smallest that fits, else a new
-    /// one), or `None` when this thread is not capturing.
+    /// The buffer for the next allocation of `size` bytes while this thread captures (see the
+    /// module docs), or `None` when it does not.
     pub(crate) fn pooled_buffer(&self, size: u64) -> Result<Option<Arc<wgpu::Buffer>>> {
         let mut out = None;
         self.capturing(|c| {
-            let free = c
-                .pool
-                .iter()
-                .filter(|b| Arc::strong_count(b) == 1 && b.size() >= size)
-                .min_by_key(|b| b.size());
-            let buf = match free {
-                Some(b) => b.clone(),
-                None => {
-                    let b = Arc::new(crate::tensor::new_buffer(self, size));
-                    c.pool.push(b.clone());
+            out = Some(match &mut c.alloc {
+                Alloc::Record {
+                    live,
+                    lifetimes,
+                    stand_ins,
+                } => {
+                    let clock = lifetimes.len();
+                    live.retain(|(i, b)| {
+                        let alive = Arc::strong_count(b) > 1;
+                        if !alive {
+                            lifetimes[*i].end = clock - 1;
+                        }
+                        alive
+                    });
+                    let bucket = size.next_power_of_two();
+                    let stand_in = match stand_ins.iter().find(|b| b.size() == bucket) {
+                        Some(b) => b.clone(),
+                        None => {
+                            let b = crate::tensor::new_buffer(self, bucket);
+                            stand_ins.push(b.clone());
+                            b
+                        }
+                    };
+                    let b = Arc::new(stand_in);
+                    lifetimes.push(Lifetime {
+                        size,
+                        start: clock,
+                        end: usize::MAX,
+                    });
+                    live.push((clock, b.clone()));
                     b
                 }
-            };
-            out = Some(buf);
+                Alloc::Assigned {
+                    shared,
+                    assign,
+                    next,
+                } => {
+                    let at = assign.get(*next).map(|&k| &shared[k]);
+                    *next += 1;
+                    match at.filter(|b| b.size() >= size) {
+                        Some(b) => b.clone(),
+                        // The second pass allocated differently from the first (it never
+                        // should): a buffer of its own is always correct.
+                        None => Arc::new(crate::tensor::new_buffer(self, size)),
+                    }
+                }
+            });
         })?;
         Ok(out)
     }
 
-    fn lock_capture(&self) -> Result<std::sync::MutexGuard<'_, Option<Capture>>> {
+    fn lock_capture(&self) -> Result<std::sync::MutexGuard<'_, Vec<Capture>>> {
         self.0.capture.lock().map_err(|_| Error::Wgpu {
             op: "plan".into(),
             message: "a thread panicked while compiling a plan".into(),
         })
+    }
+}
+
+fn capture_lost() -> Error {
+    Error::Wgpu {
+        op: "plan".into(),
+        message: "the capture state was lost".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pack, Lifetime};
+
+    #[test]
+    fn a_chain_packs_into_its_two_largest_neighbours() {
+        // x0 → x1 → x2 → x3, each live from its allocation to its consumer's.
+        let sizes = [4u64, 4, 2, 1];
+        let l: Vec<Lifetime> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| Lifetime {
+                size,
+                start: i,
+                end: i + 1,
+            })
+            .collect();
+        let (buffers, assign) = pack(&l);
+        assert_eq!(buffers, vec![4, 4]);
+        assert_ne!(assign[0], assign[1]);
+        assert_ne!(assign[2], assign[1]);
+        // Overlapping lifetimes never share.
+        let l = vec![
+            Lifetime {
+                size: 1,
+                start: 0,
+                end: 5,
+            },
+            Lifetime {
+                size: 1,
+                start: 5,
+                end: 6,
+            },
+        ];
+        assert_eq!(pack(&l).0.len(), 2);
     }
 }

@@ -61,8 +61,8 @@ pub(crate) struct GpuInner {
     /// 4-byte buffers bound where a kernel's optional binding is absent, one per binding slot
     /// (a buffer may not be bound read-only and writable in one dispatch).
     pub(crate) stand_ins: Mutex<Vec<Arc<wgpu::Buffer>>>,
-    /// The plan being compiled, if any (see `capture`).
-    pub(crate) capture: Mutex<Option<capture::Capture>>,
+    /// Plans being compiled, one per thread at most (see `capture`).
+    pub(crate) capture: Mutex<Vec<capture::Capture>>,
     pub(crate) submits: AtomicU64,
     pub(crate) dispatches: AtomicU64,
 }
@@ -137,7 +137,7 @@ impl Gpu {
             pending: Mutex::new(recorder::Pending::default()),
             errors,
             stand_ins: Mutex::new(Vec::new()),
-            capture: Mutex::new(None),
+            capture: Mutex::new(Vec::new()),
             submits: AtomicU64::new(0),
             dispatches: AtomicU64::new(0),
         }))

@@ -193,16 +193,17 @@ impl Plan {
                 "training needs an optimiser (compile the model first)".into(),
             ));
         }
-        let b = GpuBackend::new(gpu);
+        let mut optimizer = optimizer;
         let mut optim_step = None;
-        let (outputs, program) = gpu.capture(|| {
+        let ((outputs, dynamics), program) = gpu.capture(|| {
+            let b = GpuBackend::new(gpu);
             let mode = RunMode {
                 training,
                 keep_outputs: !training,
                 step: 0,
             };
             let out = run(&b, g, &store.views, &inputs, &targets, spec.heads, mode)?;
-            if let Some(opt) = optimizer.filter(|_| training) {
+            if let Some(opt) = optimizer.as_deref_mut().filter(|_| training) {
                 for (k, grad) in out.grads.iter().enumerate() {
                     if let (Some(d), Some(view)) = (grad, &store.grad_views[k]) {
                         gpu.copy(d, 0, view, 0, d.numel())?;
@@ -222,7 +223,7 @@ impl Plan {
                     gpu.copy(&sum, 0, acc, 0, 1)?;
                 }
             }
-            Ok(out.outputs)
+            Ok((out.outputs, b.dynamics.into_inner()))
         })?;
         Ok(Plan {
             training,
@@ -233,7 +234,7 @@ impl Plan {
             outputs,
             loss_acc,
             hits_acc,
-            dynamics: b.dynamics.into_inner(),
+            dynamics,
             optim_step,
         })
     }

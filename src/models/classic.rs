@@ -5,8 +5,8 @@ use super::{conv_bn, pad, relu};
 use crate::error::Result;
 use crate::graph::{Graph, GraphBuilder, Sequential, ValueId};
 use crate::nn::{
-    Activation, AvgPool2d, BatchNorm2d, Concat, Conv2d, Dense, Dropout, Flatten,
-    GlobalAvgPool2d, Init, Lrn, MaxPool2d,
+    Activation, AvgPool2d, BatchNorm2d, Concat, Conv2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
+    Init, Lrn, MaxPool2d,
 };
 use crate::ops::lrn::LrnParams;
 use crate::shape::Padding;
@@ -14,7 +14,11 @@ use crate::shape::Padding;
 /// LeNet-5 on `[1, 32, 32]` with ReLU and max pooling: 61,706 parameters for 10 classes.
 /// `average`: the 1998 paper's subsampling (average pooling) and tanh instead.
 pub fn lenet5(classes: usize, average: bool, seed: u64) -> Result<Graph> {
-    let act = if average { Activation::Tanh } else { Activation::Relu };
+    let act = if average {
+        Activation::Tanh
+    } else {
+        Activation::Relu
+    };
     let pool = |s: Sequential, name: &str| match average {
         true => s.add_named(name, AvgPool2d::new(2)),
         false => s.add_named(name, MaxPool2d::new(2)),
@@ -56,7 +60,11 @@ pub fn fashion_mnist_cnn(classes: usize, seed: u64) -> Result<Graph> {
             .activation(Activation::Relu)
             .kernel_initializer(Init::HeNormal)
     };
-    let dense = |u: usize| Dense::new(u).activation(Activation::Relu).kernel_initializer(Init::HeNormal);
+    let dense = |u: usize| {
+        Dense::new(u)
+            .activation(Activation::Relu)
+            .kernel_initializer(Init::HeNormal)
+    };
     Sequential::new([1, 28, 28])
         .seed(seed)
         .add(conv(64, 7))
@@ -82,18 +90,39 @@ pub fn fashion_mnist_cnn(classes: usize, seed: u64) -> Result<Graph> {
 /// after the first two ReLUs (no parameters, names `lrn1`, `lrn2`).
 pub fn alexnet(classes: usize, cifar: bool, lrn: bool, seed: u64) -> Result<Graph> {
     let relu = |n: usize| (format!("features.{n}"), Activation::Relu);
-    let norm = Lrn(LrnParams { size: 5, alpha: 1e-4, beta: 0.75, k: 2.0 });
+    let norm = Lrn(LrnParams {
+        size: 5,
+        alpha: 1e-4,
+        beta: 0.75,
+        k: 2.0,
+    });
     let (c1, c2, pool, size, hidden) = match cifar {
-        false => (Conv2d::new(64, 11).strides(4).padding(pad(2)), Conv2d::new(192, 5).padding(pad(2)), MaxPool2d::new(3).strides(2), 224, 4096),
-        true => (Conv2d::new(64, 3).padding(pad(1)), Conv2d::new(192, 3).padding(pad(1)), MaxPool2d::new(2), 32, 1024),
+        false => (
+            Conv2d::new(64, 11).strides(4).padding(pad(2)),
+            Conv2d::new(192, 5).padding(pad(2)),
+            MaxPool2d::new(3).strides(2),
+            224,
+            4096,
+        ),
+        true => (
+            Conv2d::new(64, 3).padding(pad(1)),
+            Conv2d::new(192, 3).padding(pad(1)),
+            MaxPool2d::new(2),
+            32,
+            1024,
+        ),
     };
-    let mut s = Sequential::new([3, size, size]).seed(seed).add_named("features.0", c1);
+    let mut s = Sequential::new([3, size, size])
+        .seed(seed)
+        .add_named("features.0", c1);
     let (n, r) = relu(1);
     s = s.add_named(&n, r);
     if lrn {
         s = s.add_named("lrn1", norm.clone());
     }
-    s = s.add_named("features.2", pool.clone()).add_named("features.3", c2);
+    s = s
+        .add_named("features.2", pool.clone())
+        .add_named("features.3", c2);
     let (n, r) = relu(4);
     s = s.add_named(&n, r);
     if lrn {
@@ -109,9 +138,15 @@ pub fn alexnet(classes: usize, cifar: bool, lrn: bool, seed: u64) -> Result<Grap
     s.add_named("features.12", pool)
         .add_named("flatten", Flatten)
         .add_named("classifier.0", Dropout::new(0.5))
-        .add_named("classifier.1", Dense::new(hidden).activation(Activation::Relu))
+        .add_named(
+            "classifier.1",
+            Dense::new(hidden).activation(Activation::Relu),
+        )
         .add_named("classifier.3", Dropout::new(0.5))
-        .add_named("classifier.4", Dense::new(hidden).activation(Activation::Relu))
+        .add_named(
+            "classifier.4",
+            Dense::new(hidden).activation(Activation::Relu),
+        )
         .add_named("classifier.6", Dense::new(classes))
         .build()
 }
@@ -126,11 +161,19 @@ pub enum VggDepth {
 /// VGG with torchvision's `features.<i>` names. `cifar = true`: `[3, 32, 32]` input and one
 /// dense layer `classifier` (the BENCH.md vgg11); `cifar = false`: `[3, 224, 224]` and
 /// torchvision's 4096-4096 classifier (138,357,544 parameters for VGG-16 and 1000 classes).
-pub fn vgg(depth: VggDepth, batch_norm: bool, cifar: bool, classes: usize, seed: u64) -> Result<Graph> {
+pub fn vgg(
+    depth: VggDepth,
+    batch_norm: bool,
+    cifar: bool,
+    classes: usize,
+    seed: u64,
+) -> Result<Graph> {
     const M: usize = 0;
     let cfg: &[usize] = match depth {
         VggDepth::V11 => &[64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M],
-        VggDepth::V16 => &[64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M],
+        VggDepth::V16 => &[
+            64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M,
+        ],
     };
     let size = if cifar { 32 } else { 224 };
     let mut s = Sequential::new([3, size, size]).seed(seed);
@@ -145,7 +188,13 @@ pub fn vgg(depth: VggDepth, batch_norm: bool, cifar: bool, classes: usize, seed:
             s = name(s, MaxPool2d::new(2).into());
             continue;
         }
-        s = name(s, Conv2d::new(c, 3).padding(pad(1)).kernel_initializer(Init::HeNormal).into());
+        s = name(
+            s,
+            Conv2d::new(c, 3)
+                .padding(pad(1))
+                .kernel_initializer(Init::HeNormal)
+                .into(),
+        );
         if batch_norm {
             s = name(s, BatchNorm2d::new().into());
         }
@@ -155,9 +204,15 @@ pub fn vgg(depth: VggDepth, batch_norm: bool, cifar: bool, classes: usize, seed:
     match cifar {
         true => s.add_named("classifier", Dense::new(classes)),
         false => s
-            .add_named("classifier.0", Dense::new(4096).activation(Activation::Relu))
+            .add_named(
+                "classifier.0",
+                Dense::new(4096).activation(Activation::Relu),
+            )
             .add_named("classifier.2", Dropout::new(0.5))
-            .add_named("classifier.3", Dense::new(4096).activation(Activation::Relu))
+            .add_named(
+                "classifier.3",
+                Dense::new(4096).activation(Activation::Relu),
+            )
             .add_named("classifier.5", Dropout::new(0.5))
             .add_named("classifier.6", Dense::new(classes)),
     }
@@ -177,7 +232,16 @@ pub struct InceptionCfg {
 
 /// conv → batch norm → ReLU (torchvision's `BasicConv2d`) under `name.conv`, `name.bn`.
 fn basic_conv(b: &mut GraphBuilder, x: ValueId, name: &str, f: usize, k: usize) -> Result<ValueId> {
-    let y = conv_bn(b, x, &format!("{name}.conv"), &format!("{name}.bn"), f, k, 1, k / 2)?;
+    let y = conv_bn(
+        b,
+        x,
+        &format!("{name}.conv"),
+        &format!("{name}.bn"),
+        f,
+        k,
+        1,
+        k / 2,
+    )?;
     relu(b, y, &format!("{name}.relu"))
 }
 
@@ -188,7 +252,11 @@ pub fn inception(b: &mut GraphBuilder, x: ValueId, name: &str, c: InceptionCfg) 
     let b2 = basic_conv(b, t, &format!("{name}.branch2.1"), c.b2, 3)?;
     let t = basic_conv(b, x, &format!("{name}.branch3.0"), c.b3_reduce, 1)?;
     let b3 = basic_conv(b, t, &format!("{name}.branch3.1"), c.b3, 5)?;
-    let t = b.add_named(&format!("{name}.branch4.0"), MaxPool2d::new(3).strides(1).padding(pad(1)), &[x])?;
+    let t = b.add_named(
+        &format!("{name}.branch4.0"),
+        MaxPool2d::new(3).strides(1).padding(pad(1)),
+        &[x],
+    )?;
     let b4 = basic_conv(b, t, &format!("{name}.branch4.1"), c.b4, 1)?;
     b.add_named(&format!("{name}.concat"), Concat, &[b1, b2, b3, b4])
 }
@@ -199,10 +267,21 @@ pub fn googlenet_small(classes: usize, seed: u64) -> Result<Graph> {
     let mut b = GraphBuilder::new(seed);
     let x = b.input([3, 32, 32]);
     let y = basic_conv(&mut b, x, "conv1", 192, 3)?;
-    let cfg = |b1, b2_reduce, b2, b3_reduce, b3, b4| InceptionCfg { b1, b2_reduce, b2, b3_reduce, b3, b4 };
+    let cfg = |b1, b2_reduce, b2, b3_reduce, b3, b4| InceptionCfg {
+        b1,
+        b2_reduce,
+        b2,
+        b3_reduce,
+        b3,
+        b4,
+    };
     let y = inception(&mut b, y, "inception3a", cfg(64, 96, 128, 16, 32, 32))?;
     let y = inception(&mut b, y, "inception3b", cfg(128, 128, 192, 32, 96, 64))?;
-    let y = b.add_named("maxpool3", MaxPool2d::new(3).strides(2).padding(pad(1)), &[y])?;
+    let y = b.add_named(
+        "maxpool3",
+        MaxPool2d::new(3).strides(2).padding(pad(1)),
+        &[y],
+    )?;
     let y = inception(&mut b, y, "inception4a", cfg(192, 96, 208, 16, 48, 64))?;
     let y = b.add_named("avgpool", GlobalAvgPool2d, &[y])?;
     let y = b.add_named("dropout", Dropout::new(0.4), &[y])?;
@@ -217,7 +296,16 @@ pub fn two_head_cnn(input: [usize; 3], classes: usize, seed: u64) -> Result<Grap
     let x = b.input(input);
     let mut y = x;
     for (i, f) in [16, 32, 64].into_iter().enumerate() {
-        y = conv_bn(&mut b, y, &format!("conv{i}"), &format!("bn{i}"), f, 3, 1, 1)?;
+        y = conv_bn(
+            &mut b,
+            y,
+            &format!("conv{i}"),
+            &format!("bn{i}"),
+            f,
+            3,
+            1,
+            1,
+        )?;
         y = relu(&mut b, y, &format!("relu{i}"))?;
         y = b.add_named(&format!("pool{i}"), MaxPool2d::new(2), &[y])?;
     }

@@ -16,13 +16,46 @@ pub enum ResNetDepth {
 }
 
 /// A basic block `name` (two 3×3 convs) with a 1×1 projection when the shape changes.
-fn basic(b: &mut GraphBuilder, x: ValueId, name: &str, filters: usize, stride: usize) -> Result<ValueId> {
+fn basic(
+    b: &mut GraphBuilder,
+    x: ValueId,
+    name: &str,
+    filters: usize,
+    stride: usize,
+) -> Result<ValueId> {
     let c_in = b.shape(x).map_or(0, |s| s.dims()[0]);
-    let y = conv_bn(b, x, &format!("{name}.conv1"), &format!("{name}.bn1"), filters, 3, stride, 1)?;
+    let y = conv_bn(
+        b,
+        x,
+        &format!("{name}.conv1"),
+        &format!("{name}.bn1"),
+        filters,
+        3,
+        stride,
+        1,
+    )?;
     let y = relu(b, y, &format!("{name}.relu1"))?;
-    let y = conv_bn(b, y, &format!("{name}.conv2"), &format!("{name}.bn2"), filters, 3, 1, 1)?;
+    let y = conv_bn(
+        b,
+        y,
+        &format!("{name}.conv2"),
+        &format!("{name}.bn2"),
+        filters,
+        3,
+        1,
+        1,
+    )?;
     let skip = match stride != 1 || c_in != filters {
-        true => conv_bn(b, x, &format!("{name}.downsample.0"), &format!("{name}.downsample.1"), filters, 1, stride, 0)?,
+        true => conv_bn(
+            b,
+            x,
+            &format!("{name}.downsample.0"),
+            &format!("{name}.downsample.1"),
+            filters,
+            1,
+            stride,
+            0,
+        )?,
         false => x,
     };
     let s = b.add_named(&format!("{name}.add"), Add, &[y, skip])?;
@@ -30,16 +63,58 @@ fn basic(b: &mut GraphBuilder, x: ValueId, name: &str, filters: usize, stride: u
 }
 
 /// A bottleneck block: 1×1 → 3×3 (stride) → 1×1 with 4× the width.
-fn bottleneck(b: &mut GraphBuilder, x: ValueId, name: &str, width: usize, stride: usize) -> Result<ValueId> {
+fn bottleneck(
+    b: &mut GraphBuilder,
+    x: ValueId,
+    name: &str,
+    width: usize,
+    stride: usize,
+) -> Result<ValueId> {
     let c_in = b.shape(x).map_or(0, |s| s.dims()[0]);
     let out = 4 * width;
-    let y = conv_bn(b, x, &format!("{name}.conv1"), &format!("{name}.bn1"), width, 1, 1, 0)?;
+    let y = conv_bn(
+        b,
+        x,
+        &format!("{name}.conv1"),
+        &format!("{name}.bn1"),
+        width,
+        1,
+        1,
+        0,
+    )?;
     let y = relu(b, y, &format!("{name}.relu1"))?;
-    let y = conv_bn(b, y, &format!("{name}.conv2"), &format!("{name}.bn2"), width, 3, stride, 1)?;
+    let y = conv_bn(
+        b,
+        y,
+        &format!("{name}.conv2"),
+        &format!("{name}.bn2"),
+        width,
+        3,
+        stride,
+        1,
+    )?;
     let y = relu(b, y, &format!("{name}.relu2"))?;
-    let y = conv_bn(b, y, &format!("{name}.conv3"), &format!("{name}.bn3"), out, 1, 1, 0)?;
+    let y = conv_bn(
+        b,
+        y,
+        &format!("{name}.conv3"),
+        &format!("{name}.bn3"),
+        out,
+        1,
+        1,
+        0,
+    )?;
     let skip = match stride != 1 || c_in != out {
-        true => conv_bn(b, x, &format!("{name}.downsample.0"), &format!("{name}.downsample.1"), out, 1, stride, 0)?,
+        true => conv_bn(
+            b,
+            x,
+            &format!("{name}.downsample.0"),
+            &format!("{name}.downsample.1"),
+            out,
+            1,
+            stride,
+            0,
+        )?,
         false => x,
     };
     let s = b.add_named(&format!("{name}.add"), Add, &[y, skip])?;
@@ -52,7 +127,11 @@ pub fn resnet(depth: ResNetDepth, size: usize, classes: usize, seed: u64) -> Res
     let x = b.input([3, size, size]);
     let y = conv_bn(&mut b, x, "conv1", "bn1", 64, 7, 2, 3)?;
     let y = relu(&mut b, y, "relu")?;
-    let mut y = b.add_named("maxpool", MaxPool2d::new(3).strides(2).padding(pad(1)), &[y])?;
+    let mut y = b.add_named(
+        "maxpool",
+        MaxPool2d::new(3).strides(2).padding(pad(1)),
+        &[y],
+    )?;
     let blocks = match depth {
         ResNetDepth::R18 => [2, 2, 2, 2],
         ResNetDepth::R34 | ResNetDepth::R50 => [3, 4, 6, 3],
@@ -83,7 +162,13 @@ pub fn resnet_cifar(n: usize, classes: usize, seed: u64) -> Result<Graph> {
     for stage in 0..3 {
         for i in 0..n {
             let stride = if stage > 0 && i == 0 { 2 } else { 1 };
-            y = basic(&mut b, y, &format!("layer{}.{i}", stage + 1), 16 << stage, stride)?;
+            y = basic(
+                &mut b,
+                y,
+                &format!("layer{}.{i}", stage + 1),
+                16 << stage,
+                stride,
+            )?;
         }
     }
     let y = b.add_named("avgpool", GlobalAvgPool2d, &[y])?;

@@ -55,8 +55,13 @@ pub trait Backend {
     fn dense(&self, x: &Self::T, w: &Self::T, b: Option<&Self::T>) -> Result<Self::T>;
     fn dense_backward_data(&self, dy: &Self::T, w: &Self::T) -> Result<Self::T>;
     fn dense_backward_filter(&self, x: &Self::T, dy: &Self::T) -> Result<Self::T>;
-    /// (y, arg-max indices).
-    fn max_pool(&self, x: &Self::T, p: &Pool2dParams) -> Result<(Self::T, Self::T)>;
+    /// (y, arg-max indices when `with_idx`; inference skips them).
+    fn max_pool(
+        &self,
+        x: &Self::T,
+        p: &Pool2dParams,
+        with_idx: bool,
+    ) -> Result<(Self::T, Option<Self::T>)>;
     fn max_pool_backward(
         &self,
         dy: &Self::T,
@@ -200,8 +205,16 @@ impl Backend for GpuBackend {
     fn dense_backward_filter(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
         ops::matmul::dense_backward_filter(x, dy)
     }
-    fn max_pool(&self, x: &Tensor, p: &Pool2dParams) -> Result<(Tensor, Tensor)> {
-        ops::pool::max_pool2d(x, p)
+    fn max_pool(
+        &self,
+        x: &Tensor,
+        p: &Pool2dParams,
+        with_idx: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        match with_idx {
+            true => ops::pool::max_pool2d(x, p).map(|(y, i)| (y, Some(i))),
+            false => ops::pool::max_pool2d_inference(x, p).map(|y| (y, None)),
+        }
     }
     fn max_pool_backward(
         &self,

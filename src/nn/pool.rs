@@ -68,8 +68,8 @@ pool_layer!(AvgPool2d, avg, "average_pooling2d", "Average pooling.");
 
 impl MaxPool2d {
     fn run<B: Backend>(&self, b: &B, x: &B::T, pass: Pass) -> Result<(B::T, Vec<B::T>)> {
-        let (y, idx) = b.max_pool(x, &self.0)?;
-        Ok((y, if pass.training { vec![idx] } else { vec![] }))
+        let (y, idx) = b.max_pool(x, &self.0, pass.training)?;
+        Ok((y, idx.into_iter().collect()))
     }
     fn grad<B: Backend>(&self, b: &B, dy: &B::T, x: &Shape, saved: &[B::T]) -> Result<B::T> {
         b.max_pool_backward(dy, &saved[0], x, &self.0)

@@ -186,10 +186,18 @@ impl Backend for CpuBackend {
             matmul::cpu::matmul(&g, &dy.v(), &x.v(), None).values,
         )
     }
-    fn max_pool(&self, x: &HostTensor, p: &Pool2dParams) -> Result<(HostTensor, HostTensor)> {
+    fn max_pool(
+        &self,
+        x: &HostTensor,
+        p: &Pool2dParams,
+        with_idx: bool,
+    ) -> Result<(HostTensor, Option<HostTensor>)> {
         let g = p.resolve(&x.shape)?;
         let (y, idx) = pool::cpu::max_forward(&g, &x.v());
-        Ok((t(g.y_shape(), y)?, t(g.y_shape(), idx)?))
+        Ok((
+            t(g.y_shape(), y)?,
+            with_idx.then(|| t(g.y_shape(), idx)).transpose()?,
+        ))
     }
     fn max_pool_backward(
         &self,

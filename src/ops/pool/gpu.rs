@@ -29,7 +29,8 @@ pub struct PoolUniforms {
     /// Channels per group of the channel-wise max.
     pub k: u32,
     pub len: u32,
-    pub _pad: u32,
+    /// 1: the max forward does not store arg-max indices (inference).
+    pub no_idx: u32,
 }
 }
 
@@ -109,15 +110,26 @@ fn run(
     gpu.dispatch_tensors(&key(entry), u, &bufs, blocks, 1)
 }
 
-pub(crate) fn max_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<(Tensor, Tensor)> {
+/// Max pooling; with `with_idx` also the arg-max indices backward needs.
+pub(crate) fn max_forward(
+    x: &Tensor,
+    g: &Pool2dGeometry,
+    with_idx: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
-    let idx = Tensor::zeros(gpu, g.y_shape())?;
+    let idx = with_idx
+        .then(|| Tensor::zeros(gpu, g.y_shape()))
+        .transpose()?;
+    let u = PoolUniforms {
+        no_idx: u32::from(!with_idx),
+        ..uniforms(g)
+    };
     run(
         gpu,
         "max_forward",
-        &uniforms(g),
-        [Some(x), None, Some(&y), Some(&idx)],
+        &u,
+        [Some(x), None, Some(&y), idx.as_ref()],
         y.numel(),
     )?;
     Ok((y, idx))

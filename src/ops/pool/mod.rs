@@ -314,7 +314,21 @@ pub fn max_pool2d(x: &Tensor, p: &Pool2dParams) -> Result<(Tensor, Tensor)> {
         ..*p
     };
     let g = p.resolve(x.shape())?;
-    gpu::max_forward(x, &g)
+    let (y, idx) = gpu::max_forward(x, &g, true)?;
+    Ok((
+        y,
+        idx.ok_or_else(|| Error::invalid(OP, "indices", "none", "internal"))?,
+    ))
+}
+
+/// Max pooling without the arg-max indices (inference: no backward will need them).
+pub fn max_pool2d_inference(x: &Tensor, p: &Pool2dParams) -> Result<Tensor> {
+    let p = Pool2dParams {
+        kind: PoolKind::Max,
+        ..*p
+    };
+    let g = p.resolve(x.shape())?;
+    Ok(gpu::max_forward(x, &g, false)?.0)
 }
 
 /// Gradient of max pooling: each `dy` goes to its window's arg-max, summed where windows overlap.

@@ -1,0 +1,201 @@
+//! The model zoo: parameter counts against the published ones, summaries, shape errors naming
+//! the layer, and every model training on the GPU with its loss falling.
+
+use wgcnn::graph::{Graph, Sequential};
+use wgcnn::models::{self, ResNetDepth, VggDepth};
+use wgcnn::nn::{Conv2d, Dense, Flatten};
+use wgcnn::ops::optim::Optimizer;
+use wgcnn::testing::{shared_gpu, Rng};
+use wgcnn::train::{Dataset, FitOptions, Loss, Model};
+use wgcnn::Error;
+
+fn trainable(g: &Graph) -> usize {
+    g.summary().trainable
+}
+
+#[test]
+fn parameter_counts_match_the_published_ones() {
+    assert_eq!(trainable(&models::lenet5(10, false, 0).unwrap()), 61_706);
+    assert_eq!(trainable(&models::simple_cnn(10, 0).unwrap()), 122_570);
+    // He et al.'s ResNet-20 is 0.27 M; the 1×1 projections add 2,752 to option A's 269,722.
+    assert_eq!(trainable(&models::resnet_cifar(3, 10, 0).unwrap()), 272_474);
+    // torchvision's `sum(p.numel() for p in model.parameters())`.
+    let r18 = models::resnet(ResNetDepth::R18, 224, 1000, 0).unwrap();
+    assert_eq!(trainable(&r18), 11_689_512);
+    assert_eq!(
+        trainable(&models::resnet(ResNetDepth::R34, 224, 1000, 0).unwrap()),
+        21_797_672
+    );
+    assert_eq!(
+        trainable(&models::resnet(ResNetDepth::R50, 224, 1000, 0).unwrap()),
+        25_557_032
+    );
+    assert_eq!(
+        trainable(&models::vgg(VggDepth::V11, false, false, 1000, 0).unwrap()),
+        132_863_336
+    );
+    assert_eq!(
+        trainable(&models::vgg(VggDepth::V16, false, false, 1000, 0).unwrap()),
+        138_357_544
+    );
+    assert_eq!(
+        trainable(&models::vgg(VggDepth::V16, true, false, 1000, 0).unwrap()),
+        138_365_992
+    );
+    assert_eq!(
+        trainable(&models::alexnet(1000, false, false, 0).unwrap()),
+        61_100_840
+    );
+    // Batch-norm running statistics are buffers: ResNet-18 has 9,600 of them (4,800 channels).
+    assert_eq!(r18.summary().non_trainable, 9_600);
+    // torchvision's names, so its safetensors exports line up.
+    let names: Vec<&str> = r18.params().iter().map(|p| p.name.as_str()).collect();
+    for n in [
+        "conv1.weight",
+        "bn1.running_var",
+        "layer2.0.downsample.0.weight",
+        "layer4.1.bn2.bias",
+        "fc.weight",
+    ] {
+        assert!(names.contains(&n), "missing {n}");
+    }
+}
+
+#[test]
+fn a_layer_that_does_not_fit_is_named() {
+    let e = Sequential::new([3, 8, 8])
+        .add(Conv2d::new(4, 3))
+        .add(Dense::new(10))
+        .build()
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, Error::Layer { ref layer, .. } if layer == "dense_1"),
+        "{msg}"
+    );
+    assert!(msg.contains("Flatten"), "{msg}");
+    let e = Sequential::new([3, 4, 4])
+        .add(Conv2d::new(4, 5))
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().starts_with("layer `conv2d_1`"), "{e}");
+    let ok = Sequential::new([3, 8, 8])
+        .add(Conv2d::new(4, 3))
+        .add(Flatten)
+        .add(Dense::new(10))
+        .build();
+    assert!(ok.is_ok());
+}
+
+#[test]
+fn summary_lists_layers_and_planned_memory() {
+    let gpu = shared_gpu().unwrap();
+    let mut m = Model::new(&gpu, models::resnet_cifar(3, 10, 0).unwrap()).unwrap();
+    m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::sgd(0.1))
+        .unwrap();
+    let s = m.summary(64).unwrap();
+    let text = s.to_string();
+    assert!(
+        text.contains("layer3.2.conv2 (conv2d)") && text.contains("(None, 64, 8, 8)"),
+        "{text}"
+    );
+    assert!(text.contains("Trainable params: 272474"), "{text}");
+    let mem = s.memory.unwrap();
+    assert!(mem.training_activations > mem.inference_activations);
+    assert!(mem.training_dispatches > mem.inference_dispatches);
+}
+
+#[test]
+fn vgg16_inference_needs_about_two_consecutive_activations() {
+    let gpu = shared_gpu().unwrap();
+    let g = models::vgg(VggDepth::V16, true, true, 10, 0).unwrap();
+    let mut m = Model::new(&gpu, g).unwrap();
+    m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::sgd(0.1))
+        .unwrap();
+    let batch = 16;
+    let mem = m.summary(batch).unwrap().memory.unwrap();
+    // The batch and targets buffers are not activations of a layer.
+    let io = (batch * (3 * 32 * 32 + 1) * 4) as u64;
+    let acts = mem.inference_activations - io;
+    // Small per-layer temporaries (batch norm packs γ|β, the loss keeps per-row terms) may
+    // sit beside the two large buffers.
+    assert!(
+        acts <= mem.two_largest_consecutive + (64 << 10),
+        "inference pool {acts} B > two largest consecutive layers {} B",
+        mem.two_largest_consecutive
+    );
+    assert!(
+        mem.training_activations > 4 * acts,
+        "training keeps what backward needs"
+    );
+}
+
+/// Trains `g` for a few steps on one fixed random batch; the loss must fall. Models with
+/// dropout and no batch norm are judged by the inference-mode loss (dropout makes training
+/// losses noisy); the others by the mean training-mode loss of the first two steps against the
+/// last two (batch norm's running statistics lag behind after a few steps).
+fn loss_falls(g: Graph, batch: usize, steps: usize) {
+    use wgcnn::nn::Layer;
+    let has = |f: fn(&Layer) -> bool| g.nodes().iter().any(|n| f(&n.layer));
+    let by_eval =
+        has(|l| matches!(l, Layer::Dropout(_))) && !has(|l| matches!(l, Layer::BatchNorm2d(_)));
+    let what = format!(
+        "{} layers, {} parameters",
+        g.nodes().len(),
+        g.summary().total()
+    );
+    let gpu = shared_gpu().unwrap();
+    let input = g.shape(g.inputs()[0]).clone();
+    let classes = g.shape(g.outputs()[0]).numel();
+    let mut rng = Rng::new(5);
+    let x = rng.vec(batch * input.numel());
+    let y: Vec<f32> = (0..batch).map(|i| (i % classes) as f32).collect();
+    let mut m = Model::new(&gpu, g).unwrap();
+    m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::adam(1e-3))
+        .unwrap();
+    let labels = y.iter().map(|&v| v as u32).collect();
+    let data = Dataset::classification(x, input, labels, classes).unwrap();
+    // Training-mode losses (batch norm's running statistics lag behind after a few steps,
+    // so an inference-mode loss would not show the progress).
+    let opts = FitOptions {
+        epochs: steps,
+        batch_size: batch,
+        ..FitOptions::default()
+    };
+    let first = m.evaluate(&data, batch).unwrap().loss;
+    let h = m.fit(&data, None, &opts, |_| ()).unwrap();
+    let loss = |e: usize| h.epochs[e].train.loss;
+    let (before, after) = match by_eval {
+        true => (first, m.evaluate(&data, batch).unwrap().loss),
+        false => (
+            (loss(0) + loss(1)) / 2.0,
+            (loss(steps - 2) + loss(steps - 1)) / 2.0,
+        ),
+    };
+    assert!(after < before, "{what}: loss {before} → {after}");
+}
+
+#[test]
+fn small_zoo_models_train_on_the_gpu() {
+    loss_falls(models::lenet5(10, false, 1).unwrap(), 8, 5);
+    loss_falls(models::lenet5(10, true, 1).unwrap(), 8, 5);
+    loss_falls(models::simple_cnn(10, 1).unwrap(), 8, 5);
+    loss_falls(models::fashion_mnist_cnn(10, 1).unwrap(), 4, 5);
+    loss_falls(models::alexnet(10, true, true, 1).unwrap(), 4, 5);
+    loss_falls(models::two_head_cnn([3, 16, 16], 5, 1).unwrap(), 4, 5);
+}
+
+#[test]
+fn deep_zoo_models_train_on_the_gpu() {
+    loss_falls(models::resnet_cifar(3, 10, 1).unwrap(), 4, 4);
+    loss_falls(models::vgg(VggDepth::V11, true, true, 10, 1).unwrap(), 4, 4);
+    loss_falls(
+        models::vgg(VggDepth::V16, false, true, 10, 1).unwrap(),
+        4,
+        4,
+    );
+    loss_falls(models::googlenet_small(10, 1).unwrap(), 2, 6);
+    // torchvision's ResNets on 64×64 inputs, to keep lavapipe's time in bounds.
+    loss_falls(models::resnet(ResNetDepth::R18, 64, 10, 1).unwrap(), 2, 4);
+    loss_falls(models::resnet(ResNetDepth::R50, 64, 10, 1).unwrap(), 2, 4);
+}
