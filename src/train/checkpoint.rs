@@ -29,14 +29,29 @@ fn format_err(path: &Path, what: impl Into<String>) -> Error {
     }
 }
 
-/// FNV-1a over the tensors' names and bytes in name order.
-fn checksum<'a>(items: impl Iterator<Item = (&'a str, &'a [u8])>) -> u64 {
+/// FNV-1a over the metadata (but the checksum itself), then each tensor's name, dtype, shape
+/// and bytes, tensors in name order.
+fn checksum<'a>(
+    meta: &HashMap<String, String>,
+    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (name, bytes) in items {
-        for &b in name.as_bytes().iter().chain(bytes) {
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
+    };
+    let mut keys: Vec<&String> = meta.keys().filter(|k| *k != CHECKSUM).collect();
+    keys.sort();
+    for k in keys {
+        eat(k.as_bytes());
+        eat(meta[k].as_bytes());
+    }
+    for (name, dtype, shape, bytes) in tensors {
+        eat(name.as_bytes());
+        eat(format!("{dtype:?}{shape:?}").as_bytes());
+        eat(bytes);
     }
     h
 }
@@ -96,7 +111,10 @@ impl Model {
             meta.insert(OPT_MU.to_string(), format!("{:?}", opt.mu_product));
         }
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        let sum = checksum(tensors.iter().map(|t| (t.0.as_str(), t.3.as_slice())));
+        let items = tensors
+            .iter()
+            .map(|t| (t.0.as_str(), t.1, t.2.as_slice(), t.3.as_slice()));
+        let sum = checksum(&meta, items);
         meta.insert(CHECKSUM.to_string(), format!("{sum:016x}"));
         let views = tensors
             .iter()
@@ -132,7 +150,10 @@ impl Model {
                 .map(|n| st.tensor(n).map(|v| (*n, v)))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| format_err(path, e.to_string()))?;
-            let got = checksum(views.iter().map(|(n, v)| (*n, v.data())));
+            let items = views
+                .iter()
+                .map(|(n, v)| (*n, v.dtype(), v.shape(), v.data()));
+            let got = checksum(&meta, items);
             if format!("{got:016x}") != *want {
                 return Err(format_err(path, "checksum mismatch: the file is corrupt"));
             }

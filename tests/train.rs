@@ -1,0 +1,344 @@
+//! Training end to end: GPU plans against the f64 reference trainer, one submit per step,
+//! frozen layers, determinism, learning a separable set, and the weighted two-head loss.
+
+use wgcnn::graph::{Graph, GraphBuilder};
+use wgcnn::nn::*;
+use wgcnn::ops::lrn::LrnParams;
+use wgcnn::ops::optim::Optimizer;
+use wgcnn::testing::{shared_gpu, Rng};
+use wgcnn::train::{Dataset, FitOptions, Head, Loss, Model, ReferenceTrainer, Targets};
+use wgcnn::Padding;
+
+/// A graph with every layer kind: grouped strided conv, dilation, batch norm, LRN, both
+/// pools, channel max, a residual add, a concat, dropout, dense; two heads.
+fn every_layer(seed: u64) -> Graph {
+    let mut b = GraphBuilder::new(seed);
+    let x = b.input([4, 11, 9]);
+    let c = b
+        .add(
+            Conv2d::new(6, 3).padding(Padding::Same).use_bias(false),
+            &[x],
+        )
+        .unwrap();
+    let c = b.add(BatchNorm2d::new(), &[c]).unwrap();
+    let c = b.add(Activation::Relu, &[c]).unwrap();
+    let g = b
+        .add(
+            Conv2d::new(6, 3)
+                .groups(2)
+                .padding(Padding::Same)
+                .activation(Activation::Tanh),
+            &[c],
+        )
+        .unwrap();
+    let r = b.add(Add, &[c, g]).unwrap();
+    let d = b
+        .add(
+            Conv2d::new(4, 3)
+                .dilation_rate(2)
+                .padding(Padding::Same)
+                .activation(Activation::Elu(1.0)),
+            &[r],
+        )
+        .unwrap();
+    let k = b.add(ChannelMaxPool(2), &[r]).unwrap();
+    let cat = b.add(Concat, &[d, k]).unwrap();
+    let l = b
+        .add(
+            Lrn(LrnParams {
+                size: 3,
+                alpha: 1e-2,
+                beta: 0.75,
+                k: 1.0,
+            }),
+            &[cat],
+        )
+        .unwrap();
+    let m = b.add(MaxPool2d::new(3).strides(2), &[l]).unwrap();
+    let a = b
+        .add(AvgPool2d::new(2).padding(Padding::Same), &[m])
+        .unwrap();
+    let s = b
+        .add(
+            Conv2d::new(5, 1)
+                .strides(2)
+                .activation(Activation::LeakyRelu(0.1)),
+            &[l],
+        )
+        .unwrap();
+    let gp = b.add(GlobalAvgPool2d, &[s]).unwrap();
+    let f = b.add(Flatten, &[a]).unwrap();
+    let f = b.add(Dropout::new(0.3), &[f]).unwrap();
+    let h = b
+        .add(Dense::new(7).activation(Activation::Sigmoid), &[f])
+        .unwrap();
+    let class = b.add_named("class", Dense::new(3), &[h]).unwrap();
+    let boxes = b.add_named("boxes", Dense::new(5), &[gp]).unwrap();
+    b.build(&[class, boxes]).unwrap()
+}
+
+fn heads() -> Vec<Head> {
+    vec![
+        Head::new(0, Loss::SparseCategoricalCrossentropy).weight(0.8),
+        Head::new(1, Loss::MeanSquaredError).weight(0.2),
+    ]
+}
+
+fn batch(rng: &mut Rng, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let x = rng.vec(n * 4 * 11 * 9);
+    let y: Vec<f32> = (0..n).map(|i| (i % 3) as f32).collect();
+    let boxes = rng.vec(n * 5);
+    (x, y, boxes)
+}
+
+fn worst(a: &[f32], b: &[f64]) -> (f64, f64) {
+    let err = a
+        .iter()
+        .zip(b)
+        .map(|(a, b)| (f64::from(*a) - b).abs())
+        .fold(0.0, f64::max);
+    let scale = b.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    (err, scale)
+}
+
+#[test]
+fn gpu_training_reaches_the_reference_weights() {
+    let gpu = shared_gpu().unwrap();
+    let g = every_layer(11);
+    // SGD with momentum: Adam divides by √v and would magnify rounding in near-zero gradients.
+    let opt = Optimizer::Sgd {
+        lr: 0.05,
+        momentum: 0.9,
+        dampening: 0.0,
+        weight_decay: 1e-3,
+        nesterov: true,
+    };
+    let mut m = Model::new(&gpu, g.clone()).unwrap();
+    m.compile_heads(&heads(), opt).unwrap();
+    let init = g.params().to_vec();
+    let mut r = ReferenceTrainer::new(g, &heads(), opt).unwrap();
+    let mut rng = Rng::new(2);
+    let steps = 4;
+    for s in 0..steps {
+        let (x, y, bx) = batch(&mut rng, 5);
+        m.train_on_batch(&x, &[&y, &bx]).unwrap();
+        r.train_on_batch(&x, &[&y, &bx], s).unwrap();
+    }
+    // Each step's gradient carries rounding of at most K·ε32 relative to the terms it sums, K
+    // the longest reduction (a conv's 6·3·3 = 54 taps times the 5·11·9 batch pixels of its
+    // filter gradient). The weights move by the sum of the updates, so the drift is bounded by
+    // K·ε32 times that movement, plus ε32 of the weight itself for the final rounding.
+    let k = 54.0 * 5.0 * 11.0 * 9.0;
+    let eps = f64::from(f32::EPSILON);
+    for (((name, a), b), p0) in m.parameters().unwrap().iter().zip(r.params()).zip(&init) {
+        let (err, scale) = worst(a, &b);
+        let moved = p0
+            .data
+            .iter()
+            .zip(&b)
+            .map(|(w0, w)| (f64::from(*w0) - w).abs())
+            .fold(0.0, f64::max);
+        let tol = 2.0 * k * eps * moved + 8.0 * eps * scale + 1e-12;
+        assert!(
+            err <= tol,
+            "{name}: GPU and reference differ by {err:e} (tolerance {tol:e})"
+        );
+    }
+    // Inference outputs (running statistics, no dropout) agree too.
+    let (x, _, _) = batch(&mut rng, 3);
+    let gp = m.predict(&x, 2).unwrap();
+    let rp = r.predict(&x).unwrap();
+    for (a, b) in gp.iter().zip(&rp) {
+        let (err, scale) = worst(a, b);
+        assert!(err <= 1e-4 * (1.0 + scale), "predict differs by {err:e}");
+    }
+}
+
+#[test]
+fn every_layer_backward_matches_finite_differences() {
+    // Central differences of the f64 reference loss through the whole graph, against the
+    // autodiff gradients of the same reference.
+    let g = every_layer(5);
+    let r = ReferenceTrainer::new(g, &heads(), Optimizer::sgd(0.1)).unwrap();
+    let mut rng = Rng::new(9);
+    let (x, y, bx) = batch(&mut rng, 3);
+    let t: [&[f32]; 2] = [&y, &bx];
+    let (_, grads) = r.loss_and_grads(&x, &t, 7).unwrap();
+    let mut r = r;
+    let h = 1e-6;
+    for (k, p) in r.graph.params().to_vec().iter().enumerate() {
+        if !p.spec.trainable {
+            continue;
+        }
+        let g = grads[k]
+            .as_ref()
+            .unwrap_or_else(|| panic!("no gradient for {}", p.name));
+        let base = r.params()[k].clone();
+        // A few elements per tensor keep the reference's cost in bounds.
+        for i in (0..base.len()).step_by(base.len().div_ceil(4).max(1)) {
+            let mut v = base.clone();
+            v[i] = base[i] + h;
+            r.set_param(k, v.clone());
+            let up = r.loss_and_grads(&x, &t, 7).unwrap().0;
+            v[i] = base[i] - h;
+            r.set_param(k, v);
+            let down = r.loss_and_grads(&x, &t, 7).unwrap().0;
+            r.set_param(k, base.clone());
+            let fd = (up - down) / (2.0 * h);
+            assert!(
+                (fd - g[i]).abs() <= 1e-6 + 1e-4 * g[i].abs(),
+                "{}[{i}]: autodiff {} vs finite difference {fd}",
+                p.name,
+                g[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn one_submit_per_training_step() {
+    let gpu = shared_gpu().unwrap();
+    let mut m = Model::new(&gpu, every_layer(1)).unwrap();
+    m.compile_heads(&heads(), Optimizer::adam(1e-3)).unwrap();
+    let mut rng = Rng::new(4);
+    let (x, y, bx) = batch(&mut rng, 4);
+    m.train_on_batch(&x, &[&y, &bx]).unwrap(); // compiles the plan
+    gpu.sync().unwrap();
+    let before = gpu.counters();
+    for _ in 0..3 {
+        m.train_on_batch(&x, &[&y, &bx]).unwrap();
+    }
+    let after = gpu.counters();
+    assert_eq!(after.submits - before.submits, 3, "one submit per step");
+    assert!(after.dispatches - before.dispatches >= 3 * 30);
+}
+
+#[test]
+fn frozen_layers_keep_their_weights() {
+    let gpu = shared_gpu().unwrap();
+    let mut m = Model::new(&gpu, every_layer(3)).unwrap();
+    m.compile_heads(&heads(), Optimizer::adamw(1e-2, 0.1))
+        .unwrap();
+    assert_eq!(m.set_trainable("conv2d", false).unwrap(), 4);
+    assert_eq!(m.set_trainable("batch_normalization_1", false).unwrap(), 1);
+    let before = m.parameters().unwrap();
+    let mut rng = Rng::new(6);
+    for _ in 0..3 {
+        let (x, y, bx) = batch(&mut rng, 4);
+        m.train_on_batch(&x, &[&y, &bx]).unwrap();
+    }
+    for ((name, a), (_, b)) in before.iter().zip(m.parameters().unwrap()) {
+        let frozen = name.starts_with("conv2d") || name.starts_with("batch_normalization");
+        assert_eq!(
+            frozen,
+            *a == b,
+            "{name}: frozen {frozen}, changed {}",
+            *a != b
+        );
+    }
+    assert!(m.set_trainable("nope", false).is_err());
+}
+
+#[test]
+fn identical_runs_give_identical_weights() {
+    let gpu = shared_gpu().unwrap();
+    let run = || {
+        let mut m = Model::new(&gpu, every_layer(8)).unwrap();
+        m.compile_heads(&heads(), Optimizer::adam(1e-2)).unwrap();
+        let mut rng = Rng::new(1);
+        for _ in 0..3 {
+            let (x, y, bx) = batch(&mut rng, 6);
+            m.train_on_batch(&x, &[&y, &bx]).unwrap();
+        }
+        m.parameters().unwrap()
+    };
+    assert_eq!(run(), run());
+}
+
+/// Two classes: a bright left or right half, with noise.
+fn halves(n: usize, seed: u64) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let (mut x, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let label = (i % 2) as u32;
+        for _ in 0..2 {
+            for _h in 0..8 {
+                for w in 0..8 {
+                    let bright = (w < 4) == (label == 0);
+                    x.push(if bright { 1.0 } else { 0.0 } + 0.3 * rng.uniform());
+                }
+            }
+        }
+        labels.push(label);
+    }
+    Dataset::classification(x, [2, 8, 8], labels, 2).unwrap()
+}
+
+#[test]
+fn a_separable_set_is_learned_completely() {
+    let gpu = shared_gpu().unwrap();
+    let g = wgcnn::graph::Sequential::new([2, 8, 8])
+        .seed(4)
+        .add(Conv2d::new(4, 3).activation(Activation::Relu))
+        .add(MaxPool2d::new(2))
+        .add(Flatten)
+        .add(Dense::new(2))
+        .build()
+        .unwrap();
+    let mut m = Model::new(&gpu, g).unwrap();
+    m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::adam(1e-2))
+        .unwrap();
+    let (train, test) = (halves(64, 1), halves(32, 2));
+    let opts = FitOptions {
+        epochs: 8,
+        batch_size: 16,
+        log_every: 2,
+        ..FitOptions::default()
+    };
+    let mut steps = 0;
+    let h = m
+        .fit(&train, Some(&test), &opts, |e| {
+            if let wgcnn::train::Event::Step(s) = e {
+                assert!(s.loss.is_finite() && s.images_per_sec > 0.0);
+                steps += 1;
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        steps, 8,
+        "a step report every 2 of 4 steps, but not at the epoch's end"
+    );
+    let last = h.epochs.last().unwrap();
+    assert!(last.train.loss < h.epochs[0].train.loss);
+    assert_eq!(m.evaluate(&test, 7).unwrap().accuracy, Some(1.0));
+    assert_eq!(last.valid.unwrap().accuracy, Some(1.0));
+}
+
+#[test]
+fn bad_batches_are_errors() {
+    let gpu = shared_gpu().unwrap();
+    let mut m = Model::new(&gpu, every_layer(1)).unwrap();
+    let (x, y, bx) = batch(&mut Rng::new(1), 2);
+    assert!(m.train_on_batch(&x, &[&y, &bx]).is_err(), "not compiled");
+    m.compile_heads(&heads(), Optimizer::sgd(0.1)).unwrap();
+    assert!(m.train_on_batch(&x[1..], &[&y, &bx]).is_err());
+    assert!(m.train_on_batch(&x, &[&y]).is_err());
+    assert!(
+        m.train_on_batch(&x, &[&[0.0, 3.0], &bx]).is_err(),
+        "label 3 of 3 classes"
+    );
+    assert!(
+        m.train_on_batch(&x, &[&[0.0, 0.5], &bx]).is_err(),
+        "fractional label"
+    );
+    assert!(m.predict(&x, 0).is_err());
+    assert!(m
+        .compile_heads(&[Head::new(2, Loss::MeanSquaredError)], Optimizer::sgd(0.1))
+        .is_err());
+    let t = Targets::Classes {
+        labels: vec![0, 5],
+        classes: 3,
+    };
+    assert!(Dataset::new(x.clone(), [4, 11, 9], vec![t]).is_err());
+    assert!(Dataset::classification(x, [4, 11, 8], vec![0, 1], 3).is_err());
+}
