@@ -169,6 +169,8 @@ impl Sequential {
         self.seed = seed;
         self
     }
+    /// Appends a layer (Keras's `model.add`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Into<Layer>) -> Self {
         self.layers.push((None, layer.into()));
         self

@@ -138,6 +138,8 @@ pub(crate) trait LayerImpl {
         p: &[B::T],
         pass: Pass,
     ) -> Result<(B::T, Vec<B::T>)>;
+    /// Gradients from `dy`, the input shapes `x`, what forward saved and the parameters.
+    #[allow(clippy::too_many_arguments)]
     fn backward<B: Backend>(
         &self,
         b: &B,

@@ -50,7 +50,7 @@ impl Dataset {
     pub fn new(x: Vec<f32>, sample: impl Into<Shape>, targets: Vec<Targets>) -> Result<Dataset> {
         let sample = sample.into();
         let per = sample.numel();
-        if per == 0 || x.len() % per != 0 {
+        if per == 0 || !x.len().is_multiple_of(per) {
             return Err(Error::ShapeMismatch {
                 op: "Dataset",
                 what: "inputs",

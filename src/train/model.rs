@@ -246,7 +246,7 @@ impl Model {
     /// Checks a batch: input length and targets per head (class indices in range).
     fn check_batch(&self, x: &[f32], targets: &[&[f32]]) -> Result<usize> {
         let per = self.graph.shape(self.graph.inputs[0]).numel();
-        if per == 0 || x.is_empty() || x.len() % per != 0 {
+        if per == 0 || x.is_empty() || !x.len().is_multiple_of(per) {
             return Err(Error::ShapeMismatch {
                 op: "Model",
                 what: "batch inputs",
@@ -448,7 +448,7 @@ impl Model {
     /// batches of `batch_size` in inference mode.
     pub fn predict(&mut self, x: &[f32], batch_size: usize) -> Result<Vec<Vec<f32>>> {
         let per = self.graph.shape(self.graph.inputs[0]).numel();
-        if batch_size == 0 || per == 0 || x.is_empty() || x.len() % per != 0 {
+        if batch_size == 0 || per == 0 || x.is_empty() || !x.len().is_multiple_of(per) {
             return Err(Error::ShapeMismatch {
                 op: "predict",
                 what: "inputs",

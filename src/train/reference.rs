@@ -161,7 +161,7 @@ impl ReferenceTrainer {
     fn io_x(&self, x: &[f32]) -> Result<Vec<HostTensor>> {
         let g = &self.graph;
         let per = g.shape(g.inputs()[0]).numel();
-        if per == 0 || x.is_empty() || x.len() % per != 0 {
+        if per == 0 || x.is_empty() || !x.len().is_multiple_of(per) {
             return Err(Error::Model(
                 "reference: batch does not fit the model".into(),
             ));
