@@ -1,5 +1,6 @@
-//! One-shot benchmark tables on the BENCH.md workloads: every conv2d shape, then the other
-//! kernels (pooling, matmul, softmax cross-entropy, batch norm).
+//! One-shot benchmark tables on the BENCH.md workloads: every conv2d shape, the other
+//! kernels (pooling, matmul, softmax cross-entropy, batch norm), and whole training steps
+//! (images/s at batch 64, submits and dispatches per step, time to the first step).
 //!
 //! `cargo run --release --example bench [-- --json] [--runs 5] [--only vgg_c2]`
 //!
@@ -11,7 +12,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, RegisterTile};
-use wgcnn::testing::workloads::{ConvWorkload, OtherWorkload, CONV, OTHER};
+use wgcnn::testing::workloads::{
+    ConvWorkload, OtherWorkload, TrainWorkload, CONV, OTHER, TRAIN, TRAIN_BATCH,
+};
 use wgcnn::testing::{to_f64, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
 
@@ -181,7 +184,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("| {name} | {ms:.2} | {rate} |");
         }
     }
+    let steps: Vec<_> = TRAIN
+        .iter()
+        .filter(|(name, _)| args.only.as_deref().is_none_or(|o| name.contains(o)))
+        .collect();
+    if !args.json && !steps.is_empty() {
+        println!();
+        println!("| training step (batch {TRAIN_BATCH}) | ms/step | images/s | submits/step | dispatches/step | first step ms | training memory MiB |");
+        println!("|---|---|---|---|---|---|---|");
+    }
+    for (name, wl) in steps {
+        let r = measure_train(&gpu, *wl, args.runs)?;
+        if args.json {
+            println!("{{\"workload\":\"{name}\",\"adapter\":\"{}\",\"ms_per_step\":{:.3},\"images_per_s\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{},\"first_step_ms\":{:.1},\"training_mib\":{:.2}}}", gpu.describe().replace('"', "'"), r.ms, r.images, r.submits, r.dispatches, r.first_ms, r.mib);
+        } else {
+            println!(
+                "| {name} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} |",
+                r.ms, r.images, r.submits, r.dispatches, r.first_ms, r.mib
+            );
+        }
+    }
     Ok(())
+}
+
+struct TrainRow {
+    ms: f64,
+    images: f64,
+    submits: u64,
+    dispatches: u64,
+    first_ms: f64,
+    mib: f64,
+}
+
+/// A training step's median time, counters per step, time from building the model to the
+/// end of its first step (plan compile included) and the planned training memory.
+fn measure_train(gpu: &Gpu, wl: TrainWorkload, runs: usize) -> wgcnn::Result<TrainRow> {
+    let start = Instant::now();
+    let mut t = wl.prepare(gpu, TRAIN_BATCH)?;
+    t.step()?;
+    gpu.sync()?;
+    let first_ms = start.elapsed().as_secs_f64() * 1e3;
+    let before = gpu.counters();
+    let ms = time(gpu, runs, || t.step())?;
+    let after = gpu.counters();
+    // `time` runs one warm-up step and `runs` timed steps, each followed by a sync (which
+    // submits nothing new).
+    let steps = runs as u64 + 1;
+    let mem = t.model.summary(TRAIN_BATCH)?.memory.unwrap_or_default();
+    Ok(TrainRow {
+        ms,
+        images: t.batch() as f64 / (ms / 1e3),
+        submits: (after.submits - before.submits) / steps,
+        dispatches: (after.dispatches - before.dispatches) / steps,
+        first_ms,
+        mib: mem.training_total() as f64 / (1024.0 * 1024.0),
+    })
 }
 
 /// Median milliseconds of one run of an other-kernel workload, and its throughput.

@@ -197,7 +197,8 @@ fn every_layer_backward_matches_finite_differences() {
 
 #[test]
 fn one_submit_per_training_step() {
-    let gpu = shared_gpu().unwrap();
+    // Its own device, so other tests' submits are not counted.
+    let gpu = wgcnn::Gpu::new().unwrap();
     let mut m = Model::new(&gpu, every_layer(1)).unwrap();
     m.compile_heads(&heads(), Optimizer::adam(1e-3)).unwrap();
     let mut rng = Rng::new(4);

@@ -185,15 +185,25 @@ impl Gpu {
         }
     }
 
-    /// Submits all recorded work without waiting for it.
+    /// Submits all recorded work without waiting for it (nothing when nothing is recorded).
     pub fn flush(&self) -> Result<()> {
-        self.submit(None).map(|_| ())
+        if self.lock_pending()?.has_work() {
+            self.submit(None)?;
+        }
+        Ok(())
     }
 
-    /// Submits all recorded work and waits until the device has finished it.
+    /// Submits all recorded work and waits until the device has finished all it was given.
     pub fn sync(&self) -> Result<()> {
-        let idx = self.submit(None)?;
-        self.wait(idx)
+        self.flush()?;
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Wgpu {
+                op: "sync".into(),
+                message: e.to_string(),
+            })?;
+        self.check_errors("sync")
     }
 
     /// Submits the pending encoder, first letting `extra` append commands (a read-back copy).

@@ -43,6 +43,11 @@ impl Pending {
         self.encoder.take().unwrap_or_else(|| new_encoder(device))
     }
 
+    /// Whether anything was recorded since the last submit.
+    pub(crate) fn has_work(&self) -> bool {
+        self.encoder.is_some()
+    }
+
     /// The pending encoder, made on first use.
     pub(crate) fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
         self.encoder.get_or_insert_with(|| new_encoder(device))

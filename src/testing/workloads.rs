@@ -1,13 +1,17 @@
-//! The convolution workloads of BENCH.md, as one table for the benches, the bench example
-//! and the tests.
+//! The workloads of BENCH.md (convolution shapes, other kernels, whole training steps) as
+//! tables for the benches, the bench example and the tests.
 
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::graph::Graph;
+use crate::models;
 use crate::ops::conv2d::{Conv2dGeometry, Conv2dParams};
+use crate::ops::optim::Optimizer;
 use crate::ops::{matmul, norm, pool, reduce};
 use crate::shape::{Padding, Shape};
 use crate::tensor::Tensor;
 use crate::testing::Rng;
+use crate::train::{Loss, Model};
 
 /// One BENCH.md convolution shape.
 #[derive(Clone, Copy, Debug)]
@@ -213,6 +217,74 @@ impl OtherWorkload {
             // forward reads x twice, writes y; backward reads x and dy twice, writes dx.
             OtherWorkload::BatchNorm { n, c, hw } => ((4 * 8 * n * c * hw * hw) as f64, "B"),
         }
+    }
+}
+
+/// A whole-training-step workload of BENCH.md (batch 64, forward, loss, backward, update).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TrainWorkload {
+    Lenet5,
+    SimpleCnn,
+    Resnet20,
+    /// VGG-11 with batch norm, CIFAR variant.
+    Vgg11,
+}
+
+pub const TRAIN: [(&str, TrainWorkload); 4] = [
+    ("lenet5", TrainWorkload::Lenet5),
+    ("simple_cnn", TrainWorkload::SimpleCnn),
+    ("resnet20", TrainWorkload::Resnet20),
+    ("vgg11", TrainWorkload::Vgg11),
+];
+
+/// BENCH.md's batch for training steps.
+pub const TRAIN_BATCH: usize = 64;
+
+impl TrainWorkload {
+    pub fn graph(self) -> Result<Graph> {
+        match self {
+            TrainWorkload::Lenet5 => models::lenet5(10, false, 0),
+            TrainWorkload::SimpleCnn => models::simple_cnn(10, 0),
+            TrainWorkload::Resnet20 => models::resnet_cifar(3, 10, 0),
+            TrainWorkload::Vgg11 => models::vgg(models::VggDepth::V11, true, true, 10, 0),
+        }
+    }
+
+    /// A model compiled with SGD + momentum and a seeded random batch of `batch` samples.
+    pub fn prepare(self, gpu: &Gpu, batch: usize) -> Result<TrainStep> {
+        let g = self.graph()?;
+        let per = g.shape(g.inputs()[0]).numel();
+        let mut model = Model::new(gpu, g)?;
+        let opt = Optimizer::Sgd {
+            lr: 0.01,
+            momentum: 0.9,
+            dampening: 0.0,
+            weight_decay: 5e-4,
+            nesterov: false,
+        };
+        model.compile(Loss::SparseCategoricalCrossentropy, opt)?;
+        let mut rng = Rng::new(9);
+        Ok(TrainStep {
+            model,
+            x: rng.vec(batch * per),
+            y: (0..batch).map(|i| (i % 10) as f32).collect(),
+        })
+    }
+}
+
+/// A model and one batch: `step` records and submits one training step.
+pub struct TrainStep {
+    pub model: Model,
+    x: Vec<f32>,
+    y: Vec<f32>,
+}
+
+impl TrainStep {
+    pub fn step(&mut self) -> Result<()> {
+        self.model.train_on_batch(&self.x, &[&self.y])
+    }
+    pub fn batch(&self) -> usize {
+        self.y.len()
     }
 }
 
