@@ -1,8 +1,12 @@
 //! # wgcnn
 //!
-//! Convolutional-network operations as WGSL compute shaders run through wgpu, each proven
+//! Convolutional networks on WGSL compute shaders run through wgpu, each kernel proven
 //! against a plain f64 CPU reference. Runs on any adapter wgpu reaches, including Mesa's
 //! software Vulkan (lavapipe) on machines without a GPU.
+//!
+//! - [`ops`]: the eager op API (conv2d, pooling, reductions, matmul, norms, optimisers);
+//! - [`nn`], [`graph`], [`train`], [`models`]: layers, graphs compiled to one-submit training
+//!   plans, `fit` / `evaluate` / `predict`, safetensors checkpoints, the model zoo.
 //!
 //! ```
 //! use wgcnn::prelude::*;
@@ -46,6 +50,8 @@ pub use tensor::Tensor;
 
 /// The names most programs need.
 pub mod prelude {
+    pub use crate::graph::{GraphBuilder, Sequential};
+    pub use crate::ops::optim::Optimizer;
     pub use crate::{
         conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Conv2dParams,
         Error, Gpu, Padding, Result, Shape, Tensor, HW,
