@@ -60,6 +60,27 @@ impl Conv2d {
     }
 }
 
+/// `weight` and, with `bias`, a `bias` of that many elements.
+fn weight_bias(w: Shape, bias: Option<usize>, init: (Init, Init)) -> Vec<ParamSpec> {
+    let mut p = vec![ParamSpec::weight("weight", w, init.0)];
+    p.extend(bias.map(|n| ParamSpec::weight("bias", [n], init.1)));
+    p
+}
+
+/// The affine output `z` of input `x` through the optional activation: (y, saved) where
+/// training saves `[x, z]` (or `[x]` without an activation).
+fn finish<B: Backend>(
+    b: &B,
+    x: &B::T,
+    z: B::T,
+    f: Option<Activation>,
+    pass: Pass,
+) -> Result<(B::T, Vec<B::T>)> {
+    let mut saved = vec![x.clone()];
+    let y = activate(b, z, f, &mut saved)?;
+    Ok((y, if pass.training { saved } else { vec![] }))
+}
+
 /// Applies the optional activation; saves its input `z` for backward.
 fn activate<B: Backend>(
     b: &B,
@@ -101,15 +122,8 @@ impl LayerImpl for Conv2d {
         let Ok(w) = self.w_shape(&x[0]) else {
             return Vec::new();
         };
-        let mut p = vec![ParamSpec::weight("weight", w, self.kernel_initializer)];
-        if self.use_bias {
-            p.push(ParamSpec::weight(
-                "bias",
-                [self.filters],
-                self.bias_initializer,
-            ));
-        }
-        p
+        let bias = self.use_bias.then_some(self.filters);
+        weight_bias(w, bias, (self.kernel_initializer, self.bias_initializer))
     }
     fn forward<B: Backend>(
         &self,
@@ -119,9 +133,7 @@ impl LayerImpl for Conv2d {
         pass: Pass,
     ) -> Result<(B::T, Vec<B::T>)> {
         let z = b.conv2d(x[0], &p[0], p.get(1), &self.params)?;
-        let mut saved = vec![x[0].clone()];
-        let y = activate(b, z, self.activation, &mut saved)?;
-        Ok((y, if pass.training { saved } else { vec![] }))
+        finish(b, x[0], z, self.activation, pass)
     }
     fn backward<B: Backend>(
         &self,
@@ -217,19 +229,9 @@ impl LayerImpl for Dense {
     }
     fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
         let f = x[0].dims().get(1).copied().unwrap_or(0);
-        let mut p = vec![ParamSpec::weight(
-            "weight",
-            [self.units, f],
-            self.kernel_initializer,
-        )];
-        if self.use_bias {
-            p.push(ParamSpec::weight(
-                "bias",
-                [self.units],
-                self.bias_initializer,
-            ));
-        }
-        p
+        let bias = self.use_bias.then_some(self.units);
+        let init = (self.kernel_initializer, self.bias_initializer);
+        weight_bias(Shape::new([self.units, f]), bias, init)
     }
     fn forward<B: Backend>(
         &self,
@@ -239,9 +241,7 @@ impl LayerImpl for Dense {
         pass: Pass,
     ) -> Result<(B::T, Vec<B::T>)> {
         let z = b.dense(x[0], &p[0], p.get(1))?;
-        let mut saved = vec![x[0].clone()];
-        let y = activate(b, z, self.activation, &mut saved)?;
-        Ok((y, if pass.training { saved } else { vec![] }))
+        finish(b, x[0], z, self.activation, pass)
     }
     fn backward<B: Backend>(
         &self,

@@ -4,7 +4,7 @@
 
 use super::loss::Head;
 use crate::error::{Error, Result};
-use crate::graph::run::{run, RunMode};
+use crate::graph::run::{run, Outcome, RunMode};
 use crate::graph::Graph;
 use crate::nn::{CpuBackend, HostTensor};
 use crate::ops::optim::{cpu as optim_cpu, Optimizer};
@@ -67,6 +67,18 @@ impl ReferenceTrainer {
         Ok((xs, ts))
     }
 
+    /// One training-mode pass at `step` (dropout key): losses and gradients.
+    fn pass(&self, x: &[f32], targets: &[&[f32]], step: u32) -> Result<Outcome<HostTensor>> {
+        let (xs, ts) = self.io(x, targets)?;
+        let mode = RunMode {
+            training: true,
+            keep_outputs: false,
+            step,
+        };
+        let b = CpuBackend;
+        run(&b, &self.graph, &self.params, &xs, &ts, &self.heads, mode)
+    }
+
     /// (total loss, per-parameter gradients) at the current weights, in training mode at
     /// `step` (dropout key) — batch statistics are used but running ones are left as they were.
     pub fn loss_and_grads(
@@ -76,51 +88,18 @@ impl ReferenceTrainer {
         step: u32,
     ) -> Result<(f64, Vec<Option<Vec<f64>>>)> {
         let saved: Vec<Vec<f64>> = self.params.iter().map(|p| p.to_vec()).collect();
-        let (xs, ts) = self.io(x, targets)?;
-        let mode = RunMode {
-            training: true,
-            keep_outputs: false,
-            step,
-        };
-        let out = run(
-            &CpuBackend,
-            &self.graph,
-            &self.params,
-            &xs,
-            &ts,
-            &self.heads,
-            mode,
-        )?;
+        let out = self.pass(x, targets, step)?;
         for (p, v) in self.params.iter().zip(saved) {
             p.set(v);
         }
         let loss = out.loss.map(|l| l.to_vec()[0]).unwrap_or(0.0);
-        Ok((
-            loss,
-            out.grads
-                .into_iter()
-                .map(|g| g.map(|g| g.to_vec()))
-                .collect(),
-        ))
+        let grads = out.grads.into_iter().map(|g| g.map(|g| g.to_vec()));
+        Ok((loss, grads.collect()))
     }
 
     /// One training step: forward, backward and the reference optimiser update.
     pub fn train_on_batch(&mut self, x: &[f32], targets: &[&[f32]], step: u32) -> Result<f64> {
-        let (xs, ts) = self.io(x, targets)?;
-        let mode = RunMode {
-            training: true,
-            keep_outputs: false,
-            step,
-        };
-        let out = run(
-            &CpuBackend,
-            &self.graph,
-            &self.params,
-            &xs,
-            &ts,
-            &self.heads,
-            mode,
-        )?;
+        let out = self.pass(x, targets, step)?;
         self.t += 1;
         for (k, g) in out.grads.iter().enumerate() {
             let (Some(g), true) = (g, self.graph.is_updated(k)) else {
