@@ -113,26 +113,32 @@ fn mib(b: u64) -> String {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let line = "─".repeat(78);
+        let label = |r: &LayerRow| format!("{} ({})", r.name, r.kind);
+        let shape = |r: &LayerRow| {
+            format!(
+                "(None, {})",
+                r.output.to_string()[1..].trim_end_matches(']')
+            )
+        };
+        let width = |f: &dyn Fn(&LayerRow) -> String| {
+            self.rows
+                .iter()
+                .map(|r| f(r).chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        };
+        let (w1, w2) = (width(&label), width(&shape));
+        let line = "─".repeat(w1 + w2 + 14);
         writeln!(
             f,
-            "{:<32} {:<24} {:>20}",
+            "{:<w1$} {:<w2$} {:>12}",
             "Layer (type)", "Output Shape", "Param #"
         )?;
         writeln!(f, "{line}")?;
         for r in &self.rows {
-            let shape = format!(
-                "(None, {})",
-                &r.output.to_string()[1..].trim_end_matches(']')
-            );
             let params = r.trainable + r.non_trainable;
-            writeln!(
-                f,
-                "{:<32} {:<24} {:>20}",
-                format!("{} ({})", r.name, r.kind),
-                shape,
-                params
-            )?;
+            writeln!(f, "{:<w1$} {:<w2$} {:>12}", label(r), shape(r), params)?;
         }
         writeln!(f, "{line}")?;
         writeln!(f, "Total params: {}", self.total())?;

@@ -110,8 +110,15 @@ pub struct Model {
 }
 
 impl Model {
-    /// Uploads `graph`'s parameters to `gpu`.
+    /// Uploads `graph`'s parameters to `gpu`. The graph must have one input (several-input
+    /// graphs can be built, but `Model` feeds one batch array).
     pub fn new(gpu: &Gpu, graph: Graph) -> Result<Model> {
+        if graph.inputs.len() != 1 {
+            return Err(Error::Model(format!(
+                "Model trains graphs with one input; this one has {}",
+                graph.inputs.len()
+            )));
+        }
         let store = ParamStore::new(gpu, &graph)?;
         Ok(Model {
             gpu: gpu.clone(),
