@@ -22,6 +22,7 @@
 //! # Ok::<(), wgcnn::Error>(())
 //! ```
 
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod graph;

@@ -19,6 +19,7 @@ pub enum Shader {
     Norm,
     Lrn,
     ReduceSubgroup,
+    Augment,
 }
 
 impl Shader {
@@ -36,6 +37,7 @@ impl Shader {
         Shader::Norm,
         Shader::Lrn,
         Shader::ReduceSubgroup,
+        Shader::Augment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +55,7 @@ impl Shader {
             Shader::Norm => "norm",
             Shader::Lrn => "lrn",
             Shader::ReduceSubgroup => "reduce_subgroup",
+            Shader::Augment => "augment",
         }
     }
 
@@ -72,6 +75,7 @@ impl Shader {
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
             Shader::Lrn => include_str!("../../shaders/lrn.wgsl"),
+            Shader::Augment => include_str!("../../shaders/augment.wgsl"),
             Shader::ReduceSubgroup => include_str!("../../shaders/reduce_subgroup.wgsl"),
         }
     }
@@ -125,6 +129,7 @@ impl Shader {
                 "backward_data",
             ],
             Shader::Lrn => &["forward", "backward_terms", "backward_data"],
+            Shader::Augment => &["forward"],
             Shader::ReduceSubgroup => &["sum_all_subgroup"],
         }
     }
@@ -157,6 +162,7 @@ impl Shader {
             Shader::Norm => &[true, true, true, true, true, false, false],
             // a, b, t, out
             Shader::Lrn => &[true, true, true, false],
+            Shader::Augment => &[true, true, false],
         }
     }
 }
@@ -164,7 +170,7 @@ impl Shader {
 impl Shader {
     /// Field names and offsets of the Rust mirror of the shader's uniform `Params`, and its size.
     pub fn uniform_layout(self) -> (&'static [(&'static str, usize)], usize) {
-        use crate::ops::{conv2d, elementwise, lrn, matmul, norm, optim, pool, reduce};
+        use crate::ops::{augment, conv2d, elementwise, lrn, matmul, norm, optim, pool, reduce};
         fn of<T: UniformBlock>() -> (&'static [(&'static str, usize)], usize) {
             (T::FIELDS, std::mem::size_of::<T>())
         }
@@ -182,6 +188,7 @@ impl Shader {
             Shader::Optim => of::<optim::gpu::OptimUniforms>(),
             Shader::Norm => of::<norm::gpu::NormUniforms>(),
             Shader::Lrn => of::<lrn::gpu::LrnUniforms>(),
+            Shader::Augment => of::<augment::gpu::AugmentUniforms>(),
         }
     }
 }
@@ -196,5 +203,6 @@ pub fn all_pipelines() -> Vec<PipelineKey> {
     keys.extend(crate::ops::optim::gpu::pipelines());
     keys.extend(crate::ops::norm::gpu::pipelines());
     keys.extend(crate::ops::lrn::gpu::pipelines());
+    keys.extend(crate::ops::augment::gpu::pipelines());
     keys
 }

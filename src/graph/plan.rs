@@ -12,9 +12,8 @@ use super::run::{run, RunMode};
 use super::Graph;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program};
-use crate::nn::backend::{Dynamic, GpuBackend};
+use crate::nn::backend::{GpuBackend, StepField};
 use crate::nn::Backend;
-use crate::ops::elementwise::gpu::EwUniforms;
 use crate::ops::optim::OptimizerState;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -131,7 +130,7 @@ pub(crate) struct Plan {
     pub outputs: Vec<Tensor>,
     loss_acc: Tensor,
     hits_acc: Tensor,
-    dynamics: Vec<Dynamic>,
+    dynamics: Vec<StepField>,
     optim_step: Option<usize>,
 }
 
@@ -281,10 +280,9 @@ impl Plan {
             gpu.queue()
                 .write_buffer(t.buffer(), t.offset(), bytemuck::cast_slice(data));
         }
-        let at = std::mem::offset_of!(EwUniforms, step) as u64;
         for d in &self.dynamics {
-            let Dynamic::DropoutStep(i) = *d;
-            self.program.set_uniforms(i, at, &step.to_le_bytes())?;
+            self.program
+                .set_uniforms(d.at, d.offset, &step.to_le_bytes())?;
         }
         if let (Some(i), Some(opt)) = (self.optim_step, optimizer) {
             let u = opt.advance()?;

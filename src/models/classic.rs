@@ -84,6 +84,38 @@ pub fn fashion_mnist_cnn(classes: usize, seed: u64) -> Result<Graph> {
         .build()
 }
 
+/// A compact CNN for 28×28 grey images (the Fashion-MNIST recipe of
+/// `examples/train_fashion_mnist.rs`): two 3×3 "same" conv + batch norm + ReLU + max-pool
+/// stages (32, 64 channels), dropout, a 128-unit dense layer, dropout, the classifier.
+pub fn mnist_cnn(classes: usize, seed: u64) -> Result<Graph> {
+    let conv = |f: usize| {
+        Conv2d::new(f, 3)
+            .padding(Padding::Same)
+            .use_bias(false)
+            .kernel_initializer(Init::HeNormal)
+    };
+    Sequential::new([1, 28, 28])
+        .seed(seed)
+        .add(conv(32))
+        .add(BatchNorm2d::new())
+        .add(Activation::Relu)
+        .add(MaxPool2d::new(2))
+        .add(conv(64))
+        .add(BatchNorm2d::new())
+        .add(Activation::Relu)
+        .add(MaxPool2d::new(2))
+        .add(Flatten)
+        .add(Dropout::new(0.25))
+        .add(
+            Dense::new(128)
+                .activation(Activation::Relu)
+                .kernel_initializer(Init::HeNormal),
+        )
+        .add(Dropout::new(0.25))
+        .add(Dense::new(classes))
+        .build()
+}
+
 /// AlexNet. `cifar = false`: torchvision's layers and names on `[3, 224, 224]` (61.1 M
 /// parameters for 1000 classes); `cifar = true`: 3×3 convs with the same widths on
 /// `[3, 32, 32]` and a 1024-wide classifier. `lrn`: the paper's local response normalisation

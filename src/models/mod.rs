@@ -9,8 +9,8 @@ mod classic;
 mod resnet;
 
 pub use classic::{
-    alexnet, fashion_mnist_cnn, googlenet_small, inception, lenet5, simple_cnn, two_head_cnn, vgg,
-    InceptionCfg, VggDepth,
+    alexnet, fashion_mnist_cnn, googlenet_small, inception, lenet5, mnist_cnn, simple_cnn,
+    two_head_cnn, vgg, InceptionCfg, VggDepth,
 };
 pub use resnet::{resnet, resnet_cifar, ResNetDepth};
 

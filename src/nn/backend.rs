@@ -5,7 +5,10 @@
 use std::cell::RefCell;
 
 use crate::error::Result;
+use crate::ops::augment::gpu::AugmentUniforms;
+use crate::ops::augment::AugmentParams;
 use crate::ops::conv2d::Conv2dParams;
+use crate::ops::elementwise::gpu::EwUniforms;
 use crate::ops::elementwise::Activation;
 use crate::ops::lrn::LrnParams;
 use crate::ops::norm::BatchNormParams;
@@ -112,6 +115,8 @@ pub trait Backend {
     /// Dropout whose mask is keyed by (seed, step); a compiled plan advances `step` itself.
     fn dropout(&self, x: &Self::T, rate: f32, seed: u32, step: u32) -> Result<Self::T>;
     fn dropout_backward(&self, dy: &Self::T, rate: f32, seed: u32, step: u32) -> Result<Self::T>;
+    /// Random augmentation keyed by (seed, step); a compiled plan advances `step` itself.
+    fn augment(&self, x: &Self::T, p: &AugmentParams, seed: u32, step: u32) -> Result<Self::T>;
     fn lrn(&self, x: &Self::T, p: &LrnParams) -> Result<Self::T>;
     fn lrn_backward(&self, dy: &Self::T, x: &Self::T, p: &LrnParams) -> Result<Self::T>;
     fn axpby(&self, alpha: f32, a: &Self::T, beta: f32, b: &Self::T) -> Result<Self::T>;
@@ -133,18 +138,20 @@ pub trait Backend {
     fn hits(&self, logits: &Self::T, targets: &Self::T) -> Result<Self::T>;
 }
 
-/// A dispatch whose uniforms a compiled plan rewrites every step.
+/// A dispatch whose uniforms a compiled plan rewrites every step: the `u32` at byte
+/// `offset` of the uniforms of capture step `at` is the training step (dropout masks and
+/// augmentation draws follow it).
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Dynamic {
-    /// The dropout dispatch at this capture step: its `step` field follows the plan's step.
-    DropoutStep(usize),
+pub(crate) struct StepField {
+    pub at: usize,
+    pub offset: u64,
 }
 
 /// The GPU kernels. While a plan is being captured it notes the dispatches whose uniforms
 /// change per step.
 pub struct GpuBackend {
     gpu: Gpu,
-    pub(crate) dynamics: RefCell<Vec<Dynamic>>,
+    pub(crate) dynamics: RefCell<Vec<StepField>>,
 }
 
 impl GpuBackend {
@@ -155,11 +162,16 @@ impl GpuBackend {
         }
     }
 
-    fn note_dropout(&self) -> Result<()> {
-        if let Some(i) = self.gpu.capture_len()? {
-            self.dynamics.borrow_mut().push(Dynamic::DropoutStep(i));
+    /// Notes that the next dispatch (the last one `f` records) carries the step at `offset`.
+    fn with_step<T>(&self, offset: usize, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let out = f()?;
+        if let Some(next) = self.gpu.capture_len()? {
+            self.dynamics.borrow_mut().push(StepField {
+                at: next - 1,
+                offset: offset as u64,
+            });
         }
-        Ok(())
+        Ok(out)
     }
 }
 
@@ -291,12 +303,18 @@ impl Backend for GpuBackend {
         ops::elementwise::activation_backward(dy, x, f)
     }
     fn dropout(&self, x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
-        self.note_dropout()?;
-        ops::elementwise::dropout(x, rate, seed, step)
+        let at = std::mem::offset_of!(EwUniforms, step);
+        self.with_step(at, || ops::elementwise::dropout(x, rate, seed, step))
     }
     fn dropout_backward(&self, dy: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
-        self.note_dropout()?;
-        ops::elementwise::dropout_backward(dy, rate, seed, step)
+        let at = std::mem::offset_of!(EwUniforms, step);
+        self.with_step(at, || {
+            ops::elementwise::dropout_backward(dy, rate, seed, step)
+        })
+    }
+    fn augment(&self, x: &Tensor, p: &AugmentParams, seed: u32, step: u32) -> Result<Tensor> {
+        let at = std::mem::offset_of!(AugmentUniforms, step);
+        self.with_step(at, || ops::augment::augment(x, p, seed, step))
     }
     fn lrn(&self, x: &Tensor, p: &LrnParams) -> Result<Tensor> {
         ops::lrn::lrn(x, p)

@@ -21,7 +21,7 @@ pub use merge::{Add, Concat};
 pub use norm::{BatchNorm2d, Lrn};
 pub use pool::{AvgPool2d, ChannelMaxPool, GlobalAvgPool2d, MaxPool2d};
 pub use reference::{CpuBackend, HostTensor};
-pub use simple::{Dropout, Flatten};
+pub use simple::{Augment, Dropout, Flatten};
 
 pub use crate::ops::elementwise::Activation;
 
@@ -97,6 +97,7 @@ pub enum Layer {
     Activation(Activation),
     Add(Add),
     Concat(Concat),
+    Augment(Augment),
 }
 
 macro_rules! each_layer {
@@ -115,6 +116,7 @@ macro_rules! each_layer {
             Layer::Activation($l) => $e,
             Layer::Add($l) => $e,
             Layer::Concat($l) => $e,
+            Layer::Augment($l) => $e,
         }
     };
 }
@@ -211,7 +213,8 @@ into_layer!(
     Flatten,
     Activation,
     Add,
-    Concat
+    Concat,
+    Augment
 );
 
 impl LayerImpl for Activation {

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use super::backend::{Backend, BackendTensor};
 use crate::error::{Error, Result};
+use crate::ops::augment::{self, AugmentParams};
 use crate::ops::conv2d::{self, Conv2dParams};
 use crate::ops::elementwise::{self, Activation};
 use crate::ops::lrn::{self, LrnParams};
@@ -379,6 +380,20 @@ impl Backend for CpuBackend {
         step: u32,
     ) -> Result<HostTensor> {
         self.dropout(dy, rate, seed, step)
+    }
+    fn augment(
+        &self,
+        x: &HostTensor,
+        p: &AugmentParams,
+        seed: u32,
+        step: u32,
+    ) -> Result<HostTensor> {
+        p.validate()?;
+        let d = dims4(&x.shape)?;
+        t(
+            x.shape.clone(),
+            augment::cpu::forward(&x.v(), d, p, seed, step),
+        )
     }
     fn lrn(&self, x: &HostTensor, p: &LrnParams) -> Result<HostTensor> {
         t(

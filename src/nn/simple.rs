@@ -1,7 +1,8 @@
-//! Dropout and Flatten.
+//! Dropout, Flatten and the training-time augmentation layer.
 
 use super::{Backend, BackendTensor, Grads, LayerImpl, Need, Pass};
 use crate::error::{Error, Result};
+use crate::ops::augment::AugmentParams;
 use crate::shape::Shape;
 
 /// Inverted dropout: zeroes each element with probability `rate` in training and scales the
@@ -97,5 +98,64 @@ impl LayerImpl for Flatten {
         _: &Need,
     ) -> Result<Grads<B::T>> {
         Ok((vec![Some(b.reshape(dy, x[0].clone())?)], vec![]))
+    }
+}
+
+/// Random augmentation of the input images in training (flip, shift, rotation, contrast; see
+/// [`AugmentParams`]), the identity in inference. It must come before every trainable layer:
+/// it has no gradient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Augment(pub AugmentParams);
+
+impl Augment {
+    /// CIFAR's usual recipe: horizontal flips and shifts of up to `shift` pixels.
+    pub fn flip_and_shift(shift: usize) -> Augment {
+        Augment(AugmentParams {
+            flip: true,
+            max_shift: shift,
+            ..AugmentParams::default()
+        })
+    }
+}
+
+impl LayerImpl for Augment {
+    fn kind(&self) -> &'static str {
+        "augment"
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        self.0.validate()?;
+        match x[0].rank() {
+            4 => Ok(x[0].clone()),
+            _ => Err(super::wrong_input("Augment", "rank 4 [n, c, h, w]", &x[0])),
+        }
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        _: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        match pass.training {
+            true => Ok((b.augment(x[0], &self.0, pass.seed, pass.step)?, vec![])),
+            false => Ok((x[0].clone(), vec![])),
+        }
+    }
+    fn backward<B: Backend>(
+        &self,
+        _: &B,
+        _: &B::T,
+        _: &[Shape],
+        _: &[B::T],
+        _: &[B::T],
+        _: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>> {
+        if need.inputs[0] {
+            return Err(Error::Model(
+                "Augment has no gradient: put it before every trainable layer".into(),
+            ));
+        }
+        Ok((vec![None], vec![]))
     }
 }

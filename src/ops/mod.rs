@@ -1,6 +1,7 @@
 //! Operations. Each family is a folder: `mod.rs` (parameters, resolved geometry, eager API),
 //! `cpu.rs` (plain f64 reference), `gpu.rs` (uniforms, kernel choice, dispatch).
 
+pub mod augment;
 pub mod conv2d;
 pub mod elementwise;
 pub mod lrn;

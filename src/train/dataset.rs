@@ -130,6 +130,60 @@ impl Dataset {
         (x, t)
     }
 
+    /// The first `n` samples (all of them when there are fewer).
+    pub fn take(&self, n: usize) -> Result<Dataset> {
+        let idx: Vec<usize> = (0..n.min(self.len())).collect();
+        self.subset(&idx)
+    }
+
+    /// The samples `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Result<Dataset> {
+        if let Some(&i) = idx.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::invalid(
+                "Dataset::subset",
+                "index",
+                i,
+                format!("the dataset has {} samples", self.len()),
+            ));
+        }
+        let (x, t) = self.gather(idx);
+        let targets = self
+            .targets
+            .iter()
+            .zip(t)
+            .map(|(old, v)| match old {
+                Targets::Classes { classes, .. } => Targets::Classes {
+                    labels: v.iter().map(|&l| l as u32).collect(),
+                    classes: *classes,
+                },
+                Targets::Values { sample, .. } => Targets::Values {
+                    data: v,
+                    sample: sample.clone(),
+                },
+            })
+            .collect();
+        Dataset::new(x, self.sample.clone(), targets)
+    }
+
+    /// Normalises each channel: `(x − mean[c]) / std[c]` (samples are CHW).
+    pub fn normalize(&mut self, mean: &[f32], std: &[f32]) -> Result<()> {
+        let c = self.sample.dims().first().copied().unwrap_or(0);
+        if mean.len() != c || std.len() != c || std.iter().any(|&s| !(s > 0.0)) {
+            return Err(Error::invalid(
+                "Dataset::normalize",
+                "mean/std",
+                format!("{} / {} values", mean.len(), std.len()),
+                format!("one per channel ({c}), std > 0"),
+            ));
+        }
+        let plane = self.sample.numel() / c;
+        for (i, v) in self.x.iter_mut().enumerate() {
+            let ch = (i / plane) % c;
+            *v = (*v - mean[ch]) / std[ch];
+        }
+        Ok(())
+    }
+
     /// Class labels of the first head, if it is a classification head.
     pub fn labels(&self) -> Option<&[u32]> {
         match self.targets.first() {

@@ -6,6 +6,7 @@ pub mod checkpoint;
 mod dataset;
 pub mod loss;
 mod model;
+mod plot;
 mod reference;
 mod schedule;
 

@@ -337,6 +337,27 @@ impl Model {
         Ok((loss, hits))
     }
 
+    /// Checks that a dataset's samples have the model's input shape and one target per head.
+    fn check_data(&self, d: &Dataset) -> Result<()> {
+        let want = self.graph.shape(self.graph.inputs[0]);
+        if &d.sample != want {
+            return Err(Error::ShapeMismatch {
+                op: "Model",
+                what: "dataset samples",
+                expected: want.to_string(),
+                got: d.sample.to_string(),
+            });
+        }
+        if d.targets.len() != self.heads.len() {
+            return Err(Error::Model(format!(
+                "the dataset has {} target sets for {} loss heads",
+                d.targets.len(),
+                self.heads.len()
+            )));
+        }
+        Ok(())
+    }
+
     fn metrics(&self, (loss, hits): (f64, f64), samples: usize) -> Metrics {
         let s = samples.max(1) as f64;
         Metrics {
@@ -362,6 +383,10 @@ impl Model {
         if opts.batch_size == 0 {
             return Err(Error::invalid("fit", "batch_size", 0, "must be at least 1"));
         }
+        self.check_data(train)?;
+        if let Some(v) = valid {
+            self.check_data(v)?;
+        }
         let n = train.len();
         let steps = match opts.drop_last {
             true => n / opts.batch_size,
@@ -380,29 +405,46 @@ impl Model {
             let start = Instant::now();
             let (mut since, mut since_samples, mut since_t) = (0usize, 0usize, Instant::now());
             let mut sums = (0.0, 0.0);
-            for s in 0..steps {
-                let idx = &order[s * opts.batch_size..((s + 1) * opts.batch_size).min(n)];
-                let (x, t) = train.gather(idx);
-                let t: Vec<&[f32]> = t.iter().map(|v| v.as_slice()).collect();
-                self.train_on_batch(&x, &t)?;
-                since += idx.len();
-                since_samples += idx.len();
-                if opts.log_every > 0 && (s + 1) % opts.log_every == 0 && s + 1 < steps {
-                    let got = self.take_sums(true)?;
-                    sums = (sums.0 + got.0, sums.1 + got.1);
-                    let m = self.metrics(got, since);
-                    let log = StepLog {
-                        epoch,
-                        step: s + 1,
-                        steps,
-                        loss: m.loss,
-                        accuracy: m.accuracy,
-                        images_per_sec: since as f64 / since_t.elapsed().as_secs_f64(),
-                    };
-                    callback(Event::Step(&log));
-                    (since, since_t) = (0, Instant::now());
+            // Batches are gathered on a second thread, two ahead, while this one records
+            // and submits: the GPU never waits for the host to copy samples.
+            std::thread::scope(|scope| -> Result<()> {
+                let (tx, rx) = std::sync::mpsc::sync_channel(2);
+                let order = &order;
+                scope.spawn(move || {
+                    for s in 0..steps {
+                        let idx = &order[s * opts.batch_size..((s + 1) * opts.batch_size).min(n)];
+                        if tx.send(train.gather(idx)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for s in 0..steps {
+                    let (x, t) = rx
+                        .recv()
+                        .map_err(|_| Error::Model("the batch thread stopped".into()))?;
+                    let t: Vec<&[f32]> = t.iter().map(|v| v.as_slice()).collect();
+                    self.train_on_batch(&x, &t)?;
+                    let b = x.len() / train.sample.numel();
+                    since += b;
+                    since_samples += b;
+                    if opts.log_every > 0 && (s + 1) % opts.log_every == 0 && s + 1 < steps {
+                        let got = self.take_sums(true)?;
+                        sums = (sums.0 + got.0, sums.1 + got.1);
+                        let m = self.metrics(got, since);
+                        let log = StepLog {
+                            epoch,
+                            step: s + 1,
+                            steps,
+                            loss: m.loss,
+                            accuracy: m.accuracy,
+                            images_per_sec: since as f64 / since_t.elapsed().as_secs_f64(),
+                        };
+                        callback(Event::Step(&log));
+                        (since, since_t) = (0, Instant::now());
+                    }
                 }
-            }
+                Ok(())
+            })?;
             let got = self.take_sums(true)?;
             let seconds = start.elapsed().as_secs_f64();
             let train_m = self.metrics((sums.0 + got.0, sums.1 + got.1), since_samples);
@@ -437,6 +479,7 @@ impl Model {
                 "must be non-empty",
             ));
         }
+        self.check_data(data)?;
         self.take_sums(false)?;
         let n = data.len();
         for start in (0..n).step_by(batch_size) {

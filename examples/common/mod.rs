@@ -1,0 +1,149 @@
+//! Pieces the training examples share: optimiser and schedule flags, a progress bar over
+//! `fit`, and the confusion matrix of a test set.
+
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use wgcnn::ops::optim::Optimizer;
+use wgcnn::train::{Dataset, Event, FitOptions, History, Model, Schedule};
+
+/// `adam`, `adamw`, `sgd` (momentum 0.9, Nesterov), `nadam` or `rmsprop` at rate `lr`, with
+/// weight decay `wd`.
+pub fn optimizer(name: &str, lr: f32, wd: f32) -> Result<Optimizer, String> {
+    Ok(match name {
+        "adam" => match Optimizer::adam(lr) {
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            } => Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay: wd,
+                decoupled: false,
+            },
+            o => o,
+        },
+        "adamw" => Optimizer::adamw(lr, wd),
+        "sgd" => Optimizer::Sgd {
+            lr,
+            momentum: 0.9,
+            dampening: 0.0,
+            weight_decay: wd,
+            nesterov: true,
+        },
+        "nadam" => Optimizer::nadam(lr),
+        "rmsprop" => Optimizer::rmsprop(lr),
+        other => {
+            return Err(format!(
+                "--optimizer {other}: use adam, adamw, sgd, nadam or rmsprop"
+            ))
+        }
+    })
+}
+
+/// `constant`, `step` (×0.1 at half and three quarters), `cosine` or `onecycle` over `total`
+/// steps with peak / base rate `lr`.
+pub fn schedule(name: &str, total: u64, lr: f32) -> Result<Schedule, String> {
+    Ok(match name {
+        "constant" => Schedule::Constant,
+        "step" => Schedule::Step {
+            every: (total / 2).max(1),
+            gamma: 0.1,
+        },
+        "cosine" => Schedule::Cosine { total, min_lr: 0.0 },
+        "onecycle" => Schedule::OneCycle {
+            total,
+            max_lr: lr,
+            pct_start: 0.3,
+        },
+        other => {
+            return Err(format!(
+                "--schedule {other}: use constant, step, cosine or onecycle"
+            ))
+        }
+    })
+}
+
+/// `fit` with a progress bar per epoch (loss, accuracy, images/s) and a line per epoch.
+pub fn fit_with_progress(
+    model: &mut Model,
+    train: &Dataset,
+    valid: Option<&Dataset>,
+    opts: &FitOptions,
+) -> wgcnn::Result<History> {
+    let steps = train.len().div_ceil(opts.batch_size) as u64;
+    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let mut bar: Option<ProgressBar> = None;
+    let started = Instant::now();
+    model.fit(train, valid, opts, |e| match e {
+        Event::Step(s) => {
+            let b = bar.get_or_insert_with(|| {
+                let b = ProgressBar::new(steps).with_style(style.clone());
+                b.set_prefix(format!("{}/{}", s.epoch + 1, opts.epochs));
+                b
+            });
+            b.set_position(s.step as u64);
+            let acc = s.accuracy.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
+            b.set_message(format!("loss {:.4}{acc} {:.0} img/s", s.loss, s.images_per_sec));
+        }
+        Event::Epoch(l) => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            let pct = |m: Option<f64>| m.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+            let valid = l.valid.map_or(String::new(), |v| format!(", valid loss {:.4} acc {}", v.loss, pct(v.accuracy)));
+            println!(
+                "epoch {}/{}: loss {:.4} acc {}{valid} ({:.0} s, {:.0} img/s, lr {:.2e}, {:.0} s total)",
+                l.epoch + 1,
+                opts.epochs,
+                l.train.loss,
+                pct(l.train.accuracy),
+                l.seconds,
+                l.images_per_sec,
+                l.lr,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    })
+}
+
+/// Test accuracy and the confusion matrix (rows: true class, columns: predicted).
+pub fn confusion(
+    model: &mut Model,
+    test: &Dataset,
+    classes: usize,
+    batch: usize,
+) -> wgcnn::Result<(f64, Vec<Vec<usize>>)> {
+    let logits = model.predict(&test.x, batch)?.swap_remove(0);
+    let labels = test.labels().unwrap_or(&[]);
+    let mut m = vec![vec![0; classes]; classes];
+    for (row, &t) in logits.chunks(classes).zip(labels) {
+        let p = row
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+        m[t as usize][p] += 1;
+    }
+    let right: usize = (0..classes).map(|i| m[i][i]).sum();
+    Ok((right as f64 / labels.len().max(1) as f64, m))
+}
+
+/// Prints a confusion matrix with short class names.
+pub fn print_confusion(m: &[Vec<usize>], names: &[&str]) {
+    let short: Vec<String> = names.iter().map(|n| n.chars().take(6).collect()).collect();
+    print!("{:>8}", "");
+    for s in &short {
+        print!("{s:>7}");
+    }
+    println!();
+    for (row, s) in m.iter().zip(&short) {
+        print!("{s:>8}");
+        for v in row {
+            print!("{v:>7}");
+        }
+        println!();
+    }
+}

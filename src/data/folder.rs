@@ -1,0 +1,105 @@
+//! Datasets from folders of pictures: `root/<class>/*.{png,jpg,jpeg}`, classes in name order,
+//! each picture resized (shorter side) and centre-cropped to a square.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+
+use super::{format_err, io_err};
+use crate::error::{Error, Result};
+use crate::train::Dataset;
+
+fn is_picture(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// One picture as `[3, size, size]` values in [0, 1] (CHW): the shorter side resized to
+/// `size`, then the centre cropped.
+pub fn load_image(path: &Path, size: u32) -> Result<Vec<f32>> {
+    if size == 0 {
+        return Err(Error::invalid(
+            "load_image",
+            "size",
+            0,
+            "must be at least 1",
+        ));
+    }
+    let img = image::ImageReader::open(path)
+        .map_err(io_err(path))?
+        .with_guessed_format()
+        .map_err(io_err(path))?
+        .decode()
+        .map_err(|e| format_err(path, format!("cannot decode the picture: {e}")))?;
+    let (w, h) = (img.width(), img.height());
+    if w == 0 || h == 0 {
+        return Err(format_err(path, "the picture is empty"));
+    }
+    let scale = f64::from(size) / f64::from(w.min(h));
+    let (nw, nh) = (
+        ((f64::from(w) * scale).round() as u32).max(size),
+        ((f64::from(h) * scale).round() as u32).max(size),
+    );
+    let rgb = img.resize_exact(nw, nh, FilterType::Triangle).to_rgb8();
+    let (x0, y0) = ((nw - size) / 2, (nh - size) / 2);
+    let s = size as usize;
+    let mut out = vec![0.0; 3 * s * s];
+    for y in 0..s {
+        for x in 0..s {
+            let p = rgb.get_pixel(x0 + x as u32, y0 + y as u32);
+            for c in 0..3 {
+                out[(c * s + y) * s + x] = f32::from(p[c]) / 255.0;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A dataset from `root/<class>/<pictures>` at `size × size`, with the class names by label.
+pub fn image_folder(root: &Path, size: u32) -> Result<(Dataset, Vec<String>)> {
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(io_err(root))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    classes.sort();
+    if classes.is_empty() {
+        return Err(format_err(
+            root,
+            "no class folders (expected root/<class>/<pictures>)",
+        ));
+    }
+    let (mut x, mut labels) = (Vec::new(), Vec::new());
+    for (label, dir) in classes.iter().enumerate() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && is_picture(p))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(format_err(
+                dir,
+                "no .png, .jpg or .jpeg pictures in this class folder",
+            ));
+        }
+        for f in files {
+            x.extend(load_image(&f, size)?);
+            labels.push(label as u32);
+        }
+    }
+    let names = classes
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let s = size as usize;
+    Ok((
+        Dataset::classification(x, [3, s, s], labels, classes.len())?,
+        names,
+    ))
+}

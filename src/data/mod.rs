@@ -1,0 +1,50 @@
+//! Datasets from files: CIFAR-10 binary batches (with download), IDX files (MNIST,
+//! Fashion-MNIST, raw or gzip), folders of PNG/JPEG images. Every reader checks what a header
+//! claims against the file before it allocates, and a bad file is an `Err` naming the file and
+//! the reason.
+
+mod cifar;
+mod folder;
+mod idx;
+
+#[cfg(feature = "download")]
+pub use cifar::download_cifar10;
+pub use cifar::{cifar10, read_cifar_batch, CIFAR10_CLASSES};
+pub use folder::{image_folder, load_image};
+pub use idx::{fashion_mnist, idx_dataset, read_idx, IdxArray, FASHION_MNIST_CLASSES};
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+pub(crate) fn format_err(path: &Path, what: impl Into<String>) -> Error {
+    Error::Format {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where datasets live: `explicit` (a `--data-dir`), else `$WGCNN_DATA`, else the user cache
+/// directory (`$XDG_CACHE_HOME/wgcnn` or `~/.cache/wgcnn`), else `./data`.
+pub fn data_dir(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("WGCNN_DATA").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p).join("wgcnn");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".cache").join("wgcnn"),
+        None => PathBuf::from("data"),
+    }
+}

@@ -1,0 +1,85 @@
+//! GPU side of augmentation (`shaders/augment.wgsl`).
+
+use super::AugmentParams;
+use crate::error::{Error, Result};
+use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::ops::reduce::{self, ReduceOp};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+uniform_block! {
+/// Mirror of `struct Params` in augment.wgsl.
+pub struct AugmentUniforms {
+    pub n: u32,
+    pub c: u32,
+    pub h: u32,
+    pub w: u32,
+    pub len: u32,
+    pub flip: u32,
+    pub max_shift: u32,
+    pub seed: u32,
+    pub step: u32,
+    pub max_angle: f32,
+    pub contrast: f32,
+    pub _pad: u32,
+}
+}
+
+const WG: u32 = 64;
+
+fn key() -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Augment,
+        entry: "forward",
+        overrides: Overrides::new(&[("WG", WG)]),
+    }
+}
+
+pub fn pipelines() -> Vec<PipelineKey> {
+    vec![key()]
+}
+
+pub(crate) fn forward(
+    x: &Tensor,
+    [n, c, h, w]: [usize; 4],
+    p: &AugmentParams,
+    seed: u32,
+    step: u32,
+) -> Result<Tensor> {
+    let len = u32::try_from(x.numel()).map_err(|_| Error::TooLarge {
+        what: format!("augment of {}", x.shape()),
+        bytes: x.numel() as u64 * 4,
+        limit: u64::from(u32::MAX),
+    })?;
+    let u32_of = |v: usize| v as u32;
+    let means = match p.contrast > 0.0 {
+        true => {
+            let flat = x.reshape(Shape::new([n, c, h * w]))?;
+            Some(reduce::reduce(&flat, Some(2), ReduceOp::Mean)?.0)
+        }
+        false => None,
+    };
+    let out = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let u = AugmentUniforms {
+        n: u32_of(n),
+        c: u32_of(c),
+        h: u32_of(h),
+        w: u32_of(w),
+        len,
+        flip: u32::from(p.flip),
+        max_shift: u32_of(p.max_shift),
+        seed,
+        step,
+        max_angle: p.max_angle,
+        contrast: p.contrast,
+        _pad: 0,
+    };
+    x.gpu().dispatch_tensors(
+        &key(),
+        &u,
+        &[Some(x), means.as_ref(), Some(&out)],
+        len.div_ceil(WG),
+        1,
+    )?;
+    Ok(out)
+}
