@@ -13,7 +13,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use wgcnn::data::{fashion_mnist, FASHION_MNIST_CLASSES};
-use wgcnn::models;
 use wgcnn::train::{FitOptions, Loss, Model};
 use wgcnn::Gpu;
 
@@ -57,8 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         train = train.take(n)?;
     }
     let graph = match a.model.as_str() {
-        "mnist-cnn" => models::mnist_cnn(10, a.seed)?,
-        "seeds" => models::fashion_mnist_cnn(10, a.seed)?,
+        "mnist-cnn" | "seeds" => common::zoo(&a.model, 10, a.seed)?,
         other => return Err(format!("--model {other}: use mnist-cnn or seeds").into()),
     };
     let gpu = Gpu::new()?;
@@ -90,7 +88,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
     common::print_confusion(&m, &FASHION_MNIST_CLASSES);
-    model.save(&a.save)?;
+    common::save(
+        &model,
+        &a.save,
+        &common::metadata(&a.model, &FASHION_MNIST_CLASSES, None, None),
+    )?;
     history.plot_png(&a.plot)?;
     println!("wrote {} and {}", a.save.display(), a.plot.display());
     Ok(())

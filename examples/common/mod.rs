@@ -1,11 +1,60 @@
+#![allow(dead_code)] // Each example includes this file and uses part of it.
 //! Pieces the training examples share: optimiser and schedule flags, a progress bar over
 //! `fit`, and the confusion matrix of a test set.
 
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use wgcnn::graph::Graph;
+use wgcnn::models::{self, VggDepth};
 use wgcnn::ops::optim::Optimizer;
 use wgcnn::train::{Dataset, Event, FitOptions, History, Model, Schedule};
+
+/// The zoo models the examples train, by command-line name.
+pub const MODELS: &str = "simple-cnn, resnet20, resnet32, resnet56, vgg11, vgg16, alexnet, googlenet (CIFAR); mnist-cnn, seeds (28×28 grey)";
+
+pub fn zoo(name: &str, classes: usize, seed: u64) -> Result<Graph, String> {
+    let (c, s) = (classes, seed);
+    let g = match name {
+        "simple-cnn" => models::simple_cnn(c, s),
+        "resnet20" => models::resnet_cifar(3, c, s),
+        "resnet32" => models::resnet_cifar(5, c, s),
+        "resnet56" => models::resnet_cifar(9, c, s),
+        "vgg11" => models::vgg(VggDepth::V11, true, true, c, s),
+        "vgg16" => models::vgg(VggDepth::V16, true, true, c, s),
+        "alexnet" => models::alexnet(c, true, true, s),
+        "googlenet" => models::googlenet_small(c, s),
+        "mnist-cnn" => models::mnist_cnn(c, s),
+        "seeds" => models::fashion_mnist_cnn(c, s),
+        other => return Err(format!("unknown model `{other}`: use {MODELS}")),
+    };
+    g.map_err(|e| e.to_string())
+}
+
+/// What `classify` needs to rebuild and feed a checkpoint's model, as safetensors metadata.
+pub fn metadata(
+    model: &str,
+    classes: &[&str],
+    mean: Option<&[f32]>,
+    std: Option<&[f32]>,
+) -> Vec<(String, String)> {
+    let json = |v: &[f32]| format!("{v:?}");
+    let mut m = vec![
+        ("model".to_string(), model.to_string()),
+        ("classes".to_string(), format!("{classes:?}")),
+    ];
+    if let (Some(a), Some(b)) = (mean, std) {
+        m.push(("mean".into(), json(a)));
+        m.push(("std".into(), json(b)));
+    }
+    m
+}
+
+/// Saves `model` with `meta` (see [`metadata`]).
+pub fn save(model: &Model, path: &std::path::Path, meta: &[(String, String)]) -> wgcnn::Result<()> {
+    let pairs: Vec<(&str, &str)> = meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    model.save_with(path, &pairs)
+}
 
 /// `adam`, `adamw`, `sgd` (momentum 0.9, Nesterov), `nadam` or `rmsprop` at rate `lr`, with
 /// weight decay `wd`.

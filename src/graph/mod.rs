@@ -119,3 +119,55 @@ impl Graph {
         self.nodes.iter().find(|n| n.name == name)
     }
 }
+
+impl Graph {
+    /// Puts a parameter-free, shape-preserving layer between input `input` and every layer
+    /// that read it (e.g. an [`Augment`](crate::nn::Augment) in front of a zoo model).
+    pub fn prepend(&mut self, name: &str, layer: impl Into<Layer>, input: usize) -> Result<()> {
+        let layer = layer.into();
+        let v = *self
+            .inputs
+            .get(input)
+            .ok_or_else(|| Error::Model(format!("the graph has no input {input}")))?;
+        let fail = |e: Error| e.in_layer(name);
+        if self.nodes.iter().any(|n| n.name == name) {
+            return Err(fail(Error::Model(format!(
+                "the name `{name}` is already used"
+            ))));
+        }
+        let x = self.batch_shape(v, 1);
+        if layer.output_shape(std::slice::from_ref(&x)).map_err(fail)? != x
+            || !layer.params(&[x]).is_empty()
+        {
+            return Err(fail(Error::Model(
+                "only parameter-free layers that keep the input's shape can be prepended".into(),
+            )));
+        }
+        let out = ValueId(self.shapes.len());
+        self.shapes.push(self.shapes[v.0].clone());
+        for n in &mut self.nodes {
+            for i in &mut n.inputs {
+                if *i == v {
+                    *i = out;
+                }
+            }
+        }
+        for o in &mut self.outputs {
+            if *o == v {
+                *o = out;
+            }
+        }
+        self.nodes.insert(
+            0,
+            Node {
+                name: name.to_string(),
+                layer,
+                inputs: vec![v],
+                output: out,
+                params: Vec::new(),
+                frozen: false,
+            },
+        );
+        Ok(())
+    }
+}

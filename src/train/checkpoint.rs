@@ -70,7 +70,22 @@ fn batch_norms(model: &Model) -> Vec<String> {
 impl Model {
     /// Saves parameters, buffers, optimiser state and counters to `path` atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_with(path, &[])
+    }
+
+    /// [`Model::save`] with extra string metadata (what a later program needs to rebuild
+    /// the model: its name, class names, input normalisation …); keys starting with
+    /// `wgcnn.` are reserved.
+    pub fn save_with(&self, path: impl AsRef<Path>, extra: &[(&str, &str)]) -> Result<()> {
         let path = path.as_ref();
+        if let Some((k, _)) = extra.iter().find(|(k, _)| k.starts_with("wgcnn.")) {
+            return Err(Error::invalid(
+                "save",
+                "metadata key",
+                k,
+                "keys starting with `wgcnn.` are reserved",
+            ));
+        }
         let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         let params = self.store.read(&self.graph)?;
         for (p, v) in self.graph.params().iter().zip(&params) {
@@ -91,7 +106,10 @@ impl Model {
                 count,
             ));
         }
-        let mut meta = HashMap::new();
+        let mut meta: HashMap<String, String> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         meta.insert(STEP.to_string(), self.step.to_string());
         if let Some(opt) = &self.optimizer {
             let state = [opt.s1.to_vec()?, opt.s2.to_vec()?, opt.s3.to_vec()?];
@@ -263,6 +281,18 @@ impl Model {
         }
         self.sync_params()
     }
+}
+
+/// The string metadata of a safetensors file (what [`Model::save_with`] stored), without
+/// loading its tensors into a model.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
+    Ok(header.metadata().clone().unwrap_or_default())
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.

@@ -168,7 +168,7 @@ impl Dataset {
     /// Normalises each channel: `(x − mean[c]) / std[c]` (samples are CHW).
     pub fn normalize(&mut self, mean: &[f32], std: &[f32]) -> Result<()> {
         let c = self.sample.dims().first().copied().unwrap_or(0);
-        if mean.len() != c || std.len() != c || std.iter().any(|&s| !(s > 0.0)) {
+        if mean.len() != c || std.len() != c || std.iter().any(|&s| s.is_nan() || s <= 0.0) {
             return Err(Error::invalid(
                 "Dataset::normalize",
                 "mean/std",
