@@ -40,6 +40,49 @@ struct Args {
     /// pass's own choice.
     #[arg(long)]
     tile: Option<String>,
+    /// Only measure the cold start of one training workload (lenet5, simple_cnn, resnet20,
+    /// vgg11): process start to the end of its first step, adapter and pipelines included.
+    #[arg(long)]
+    cold_start: Option<String>,
+    /// JSON lines from `tools/bench_pytorch.py` to put beside ours, with ratios.
+    #[arg(long)]
+    pytorch: Option<std::path::PathBuf>,
+}
+
+/// PyTorch's times by workload name (fields of `tools/bench_pytorch.py`).
+#[derive(Default)]
+struct Torch {
+    rows: std::collections::HashMap<String, serde_json::Value>,
+    label: String,
+}
+
+impl Torch {
+    fn load(path: Option<&std::path::Path>) -> Result<Torch, Box<dyn std::error::Error>> {
+        let Some(path) = path else {
+            return Ok(Torch::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut t = Torch::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("{}: {e}", path.display()))?;
+            let name = v["workload"].as_str().unwrap_or_default().to_string();
+            t.label = v["adapter"].as_str().unwrap_or_default().to_string();
+            t.rows.insert(name, v);
+        }
+        Ok(t)
+    }
+    fn get(&self, name: &str, field: &str) -> Option<f64> {
+        self.rows.get(name)?.get(field)?.as_f64()
+    }
+    /// " theirs | ours ÷ theirs |" cells for a throughput (higher is better), or empty.
+    fn cells(&self, ours: f64, theirs: Option<f64>) -> String {
+        match (self.rows.is_empty(), theirs) {
+            (true, _) => String::new(),
+            (false, Some(t)) => format!(" {t:.2} | {:.2}× |", ours / t),
+            (false, None) => " - | - |".into(),
+        }
+    }
 }
 
 struct Row {
@@ -122,8 +165,21 @@ fn cpu_reference_gflops(g: &Conv2dGeometry) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let process = Instant::now();
     let args = Args::parse();
     let gpu = Gpu::new()?;
+    if let Some(name) = &args.cold_start {
+        let (_, wl) = TRAIN.iter().find(|(n, _)| n == name).ok_or_else(|| {
+            format!("--cold-start {name}: use lenet5, simple_cnn, resnet20 or vgg11")
+        })?;
+        let adapter = process.elapsed().as_secs_f64() * 1e3;
+        let mut t = wl.prepare(&gpu, TRAIN_BATCH)?;
+        t.step()?;
+        gpu.sync()?;
+        let total = process.elapsed().as_secs_f64() * 1e3;
+        println!("cold start of {name} on {}: {total:.0} ms from process start to the end of the first training step (adapter and device {adapter:.0} ms)", gpu.describe());
+        return Ok(());
+    }
     let tile = match &args.tile {
         Some(t) => *RegisterTile::ALL
             .iter()
@@ -131,6 +187,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .ok_or_else(|| format!("--tile {t}: use 4x8, 8x8, 8x16 or 16x4"))?,
         None => RegisterTile::for_adapter(gpu.adapter_info()),
     };
+    let torch = Torch::load(args.pytorch.as_deref())?;
+    let torch_head = |cols: &str| {
+        if torch.rows.is_empty() {
+            String::new()
+        } else {
+            cols.to_string()
+        }
+    };
+    if !torch.rows.is_empty() && !args.json {
+        println!("PyTorch: {}", torch.label);
+    }
     let selected: Vec<&ConvWorkload> = CONV
         .iter()
         .filter(|w| args.only.as_deref().is_none_or(|o| w.name.contains(o)))
@@ -138,9 +205,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !args.json {
         println!("adapter: {}", gpu.describe());
         println!(
-            "| workload | GFLOP fwd | fwd ms | fwd GFLOP/s | fwd+bwd ms | fwd+bwd GFLOP/s | CPU ref GFLOP/s |"
+            "| workload | GFLOP fwd | fwd ms | fwd GFLOP/s | fwd+bwd ms | fwd+bwd GFLOP/s | CPU ref GFLOP/s |{}",
+            torch_head(" PyTorch fwd GFLOP/s | fwd ratio | PyTorch fwd+bwd GFLOP/s | fwd+bwd ratio |")
         );
-        println!("|---|---|---|---|---|---|---|");
+        println!(
+            "|---|---|---|---|---|---|---|{}",
+            torch_head("---|---|---|---|")
+        );
     }
     for wl in selected {
         let r = measure(&gpu, wl, &args, tile)?;
@@ -161,9 +232,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 r.cpu_gflops.map_or("null".to_string(), |c| format!("{c:.3}"))
             );
         } else {
+            let t_fwd = torch.get(r.name, "fwd_ms").map(|ms| r.gflop / (ms / 1e3));
+            let t_train = torch
+                .get(r.name, "fwd_bwd_ms")
+                .map(|ms| 3.0 * r.gflop / (ms / 1e3));
             println!(
-                "| {} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-                r.name, r.gflop, r.fwd_ms, fwd, r.train_ms, train, cpu
+                "| {} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {} |{}{}",
+                r.name,
+                r.gflop,
+                r.fwd_ms,
+                fwd,
+                r.train_ms,
+                train,
+                cpu,
+                torch.cells(fwd, t_fwd),
+                torch.cells(train, t_train)
             );
         }
     }
@@ -184,14 +267,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("| {name} | {ms:.2} | {rate} |");
         }
     }
+    if !args.json && args.only.is_none() {
+        let (us, n) = dispatch_cost(&gpu)?;
+        println!();
+        println!("dispatch overhead: {us:.1} µs per eager dispatch ({n} tiny dispatches recorded and submitted once)");
+    }
     let steps: Vec<_> = TRAIN
         .iter()
         .filter(|(name, _)| args.only.as_deref().is_none_or(|o| name.contains(o)))
         .collect();
     if !args.json && !steps.is_empty() {
         println!();
-        println!("| training step (batch {TRAIN_BATCH}) | ms/step | images/s | submits/step | dispatches/step | first step ms | training memory MiB |");
-        println!("|---|---|---|---|---|---|---|");
+        println!("| training step (batch {TRAIN_BATCH}) | ms/step | images/s | submits/step | dispatches/step | first step ms | training memory MiB |{}", torch_head(" PyTorch images/s | ratio |"));
+        println!("|---|---|---|---|---|---|---|{}", torch_head("---|---|"));
     }
     for (name, wl) in steps {
         let r = measure_train(&gpu, *wl, args.runs)?;
@@ -199,12 +287,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{{\"workload\":\"{name}\",\"adapter\":\"{}\",\"ms_per_step\":{:.3},\"images_per_s\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{},\"first_step_ms\":{:.1},\"training_mib\":{:.2}}}", gpu.describe().replace('"', "'"), r.ms, r.images, r.submits, r.dispatches, r.first_ms, r.mib);
         } else {
             println!(
-                "| {name} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} |",
-                r.ms, r.images, r.submits, r.dispatches, r.first_ms, r.mib
+                "| {name} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} |{}",
+                r.ms,
+                r.images,
+                r.submits,
+                r.dispatches,
+                r.first_ms,
+                r.mib,
+                torch.cells(r.images, torch.get(name, "images_per_s"))
             );
         }
     }
     Ok(())
+}
+
+/// Microseconds per eager dispatch of a 64-element kernel: uniform upload, bind group and
+/// recording on the host plus the adapter's launch cost, amortised over one submit.
+fn dispatch_cost(gpu: &Gpu) -> wgcnn::Result<(f64, usize)> {
+    let x = Tensor::from_slice(gpu, [64], &[1.0; 64])?;
+    let n = 1000;
+    let ms = time(gpu, 3, || {
+        for _ in 0..n {
+            wgcnn::ops::elementwise::scale(&x, 1.0)?;
+        }
+        Ok(())
+    })?;
+    Ok((ms * 1e3 / n as f64, n))
 }
 
 struct TrainRow {
