@@ -22,9 +22,22 @@ struct Params {
     kh: u32, kw: u32, stride_h: u32, stride_w: u32,
     dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
     has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+    act: u32, alpha: f32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+
+// The forward pass's fused activation; the same codes and forms as conv2d_forward.wgsl.
+fn activate(v: f32) -> f32 {
+    switch p.act {
+        case 0u: { return v; }
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return select(p.alpha * v, v, v > 0.0); }
+        case 3u: { return select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
+        case 4u: { let e = exp(-2.0 * abs(v)); return sign(v) * (1.0 - e) / (1.0 + e); }
+        default: { let e = exp(-abs(v)); return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
+    }
+}
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -83,7 +96,7 @@ fn forward(
     let out_row = (img * p.c_out + co) * hw_out + oh * p.w_out;
     for (var j = 0u; j < OWT; j++) {
         if (ow0 + j < p.w_out) {
-            out[out_row + ow0 + j] = acc[j] + bias_v;
+            out[out_row + ow0 + j] = activate(acc[j] + bias_v);
         }
     }
 }

@@ -34,9 +34,23 @@ struct Params {
     kh: u32, kw: u32, stride_h: u32, stride_w: u32,
     dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
     has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+    act: u32, alpha: f32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+
+// The fused activation of the epilogue (act: 0 none, 1 ReLU, 2 LeakyReLU(alpha),
+// 3 ELU(alpha), 4 tanh, 5 sigmoid), in the same overflow-free forms as elementwise.wgsl.
+fn activate(v: f32) -> f32 {
+    switch p.act {
+        case 0u: { return v; }
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return select(p.alpha * v, v, v > 0.0); }
+        case 3u: { return select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
+        case 4u: { let e = exp(-2.0 * abs(v)); return sign(v) * (1.0 - e) / (1.0 + e); }
+        default: { let e = exp(-abs(v)); return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
+    }
+}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -145,7 +159,7 @@ fn forward(
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }
-                    y[(img * p.c_out + co) * hw_out + pix] = v;
+                    y[(img * p.c_out + co) * hw_out + pix] = activate(v);
                 }
             }
         }
@@ -255,7 +269,7 @@ fn forward_tiled(
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }
-                    y[(img * p.c_out + co) * hw_out + pix] = v;
+                    y[(img * p.c_out + co) * hw_out + pix] = activate(v);
                 }
             }
         }

@@ -16,6 +16,7 @@ struct Params {
     kh: u32, kw: u32, stride_h: u32, stride_w: u32,
     dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
     has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+    act: u32, alpha: f32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -3,6 +3,9 @@
 // activation_forward   dst = f(a)            op: 0 ReLU, 1 LeakyReLU(alpha), 2 ELU(alpha),
 //                                             3 tanh, 4 sigmoid
 // activation_backward  dst = b · f'(a)       a = x, b = dy; ReLU'(0) = 0 (PyTorch)
+// activation_backward_output
+//                      dst = b · f'(x) from the output a = y = f(x): ReLU, LeakyReLU and ELU
+//                      (alpha > 0, so y > 0 ⇔ x > 0), tanh 1 − y², sigmoid y(1 − y)
 // binary               dst = alpha·a + beta·b (op 0), or alpha·a (op 1: b unread)
 // bias_add             dst = a + b[(i / inner) mod channels]   (inner = h·w for NCHW, 1 for NF)
 // dropout              dst = a · keep(i) / (1 − rate); keep(i) = hash(seed, step, i) ≥ threshold,
@@ -73,6 +76,24 @@ fn activation_backward(@builtin(local_invocation_index) lid: u32, @builtin(workg
     let i = linear(wid, nwg, lid);
     if (i < p.len) {
         dst[i] = b[i] * act_grad(a[i]);
+    }
+}
+
+fn act_grad_from_output(y: f32) -> f32 {
+    switch p.op {
+        case 0u: { return select(0.0, 1.0, y > 0.0); }
+        case 1u: { return select(p.alpha, 1.0, y > 0.0); }
+        case 2u: { return select(y + p.alpha, 1.0, y > 0.0); }
+        case 3u: { return 1.0 - y * y; }
+        default: { return y * (1.0 - y); }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn activation_backward_output(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid);
+    if (i < p.len) {
+        dst[i] = b[i] * act_grad_from_output(a[i]);
     }
 }
 

@@ -129,3 +129,54 @@ fn edge_cases_match_the_reference() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn fused_activations_match_the_reference() {
+    use wgcnn::ops::elementwise::{cpu as ew_cpu, Activation};
+    use wgcnn::testing::{compare_with, EPS32};
+    let gpu = shared_gpu().unwrap();
+    let mut rng = Rng::new(0xf05e);
+    let acts = [
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::Elu(1.0),
+        Activation::Tanh,
+        Activation::Sigmoid,
+    ];
+    let mut failures = Vec::new();
+    for i in 0..60 {
+        let case = Conv2dCase::random(&mut rng);
+        let f = acts[i % acts.len()];
+        let g = case.geometry().expect("random cases resolve");
+        let xs = rng.vec(g.x_shape().numel());
+        let ws = rng.vec(g.w_shape().numel());
+        let bs = rng.vec(g.c_out);
+        let x = Tensor::from_slice(&gpu, g.x_shape(), &xs).unwrap();
+        let w = Tensor::from_slice(&gpu, g.w_shape(), &ws).unwrap();
+        let b = Tensor::from_slice(&gpu, Shape::new([g.c_out]), &bs).unwrap();
+        let z = cpu::forward(
+            &g,
+            &to_f64(&xs),
+            &to_f64(&ws),
+            case.bias.then_some(&to_f64(&bs)[..]),
+        );
+        let y_ref: Vec<f64> = z.values.iter().map(|&v| ew_cpu::activation(v, f)).collect();
+        let k = g.reduction_len() + 1;
+        // The conv's bound passes through f (Lipschitz ≤ 1 for these), plus exp's
+        // (3 + 2|z|) ulp and a few roundings of the activation itself.
+        let tol = |i: usize| {
+            wgcnn::testing::bound(k, z.abs_terms[i])
+                + (8.0 + 4.0 * z.values[i].abs()) * EPS32 * y_ref[i].abs().max(1.0)
+        };
+        for kernel in Conv2dKernel::all()
+            .into_iter()
+            .filter(|k| k.supports(&g, true))
+        {
+            let y = conv2d::conv2d_fused_with(&x, &w, case.bias.then_some(&b), &g, kernel, Some(f))
+                .unwrap();
+            let r = compare_with(&y.to_vec().unwrap(), &y_ref, tol);
+            failures.extend(check(&format!("fused {f:?}"), &case, kernel, &r));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -58,6 +58,17 @@ fn activations_and_gradients_match_the_reference() {
         assert!(r.passed(), "{f:?} forward: {r}");
         let r = compare_with(&dx, &dx_ref, |i| bound(i, dx_ref[i]));
         assert!(r.passed(), "{f:?} backward: {r}");
+        // The same gradient from the GPU's output y, as fused conv layers take it: against
+        // f'(x), with y's own rounding (≤ the forward bound) through f'' (|f''| ≤ 1 here).
+        let yt = Tensor::from_slice(&gpu, [n], &y).unwrap();
+        let dxo = ew::activation_backward_from_output(&dy, &yt, f)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let r = compare_with(&dxo, &dx_ref, |i| {
+            2.0 * bound(i, dx_ref[i]) + 2.0 * bound(i, y_ref[i]) * f64::from(dys[i].abs())
+        });
+        assert!(r.passed(), "{f:?} backward from the output: {r}");
         if f == Activation::Relu {
             assert!(
                 y.iter().zip(&xs).all(|(&a, &b)| a == b.max(0.0)),

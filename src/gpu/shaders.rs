@@ -106,6 +106,7 @@ impl Shader {
             Shader::Elementwise => &[
                 "activation_forward",
                 "activation_backward",
+                "activation_backward_output",
                 "binary",
                 "bias_add",
                 "dropout",

@@ -40,6 +40,15 @@ pub trait Backend {
         b: Option<&Self::T>,
         p: &Conv2dParams,
     ) -> Result<Self::T>;
+    /// `f(conv2d(x, w) + b)` with the activation in the conv's epilogue.
+    fn conv2d_activated(
+        &self,
+        x: &Self::T,
+        w: &Self::T,
+        b: Option<&Self::T>,
+        p: &Conv2dParams,
+        f: Activation,
+    ) -> Result<Self::T>;
     fn conv2d_backward_data(
         &self,
         dy: &Self::T,
@@ -112,6 +121,13 @@ pub trait Backend {
     ) -> Result<[Self::T; 3]>;
     fn activation(&self, x: &Self::T, f: Activation) -> Result<Self::T>;
     fn activation_backward(&self, dy: &Self::T, x: &Self::T, f: Activation) -> Result<Self::T>;
+    /// `dy · f'(x)` from `y = f(x)` (see `Activation::grad_from_output`).
+    fn activation_backward_from_output(
+        &self,
+        dy: &Self::T,
+        y: &Self::T,
+        f: Activation,
+    ) -> Result<Self::T>;
     /// Dropout whose mask is keyed by (seed, step); a compiled plan advances `step` itself.
     fn dropout(&self, x: &Self::T, rate: f32, seed: u32, step: u32) -> Result<Self::T>;
     fn dropout_backward(&self, dy: &Self::T, rate: f32, seed: u32, step: u32) -> Result<Self::T>;
@@ -188,6 +204,16 @@ impl Backend for GpuBackend {
         p: &Conv2dParams,
     ) -> Result<Tensor> {
         ops::conv2d::conv2d(x, w, b, p)
+    }
+    fn conv2d_activated(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        p: &Conv2dParams,
+        f: Activation,
+    ) -> Result<Tensor> {
+        ops::conv2d::conv2d_activated(x, w, b, p, f)
     }
     fn conv2d_backward_data(
         &self,
@@ -301,6 +327,14 @@ impl Backend for GpuBackend {
     }
     fn activation_backward(&self, dy: &Tensor, x: &Tensor, f: Activation) -> Result<Tensor> {
         ops::elementwise::activation_backward(dy, x, f)
+    }
+    fn activation_backward_from_output(
+        &self,
+        dy: &Tensor,
+        y: &Tensor,
+        f: Activation,
+    ) -> Result<Tensor> {
+        ops::elementwise::activation_backward_from_output(dy, y, f)
     }
     fn dropout(&self, x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
         let at = std::mem::offset_of!(EwUniforms, step);

@@ -132,8 +132,21 @@ impl LayerImpl for Conv2d {
         p: &[B::T],
         pass: Pass,
     ) -> Result<(B::T, Vec<B::T>)> {
-        let z = b.conv2d(x[0], &p[0], p.get(1), &self.params)?;
-        finish(b, x[0], z, self.activation, pass)
+        match self.activation.filter(|f| f.grad_from_output()) {
+            // One kernel; backward takes f' from the output.
+            Some(f) => {
+                let y = b.conv2d_activated(x[0], &p[0], p.get(1), &self.params, f)?;
+                let saved = match pass.training {
+                    true => vec![x[0].clone(), y.clone()],
+                    false => vec![],
+                };
+                Ok((y, saved))
+            }
+            None => {
+                let z = b.conv2d(x[0], &p[0], p.get(1), &self.params)?;
+                finish(b, x[0], z, self.activation, pass)
+            }
+        }
     }
     fn backward<B: Backend>(
         &self,
@@ -145,7 +158,10 @@ impl LayerImpl for Conv2d {
         _: Pass,
         need: &Need,
     ) -> Result<Grads<B::T>> {
-        let dz = deactivate(b, dy, self.activation, saved)?;
+        let dz = match self.activation.filter(|f| f.grad_from_output()) {
+            Some(f) => b.activation_backward_from_output(dy, &saved[1], f)?,
+            None => deactivate(b, dy, self.activation, saved)?,
+        };
         let dx = match need.inputs[0] {
             true => Some(b.conv2d_backward_data(&dz, &p[0], &x[0], &self.params)?),
             false => None,

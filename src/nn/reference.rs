@@ -127,6 +127,17 @@ impl Backend for CpuBackend {
             conv2d::cpu::forward(&g, &x.v(), &w.v(), bias.as_deref()).values,
         )
     }
+    fn conv2d_activated(
+        &self,
+        x: &HostTensor,
+        w: &HostTensor,
+        b: Option<&HostTensor>,
+        p: &Conv2dParams,
+        f: Activation,
+    ) -> Result<HostTensor> {
+        let z = self.conv2d(x, w, b, p)?;
+        self.activation(&z, f)
+    }
     fn conv2d_backward_data(
         &self,
         dy: &HostTensor,
@@ -355,6 +366,20 @@ impl Backend for CpuBackend {
             .map(|(&x, &d)| d * elementwise::cpu::activation_grad(x, f))
             .collect();
         t(x.shape.clone(), v)
+    }
+    fn activation_backward_from_output(
+        &self,
+        dy: &HostTensor,
+        y: &HostTensor,
+        f: Activation,
+    ) -> Result<HostTensor> {
+        let v = y
+            .v()
+            .iter()
+            .zip(dy.v().iter())
+            .map(|(&y, &d)| d * elementwise::cpu::activation_grad_from_output(y, f))
+            .collect();
+        t(y.shape.clone(), v)
     }
     fn dropout(&self, x: &HostTensor, rate: f32, seed: u32, step: u32) -> Result<HostTensor> {
         let scale = 1.0 / (1.0 - f64::from(rate));

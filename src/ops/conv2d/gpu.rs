@@ -4,6 +4,7 @@ use super::kernel::{Conv2dKernel, RegisterTile};
 use super::Conv2dGeometry;
 use crate::error::{Error, Result};
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
+use crate::ops::elementwise::Activation;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -33,6 +34,11 @@ pub struct Conv2dUniforms {
     pub rows_per_split: u32,
     /// Element count for `sum_splits`.
     pub len: u32,
+    /// Fused activation of the forward epilogue: 0 none, else `Activation::code().0 + 1`.
+    pub act: u32,
+    pub alpha: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
 }
 }
 
@@ -61,6 +67,10 @@ impl Conv2dUniforms {
             splits: 1,
             rows_per_split: u(g.n * g.h_out),
             len: 0,
+            act: 0,
+            alpha: 0.0,
+            _pad0: 0,
+            _pad1: 0,
         }
     }
 }
@@ -153,6 +163,7 @@ pub(crate) fn forward(
     b: Option<&Tensor>,
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
+    act: Option<Activation>,
 ) -> Result<Tensor> {
     if !kernel.supports(g, true) {
         return Err(unsupported(kernel, g));
@@ -161,6 +172,10 @@ pub(crate) fn forward(
     let y = Tensor::zeros(gpu, g.y_shape())?;
     let mut u = Conv2dUniforms::new(g);
     u.has_bias = u32::from(b.is_some());
+    if let Some(f) = act {
+        let (code, alpha) = f.code();
+        (u.act, u.alpha) = (code + 1, alpha);
+    }
     let bufs = [Some(x), Some(w), b, Some(&y)];
     match kernel {
         Conv2dKernel::Depthwise => {

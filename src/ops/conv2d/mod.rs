@@ -16,6 +16,7 @@ pub use kernel::{
 };
 
 use crate::error::{Error, Result};
+use crate::ops::elementwise::Activation;
 pub use crate::shape::WINDOW_LIMIT;
 use crate::shape::{resolve_window, window_out, Padding, Shape, HW};
 use crate::tensor::Tensor;
@@ -325,6 +326,19 @@ pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: &Conv2dParams) -> R
     conv2d_with(x, w, b, &g, choose_forward(&g, x.gpu().adapter_info()))
 }
 
+/// `y = f(conv2d(x, w) + b)` in one kernel: the activation runs in the conv's epilogue.
+pub fn conv2d_activated(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    p: &Conv2dParams,
+    f: Activation,
+) -> Result<Tensor> {
+    let g = p.resolve(x.shape(), w.shape())?;
+    let k = choose_forward(&g, x.gpu().adapter_info());
+    conv2d_fused_with(x, w, b, &g, k, Some(f))
+}
+
 /// Forward with a chosen kernel (tests and benches force each variant).
 pub fn conv2d_with(
     x: &Tensor,
@@ -332,6 +346,18 @@ pub fn conv2d_with(
     b: Option<&Tensor>,
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
+) -> Result<Tensor> {
+    conv2d_fused_with(x, w, b, g, kernel, None)
+}
+
+/// Forward with a chosen kernel and an optional fused activation.
+pub fn conv2d_fused_with(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    g: &Conv2dGeometry,
+    kernel: Conv2dKernel,
+    act: Option<Activation>,
 ) -> Result<Tensor> {
     g.validate()?;
     crate::ops::same_device(OP, &[x, w])?;
@@ -341,7 +367,7 @@ pub fn conv2d_with(
         crate::ops::same_device(OP, &[x, b])?;
         check_shape("bias b", b, &Shape::new([g.c_out]))?;
     }
-    gpu::forward(x, w, b, g, kernel)
+    gpu::forward(x, w, b, g, kernel, act)
 }
 
 /// Gradient with respect to the input: `dx = conv2d_backward_data(dy, w)`, shaped like `x`.

@@ -56,6 +56,29 @@ pub fn activation_grad(x: f64, f: Activation) -> f64 {
     }
 }
 
+/// f'(x) from y = f(x) (for the activations of [`Activation::grad_from_output`]).
+pub fn activation_grad_from_output(y: f64, f: Activation) -> f64 {
+    match f {
+        Activation::Relu => f64::from(u8::from(y > 0.0)),
+        Activation::LeakyRelu(a) => {
+            if y > 0.0 {
+                1.0
+            } else {
+                f64::from(a)
+            }
+        }
+        Activation::Elu(a) => {
+            if y > 0.0 {
+                1.0
+            } else {
+                y + f64::from(a)
+            }
+        }
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Sigmoid => y * (1.0 - y),
+    }
+}
+
 /// PCG hash, as `pcg` in elementwise.wgsl.
 fn pcg(v: u32) -> u32 {
     let s = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);

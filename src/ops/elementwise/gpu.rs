@@ -88,6 +88,19 @@ pub(crate) fn activation_backward(dy: &Tensor, x: &Tensor, f: Activation) -> Res
     Ok(dx)
 }
 
+pub(crate) fn activation_backward_output(dy: &Tensor, y: &Tensor, f: Activation) -> Result<Tensor> {
+    let (op, alpha) = f.code();
+    let dx = Tensor::zeros(y.gpu(), y.shape().clone())?;
+    let u = EwUniforms {
+        len: len_u32(y)?,
+        op,
+        alpha,
+        ..EwUniforms::default()
+    };
+    run("activation_backward_output", u, y, Some(dy), &dx)?;
+    Ok(dx)
+}
+
 pub(crate) fn binary(a: &Tensor, b: Option<&Tensor>, alpha: f32, beta: f32) -> Result<Tensor> {
     let out = Tensor::zeros(a.gpu(), a.shape().clone())?;
     let op = if b.is_some() { 0 } else { 1 };

@@ -25,6 +25,15 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Whether f'(x) follows from y = f(x) alone (what a fused forward keeps): always but for
+    /// LeakyReLU and ELU with alpha ≤ 0, where the sign of y no longer tells that of x.
+    pub fn grad_from_output(self) -> bool {
+        match self {
+            Activation::LeakyRelu(a) | Activation::Elu(a) => a > 0.0,
+            _ => true,
+        }
+    }
+
     /// (op code, alpha) of the shader's `act`.
     pub(crate) fn code(self) -> (u32, f32) {
         match self {
@@ -53,6 +62,20 @@ fn same_shape(what: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
 /// `y = f(x)`.
 pub fn activation(x: &Tensor, f: Activation) -> Result<Tensor> {
     gpu::activation_forward(x, f)
+}
+
+/// `dx = dy · f'(x)` from the output `y = f(x)` (see [`Activation::grad_from_output`]).
+pub fn activation_backward_from_output(dy: &Tensor, y: &Tensor, f: Activation) -> Result<Tensor> {
+    same_shape("dy against y", y, dy)?;
+    if !f.grad_from_output() {
+        return Err(Error::invalid(
+            OP,
+            "activation",
+            format!("{f:?}"),
+            "its gradient needs the input (alpha ≤ 0)",
+        ));
+    }
+    gpu::activation_backward_output(dy, y, f)
 }
 
 /// `dx = dy · f'(x)`.
