@@ -343,3 +343,78 @@ fn bad_batches_are_errors() {
     assert!(Dataset::new(x.clone(), [4, 11, 9], vec![t]).is_err());
     assert!(Dataset::classification(x, [4, 11, 8], vec![0, 1], 3).is_err());
 }
+
+#[test]
+fn parameters_past_the_binding_limit_split_into_banks() {
+    // A device that binds at most 64 KiB per storage buffer: ~111 KB of parameters need
+    // several banks, each updated by its own optimiser dispatch.
+    let adapter = pollster::block_on(
+        wgpu::Instance::default().request_adapter(&wgpu::RequestAdapterOptions::default()),
+    )
+    .unwrap();
+    let limits = wgpu::Limits {
+        max_storage_buffer_binding_size: 64 << 10,
+        ..adapter.limits()
+    };
+    let desc = wgpu::DeviceDescriptor {
+        required_limits: limits,
+        ..Default::default()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&desc)).unwrap();
+    let gpu = wgcnn::Gpu::from_wgpu(device, queue);
+    let dense = |u| Dense::new(u).activation(Activation::Relu);
+    let g = wgcnn::graph::Sequential::new([1, 8, 8])
+        .seed(2)
+        .add(Flatten)
+        .add(dense(100))
+        .add(dense(100))
+        .add(dense(100))
+        .add(Dense::new(10))
+        .build()
+        .unwrap();
+    let opt = Optimizer::adam(1e-2);
+    let mut m = Model::new(&gpu, g.clone()).unwrap();
+    m.compile(Loss::SparseCategoricalCrossentropy, opt).unwrap();
+    assert!(m.param_buffers() >= 2, "{} banks", m.param_buffers());
+    let heads = [Head::new(0, Loss::SparseCategoricalCrossentropy)];
+    let mut r = ReferenceTrainer::new(g.clone(), &heads, opt).unwrap();
+    let mut rng = Rng::new(8);
+    for s in 0..3 {
+        let x = rng.vec(4 * 64);
+        let y: Vec<f32> = (0..4).map(|i| (i * 3 % 10) as f32).collect();
+        m.train_on_batch(&x, &[&y]).unwrap();
+        r.train_on_batch(&x, &[&y], s).unwrap();
+    }
+    let eps = f64::from(f32::EPSILON);
+    for (((name, a), b), p0) in m
+        .parameters()
+        .unwrap()
+        .iter()
+        .zip(r.params())
+        .zip(g.params())
+    {
+        let (err, scale) = worst(a, &b);
+        let moved = p0
+            .data
+            .iter()
+            .zip(&b)
+            .map(|(w0, w)| (f64::from(*w0) - w).abs())
+            .fold(0.0, f64::max);
+        // Adam divides by √v: allow K·ε32 of the movement with K = 100 · 4 and a 64× margin
+        // for near-zero second moments.
+        let tol = 64.0 * 400.0 * eps * moved + 8.0 * eps * scale + 1e-9;
+        assert!(err <= tol, "{name}: {err:e} > {tol:e}");
+    }
+    // The optimiser state of every bank survives a checkpoint.
+    let path = std::env::temp_dir().join(format!("wgcnn-banks-{}.safetensors", std::process::id()));
+    m.save(&path).unwrap();
+    let mut again = Model::new(&gpu, g).unwrap();
+    again
+        .compile(Loss::SparseCategoricalCrossentropy, opt)
+        .unwrap();
+    again.load(&path).unwrap();
+    let (x, y) = (rng.vec(4 * 64), vec![1.0f32; 4]);
+    m.train_on_batch(&x, &[&y]).unwrap();
+    again.train_on_batch(&x, &[&y]).unwrap();
+    assert_eq!(m.parameters().unwrap(), again.parameters().unwrap());
+}

@@ -3,6 +3,7 @@
 //! shapes are inferred as each layer is added, and parameters are initialised from the seed.
 
 mod builder;
+pub(crate) mod params;
 pub(crate) mod plan;
 pub(crate) mod run;
 mod summary;

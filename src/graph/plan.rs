@@ -1,123 +1,22 @@
 //! Compiled execution on the GPU.
 //!
-//! [`ParamStore`]: every parameter and buffer in one flat buffer (the optimiser's parameters
-//! first, so one fused dispatch updates them all), gradients in a second, optimiser state in
-//! three more. [`Plan`]: one pass of the graph captured for a batch size and a mode — the
+//! [`Plan`]: one pass of the graph captured for a batch size and a mode (parameters live in
+//! the flat buffers of [`ParamStore`](super::params::ParamStore)) — the
 //! dispatches, bind groups and uniform buffers are made once; a step writes the batch, patches
 //! the few uniforms that change (optimiser step and learning rate, dropout step), records the
 //! program into one encoder and submits once. Loss and accuracy accumulate on the GPU and are
 //! read back only when asked.
 
+use super::params::{BankOptimizers, ParamStore};
 use super::run::{run, RunMode};
 use super::Graph;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program};
 use crate::nn::backend::{GpuBackend, StepField};
 use crate::nn::Backend;
-use crate::ops::optim::OptimizerState;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use crate::train::loss::Head;
-
-/// Parameters, buffers and gradients of a graph on the GPU.
-pub(crate) struct ParamStore {
-    pub flat: Tensor,
-    /// Per parameter, its view into `flat`.
-    pub views: Vec<Tensor>,
-    /// Element offset of each parameter in `flat`.
-    pub offsets: Vec<usize>,
-    /// The optimiser's region of `flat` (updated parameters, padding included).
-    pub updated: Tensor,
-    pub grads: Tensor,
-    /// Per parameter the optimiser updates, its view into `grads`.
-    pub grad_views: Vec<Option<Tensor>>,
-}
-
-impl ParamStore {
-    /// Lays out and uploads `g`'s parameters. Each view starts at the adapter's storage offset
-    /// alignment; the padding is zero and stays zero (its gradient is zero).
-    pub fn new(gpu: &Gpu, g: &Graph) -> Result<ParamStore> {
-        let align = (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
-        let order: Vec<usize> = (0..g.params.len())
-            .filter(|&k| g.is_updated(k))
-            .chain((0..g.params.len()).filter(|&k| !g.is_updated(k)))
-            .collect();
-        let mut offsets = vec![0; g.params.len()];
-        let (mut end, mut updated_end) = (0usize, 0usize);
-        for &k in &order {
-            offsets[k] = end;
-            end = (end + g.params[k].data.len()).next_multiple_of(align);
-            if g.is_updated(k) {
-                updated_end = end;
-            }
-        }
-        let mut host = vec![0.0f32; end.max(1)];
-        for (k, p) in g.params.iter().enumerate() {
-            host[offsets[k]..offsets[k] + p.data.len()].copy_from_slice(&p.data);
-        }
-        let flat = Tensor::from_slice(gpu, Shape::new([host.len()]), &host)?;
-        let views = g
-            .params
-            .iter()
-            .enumerate()
-            .map(|(k, p)| flat.view(offsets[k], p.spec.shape.clone()))
-            .collect::<Result<Vec<_>>>()?;
-        let region = Shape::new([updated_end.max(1)]);
-        let updated = flat.view(0, region.clone())?;
-        let grads = Tensor::zeros(gpu, region)?;
-        let grad_views = g
-            .params
-            .iter()
-            .enumerate()
-            .map(|(k, p)| {
-                g.is_updated(k)
-                    .then(|| grads.view(offsets[k], p.spec.shape.clone()))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ParamStore {
-            flat,
-            views,
-            offsets,
-            updated,
-            grads,
-            grad_views,
-        })
-    }
-
-    /// Every parameter's values (one read-back).
-    pub fn read(&self, g: &Graph) -> Result<Vec<Vec<f32>>> {
-        let all = self.flat.to_vec()?;
-        Ok(g.params
-            .iter()
-            .enumerate()
-            .map(|(k, p)| all[self.offsets[k]..self.offsets[k] + p.data.len()].to_vec())
-            .collect())
-    }
-
-    /// Overwrites parameter `k` (ordered before any work recorded afterwards).
-    pub fn write(&self, k: usize, data: &[f32]) -> Result<()> {
-        let v = &self.views[k];
-        if data.len() != v.numel() {
-            return Err(Error::ShapeMismatch {
-                op: "load parameter",
-                what: "element count",
-                expected: v.numel().to_string(),
-                got: data.len().to_string(),
-            });
-        }
-        let gpu = v.gpu();
-        gpu.flush()?;
-        gpu.queue()
-            .write_buffer(v.buffer(), v.offset(), bytemuck::cast_slice(data));
-        Ok(())
-    }
-
-    /// Bytes of parameters, gradients.
-    pub fn bytes(&self) -> (u64, u64) {
-        (self.flat.numel() as u64 * 4, self.grads.numel() as u64 * 4)
-    }
-}
 
 /// One captured pass of a graph at a fixed batch size.
 pub(crate) struct Plan {
@@ -131,7 +30,8 @@ pub(crate) struct Plan {
     loss_acc: Tensor,
     hits_acc: Tensor,
     dynamics: Vec<StepField>,
-    optim_step: Option<usize>,
+    /// The capture step of each bank's optimiser dispatch.
+    optim_step: Vec<usize>,
 }
 
 /// What [`Plan::compile`] needs to know.
@@ -147,7 +47,7 @@ impl Plan {
         gpu: &Gpu,
         spec: &PlanSpec<'_>,
         store: &ParamStore,
-        optimizer: Option<&mut OptimizerState>,
+        optimizer: Option<&mut BankOptimizers>,
     ) -> Result<Plan> {
         let g = spec.graph;
         let n = spec.batch;
@@ -193,7 +93,7 @@ impl Plan {
             ));
         }
         let mut optimizer = optimizer;
-        let mut optim_step = None;
+        let mut optim_step = Vec::new();
         let ((outputs, dynamics), program) = gpu.capture(|| {
             let b = GpuBackend::new(gpu);
             let mode = RunMode {
@@ -208,13 +108,7 @@ impl Plan {
                         gpu.copy(d, 0, view, 0, d.numel())?;
                     }
                 }
-                optim_step = gpu.capture_len()?;
-                // Captured once with the current counters; every replay patches the uniforms
-                // with the real step, so the counters must not move here.
-                let (step, mu) = (opt.step, opt.mu_product);
-                let r = opt.step(&store.updated, &store.grads);
-                (opt.step, opt.mu_product) = (step, mu);
-                r?;
+                optim_step = opt.capture(gpu, store)?;
             }
             for (acc, v) in [(&loss_acc, &out.loss), (&hits_acc, &out.hits)] {
                 if let Some(v) = v {
@@ -244,7 +138,7 @@ impl Plan {
         x: &[&[f32]],
         targets: &[&[f32]],
         step: u32,
-        optimizer: Option<&mut OptimizerState>,
+        optimizer: Option<&mut BankOptimizers>,
     ) -> Result<wgpu::SubmissionIndex> {
         let gpu = self.loss_acc.gpu();
         for (t, data) in self
@@ -284,9 +178,10 @@ impl Plan {
             self.program
                 .set_uniforms(d.at, d.offset, &step.to_le_bytes())?;
         }
-        if let (Some(i), Some(opt)) = (self.optim_step, optimizer) {
-            let u = opt.advance()?;
-            self.program.set_uniforms(i, 0, bytemuck::bytes_of(&u))?;
+        if let Some(opt) = optimizer.filter(|_| !self.optim_step.is_empty()) {
+            for (&i, u) in self.optim_step.iter().zip(opt.advance()?) {
+                self.program.set_uniforms(i, 0, bytemuck::bytes_of(&u))?;
+            }
         }
         self.program.record()?;
         gpu.submit(None)

@@ -23,7 +23,7 @@ pub struct LayerRow {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Memory {
     pub batch: usize,
-    /// Parameters and buffers (one flat buffer, alignment padding included).
+    /// Parameters and buffers (the flat parameter banks, alignment padding included).
     pub params: u64,
     /// Activations and temporaries of the inference plan (its buffer pool and batch).
     pub inference_activations: u64,

@@ -112,21 +112,26 @@ impl Model {
             .collect();
         meta.insert(STEP.to_string(), self.step.to_string());
         if let Some(opt) = &self.optimizer {
-            let state = [opt.s1.to_vec()?, opt.s2.to_vec()?, opt.s3.to_vec()?];
+            // Per bank: its three state vectors.
+            let mut state = std::collections::BTreeMap::new();
+            for (b, s) in &opt.states {
+                state.insert(*b, [s.s1.to_vec()?, s.s2.to_vec()?, s.s3.to_vec()?]);
+            }
             for (k, p) in self.graph.params().iter().enumerate() {
-                if !self.graph.is_updated(k) {
+                let (b, at) = self.store.slots[k];
+                let Some(bank) = state.get(&b).filter(|_| self.graph.is_updated(k)) else {
                     continue;
-                }
-                let at = self.store.offsets[k];
-                for (slot, s) in SLOTS.iter().zip(&state) {
+                };
+                for (slot, s) in SLOTS.iter().zip(bank) {
                     let v = &s[at..at + p.data.len()];
                     let bytes = bytemuck::cast_slice(v).to_vec();
                     let name = format!("optimizer.{slot}.{}", p.name);
                     tensors.push((name, Dtype::F32, p.spec.shape.dims().to_vec(), bytes));
                 }
             }
-            meta.insert(OPT_STEP.to_string(), opt.step.to_string());
-            meta.insert(OPT_MU.to_string(), format!("{:?}", opt.mu_product));
+            let (step, mu) = opt.counters();
+            meta.insert(OPT_STEP.to_string(), step.to_string());
+            meta.insert(OPT_MU.to_string(), format!("{mu:?}"));
         }
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         let items = tensors
@@ -240,17 +245,19 @@ impl Model {
         if let Some(opt) = &self.optimizer {
             let has = st.names().iter().any(|n| n.starts_with("optimizer."));
             if has {
-                let mut flat = [
-                    vec![0.0f32; opt.s1.numel()],
-                    vec![0.0; opt.s1.numel()],
-                    vec![0.0; opt.s1.numel()],
-                ];
+                // Per optimiser bank: its three state vectors, filled per parameter.
+                let mut flat: Vec<[Vec<f32>; 3]> = opt
+                    .states
+                    .iter()
+                    .map(|(_, st)| std::array::from_fn(|_| vec![0.0f32; st.s1.numel()]))
+                    .collect();
                 for (k, p) in self.graph.params().iter().enumerate() {
-                    if !self.graph.is_updated(k) {
+                    let (b, at) = self.store.slots[k];
+                    let i = opt.states.iter().position(|(bb, _)| *bb == b);
+                    let Some(i) = i.filter(|_| self.graph.is_updated(k)) else {
                         continue;
-                    }
-                    let at = self.store.offsets[k];
-                    for (slot, dst) in SLOTS.iter().zip(flat.iter_mut()) {
+                    };
+                    for (slot, dst) in SLOTS.iter().zip(flat[i].iter_mut()) {
                         let v = f32s(&format!("optimizer.{slot}.{}", p.name), p.spec.shape.dims())?;
                         dst[at..at + v.len()].copy_from_slice(&v);
                     }
@@ -268,13 +275,16 @@ impl Model {
             self.store.write(k, v)?;
         }
         if let (Some(opt), Some((flat, t, mu))) = (self.optimizer.as_mut(), opt_state) {
-            for (dst, v) in [&opt.s1, &opt.s2, &opt.s3].into_iter().zip(&flat) {
-                dst.gpu()
-                    .queue()
-                    .write_buffer(dst.buffer(), dst.offset(), bytemuck::cast_slice(v));
+            for ((_, st), bank) in opt.states.iter().zip(&flat) {
+                for (dst, v) in [&st.s1, &st.s2, &st.s3].into_iter().zip(bank) {
+                    dst.gpu().queue().write_buffer(
+                        dst.buffer(),
+                        dst.offset(),
+                        bytemuck::cast_slice(v),
+                    );
+                }
             }
-            opt.step = t;
-            opt.mu_product = mu;
+            opt.set_counters(t, mu);
         }
         if let Some(s) = step {
             self.step = s;

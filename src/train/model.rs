@@ -8,9 +8,10 @@ use super::loss::{Head, Loss};
 use super::{Dataset, Schedule};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::graph::plan::{ParamStore, Plan, PlanSpec};
+use crate::graph::params::{BankOptimizers, ParamStore};
+use crate::graph::plan::{Plan, PlanSpec};
 use crate::graph::{Graph, Memory, Summary};
-use crate::ops::optim::{Optimizer, OptimizerState};
+use crate::ops::optim::Optimizer;
 use crate::rng::Rng;
 
 /// Mean loss and accuracy over some samples (accuracy of the first classification head;
@@ -100,7 +101,7 @@ pub struct Model {
     pub(crate) graph: Graph,
     pub(crate) store: ParamStore,
     heads: Vec<Head>,
-    pub(crate) optimizer: Option<OptimizerState>,
+    pub(crate) optimizer: Option<BankOptimizers>,
     base_lr: f32,
     schedule: Schedule,
     plans: Vec<Plan>,
@@ -163,11 +164,7 @@ impl Model {
         }
         self.heads = heads.to_vec();
         self.base_lr = optimizer.lr();
-        self.optimizer = Some(OptimizerState::new(
-            &self.gpu,
-            optimizer,
-            self.store.updated.numel(),
-        )?);
+        self.optimizer = Some(BankOptimizers::new(&self.gpu, optimizer, &self.store)?);
         self.plans.clear();
         Ok(())
     }
@@ -190,6 +187,11 @@ impl Model {
     pub fn heads(&self) -> &[Head] {
         &self.heads
     }
+    /// How many flat buffers hold the parameters (more than one when they exceed the
+    /// adapter's storage binding limit; the optimiser then runs one dispatch per buffer).
+    pub fn param_buffers(&self) -> usize {
+        self.store.banks.len()
+    }
 
     /// Freezes or unfreezes the layers whose names start with `prefix` (Keras's
     /// `trainable = False`). Parameters are kept; the optimiser state starts afresh.
@@ -197,13 +199,9 @@ impl Model {
         self.sync_params()?;
         let n = self.graph.set_trainable(prefix, trainable)?;
         self.store = ParamStore::new(&self.gpu, &self.graph)?;
-        if let Some(opt) = &self.optimizer {
-            let o = opt.optimizer.with_lr(self.base_lr);
-            self.optimizer = Some(OptimizerState::new(
-                &self.gpu,
-                o,
-                self.store.updated.numel(),
-            )?);
+        if let Some(o) = self.optimizer.as_ref().and_then(|o| o.optimizer()) {
+            let o = o.with_lr(self.base_lr);
+            self.optimizer = Some(BankOptimizers::new(&self.gpu, o, &self.store)?);
         }
         self.plans.clear();
         Ok(n)
@@ -312,7 +310,7 @@ impl Model {
             .optimizer
             .as_mut()
             .ok_or_else(|| Error::Model("no optimiser".into()))?;
-        opt.optimizer = opt.optimizer.with_lr(lr);
+        opt.set_lr(lr);
         let idx = self.plans[i].step(&[x], targets, self.step as u32, Some(opt))?;
         self.step += 1;
         self.in_flight.push_back(idx);
@@ -547,10 +545,7 @@ impl Model {
         };
         if self.optimizer.is_some() {
             let tr = self.plan(true, batch)?;
-            let state = self
-                .optimizer
-                .as_ref()
-                .map_or(0, |o| 3 * o.s1.numel() as u64 * 4);
+            let state = self.optimizer.as_ref().map_or(0, |o| o.bytes());
             m.training_activations = self.plans[tr].activation_bytes();
             m.training_state = self.store.bytes().1 + state;
             m.training_dispatches = self.plans[tr].dispatches();

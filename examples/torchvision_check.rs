@@ -1,0 +1,87 @@
+//! Loads safetensors files exported from torchvision (`tools/export_torchvision.py`) into the
+//! zoo models of the same architecture and compares the logits with PyTorch's.
+//!
+//! `python3 tools/export_torchvision.py /tmp/tv && cargo run --release --example torchvision_check -- /tmp/tv`
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use wgcnn::graph::Graph;
+use wgcnn::models::{self, ResNetDepth, VggDepth};
+use wgcnn::train::Model;
+use wgcnn::Gpu;
+
+#[derive(Parser)]
+struct Args {
+    dir: PathBuf,
+    /// Largest accepted |ours − PyTorch| as a fraction of the largest |logit|.
+    #[arg(long, default_value_t = 1e-3)]
+    tolerance: f64,
+}
+
+fn tensor(st: &safetensors::SafeTensors<'_>, name: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
+    let t = st.tensor(name).map_err(|e| format!("{name}: {e}"))?;
+    let v = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok((t.shape().to_vec(), v))
+}
+
+fn check(
+    gpu: &Gpu,
+    dir: &Path,
+    name: &str,
+    graph: Graph,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let io = std::fs::read(dir.join(format!("{name}.io.safetensors")))?;
+    let st = safetensors::SafeTensors::deserialize(&io)?;
+    let ((_, x), (_, logits)) = (tensor(&st, "input")?, tensor(&st, "logits")?);
+    let mut m = Model::new(gpu, graph)?;
+    m.load(dir.join(format!("{name}.safetensors")))?;
+    let ours = m.predict(&x, 2)?.swap_remove(0);
+    let scale = logits
+        .iter()
+        .map(|v| f64::from(v.abs()))
+        .fold(0.0, f64::max);
+    let err = ours
+        .iter()
+        .zip(&logits)
+        .map(|(a, b)| f64::from(a - b).abs())
+        .fold(0.0, f64::max);
+    Ok(err / scale.max(1e-12))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a = Args::parse();
+    let gpu = Gpu::new()?;
+    println!("{}", gpu.describe());
+    let cases: Vec<(&str, Graph)> = vec![
+        ("resnet18", models::resnet(ResNetDepth::R18, 64, 10, 0)?),
+        ("resnet34", models::resnet(ResNetDepth::R34, 64, 10, 0)?),
+        ("resnet50", models::resnet(ResNetDepth::R50, 64, 10, 0)?),
+        ("vgg11_bn", models::vgg(VggDepth::V11, true, false, 10, 0)?),
+        ("alexnet", models::alexnet(10, false, false, 0)?),
+    ];
+    let mut failed = 0;
+    for (name, g) in cases {
+        match check(&gpu, &a.dir, name, g) {
+            Ok(rel) if rel <= a.tolerance => {
+                println!("{name}: ok, max |ours − PyTorch| = {rel:.2e} of the largest logit")
+            }
+            Ok(rel) => {
+                failed += 1;
+                println!("{name}: FAILED, max |ours − PyTorch| = {rel:.2e} of the largest logit");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{name}: FAILED: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} models differ from PyTorch").into());
+    }
+    Ok(())
+}
