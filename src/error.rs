@@ -48,7 +48,7 @@ pub enum Error {
     DeviceMismatch { op: &'static str },
     /// A buffer or a dispatch would exceed a device limit.
     #[error(
-        "{what} needs {bytes} bytes but the device allows {limit}; use a smaller batch or image"
+        "{what} needs {bytes} bytes but the device allows {limit}; use a smaller batch, image or layer"
     )]
     TooLarge {
         what: String,
