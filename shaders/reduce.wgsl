@@ -13,8 +13,9 @@
 // softmax_xent    per row: dst2[r] = logsumexp(x_r) − x_r[t_r] (the row's loss), and
 //                 dst[r, c] = (softmax(x_r)[c] − [c = t_r]) / rows (the mean loss's gradient);
 //                 aux holds the targets as exact f32 class indices.
-// topk_hits       dst2[r] = 1 if fewer than k classes have a strictly larger logit than the
-//                 target's, else 0 (k = 1 is accuracy).
+// topk_hits       dst2[r] = 1 if fewer than k classes rank before the target, else 0: a class
+//                 ranks before it with a larger logit, or an equal one and a lower index (ties
+//                 go to the lower index, as argmax does; k = 1 is accuracy).
 // pointwise_loss  op 0 MSE: dst2[i] = (a − b)², dst[i] = 2(a − b)/len;
 //                 op 1 BCE with logits: dst2[i] = max(a,0) − a·b + log(1 + e^−|a|),
 //                 dst[i] = (σ(a) − b)/len. The mean comes from sum_all.
@@ -196,10 +197,12 @@ fn topk_hits(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
         return;
     }
     let base = r * p.cols;
-    let target_logit = src[base + u32(aux[r])];
+    let t = u32(aux[r]);
+    let target_logit = src[base + t];
     var above = 0u;
     for (var c = 0u; c < p.cols; c++) {
-        above += select(0u, 1u, src[base + c] > target_logit);
+        let v = src[base + c];
+        above += select(0u, 1u, v > target_logit || (v == target_logit && c < t));
     }
     dst2[r] = select(0.0, 1.0, above < p.k);
 }

@@ -159,7 +159,8 @@ fn softmax_and_cross_entropy_match_the_reference() {
         });
         assert!(r.passed(), "dlogits {rows}x{classes}: {r}");
 
-        // Top-k counts: fewer than k logits strictly above the target's.
+        // Top-k counts: fewer than k classes rank before the target (larger, or equal with
+        // a lower index).
         for k in [1, 5] {
             let hits = reduce::topk_hits(&x, &targets, k)
                 .unwrap()
@@ -168,7 +169,14 @@ fn softmax_and_cross_entropy_match_the_reference() {
             let want = x64
                 .chunks(classes)
                 .zip(&targets)
-                .filter(|(row, &t)| row.iter().filter(|&&v| v > row[t as usize]).count() < k)
+                .filter(|(row, &t)| {
+                    let vt = row[t as usize];
+                    let before = row
+                        .iter()
+                        .enumerate()
+                        .filter(|&(c, &v)| v > vt || (v == vt && c < t as usize));
+                    before.count() < k
+                })
                 .count();
             assert_eq!(hits as usize, want, "top-{k} {rows}x{classes}");
         }
@@ -369,4 +377,17 @@ fn axis_kernels_agree_with_the_reference() {
 
 fn x_of(gpu: &Gpu) -> Tensor {
     Tensor::from_slice(gpu, [7], &[0.0; 7]).unwrap()
+}
+
+#[test]
+fn ties_go_to_the_lower_class_as_argmax() {
+    let gpu = shared_gpu().unwrap();
+    let x = Tensor::from_slice(&gpu, [3, 4], &[0.0; 12]).unwrap();
+    let hits = |k| {
+        reduce::topk_hits(&x, &[0, 1, 3], k)
+            .unwrap()
+            .to_vec()
+            .unwrap()[0]
+    };
+    assert_eq!((hits(1), hits(2), hits(4)), (1.0, 2.0, 3.0));
 }

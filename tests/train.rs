@@ -238,6 +238,15 @@ fn frozen_layers_keep_their_weights() {
         );
     }
     assert!(m.set_trainable("nope", false).is_err());
+    // Freezing everything and thawing one layer keeps the optimiser: the layer trains.
+    m.set_trainable("", false).unwrap();
+    m.set_trainable("class", true).unwrap();
+    let before = m.parameters().unwrap();
+    let (x, y, bx) = batch(&mut rng, 4);
+    m.train_on_batch(&x, &[&y, &bx]).unwrap();
+    for ((name, a), (_, b)) in before.iter().zip(m.parameters().unwrap()) {
+        assert_eq!(name.starts_with("class"), *a != b, "{name}");
+    }
 }
 
 #[test]

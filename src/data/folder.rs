@@ -1,5 +1,5 @@
 //! Datasets from folders of pictures: `root/<class>/*.{png,jpg,jpeg}`, classes in name order,
-//! each picture resized (shorter side) and centre-cropped to a square.
+//! each picture centre-cropped to a square and resized.
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +15,8 @@ fn is_picture(p: &Path) -> bool {
         .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// One picture as `[3, size, size]` values in [0, 1] (CHW): the shorter side resized to
-/// `size`, then the centre cropped.
+/// One picture as `[3, size, size]` values in [0, 1] (CHW): the centre square, resized to
+/// `size × size`.
 pub fn load_image(path: &Path, size: u32) -> Result<Vec<f32>> {
     if size == 0 {
         return Err(Error::invalid(
@@ -36,18 +36,18 @@ pub fn load_image(path: &Path, size: u32) -> Result<Vec<f32>> {
     if w == 0 || h == 0 {
         return Err(format_err(path, "the picture is empty"));
     }
-    let scale = f64::from(size) / f64::from(w.min(h));
-    let (nw, nh) = (
-        ((f64::from(w) * scale).round() as u32).max(size),
-        ((f64::from(h) * scale).round() as u32).max(size),
-    );
-    let rgb = img.resize_exact(nw, nh, FilterType::Triangle).to_rgb8();
-    let (x0, y0) = ((nw - size) / 2, (nh - size) / 2);
+    // The centre square first, then one resize: a long thin picture never becomes a huge
+    // intermediate image.
+    let side = w.min(h);
+    let square = img.crop_imm((w - side) / 2, (h - side) / 2, side, side);
+    let rgb = square
+        .resize_exact(size, size, FilterType::Triangle)
+        .to_rgb8();
     let s = size as usize;
     let mut out = vec![0.0; 3 * s * s];
     for y in 0..s {
         for x in 0..s {
-            let p = rgb.get_pixel(x0 + x as u32, y0 + y as u32);
+            let p = rgb.get_pixel(x as u32, y as u32);
             for c in 0..3 {
                 out[(c * s + y) * s + x] = f32::from(p[c]) / 255.0;
             }

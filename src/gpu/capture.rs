@@ -99,7 +99,11 @@ enum Alloc {
     Assigned {
         shared: Vec<Arc<wgpu::Buffer>>,
         assign: Vec<usize>,
+        /// The first pass's allocation sizes: the second must repeat them exactly.
+        sizes: Vec<u64>,
         next: usize,
+        /// Set once the sequences differ; every later allocation then gets its own buffer.
+        diverged: bool,
     },
 }
 
@@ -210,16 +214,19 @@ impl Gpu {
         let Alloc::Record { lifetimes, .. } = first.alloc else {
             return Err(capture_lost());
         };
-        let (sizes, assign) = pack(&lifetimes);
+        let (buffer_sizes, assign) = pack(&lifetimes);
+        let sizes = lifetimes.iter().map(|l| l.size).collect();
 
-        let shared = sizes
+        let shared = buffer_sizes
             .iter()
             .map(|&s| Arc::new(crate::tensor::new_buffer(self, s)))
             .collect();
         let assigned = Alloc::Assigned {
             shared,
             assign,
+            sizes,
             next: 0,
+            diverged: false,
         };
         let (out, cap) = self.capture_pass(assigned, &mut f)?;
         let Alloc::Assigned { shared, .. } = cap.alloc else {
@@ -261,12 +268,24 @@ impl Gpu {
                 alloc,
             });
         }
+        // Removes this thread's capture however `f` ends, a panic included: otherwise every
+        // later op of the thread would be captured instead of run.
+        struct Guard<'a>(&'a Gpu, ThreadId);
+        impl Guard<'_> {
+            fn take(&self) -> Option<Capture> {
+                let mut all = self.0 .0.capture.lock().ok()?;
+                let i = all.iter().position(|c| c.thread == self.1)?;
+                Some(all.swap_remove(i))
+            }
+        }
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                self.take();
+            }
+        }
+        let guard = Guard(self, thread);
         let out = f();
-        let cap = {
-            let mut all = self.lock_capture()?;
-            let i = all.iter().position(|c| c.thread == thread);
-            i.map(|i| all.swap_remove(i))
-        };
+        let cap = guard.take();
         let out = out?;
         self.check_errors("plan")?;
         Ok((out, cap.ok_or_else(capture_lost)?))
@@ -332,14 +351,18 @@ impl Gpu {
                 Alloc::Assigned {
                     shared,
                     assign,
+                    sizes,
                     next,
+                    diverged,
                 } => {
+                    // The second pass must allocate exactly as the first did (the same code
+                    // on the same shapes); should it ever not, the plan for the rest is void
+                    // and a buffer of its own is always correct.
+                    *diverged |= sizes.get(*next) != Some(&size);
                     let at = assign.get(*next).map(|&k| &shared[k]);
                     *next += 1;
-                    match at.filter(|b| b.size() >= size) {
+                    match at.filter(|_| !*diverged) {
                         Some(b) => b.clone(),
-                        // The second pass allocated differently from the first (it never
-                        // should): a buffer of its own is always correct.
                         None => Arc::new(crate::tensor::new_buffer(self, size)),
                     }
                 }

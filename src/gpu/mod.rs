@@ -61,6 +61,8 @@ pub(crate) struct GpuInner {
     /// 4-byte buffers bound where a kernel's optional binding is absent, one per binding slot
     /// (a buffer may not be bound read-only and writable in one dispatch).
     pub(crate) stand_ins: Mutex<Vec<Arc<wgpu::Buffer>>>,
+    /// The conv2d kernel autotuner's choices.
+    pub(crate) tuner: crate::ops::conv2d::tune::Tuner,
     /// Plans being compiled, one per thread at most (see `capture`).
     pub(crate) capture: Mutex<Vec<capture::Capture>>,
     pub(crate) submits: AtomicU64,
@@ -120,6 +122,7 @@ impl Gpu {
     }
 
     fn build(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Gpu {
+        let tuner = crate::ops::conv2d::tune::Tuner::new(&info);
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -137,6 +140,7 @@ impl Gpu {
             pending: Mutex::new(recorder::Pending::default()),
             errors,
             stand_ins: Mutex::new(Vec::new()),
+            tuner,
             capture: Mutex::new(Vec::new()),
             submits: AtomicU64::new(0),
             dispatches: AtomicU64::new(0),

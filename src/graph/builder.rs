@@ -68,7 +68,7 @@ impl GraphBuilder {
     ) -> Result<ValueId> {
         let layer = layer.into();
         let fail = |e: Error| e.in_layer(name);
-        if name.is_empty() || !self.names.insert(name.to_string()) {
+        if name.is_empty() || self.names.contains(name) {
             return Err(fail(Error::Model(format!(
                 "the name `{name}` is empty or already used"
             ))));
@@ -87,14 +87,12 @@ impl GraphBuilder {
         // Shapes are inferred at batch 1; every layer is batch-size agnostic.
         let x: Vec<Shape> = inputs.iter().map(|v| batch1(&self.shapes[v.0])).collect();
         let y = layer.output_shape(&x).map_err(fail)?;
+        let specs = layer.params(&x);
+        if let Some(s) = specs.iter().find(|s| s.shape.numel() == 0) {
+            return Err(fail(Error::Model(format!("parameter {} is empty", s.name))));
+        }
         let mut params = Vec::new();
-        for spec in layer.params(&x) {
-            if spec.shape.numel() == 0 {
-                return Err(fail(Error::Model(format!(
-                    "parameter {} is empty",
-                    spec.name
-                ))));
-            }
+        for spec in specs {
             let data = spec.init.sample(&spec.shape, &mut self.rng);
             params.push(self.params.len());
             self.params.push(Param {
@@ -103,6 +101,7 @@ impl GraphBuilder {
                 data,
             });
         }
+        self.names.insert(name.to_string());
         let out = ValueId(self.shapes.len());
         self.shapes.push(Shape::new(&y.dims()[1..]));
         self.nodes.push(Node {

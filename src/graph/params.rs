@@ -160,6 +160,8 @@ impl ParamStore {
 
 /// One optimiser state per bank with updated parameters; they step together.
 pub(crate) struct BankOptimizers {
+    /// The optimiser, kept even when no bank has updated parameters (all layers frozen).
+    optimizer: Optimizer,
     /// (bank, state).
     pub states: Vec<(usize, OptimizerState)>,
 }
@@ -174,15 +176,16 @@ impl BankOptimizers {
             .filter_map(|(b, bank)| bank.updated.as_ref().map(|(u, _)| (b, u.numel())))
             .map(|(b, n)| OptimizerState::new(gpu, optimizer, n).map(|s| (b, s)))
             .collect::<Result<_>>()?;
-        Ok(BankOptimizers { states })
+        Ok(BankOptimizers { optimizer, states })
     }
 
     /// The optimiser (the same in every bank).
-    pub fn optimizer(&self) -> Option<Optimizer> {
-        self.states.first().map(|(_, s)| s.optimizer)
+    pub fn optimizer(&self) -> Optimizer {
+        self.optimizer
     }
 
     pub fn set_lr(&mut self, lr: f32) {
+        self.optimizer = self.optimizer.with_lr(lr);
         for (_, s) in &mut self.states {
             s.optimizer = s.optimizer.with_lr(lr);
         }

@@ -452,7 +452,12 @@ impl Backend for CpuBackend {
         )
     }
     fn concat(&self, parts: &[&HostTensor]) -> Result<HostTensor> {
-        let first = dims4(&parts[0].shape)?;
+        let first = dims4(
+            &parts
+                .first()
+                .ok_or_else(|| Error::invalid("concat", "parts", 0, "needs at least one"))?
+                .shape,
+        )?;
         let c: usize = parts.iter().map(|p| p.shape.dims()[1]).sum();
         let hw = first[2] * first[3];
         let mut out = Vec::with_capacity(first[0] * c * hw);
@@ -528,7 +533,11 @@ impl Backend for CpuBackend {
             .enumerate()
             .filter(|&(r, &tg)| {
                 let row = &v[r * classes..(r + 1) * classes];
-                row.iter().all(|&x| x <= row[tg as usize])
+                let t = tg as usize;
+                // argmax's rule: the first maximum wins.
+                row.iter()
+                    .enumerate()
+                    .all(|(c, &x)| x < row[t] || (x == row[t] && c >= t))
             })
             .count();
         t(Shape::new([1]), vec![hits as f64])

@@ -98,10 +98,16 @@ pub fn to_f64(v: &[f32]) -> Vec<f64> {
 pub fn shared_gpu() -> crate::Result<crate::Gpu> {
     use std::sync::OnceLock;
     static GPU: OnceLock<Result<crate::Gpu, String>> = OnceLock::new();
-    GPU.get_or_init(|| crate::Gpu::new().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(|e| crate::Error::NoAdapter {
-            reason: e,
-            hint: String::new(),
-        })
+    // The tests pin the heuristic kernels (autotuning off) so their kernel choices and times
+    // are the same on every run; tests/autotune.rs covers tuning on its own Gpu.
+    GPU.get_or_init(|| {
+        crate::Gpu::new()
+            .map_err(|e| e.to_string())
+            .inspect(|g| g.set_autotune(false))
+    })
+    .clone()
+    .map_err(|e| crate::Error::NoAdapter {
+        reason: e,
+        hint: String::new(),
+    })
 }

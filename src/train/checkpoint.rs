@@ -14,12 +14,25 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::Model;
 use crate::error::{Error, Result};
+use crate::graph::params::BankOptimizers;
 use crate::nn::Layer;
+use crate::ops::optim::Optimizer;
 
 const STEP: &str = "wgcnn.step";
 const OPT_STEP: &str = "wgcnn.optimizer.step";
 const OPT_MU: &str = "wgcnn.optimizer.mu_product";
 const CHECKSUM: &str = "wgcnn.fnv1a64";
+const OPT_KIND: &str = "wgcnn.optimizer";
+
+/// The optimiser's family, which fixes what its state slots hold.
+fn optimizer_kind(o: &Optimizer) -> &'static str {
+    match o {
+        Optimizer::Sgd { .. } => "sgd",
+        Optimizer::Adam { .. } => "adam",
+        Optimizer::Nadam { .. } => "nadam",
+        Optimizer::RmsProp { .. } => "rmsprop",
+    }
+}
 const SLOTS: [&str; 3] = ["s1", "s2", "s3"];
 
 fn format_err(path: &Path, what: impl Into<String>) -> Error {
@@ -130,6 +143,10 @@ impl Model {
                 }
             }
             let (step, mu) = opt.counters();
+            meta.insert(
+                OPT_KIND.to_string(),
+                optimizer_kind(&opt.optimizer()).into(),
+            );
             meta.insert(OPT_STEP.to_string(), step.to_string());
             meta.insert(OPT_MU.to_string(), format!("{mu:?}"));
         }
@@ -244,6 +261,17 @@ impl Model {
         let mut opt_state = None;
         if let Some(opt) = &self.optimizer {
             let has = st.names().iter().any(|n| n.starts_with("optimizer."));
+            let kind = meta.get(OPT_KIND);
+            if has && kind.is_some_and(|k| k != optimizer_kind(&opt.optimizer())) {
+                return Err(format_err(
+                    path,
+                    format!(
+                        "the optimiser state is {}'s, the model is compiled with {}",
+                        kind.map_or("", |k| k.as_str()),
+                        optimizer_kind(&opt.optimizer())
+                    ),
+                ));
+            }
             if has {
                 // Per optimiser bank: its three state vectors, filled per parameter.
                 let mut flat: Vec<[Vec<f32>; 3]> = opt
@@ -273,6 +301,14 @@ impl Model {
         }
         for (k, v) in values.iter().enumerate() {
             self.store.write(k, v)?;
+        }
+        // A file without optimiser state (a PyTorch export) starts the optimiser afresh.
+        if let (Some(opt), None) = (&self.optimizer, &opt_state) {
+            self.optimizer = Some(BankOptimizers::new(
+                self.gpu(),
+                opt.optimizer(),
+                &self.store,
+            )?);
         }
         if let (Some(opt), Some((flat, t, mu))) = (self.optimizer.as_mut(), opt_state) {
             for ((_, st), bank) in opt.states.iter().zip(&flat) {

@@ -60,7 +60,11 @@ impl Dataset {
         }
         let n = x.len() / per;
         for t in &targets {
-            if t.len() != n || t.per_sample() == 0 {
+            let exact = match t {
+                Targets::Values { data, sample } => data.len() == n * sample.numel(),
+                Targets::Classes { .. } => true,
+            };
+            if t.len() != n || t.per_sample() == 0 || !exact {
                 return Err(Error::ShapeMismatch {
                     op: "Dataset",
                     what: "targets",
@@ -111,8 +115,8 @@ impl Dataset {
         self.len() == 0
     }
 
-    /// The inputs and per-head targets of samples `idx`, in that order.
-    pub fn gather(&self, idx: &[usize]) -> (Vec<f32>, Vec<Vec<f32>>) {
+    /// The inputs and per-head targets of samples `idx` (each below `len()`), in that order.
+    pub(crate) fn gather(&self, idx: &[usize]) -> (Vec<f32>, Vec<Vec<f32>>) {
         let per = self.sample.numel();
         let mut x = Vec::with_capacity(idx.len() * per);
         for &i in idx {
@@ -168,7 +172,11 @@ impl Dataset {
     /// Normalises each channel: `(x − mean[c]) / std[c]` (samples are CHW).
     pub fn normalize(&mut self, mean: &[f32], std: &[f32]) -> Result<()> {
         let c = self.sample.dims().first().copied().unwrap_or(0);
-        if mean.len() != c || std.len() != c || std.iter().any(|&s| s.is_nan() || s <= 0.0) {
+        if c == 0
+            || mean.len() != c
+            || std.len() != c
+            || std.iter().any(|&s| s.is_nan() || s <= 0.0)
+        {
             return Err(Error::invalid(
                 "Dataset::normalize",
                 "mean/std",

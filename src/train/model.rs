@@ -11,6 +11,8 @@ use crate::gpu::Gpu;
 use crate::graph::params::{BankOptimizers, ParamStore};
 use crate::graph::plan::{Plan, PlanSpec};
 use crate::graph::{Graph, Memory, Summary};
+use crate::nn::Layer;
+use crate::ops::conv2d::Pass;
 use crate::ops::optim::Optimizer;
 use crate::rng::Rng;
 
@@ -199,7 +201,7 @@ impl Model {
         self.sync_params()?;
         let n = self.graph.set_trainable(prefix, trainable)?;
         self.store = ParamStore::new(&self.gpu, &self.graph)?;
-        if let Some(o) = self.optimizer.as_ref().and_then(|o| o.optimizer()) {
+        if let Some(o) = self.optimizer.as_ref().map(|o| o.optimizer()) {
             let o = o.with_lr(self.base_lr);
             self.optimizer = Some(BankOptimizers::new(&self.gpu, o, &self.store)?);
         }
@@ -237,6 +239,7 @@ impl Model {
         {
             return Ok(i);
         }
+        self.tune(training, batch)?;
         let spec = PlanSpec {
             graph: &self.graph,
             heads: &self.heads,
@@ -246,6 +249,33 @@ impl Model {
         let plan = Plan::compile(&self.gpu, &spec, &self.store, self.optimizer.as_mut())?;
         self.plans.push(plan);
         Ok(self.plans.len() - 1)
+    }
+
+    /// Autotunes the kernel of every conv layer's passes at this batch size (classes tuned
+    /// before, in this process or an earlier one, cost nothing; off with `WGCNN_AUTOTUNE=0`).
+    fn tune(&self, training: bool, batch: usize) -> Result<()> {
+        if !self.gpu.autotune() {
+            return Ok(());
+        }
+        let passes: &[Pass] = match training {
+            true => &[Pass::Forward, Pass::BackwardData, Pass::BackwardFilter],
+            false => &[Pass::Forward],
+        };
+        for node in self.graph.nodes() {
+            let Layer::Conv2d(c) = &node.layer else {
+                continue;
+            };
+            let x = self.graph.batch_shape(node.inputs[0], batch);
+            let w = &self.graph.params()[node.params[0]].spec.shape;
+            let g = c
+                .params
+                .resolve(&x, w)
+                .map_err(|e| e.in_layer(&node.name))?;
+            for &p in passes {
+                self.gpu.tune_conv2d(&g, p)?;
+            }
+        }
+        Ok(())
     }
 
     /// Checks a batch: input length and targets per head (class indices in range).
@@ -505,7 +535,7 @@ impl Model {
             });
         }
         let mut outs = vec![Vec::new(); self.graph.outputs.len()];
-        for chunk in x.chunks(batch_size * per) {
+        for chunk in x.chunks(batch_size.saturating_mul(per)) {
             let n = chunk.len() / per;
             let dummy: Vec<Vec<f32>> = self
                 .heads

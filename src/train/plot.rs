@@ -59,7 +59,13 @@ fn text(img: &mut RgbImage, x: u32, y: u32, s: &str) {
 }
 
 fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), c: Rgb<u8>) {
-    let steps = ((x1 - x0).abs().max((y1 - y0).abs()) * 2.0).ceil().max(1.0) as usize;
+    // A diverged run's infinite or NaN loss has no place on the axis: leave a gap.
+    if ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) {
+        return;
+    }
+    let steps = ((x1 - x0).abs().max((y1 - y0).abs()) * 2.0)
+        .ceil()
+        .clamp(1.0, f64::from(4 * W)) as usize;
     for i in 0..=steps {
         let t = i as f64 / steps as f64;
         let (x, y) = (x0 + (x1 - x0) * t, y0 + (y1 - y0) * t);

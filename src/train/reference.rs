@@ -51,6 +51,27 @@ impl ReferenceTrainer {
         if targets.len() != self.heads.len() {
             return Err(Error::Model("reference: one target array per head".into()));
         }
+        for (h, t) in self.heads.iter().zip(targets) {
+            let out = g.shape(g.outputs()[h.output]);
+            if t.len() != n * h.loss.target_len(out) {
+                return Err(Error::Model(format!(
+                    "reference: {} target values for {n} samples",
+                    t.len()
+                )));
+            }
+            let classes = out.numel() as f32;
+            if h.loss.is_classification()
+                && t.iter()
+                    .any(|&v| !(v >= 0.0 && v < classes && v.fract() == 0.0))
+            {
+                return Err(Error::invalid(
+                    "reference",
+                    "class label",
+                    "out of range",
+                    format!("classes are 0..{classes}"),
+                ));
+            }
+        }
         let ts = self
             .heads
             .iter()

@@ -14,6 +14,7 @@ pub enum Schedule {
     Cosine { total: u64, min_lr: f32 },
     /// Smith's one-cycle (PyTorch's `OneCycleLR`, cosine annealing): from `max_lr / 25` up to
     /// `max_lr` over the first `pct_start` of `total` steps, then down to `max_lr / 25e4`.
+    /// Only the learning rate cycles; PyTorch also cycles momentum by default, this does not.
     OneCycle {
         total: u64,
         max_lr: f32,

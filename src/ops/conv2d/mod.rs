@@ -8,12 +8,14 @@ pub mod cpu;
 pub mod gpu;
 pub mod kernel;
 pub mod transpose;
+pub mod tune;
 
 use std::fmt;
 
 pub use kernel::{
     choose_backward_data, choose_backward_filter, choose_forward, Conv2dKernel, RegisterTile,
 };
+pub use tune::Pass;
 
 use crate::error::{Error, Result};
 use crate::ops::elementwise::Activation;
@@ -323,7 +325,7 @@ fn check_shape(what: &'static str, t: &Tensor, expected: &Shape) -> Result<()> {
 /// `y = conv2d(x, w) + b`, recorded into the GPU's pending encoder.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: &Conv2dParams) -> Result<Tensor> {
     let g = p.resolve(x.shape(), w.shape())?;
-    conv2d_with(x, w, b, &g, choose_forward(&g, x.gpu().adapter_info()))
+    conv2d_with(x, w, b, &g, x.gpu().conv2d_kernel(&g, Pass::Forward))
 }
 
 /// `y = f(conv2d(x, w) + b)` in one kernel: the activation runs in the conv's epilogue.
@@ -335,7 +337,7 @@ pub fn conv2d_activated(
     f: Activation,
 ) -> Result<Tensor> {
     let g = p.resolve(x.shape(), w.shape())?;
-    let k = choose_forward(&g, x.gpu().adapter_info());
+    let k = x.gpu().conv2d_kernel(&g, Pass::Forward);
     conv2d_fused_with(x, w, b, &g, k, Some(f))
 }
 
@@ -378,7 +380,7 @@ pub fn conv2d_backward_data(
     p: &Conv2dParams,
 ) -> Result<Tensor> {
     let g = p.resolve(x_shape, w.shape())?;
-    conv2d_backward_data_with(dy, w, &g, choose_backward_data(&g, dy.gpu().adapter_info()))
+    conv2d_backward_data_with(dy, w, &g, dy.gpu().conv2d_kernel(&g, Pass::BackwardData))
 }
 
 pub fn conv2d_backward_data_with(
@@ -400,12 +402,7 @@ pub fn conv2d_backward_filter(x: &Tensor, dy: &Tensor, p: &Conv2dParams) -> Resu
     let c_in = x.dims().get(1).copied().unwrap_or(0);
     let w_shape = Shape::new([c_out, c_in / p.groups.max(1), p.kernel.h, p.kernel.w]);
     let g = p.resolve(x.shape(), &w_shape)?;
-    conv2d_backward_filter_with(
-        x,
-        dy,
-        &g,
-        choose_backward_filter(&g, dy.gpu().adapter_info()),
-    )
+    conv2d_backward_filter_with(x, dy, &g, dy.gpu().conv2d_kernel(&g, Pass::BackwardFilter))
 }
 
 pub fn conv2d_backward_filter_with(

@@ -156,7 +156,8 @@ pub fn softmax_cross_entropy(logits: &Tensor, target: &[u32]) -> Result<(Tensor,
     gpu::softmax_xent(logits, &t, r, c)
 }
 
-/// How many rows have their target among the `k` largest logits (ties count for the target),
+/// How many rows have their target among the `k` largest logits (ties go to the lower class
+/// index, as argmax and a stable sort do),
 /// as a `[1]` tensor; `k = 1` counts correct predictions.
 pub fn topk_hits(logits: &Tensor, target: &[u32], k: usize) -> Result<Tensor> {
     let (r, c) = rows_cols("topk_hits", logits)?;

@@ -1,0 +1,306 @@
+//! Autotuning of the conv2d kernel choice: on first use of a shape class, every kernel variant
+//! that supports it is timed on the adapter and the fastest is kept — in memory, and on disk
+//! under the user cache directory, one file per adapter and driver, so a later process starts
+//! tuned. The heuristic of `kernel.rs` is the fallback when tuning is off
+//! (`WGCNN_AUTOTUNE=0` or [`Gpu::set_autotune`]) and for classes not tuned yet. Every variant
+//! is proven against the reference, so tuning changes speed, not results beyond tolerance.
+//!
+//! A shape class is the pass, the kernel-relevant flags (pointwise, depthwise) and the
+//! power-of-two buckets of the GEMM sizes M (output pixels), N (channels per group) and K
+//! (reduction length): shapes in one class run best with the same tile.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::kernel::{choose_backward_data, choose_backward_filter, choose_forward};
+use super::{gpu, Conv2dGeometry, Conv2dKernel, RegisterTile};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Which conv2d pass a kernel runs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Pass {
+    Forward,
+    BackwardData,
+    BackwardFilter,
+}
+
+/// A tuned kernel choice's class (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ShapeClass {
+    pass: Pass,
+    pointwise: bool,
+    depthwise: bool,
+    m: u32,
+    n: u32,
+    k: u32,
+}
+
+fn bucket(v: usize) -> u32 {
+    usize::BITS - v.max(1).leading_zeros()
+}
+
+impl ShapeClass {
+    pub fn of(g: &Conv2dGeometry, pass: Pass) -> ShapeClass {
+        ShapeClass {
+            pass,
+            pointwise: g.is_pointwise(),
+            depthwise: g.is_depthwise(),
+            m: bucket(g.n * g.h_out * g.w_out),
+            n: bucket(g.cog()),
+            k: bucket(g.reduction_len()),
+        }
+    }
+
+    fn text(&self) -> String {
+        let p = match self.pass {
+            Pass::Forward => "fwd",
+            Pass::BackwardData => "dx",
+            Pass::BackwardFilter => "dw",
+        };
+        format!(
+            "{p}:pw{}:dw{}:m{}:n{}:k{}",
+            u8::from(self.pointwise),
+            u8::from(self.depthwise),
+            self.m,
+            self.n,
+            self.k
+        )
+    }
+}
+
+fn kernel_text(k: Conv2dKernel) -> String {
+    match k {
+        Conv2dKernel::Gemm(t) => format!("gemm{}x{}", t.mr, t.nr),
+        Conv2dKernel::Pointwise(t) => format!("pointwise{}x{}", t.mr, t.nr),
+        Conv2dKernel::Depthwise => "depthwise".into(),
+        Conv2dKernel::Tiled => "tiled".into(),
+    }
+}
+
+fn parse_kernel(s: &str) -> Option<Conv2dKernel> {
+    let tile = |t: &str| {
+        let (mr, nr) = t.split_once('x')?;
+        Some(RegisterTile {
+            mr: mr.parse().ok()?,
+            nr: nr.parse().ok()?,
+        })
+    };
+    match s {
+        "depthwise" => Some(Conv2dKernel::Depthwise),
+        "tiled" => Some(Conv2dKernel::Tiled),
+        _ => s
+            .strip_prefix("pointwise")
+            .and_then(tile)
+            .map(Conv2dKernel::Pointwise)
+            .or_else(|| {
+                s.strip_prefix("gemm")
+                    .and_then(tile)
+                    .map(Conv2dKernel::Gemm)
+            }),
+    }
+}
+
+/// The tuner's state on a `Gpu`.
+pub(crate) struct Tuner {
+    enabled: Mutex<bool>,
+    choices: Mutex<HashMap<ShapeClass, Conv2dKernel>>,
+    /// The disk cache (none when no cache directory is known).
+    file: Option<PathBuf>,
+}
+
+/// `<cache>/wgcnn/autotune/<adapter and driver>.json`.
+fn cache_file(info: &wgpu::AdapterInfo) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let name: String = format!("{} {} {:?}", info.name, info.driver_info, info.backend)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    Some(
+        base.join("wgcnn")
+            .join("autotune")
+            .join(format!("{name}.json")),
+    )
+}
+
+impl Tuner {
+    pub(crate) fn new(info: &wgpu::AdapterInfo) -> Tuner {
+        let enabled = std::env::var("WGCNN_AUTOTUNE").map_or(true, |v| v != "0");
+        let file = cache_file(info);
+        let mut choices = HashMap::new();
+        if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
+            // A damaged cache is only a lost cache: it is rewritten on the next tuning.
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&text) {
+                for (k, v) in map {
+                    if let (Some(class), Some(kernel)) =
+                        (parse_class(&k), v.as_str().and_then(parse_kernel))
+                    {
+                        choices.insert(class, kernel);
+                    }
+                }
+            }
+        }
+        Tuner {
+            enabled: Mutex::new(enabled),
+            choices: Mutex::new(choices),
+            file,
+        }
+    }
+
+    fn save(&self, choices: &HashMap<ShapeClass, Conv2dKernel>) {
+        let Some(file) = &self.file else { return };
+        let map: serde_json::Map<String, serde_json::Value> = choices
+            .iter()
+            .map(|(c, k)| (c.text(), serde_json::Value::String(kernel_text(*k))))
+            .collect();
+        let Ok(text) = serde_json::to_string_pretty(&map) else {
+            return;
+        };
+        // Best effort and atomic: a cache that cannot be written only costs a re-tune.
+        if let Some(dir) = file.parent() {
+            let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(&tmp, text))
+                .and_then(|_| std::fs::rename(&tmp, file));
+        }
+    }
+}
+
+fn parse_class(s: &str) -> Option<ShapeClass> {
+    let mut it = s.split(':');
+    let pass = match it.next()? {
+        "fwd" => Pass::Forward,
+        "dx" => Pass::BackwardData,
+        "dw" => Pass::BackwardFilter,
+        _ => return None,
+    };
+    let mut field = |prefix: &str| it.next()?.strip_prefix(prefix)?.parse::<u32>().ok();
+    Some(ShapeClass {
+        pass,
+        pointwise: field("pw")? == 1,
+        depthwise: field("dw")? == 1,
+        m: field("m")?,
+        n: field("n")?,
+        k: field("k")?,
+    })
+}
+
+fn heuristic(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+    match pass {
+        Pass::Forward => choose_forward(g, info),
+        Pass::BackwardData => choose_backward_data(g, info),
+        Pass::BackwardFilter => choose_backward_filter(g, info),
+    }
+}
+
+impl Gpu {
+    /// Turns autotuning on or off for this `Gpu` (default: on unless `WGCNN_AUTOTUNE=0`).
+    pub fn set_autotune(&self, on: bool) {
+        if let Ok(mut e) = self.0.tuner.enabled.lock() {
+            *e = on;
+        }
+    }
+
+    /// Whether autotuning is on.
+    pub fn autotune(&self) -> bool {
+        self.0.tuner.enabled.lock().map(|e| *e).unwrap_or(false)
+    }
+
+    /// The kernel for `g`'s `pass`: the tuned choice of its class if there is one (and tuning
+    /// is on), else the heuristic.
+    pub fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: Pass) -> Conv2dKernel {
+        let tuned = self.autotune().then(|| {
+            let choices = self.0.tuner.choices.lock().ok()?;
+            choices.get(&ShapeClass::of(g, pass)).copied()
+        });
+        match tuned.flatten() {
+            Some(k) if k.supports(g, pass == Pass::Forward) => k,
+            _ => heuristic(g, pass, self.adapter_info()),
+        }
+    }
+
+    /// Times every kernel that supports `g`'s `pass` (unless its class is tuned already or
+    /// tuning is off) on seeded inputs of `g`'s shapes and keeps the fastest. Returns the
+    /// kernel `conv2d_kernel` will pick.
+    pub fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel> {
+        let class = ShapeClass::of(g, pass);
+        let known = self
+            .0
+            .tuner
+            .choices
+            .lock()
+            .map(|c| c.contains_key(&class))
+            .unwrap_or(true);
+        if !self.autotune() || known {
+            return Ok(self.conv2d_kernel(g, pass));
+        }
+        let forward = pass == Pass::Forward;
+        let fill = |s: Shape| {
+            let n = s.numel();
+            let v: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5)
+                .collect();
+            Tensor::from_slice(self, s, &v)
+        };
+        let (x, w, dy) = (fill(g.x_shape())?, fill(g.w_shape())?, fill(g.y_shape())?);
+        let run = |k: Conv2dKernel| -> Result<()> {
+            match pass {
+                Pass::Forward => gpu::forward(&x, &w, None, g, k, None).map(drop),
+                Pass::BackwardData => gpu::backward_data(&dy, &w, g, k).map(drop),
+                Pass::BackwardFilter => gpu::backward_filter(&x, &dy, g, k).map(drop),
+            }
+        };
+        let mut best: Option<(f64, Conv2dKernel)> = None;
+        for k in Conv2dKernel::all()
+            .into_iter()
+            .filter(|k| k.supports(g, forward))
+        {
+            // The first run compiles the pipeline; the second is timed.
+            run(k)?;
+            self.sync()?;
+            let start = Instant::now();
+            run(k)?;
+            self.sync()?;
+            let t = start.elapsed().as_secs_f64();
+            if best.is_none_or(|(b, _)| t < b) {
+                best = Some((t, k));
+            }
+        }
+        let choice = best.map_or_else(|| heuristic(g, pass, self.adapter_info()), |(_, k)| k);
+        if let Ok(mut c) = self.0.tuner.choices.lock() {
+            c.insert(class, choice);
+            self.0.tuner.save(&c);
+        }
+        Ok(choice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_and_kernels_round_trip_as_text() {
+        let c = ShapeClass {
+            pass: Pass::BackwardFilter,
+            pointwise: true,
+            depthwise: false,
+            m: 17,
+            n: 6,
+            k: 9,
+        };
+        assert_eq!(parse_class(&c.text()), Some(c));
+        for k in Conv2dKernel::all() {
+            assert_eq!(parse_kernel(&kernel_text(k)), Some(k));
+        }
+        assert_eq!(parse_kernel("gemm4"), None);
+        assert_eq!(parse_class("fwd:pw1"), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! The conv2d autotuner: tunes a class once, keeps it on disk per adapter, reads it back, falls
+//! back to the heuristic when off, and shrugs off a damaged cache. One test in its own binary:
+//! it points the cache at a temporary folder through the environment before any Gpu exists.
+
+use wgcnn::ops::conv2d::{
+    self, choose_forward, cpu, Conv2dKernel, Conv2dParams, Pass, RegisterTile,
+};
+use wgcnn::testing::{compare, to_f64, Rng};
+use wgcnn::{Gpu, Padding, Shape, Tensor};
+
+#[test]
+fn tuning_is_cached_per_adapter_and_optional() {
+    let cache = std::env::temp_dir().join(format!("wgcnn-tune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    std::env::set_var("XDG_CACHE_HOME", &cache);
+    std::env::remove_var("WGCNN_AUTOTUNE");
+
+    let gpu = Gpu::new().unwrap();
+    assert!(gpu.autotune(), "on by default");
+    let p = Conv2dParams::new(3).padding(Padding::Same);
+    let (xs, ws) = (Shape::new([2, 16, 12, 12]), Shape::new([16, 16, 3, 3]));
+    let g = p.resolve(&xs, &ws).unwrap();
+    let k = gpu.tune_conv2d(&g, Pass::Forward).unwrap();
+    assert!(k.supports(&g, true));
+    assert_eq!(gpu.conv2d_kernel(&g, Pass::Forward), k);
+    for pass in [Pass::BackwardData, Pass::BackwardFilter] {
+        assert!(gpu.tune_conv2d(&g, pass).unwrap().supports(&g, false));
+    }
+    // The tuned kernel computes what the reference does.
+    let mut rng = Rng::new(4);
+    let (xv, wv) = (rng.vec(xs.numel()), rng.vec(ws.numel()));
+    let x = Tensor::from_slice(&gpu, xs.clone(), &xv).unwrap();
+    let w = Tensor::from_slice(&gpu, ws.clone(), &wv).unwrap();
+    let y = conv2d::conv2d(&x, &w, None, &p).unwrap().to_vec().unwrap();
+    let r = compare(
+        &y,
+        &cpu::forward(&g, &to_f64(&xv), &to_f64(&wv), None),
+        g.reduction_len() + 1,
+    );
+    assert!(r.passed(), "{r}");
+
+    // On disk, one file for this adapter, with the three classes.
+    let dir = cache.join("wgcnn").join("autotune");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        text.contains("fwd:") && text.contains("dx:") && text.contains("dw:"),
+        "{text}"
+    );
+
+    // A new Gpu starts from the file: plant a choice the heuristic would not make.
+    let forced = Conv2dKernel::Gemm(RegisterTile { mr: 16, nr: 4 });
+    assert_ne!(choose_forward(&g, gpu.adapter_info()), forced);
+    let key = text
+        .lines()
+        .find(|l| l.contains("\"fwd:"))
+        .unwrap()
+        .split('"')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    std::fs::write(&files[0], format!("{{\"{key}\": \"gemm16x4\"}}")).unwrap();
+    let again = Gpu::new().unwrap();
+    assert_eq!(again.conv2d_kernel(&g, Pass::Forward), forced);
+    again.set_autotune(false);
+    assert_eq!(
+        again.conv2d_kernel(&g, Pass::Forward),
+        choose_forward(&g, again.adapter_info())
+    );
+
+    // A damaged cache is ignored and rewritten by the next tuning.
+    std::fs::write(&files[0], "{ not json").unwrap();
+    let fresh = Gpu::new().unwrap();
+    assert_eq!(
+        fresh.conv2d_kernel(&g, Pass::Forward),
+        choose_forward(&g, fresh.adapter_info())
+    );
+    fresh.tune_conv2d(&g, Pass::Forward).unwrap();
+    assert!(std::fs::read_to_string(&files[0]).unwrap().contains("fwd:"));
+    let _ = std::fs::remove_dir_all(&cache);
+}
