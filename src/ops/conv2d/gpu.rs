@@ -118,6 +118,21 @@ fn sum_splits_key() -> PipelineKey {
     key(Shader::Conv2dReduce, "sum_splits", &[("WG", WG)])
 }
 
+/// The main pipeline a kernel runs for a pass (`forward`: the forward pass, else dX when
+/// `data`, else dW), to compile it ahead of timing.
+pub(crate) fn main_pipeline(kernel: Conv2dKernel, forward: bool, data: bool) -> PipelineKey {
+    match (kernel, forward, data) {
+        (Conv2dKernel::Gemm(t), true, _) => gemm_forward_key(t, false),
+        (Conv2dKernel::Pointwise(t), _, _) => gemm_forward_key(t, true),
+        (Conv2dKernel::Tiled, _, _) => tiled_forward_key(),
+        (Conv2dKernel::Depthwise, true, _) => depthwise_key("forward"),
+        (Conv2dKernel::Depthwise, false, true) => depthwise_key("backward_data"),
+        (Conv2dKernel::Depthwise, false, false) => depthwise_key("backward_filter"),
+        (Conv2dKernel::Gemm(t), false, true) => gemm_backward_data_key(t),
+        (Conv2dKernel::Gemm(t), false, false) => gemm_backward_filter_key(t),
+    }
+}
+
 /// Every pipeline this module dispatches (the naga test validates each).
 pub fn pipelines() -> Vec<PipelineKey> {
     let mut keys = Vec::new();

@@ -227,8 +227,8 @@ impl Gpu {
     }
 
     /// Times every kernel that supports `g`'s `pass` (unless its class is tuned already or
-    /// tuning is off) on seeded inputs of `g`'s shapes and keeps the fastest. Returns the
-    /// kernel `conv2d_kernel` will pick.
+    /// tuning is off) once on seeded inputs of `g`'s shapes, after compiling them all, and
+    /// keeps the fastest. Returns the kernel `conv2d_kernel` will pick.
     pub fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel> {
         let class = ShapeClass::of(g, pass);
         let known = self
@@ -257,13 +257,19 @@ impl Gpu {
                 Pass::BackwardFilter => gpu::backward_filter(&x, &dy, g, k).map(drop),
             }
         };
-        let mut best: Option<(f64, Conv2dKernel)> = None;
-        for k in Conv2dKernel::all()
+        // Workgroup-memory tiles lose on software adapters (barriers are emulated): not
+        // worth the adapter's time to confirm.
+        let candidates: Vec<Conv2dKernel> = Conv2dKernel::all()
             .into_iter()
             .filter(|k| k.supports(g, forward))
-        {
-            // The first run compiles the pipeline; the second is timed.
-            run(k)?;
+            .filter(|k| !(self.is_software() && *k == Conv2dKernel::Tiled))
+            .collect();
+        // Compile first (pipelines do not depend on the shape), then one timed run each.
+        for &k in &candidates {
+            self.pipeline(&gpu::main_pipeline(k, forward, pass == Pass::BackwardData))?;
+        }
+        let mut best: Option<(f64, Conv2dKernel)> = None;
+        for k in candidates {
             self.sync()?;
             let start = Instant::now();
             run(k)?;
