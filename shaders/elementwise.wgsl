@@ -6,7 +6,8 @@
 // activation_backward_output
 //                      dst = b · f'(x) from the output a = y = f(x): ReLU, LeakyReLU and ELU
 //                      (alpha > 0, so y > 0 ⇔ x > 0), tanh 1 − y², sigmoid y(1 − y)
-// binary               dst = alpha·a + beta·b (op 0), or alpha·a (op 1: b unread)
+// binary               dst = alpha·a + beta·b (op 0), alpha·a (op 1: b unread), or
+//                      max(alpha·a + beta·b, 0) (op 2: a residual unit's add + ReLU)
 // bias_add             dst = a + b[(i / inner) mod channels]   (inner = h·w for NCHW, 1 for NF)
 // dropout              dst = a · keep(i) / (1 − rate); keep(i) = hash(seed, step, i) ≥ threshold,
 //                      so the backward pass recomputes the mask instead of storing it
@@ -103,8 +104,10 @@ fn binary(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
     if (i < p.len) {
         if (p.op == 0u) {
             dst[i] = p.alpha * a[i] + p.beta * b[i];
-        } else {
+        } else if (p.op == 1u) {
             dst[i] = p.alpha * a[i];
+        } else {
+            dst[i] = max(p.alpha * a[i] + p.beta * b[i], 0.0);
         }
     }
 }

@@ -214,3 +214,19 @@ fn concat_and_split_round_trip() {
     let other = Tensor::from_slice(&gpu, [2, 1, 4, 4], &[0.0; 32]).unwrap();
     assert!(ew::concat_channels(&[&cat, &other]).is_err());
 }
+
+#[test]
+fn add_relu_is_the_rounded_sum_clamped() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0xadd);
+    let n = 1031;
+    let (a, b) = (inputs(&mut rng, n), inputs(&mut rng, n));
+    let ta = Tensor::from_slice(&gpu, [n], &a).unwrap();
+    let tb = Tensor::from_slice(&gpu, [n], &b).unwrap();
+    let y = ew::add_relu(&ta, &tb).unwrap().to_vec().unwrap();
+    // One f32 addition, then an exact clamp: the same bits as on the host.
+    let want: Vec<f32> = a.iter().zip(&b).map(|(x, z)| (x + z).max(0.0)).collect();
+    assert_eq!(y, want);
+    let short = Tensor::from_slice(&gpu, [3], &[1.0; 3]).unwrap();
+    assert!(ew::add_relu(&ta, &short).is_err());
+}

@@ -32,6 +32,7 @@ fn every_layer(seed: u64) -> Graph {
         )
         .unwrap();
     let r = b.add(Add, &[c, g]).unwrap();
+    let r = b.add(AddRelu, &[r, c]).unwrap();
     let d = b
         .add(
             Conv2d::new(4, 3)

@@ -5,7 +5,7 @@
 use super::{conv_bn, pad, relu};
 use crate::error::Result;
 use crate::graph::{Graph, GraphBuilder, ValueId};
-use crate::nn::{Add, Dense, GlobalAvgPool2d, MaxPool2d};
+use crate::nn::{AddRelu, Dense, GlobalAvgPool2d, MaxPool2d};
 
 /// Which torchvision ResNet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -58,8 +58,8 @@ fn basic(
         )?,
         false => x,
     };
-    let s = b.add_named(&format!("{name}.add"), Add, &[y, skip])?;
-    relu(b, s, &format!("{name}.relu2"))
+    // The sum and its ReLU in one pass (`AddRelu`).
+    b.add_named(&format!("{name}.add_relu"), AddRelu, &[y, skip])
 }
 
 /// A bottleneck block: 1×1 → 3×3 (stride) → 1×1 with 4× the width.
@@ -117,8 +117,7 @@ fn bottleneck(
         )?,
         false => x,
     };
-    let s = b.add_named(&format!("{name}.add"), Add, &[y, skip])?;
-    relu(b, s, &format!("{name}.relu3"))
+    b.add_named(&format!("{name}.add_relu"), AddRelu, &[y, skip])
 }
 
 /// torchvision's ResNet on `[3, size, size]` inputs (224 for ImageNet) with `classes` outputs.

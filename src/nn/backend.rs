@@ -136,6 +136,8 @@ pub trait Backend {
     fn lrn(&self, x: &Self::T, p: &LrnParams) -> Result<Self::T>;
     fn lrn_backward(&self, dy: &Self::T, x: &Self::T, p: &LrnParams) -> Result<Self::T>;
     fn axpby(&self, alpha: f32, a: &Self::T, beta: f32, b: &Self::T) -> Result<Self::T>;
+    /// `max(a + b, 0)`.
+    fn add_relu(&self, a: &Self::T, b: &Self::T) -> Result<Self::T>;
     fn concat(&self, parts: &[&Self::T]) -> Result<Self::T>;
     fn split(&self, x: &Self::T, sizes: &[usize]) -> Result<Vec<Self::T>>;
     /// (mean loss `[1]`, d loss / d logits) for class indices held as exact f32 values.
@@ -358,6 +360,9 @@ impl Backend for GpuBackend {
     }
     fn axpby(&self, alpha: f32, a: &Tensor, beta: f32, b: &Tensor) -> Result<Tensor> {
         ops::elementwise::axpby(alpha, a, beta, b)
+    }
+    fn add_relu(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        ops::elementwise::add_relu(a, b)
     }
     fn concat(&self, parts: &[&Tensor]) -> Result<Tensor> {
         ops::elementwise::concat_channels(parts)

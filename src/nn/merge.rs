@@ -56,6 +56,58 @@ impl LayerImpl for Add {
     }
 }
 
+/// `max(a + b, 0)`: a residual unit's sum and ReLU in one pass (one dispatch, one buffer,
+/// instead of `Add` then `Activation::Relu`).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AddRelu;
+
+impl LayerImpl for AddRelu {
+    fn kind(&self) -> &'static str {
+        "add_relu"
+    }
+    fn arity(&self) -> std::ops::RangeInclusive<usize> {
+        2..=2
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        Add.output_shape(x)
+    }
+    fn forward<B: Backend>(
+        &self,
+        b: &B,
+        x: &[&B::T],
+        _: &[B::T],
+        pass: Pass,
+    ) -> Result<(B::T, Vec<B::T>)> {
+        let y = b.add_relu(x[0], x[1])?;
+        let saved = if pass.training {
+            vec![y.clone()]
+        } else {
+            vec![]
+        };
+        Ok((y, saved))
+    }
+    fn backward<B: Backend>(
+        &self,
+        b: &B,
+        dy: &B::T,
+        _: &[Shape],
+        saved: &[B::T],
+        _: &[B::T],
+        _: Pass,
+        need: &Need,
+    ) -> Result<Grads<B::T>> {
+        let dz = b.activation_backward_from_output(
+            dy,
+            &saved[0],
+            crate::ops::elementwise::Activation::Relu,
+        )?;
+        Ok((
+            need.inputs.iter().map(|&n| n.then(|| dz.clone())).collect(),
+            vec![],
+        ))
+    }
+}
+
 /// Concatenation along the channel axis of NCHW tensors with equal n, h, w.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Concat;

@@ -17,7 +17,7 @@ mod simple;
 pub use backend::{Backend, BackendTensor, GpuBackend};
 pub use conv::{Conv2d, Dense};
 pub use init::Init;
-pub use merge::{Add, Concat};
+pub use merge::{Add, AddRelu, Concat};
 pub use norm::{BatchNorm2d, Lrn};
 pub use pool::{AvgPool2d, ChannelMaxPool, GlobalAvgPool2d, MaxPool2d};
 pub use reference::{CpuBackend, HostTensor};
@@ -96,6 +96,7 @@ pub enum Layer {
     Flatten(Flatten),
     Activation(Activation),
     Add(Add),
+    AddRelu(AddRelu),
     Concat(Concat),
     Augment(Augment),
 }
@@ -115,6 +116,7 @@ macro_rules! each_layer {
             Layer::Flatten($l) => $e,
             Layer::Activation($l) => $e,
             Layer::Add($l) => $e,
+            Layer::AddRelu($l) => $e,
             Layer::Concat($l) => $e,
             Layer::Augment($l) => $e,
         }
@@ -213,6 +215,7 @@ into_layer!(
     Flatten,
     Activation,
     Add,
+    AddRelu,
     Concat,
     Augment
 );

@@ -451,6 +451,11 @@ impl Backend for CpuBackend {
                 .collect(),
         )
     }
+    fn add_relu(&self, a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
+        let sum = self.axpby(1.0, a, 1.0, b)?;
+        let y: Vec<f64> = sum.v().iter().map(|&v| v.max(0.0)).collect();
+        t(sum.shape.clone(), y)
+    }
     fn concat(&self, parts: &[&HostTensor]) -> Result<HostTensor> {
         let first = dims4(
             &parts

@@ -102,8 +102,16 @@ pub(crate) fn activation_backward_output(dy: &Tensor, y: &Tensor, f: Activation)
 }
 
 pub(crate) fn binary(a: &Tensor, b: Option<&Tensor>, alpha: f32, beta: f32) -> Result<Tensor> {
+    binary_op(a, b, alpha, beta, if b.is_some() { 0 } else { 1 })
+}
+
+/// `max(a + b, 0)` in one pass.
+pub(crate) fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary_op(a, Some(b), 1.0, 1.0, 2)
+}
+
+fn binary_op(a: &Tensor, b: Option<&Tensor>, alpha: f32, beta: f32, op: u32) -> Result<Tensor> {
     let out = Tensor::zeros(a.gpu(), a.shape().clone())?;
-    let op = if b.is_some() { 0 } else { 1 };
     let u = EwUniforms {
         len: len_u32(a)?,
         op,

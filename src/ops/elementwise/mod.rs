@@ -90,6 +90,12 @@ pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     gpu::binary(a, Some(b), 1.0, 1.0)
 }
 
+/// `max(a + b, 0)`: a residual unit's add and ReLU in one pass.
+pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_shape("b against a", a, b)?;
+    gpu::add_relu(a, b)
+}
+
 /// `alpha·a + beta·b`.
 pub fn axpby(alpha: f32, a: &Tensor, beta: f32, b: &Tensor) -> Result<Tensor> {
     same_shape("b against a", a, b)?;
