@@ -7,6 +7,7 @@
 
 pub mod backend;
 mod conv;
+mod host;
 pub mod init;
 mod merge;
 mod norm;

@@ -2,10 +2,9 @@
 //! `ops::<op>::cpu`. Slow and exact; it proves graph training on the GPU and gives the finite
 //! differences their function.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use super::backend::{Backend, BackendTensor};
+use super::backend::Backend;
+pub use super::host::HostTensor;
+use super::host::{dims4, nc_hw, t, w_shape};
 use crate::error::{Error, Result};
 use crate::ops::augment::{self, AugmentParams};
 use crate::ops::conv2d::{self, Conv2dParams};
@@ -16,82 +15,6 @@ use crate::ops::norm::{self, BatchNormParams};
 use crate::ops::pool::{self, AdaptiveGeometry, Pool2dParams};
 use crate::ops::reduce::{self, PointwiseLoss};
 use crate::shape::{Shape, HW};
-
-/// A host tensor in f64. Clones share storage, like GPU tensors (running statistics are
-/// updated in place).
-#[derive(Clone, Debug)]
-pub struct HostTensor {
-    shape: Shape,
-    data: Rc<RefCell<Vec<f64>>>,
-}
-
-impl BackendTensor for HostTensor {
-    fn shape(&self) -> &Shape {
-        &self.shape
-    }
-}
-
-impl HostTensor {
-    pub fn new(shape: impl Into<Shape>, data: Vec<f64>) -> Result<HostTensor> {
-        let shape = shape.into();
-        if shape.checked_numel() != Some(data.len()) {
-            return Err(Error::ShapeMismatch {
-                op: "HostTensor::new",
-                what: "element count",
-                expected: format!("{} for {shape}", shape.numel()),
-                got: data.len().to_string(),
-            });
-        }
-        Ok(HostTensor {
-            shape,
-            data: Rc::new(RefCell::new(data)),
-        })
-    }
-    pub fn from_f32(shape: impl Into<Shape>, data: &[f32]) -> Result<HostTensor> {
-        HostTensor::new(shape, data.iter().map(|&v| f64::from(v)).collect())
-    }
-    pub fn to_vec(&self) -> Vec<f64> {
-        self.data.borrow().clone()
-    }
-    /// Overwrites the values (same length).
-    pub(crate) fn set(&self, v: Vec<f64>) {
-        *self.data.borrow_mut() = v;
-    }
-    fn v(&self) -> std::cell::Ref<'_, Vec<f64>> {
-        self.data.borrow()
-    }
-}
-
-fn t(shape: Shape, data: Vec<f64>) -> Result<HostTensor> {
-    HostTensor::new(shape, data)
-}
-
-fn dims4(s: &Shape) -> Result<[usize; 4]> {
-    match *s.dims() {
-        [n, c, h, w] => Ok([n, c, h, w]),
-        _ => Err(Error::ShapeMismatch {
-            op: "reference",
-            what: "tensor",
-            expected: "rank 4 [n, c, h, w]".into(),
-            got: s.to_string(),
-        }),
-    }
-}
-
-/// `[n, c, hw]` of an NCHW (or `[n, c]`) shape.
-fn nc_hw(s: &Shape) -> [usize; 3] {
-    let d = s.dims();
-    [
-        d[0],
-        d.get(1).copied().unwrap_or(1),
-        d[2..].iter().product(),
-    ]
-}
-
-fn w_shape(x: &Shape, dy: &Shape, p: &Conv2dParams) -> Shape {
-    let cg = x.dims().get(1).copied().unwrap_or(0) / p.groups.max(1);
-    Shape::new([dy.dims()[1], cg, p.kernel.h, p.kernel.w])
-}
 
 /// The reference backend (stateless).
 #[derive(Clone, Copy, Debug, Default)]

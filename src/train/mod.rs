@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 mod dataset;
+mod fit;
 pub mod loss;
 mod model;
 mod plot;
@@ -11,7 +12,8 @@ mod reference;
 mod schedule;
 
 pub use dataset::{Dataset, Targets};
+pub use fit::{EpochLog, Event, FitOptions, History, Metrics, StepLog};
 pub use loss::{Head, Loss};
-pub use model::{EpochLog, Event, FitOptions, History, Metrics, Model, StepLog};
+pub use model::Model;
 pub use reference::ReferenceTrainer;
 pub use schedule::Schedule;

@@ -1,0 +1,259 @@
+//! `fit`, `evaluate` and `predict` on a [`Model`], and what they report.
+
+use std::time::Instant;
+
+use super::Dataset;
+use super::Model;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// Mean loss and accuracy over some samples (accuracy of the first classification head;
+/// `None` without one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metrics {
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+    pub samples: usize,
+}
+
+/// Options of [`Model::fit`].
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Epochs already done (resuming from a checkpoint): fitting starts at this epoch.
+    pub initial_epoch: usize,
+    /// Shuffle each epoch with a permutation drawn from (seed, epoch).
+    pub shuffle: bool,
+    pub seed: u64,
+    /// Read the loss back and report a [`Event::Step`] every this many steps (0: only per
+    /// epoch). Each read-back waits for the GPU.
+    pub log_every: usize,
+    /// Drop the last partial batch of an epoch (else it runs as a smaller batch).
+    pub drop_last: bool,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            initial_epoch: 0,
+            shuffle: true,
+            seed: 0,
+            log_every: 0,
+            drop_last: false,
+        }
+    }
+}
+
+/// Progress within an epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct StepLog {
+    pub epoch: usize,
+    /// Steps done in this epoch, and the epoch's total.
+    pub step: usize,
+    pub steps: usize,
+    /// Since the previous report.
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+    pub images_per_sec: f64,
+}
+
+/// One finished epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train: Metrics,
+    pub valid: Option<Metrics>,
+    pub seconds: f64,
+    pub images_per_sec: f64,
+    /// The learning rate at the epoch's last step.
+    pub lr: f32,
+}
+
+/// What `fit` reports to its callback (the library never prints).
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    Step(&'a StepLog),
+    Epoch(&'a EpochLog),
+}
+
+/// Every epoch's log.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub epochs: Vec<EpochLog>,
+}
+
+impl Model {
+    /// Trains for `opts.epochs` (from `opts.initial_epoch`), validating after each epoch when
+    /// `valid` is given. `callback` receives step and epoch reports.
+    pub fn fit(
+        &mut self,
+        train: &Dataset,
+        valid: Option<&Dataset>,
+        opts: &FitOptions,
+        mut callback: impl FnMut(Event<'_>),
+    ) -> Result<History> {
+        if opts.batch_size == 0 {
+            return Err(Error::invalid("fit", "batch_size", 0, "must be at least 1"));
+        }
+        self.check_data(train)?;
+        if let Some(v) = valid {
+            self.check_data(v)?;
+        }
+        let n = train.len();
+        let steps = match opts.drop_last {
+            true => n / opts.batch_size,
+            false => n.div_ceil(opts.batch_size),
+        };
+        if steps == 0 {
+            return Err(Error::Model(format!(
+                "{n} training samples make no batch of {}",
+                opts.batch_size
+            )));
+        }
+        self.take_sums(true)?;
+        let mut history = History::default();
+        for epoch in opts.initial_epoch..opts.epochs {
+            let order = epoch_order(n, opts, epoch);
+            let start = Instant::now();
+            let (mut since, mut since_samples, mut since_t) = (0usize, 0usize, Instant::now());
+            let mut sums = (0.0, 0.0);
+            // Batches are gathered on a second thread, two ahead, while this one records
+            // and submits: the GPU never waits for the host to copy samples.
+            std::thread::scope(|scope| -> Result<()> {
+                let (tx, rx) = std::sync::mpsc::sync_channel(2);
+                let order = &order;
+                scope.spawn(move || {
+                    for s in 0..steps {
+                        let idx = &order[s * opts.batch_size..((s + 1) * opts.batch_size).min(n)];
+                        if tx.send(train.gather(idx)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for s in 0..steps {
+                    let (x, t) = rx
+                        .recv()
+                        .map_err(|_| Error::Model("the batch thread stopped".into()))?;
+                    let t: Vec<&[f32]> = t.iter().map(|v| v.as_slice()).collect();
+                    self.train_on_batch(&x, &t)?;
+                    let b = x.len() / train.sample.numel();
+                    since += b;
+                    since_samples += b;
+                    if opts.log_every > 0 && (s + 1) % opts.log_every == 0 && s + 1 < steps {
+                        let got = self.take_sums(true)?;
+                        sums = (sums.0 + got.0, sums.1 + got.1);
+                        let m = self.metrics(got, since);
+                        let log = StepLog {
+                            epoch,
+                            step: s + 1,
+                            steps,
+                            loss: m.loss,
+                            accuracy: m.accuracy,
+                            images_per_sec: since as f64 / since_t.elapsed().as_secs_f64(),
+                        };
+                        callback(Event::Step(&log));
+                        (since, since_t) = (0, Instant::now());
+                    }
+                }
+                Ok(())
+            })?;
+            let got = self.take_sums(true)?;
+            let seconds = start.elapsed().as_secs_f64();
+            let train_m = self.metrics((sums.0 + got.0, sums.1 + got.1), since_samples);
+            let valid_m = match valid {
+                Some(v) => Some(self.evaluate(v, opts.batch_size)?),
+                None => None,
+            };
+            let log = EpochLog {
+                epoch,
+                train: train_m,
+                valid: valid_m,
+                seconds,
+                images_per_sec: since_samples as f64 / seconds,
+                lr: self.schedule.lr(self.base_lr, self.step.saturating_sub(1)),
+            };
+            callback(Event::Epoch(&log));
+            history.epochs.push(log);
+        }
+        Ok(history)
+    }
+
+    /// Mean loss and accuracy over `data` in inference mode.
+    pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
+        if self.heads.is_empty() {
+            return Err(Error::Model("compile the model with a loss first".into()));
+        }
+        if batch_size == 0 || data.is_empty() {
+            return Err(Error::invalid(
+                "evaluate",
+                "batch_size or data",
+                batch_size,
+                "must be non-empty",
+            ));
+        }
+        self.check_data(data)?;
+        self.take_sums(false)?;
+        let n = data.len();
+        for start in (0..n).step_by(batch_size) {
+            let idx: Vec<usize> = (start..(start + batch_size).min(n)).collect();
+            let (x, t) = data.gather(&idx);
+            let t: Vec<&[f32]> = t.iter().map(|v| v.as_slice()).collect();
+            self.check_batch(&x, &t)?;
+            let i = self.plan(false, idx.len())?;
+            self.plans[i].step(&[&x], &t, self.step as u32, None)?;
+        }
+        let sums = self.take_sums(false)?;
+        Ok(self.metrics(sums, n))
+    }
+
+    /// Outputs (every head, concatenated per output) for `x` (any number of samples), run in
+    /// batches of `batch_size` in inference mode.
+    pub fn predict(&mut self, x: &[f32], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let per = self.graph.shape(self.graph.inputs[0]).numel();
+        if batch_size == 0 || per == 0 || x.is_empty() || !x.len().is_multiple_of(per) {
+            return Err(Error::ShapeMismatch {
+                op: "predict",
+                what: "inputs",
+                expected: format!("a non-empty multiple of {per} values and a batch size ≥ 1"),
+                got: format!("{} values, batch {batch_size}", x.len()),
+            });
+        }
+        let mut outs = vec![Vec::new(); self.graph.outputs.len()];
+        for chunk in x.chunks(batch_size.saturating_mul(per)) {
+            let n = chunk.len() / per;
+            let dummy: Vec<Vec<f32>> = self
+                .heads
+                .iter()
+                .map(|h| {
+                    vec![
+                        0.0;
+                        n * h
+                            .loss
+                            .target_len(self.graph.shape(self.graph.outputs[h.output]))
+                    ]
+                })
+                .collect();
+            let t: Vec<&[f32]> = dummy.iter().map(|v| v.as_slice()).collect();
+            let i = self.plan(false, n)?;
+            self.plans[i].step(&[chunk], &t, self.step as u32, None)?;
+            for (o, t) in outs.iter_mut().zip(&self.plans[i].outputs) {
+                o.extend(t.to_vec()?);
+            }
+        }
+        self.take_sums(false)?;
+        Ok(outs)
+    }
+}
+
+/// The sample order of `epoch`: a permutation drawn from (seed, epoch), or 0..n.
+fn epoch_order(n: usize, opts: &FitOptions, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if opts.shuffle {
+        Rng::new(opts.seed ^ (epoch as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F))
+            .shuffle(&mut order);
+    }
+    order
+}
