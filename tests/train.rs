@@ -428,3 +428,37 @@ fn parameters_past_the_binding_limit_split_into_banks() {
     again.train_on_batch(&x, &[&y]).unwrap();
     assert_eq!(m.parameters().unwrap(), again.parameters().unwrap());
 }
+
+#[test]
+fn weights_no_loss_reaches_are_left_alone() {
+    // Two heads, one loss: the box head gets no gradient and, as in PyTorch, no weight decay.
+    let gpu = shared_gpu().unwrap();
+    let g = wgcnn::models::two_head_cnn([3, 16, 16], 5, 1).unwrap();
+    let mut m = Model::new(&gpu, g).unwrap();
+    let opt = Optimizer::Sgd {
+        lr: 0.1,
+        momentum: 0.9,
+        dampening: 0.0,
+        weight_decay: 0.1,
+        nesterov: false,
+    };
+    m.compile_heads(&[Head::new(0, Loss::SparseCategoricalCrossentropy)], opt)
+        .unwrap();
+    let before = m.parameters().unwrap();
+    let mut rng = Rng::new(3);
+    let x = rng.vec(4 * 3 * 16 * 16);
+    m.train_on_batch(&x, &[&[0.0, 1.0, 2.0, 3.0]]).unwrap();
+    for ((name, a), (_, b)) in before.iter().zip(m.parameters().unwrap()) {
+        // Batch-norm running statistics move too (training-mode forward).
+        assert_eq!(!name.starts_with("box_head"), *a != b, "{name}");
+    }
+    assert_eq!(
+        m.graph().summary().trainable,
+        m.graph()
+            .params()
+            .iter()
+            .filter(|p| p.spec.trainable && !p.name.starts_with("box_head"))
+            .map(|p| p.data.len())
+            .sum::<usize>()
+    );
+}

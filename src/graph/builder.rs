@@ -137,6 +137,7 @@ impl GraphBuilder {
             outputs: outputs.to_vec(),
             params: self.params,
             seed: self.seed,
+            trained_outputs: vec![true; outputs.len()],
         })
     }
 }

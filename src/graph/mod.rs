@@ -51,6 +51,10 @@ pub struct Graph {
     pub(crate) outputs: Vec<ValueId>,
     pub(crate) params: Vec<Param>,
     pub(crate) seed: u64,
+    /// Per output: whether a loss reads it (all of them until a model is compiled). Weights
+    /// that reach no loss get no gradient and no update (no weight decay either, as PyTorch
+    /// skips parameters without a gradient).
+    pub(crate) trained_outputs: Vec<bool>,
 }
 
 impl Graph {
@@ -96,13 +100,31 @@ impl Graph {
         Ok(n)
     }
 
-    /// Parameter indices the optimiser updates: trainable specs of unfrozen layers.
+    /// Parameter indices the optimiser updates: trainable specs of unfrozen layers whose
+    /// output reaches a trained output.
     pub(crate) fn is_updated(&self, k: usize) -> bool {
+        let reaches = self.reaches_loss();
         self.params[k].spec.trainable
             && self
                 .nodes
                 .iter()
-                .any(|n| !n.frozen && n.params.contains(&k))
+                .any(|n| !n.frozen && n.params.contains(&k) && reaches[n.output.0])
+    }
+
+    /// Per value: whether some trained output depends on it.
+    pub(crate) fn reaches_loss(&self) -> Vec<bool> {
+        let mut r = vec![false; self.shapes.len()];
+        for (v, &on) in self.outputs.iter().zip(&self.trained_outputs) {
+            r[v.0] |= on;
+        }
+        for n in self.nodes.iter().rev() {
+            if r[n.output.0] {
+                for v in &n.inputs {
+                    r[v.0] = true;
+                }
+            }
+        }
+        r
     }
 
     /// Per value: whether a gradient must flow into it (some updated weight lies upstream).

@@ -86,6 +86,15 @@ impl Model {
             }
         }
         self.heads = heads.to_vec();
+        // Only the outputs a loss reads train; the parameter layout follows.
+        let trained: Vec<bool> = (0..outs)
+            .map(|o| heads.iter().any(|h| h.output == o))
+            .collect();
+        if trained != self.graph.trained_outputs {
+            self.sync_params()?;
+            self.graph.trained_outputs = trained;
+            self.store = ParamStore::new(&self.gpu, &self.graph)?;
+        }
         self.base_lr = optimizer.lr();
         self.optimizer = Some(BankOptimizers::new(&self.gpu, optimizer, &self.store)?);
         self.plans.clear();
