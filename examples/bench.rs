@@ -278,22 +278,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     if !args.json && !steps.is_empty() {
         println!();
-        println!("| training step (batch {TRAIN_BATCH}) | ms/step | images/s | submits/step | dispatches/step | first step ms | training memory MiB |{}", torch_head(" PyTorch images/s | ratio |"));
-        println!("|---|---|---|---|---|---|---|{}", torch_head("---|---|"));
+        println!("| training step (batch {TRAIN_BATCH}) | ms/step | images/s | submits/step | dispatches/step | first step ms | training memory MiB | inference ms/batch |{}", torch_head(" PyTorch images/s | ratio |"));
+        println!(
+            "|---|---|---|---|---|---|---|---|{}",
+            torch_head("---|---|")
+        );
     }
     for (name, wl) in steps {
         let r = measure_train(&gpu, *wl, args.runs)?;
         if args.json {
-            println!("{{\"workload\":\"{name}\",\"adapter\":\"{}\",\"ms_per_step\":{:.3},\"images_per_s\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{},\"first_step_ms\":{:.1},\"training_mib\":{:.2}}}", gpu.describe().replace('"', "'"), r.ms, r.images, r.submits, r.dispatches, r.first_ms, r.mib);
+            println!("{{\"workload\":\"{name}\",\"adapter\":\"{}\",\"ms_per_step\":{:.3},\"images_per_s\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{},\"first_step_ms\":{:.1},\"training_mib\":{:.2},\"predict_ms\":{:.3}}}", gpu.describe().replace('"', "'"), r.ms, r.images, r.submits, r.dispatches, r.first_ms, r.mib, r.predict_ms);
         } else {
             println!(
-                "| {name} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} |{}",
+                "| {name} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} | {:.1} |{}",
                 r.ms,
                 r.images,
                 r.submits,
                 r.dispatches,
                 r.first_ms,
                 r.mib,
+                r.predict_ms,
                 torch.cells(r.images, torch.get(name, "images_per_s"))
             );
         }
@@ -317,6 +321,7 @@ fn dispatch_cost(gpu: &Gpu) -> wgcnn::Result<(f64, usize)> {
 
 struct TrainRow {
     ms: f64,
+    predict_ms: f64,
     images: f64,
     submits: u64,
     dispatches: u64,
@@ -338,9 +343,11 @@ fn measure_train(gpu: &Gpu, wl: TrainWorkload, runs: usize) -> wgcnn::Result<Tra
     // `time` runs one warm-up step and `runs` timed steps, each followed by a sync (which
     // submits nothing new).
     let steps = runs as u64 + 1;
+    let predict_ms = time(gpu, runs, || t.predict())?;
     let mem = t.model.summary(TRAIN_BATCH)?.memory.unwrap_or_default();
     Ok(TrainRow {
         ms,
+        predict_ms,
         images: t.batch() as f64 / (ms / 1e3),
         submits: (after.submits - before.submits) / steps,
         dispatches: (after.dispatches - before.dispatches) / steps,

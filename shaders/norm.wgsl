@@ -11,6 +11,11 @@
 // backward_data   dx per element; aux = [dgamma | dbeta]. Training (flag 1):
 //                 dx = gamma/√(var + eps)/M · (M·dy − dbeta − x̂·dgamma); evaluation (flag 0,
 //                 running statistics are constants): dx = dy·gamma/√(var + eps).
+// fold_conv       batch norm (evaluation) folded into the conv before it, for inference:
+//                 x = the conv's weight [c_out, per] (per = hw), dy = its bias (read when
+//                 flag = 1), gamma, aux = beta, stats = [running_mean | running_var]:
+//                 out = w·s, chan_out = beta + (b − mean)·s with s = gamma/√(var + eps) per
+//                 output channel. One invocation per weight, then per channel (n = 1).
 //
 // Sums run in a fixed order (each invocation a fixed stride of every image's plane, then a
 // fixed tree): bit-reproducible. The loops walk images and planes so no value's position needs
@@ -141,4 +146,18 @@ fn backward_data(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
     let m = f32(p.n * p.hw);
     let xhat = (x[i] - stats[c]) * inv;
     out[i] = gamma[c] * inv / m * (m * dy[i] - aux[p.c + c] - xhat * aux[c]);
+}
+
+@compute @workgroup_size(WG)
+fn fold_conv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = (wid.x + wid.y * nwg.x) * WG + lid;
+    let weights = p.c * p.hw;
+    if (i < weights) {
+        let co = i / p.hw;
+        out[i] = x[i] * (gamma[co] / sqrt(stats[p.c + co] + p.eps));
+    } else if (i < weights + p.c) {
+        let co = i - weights;
+        let b = select(0.0, dy[co], p.flag != 0u);
+        chan_out[co] = aux[co] + (b - stats[co]) * (gamma[co] / sqrt(stats[p.c + co] + p.eps));
+    }
 }

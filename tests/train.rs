@@ -462,3 +462,63 @@ fn weights_no_loss_reaches_are_left_alone() {
             .sum::<usize>()
     );
 }
+
+#[test]
+fn inference_folds_batch_norm_into_the_conv_exactly() {
+    // conv → batch norm → ReLU runs as one folded conv in inference; the result must be the
+    // unfolded layers' (f64 reference: to rounding; GPU: within the conv's bound).
+    use wgcnn::nn::CpuBackend;
+    use wgcnn::nn::HostTensor;
+    let g = wgcnn::graph::Sequential::new([3, 9, 7])
+        .seed(6)
+        .add(Conv2d::new(5, 3).padding(Padding::Same))
+        .add(BatchNorm2d::new())
+        .add(Activation::Relu)
+        .build()
+        .unwrap();
+    // Non-trivial running statistics.
+    let mut g = g;
+    let mut rng = Rng::new(12);
+    for p in g.params_mut().iter_mut() {
+        if p.name.contains("running_var") {
+            p.data = p.data.iter().map(|_| 0.5 + rng.uniform().abs()).collect();
+        } else if p.name.contains("running_mean")
+            || p.name.contains("bn")
+            || p.name.contains("batch")
+        {
+            p.data = rng.vec(p.data.len());
+        }
+    }
+    let x = rng.vec(2 * 3 * 9 * 7);
+    let heads = [Head::new(0, Loss::MeanSquaredError)];
+    let r = ReferenceTrainer::new(g.clone(), &heads, Optimizer::sgd(0.1)).unwrap();
+    let folded = r.predict(&x).unwrap().remove(0);
+    // The same layers one by one through the reference backend.
+    use wgcnn::nn::Backend;
+    let cpu = CpuBackend;
+    let t = |k: usize| {
+        HostTensor::from_f32(g.params()[k].spec.shape.clone(), &g.params()[k].data).unwrap()
+    };
+    let xt = HostTensor::from_f32([2, 3, 9, 7], &x).unwrap();
+    let wgcnn::nn::Layer::Conv2d(c) = &g.nodes()[0].layer else {
+        panic!()
+    };
+    let z = cpu.conv2d(&xt, &t(0), Some(&t(1)), &c.params).unwrap();
+    let y = cpu
+        .batch_norm_eval(&z, [&t(2), &t(3)], [&t(4), &t(5)], 1e-5)
+        .unwrap();
+    let want = cpu.activation(&y, Activation::Relu).unwrap().to_vec();
+    for (a, b) in folded.iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    let gpu = shared_gpu().unwrap();
+    let mut m = Model::new(&gpu, g).unwrap();
+    m.compile_heads(&heads, Optimizer::sgd(0.1)).unwrap();
+    let got = m.predict(&x, 2).unwrap().remove(0);
+    let (err, scale) = worst(&got, &want);
+    // K = 3·3·3 + 1 taps, scaled by |γ|/σ ≤ ~2 here.
+    assert!(
+        err <= 4.0 * 28.0 * f64::from(f32::EPSILON) * (1.0 + scale) * 8.0,
+        "{err:e}"
+    );
+}

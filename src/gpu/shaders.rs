@@ -128,6 +128,7 @@ impl Shader {
                 "normalize",
                 "backward_reduce",
                 "backward_data",
+                "fold_conv",
             ],
             Shader::Lrn => &["forward", "backward_terms", "backward_data"],
             Shader::Augment => &["forward"],

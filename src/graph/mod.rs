@@ -64,6 +64,11 @@ impl Graph {
     pub fn params(&self) -> &[Param] {
         &self.params
     }
+    /// The parameters' host values, to set before building a `Model` (each keeps its length:
+    /// `Model::new` refuses one that does not match its shape).
+    pub fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
     pub fn inputs(&self) -> &[ValueId] {
         &self.inputs
     }

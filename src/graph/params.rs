@@ -49,6 +49,23 @@ impl ParamStore {
         // (bank, offset) per parameter; per bank its length and updated prefix.
         let mut slots = vec![(0, 0); g.params.len()];
         let mut ends: Vec<(usize, usize)> = vec![(0, 0)];
+        if let Some(p) = g
+            .params
+            .iter()
+            .find(|p| p.data.len() != p.spec.shape.numel())
+        {
+            return Err(Error::ShapeMismatch {
+                op: "Model",
+                what: "parameter values",
+                expected: format!(
+                    "{} values for {} ({})",
+                    p.spec.shape.numel(),
+                    p.name,
+                    p.spec.shape
+                ),
+                got: p.data.len().to_string(),
+            });
+        }
         for &k in &order {
             let len = g.params[k].data.len();
             if len > bank_max {

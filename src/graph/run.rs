@@ -5,7 +5,7 @@
 
 use super::Graph;
 use crate::error::{Error, Result};
-use crate::nn::{Backend, BackendTensor, Need, Pass};
+use crate::nn::{Activation, Backend, BackendTensor, Layer, Need, Pass};
 use crate::train::loss::Head;
 
 /// What one pass produces.
@@ -63,7 +63,25 @@ pub(crate) fn run<B: Backend>(
 
     // Forward.
     let mut saved: Vec<Vec<B::T>> = Vec::with_capacity(g.nodes.len());
-    for (i, node) in g.nodes.iter().enumerate() {
+    let mut i = 0;
+    while i < g.nodes.len() {
+        let node = &g.nodes[i];
+        if !mode.training {
+            if let Some(fold) = foldable(g, i, &uses) {
+                let y =
+                    run_folded(b, g, params, &vals, i, fold).map_err(|e| e.in_layer(&node.name))?;
+                let last = &g.nodes[i + fold.len];
+                saved.extend((0..=fold.len).map(|_| Vec::new()));
+                let v = node.inputs[0];
+                uses[v.0] -= 1;
+                if uses[v.0] == 0 {
+                    vals[v.0] = None;
+                }
+                vals[last.output.0] = Some(y);
+                i += fold.len + 1;
+                continue;
+            }
+        }
         let p: Vec<B::T> = node.params.iter().map(|&k| params[k].clone()).collect();
         let pass = Pass {
             training: mode.training,
@@ -89,6 +107,7 @@ pub(crate) fn run<B: Backend>(
             }
         }
         vals[node.output.0] = Some(y);
+        i += 1;
     }
 
     // Losses.
@@ -170,6 +189,68 @@ pub(crate) fn run<B: Backend>(
         hits,
         grads,
     })
+}
+
+/// A conv, the batch norm that alone reads it, and maybe the activation that alone reads
+/// that: in inference they run as one conv with the batch norm folded into its weights and
+/// the activation in its epilogue.
+#[derive(Clone, Copy)]
+struct Fold {
+    /// Nodes after the conv that the fold covers (1: the batch norm; 2: and the activation).
+    len: usize,
+    act: Option<Activation>,
+}
+
+fn foldable(g: &Graph, i: usize, uses: &[usize]) -> Option<Fold> {
+    let (conv, bn) = (&g.nodes[i], g.nodes.get(i + 1)?);
+    let only_reader = |from: &super::Node, to: &super::Node| {
+        to.inputs == [from.output] && uses[from.output.0] == 1
+    };
+    match (&conv.layer, &bn.layer) {
+        (Layer::Conv2d(c), Layer::BatchNorm2d(_))
+            if c.activation.is_none() && only_reader(conv, bn) => {}
+        _ => return None,
+    }
+    match g.nodes.get(i + 2) {
+        Some(a) if only_reader(bn, a) => match a.layer {
+            Layer::Activation(f) => Some(Fold {
+                len: 2,
+                act: Some(f),
+            }),
+            _ => Some(Fold { len: 1, act: None }),
+        },
+        _ => Some(Fold { len: 1, act: None }),
+    }
+}
+
+fn run_folded<B: Backend>(
+    b: &B,
+    g: &Graph,
+    params: &[B::T],
+    vals: &[Option<B::T>],
+    i: usize,
+    fold: Fold,
+) -> Result<B::T> {
+    let (conv, bn) = (&g.nodes[i], &g.nodes[i + 1]);
+    let (Layer::Conv2d(c), Layer::BatchNorm2d(norm)) = (&conv.layer, &bn.layer) else {
+        return Err(Error::Model("internal: not a conv and batch norm".into()));
+    };
+    let p = |n: &super::Node, k: usize| params[n.params[k]].clone();
+    let bias = (conv.params.len() > 1).then(|| p(conv, 1));
+    let (w, bf) = b.fold_batch_norm(
+        &p(conv, 0),
+        bias.as_ref(),
+        [&p(bn, 0), &p(bn, 1)],
+        [&p(bn, 2), &p(bn, 3)],
+        norm.0.eps,
+    )?;
+    let x = vals[conv.inputs[0].0]
+        .as_ref()
+        .ok_or_else(|| gone(conv.inputs[0].0))?;
+    match fold.act {
+        Some(f) => b.conv2d_activated(x, &w, Some(&bf), &c.params, f),
+        None => b.conv2d(x, &w, Some(&bf), &c.params),
+    }
 }
 
 /// Adds `d` into a value's gradient (a value read by several layers gets their sum).

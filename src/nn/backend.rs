@@ -119,6 +119,16 @@ pub trait Backend {
         eps: f32,
         training: bool,
     ) -> Result<[Self::T; 3]>;
+    /// A batch norm in evaluation mode folded into the conv weight `w` and bias `b` before it:
+    /// `(w·s, beta + (b − mean)·s)`, `s = gamma/√(var + eps)` per output channel.
+    fn fold_batch_norm(
+        &self,
+        w: &Self::T,
+        b: Option<&Self::T>,
+        gamma_beta: [&Self::T; 2],
+        running: [&Self::T; 2],
+        eps: f32,
+    ) -> Result<(Self::T, Self::T)>;
     fn activation(&self, x: &Self::T, f: Activation) -> Result<Self::T>;
     fn activation_backward(&self, dy: &Self::T, x: &Self::T, f: Activation) -> Result<Self::T>;
     /// `dy · f'(x)` from `y = f(x)` (see `Activation::grad_from_output`).
@@ -323,6 +333,16 @@ impl Backend for GpuBackend {
             ops::norm::batch_norm_backward_eval(dy, x, gamma, mean, var, eps)?
         };
         Ok([g.dx, g.dgamma, g.dbeta])
+    }
+    fn fold_batch_norm(
+        &self,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        [g, be]: [&Tensor; 2],
+        [rm, rv]: [&Tensor; 2],
+        eps: f32,
+    ) -> Result<(Tensor, Tensor)> {
+        ops::norm::fold_into_conv(w, b, g, be, rm, rv, eps)
     }
     fn activation(&self, x: &Tensor, f: Activation) -> Result<Tensor> {
         ops::elementwise::activation(x, f)

@@ -267,6 +267,30 @@ impl Backend for CpuBackend {
         let c = Shape::new([dims[1]]);
         Ok([t(x.shape.clone(), dx)?, t(c.clone(), dg)?, t(c, db)?])
     }
+    fn fold_batch_norm(
+        &self,
+        w: &HostTensor,
+        b: Option<&HostTensor>,
+        [g, be]: [&HostTensor; 2],
+        [rm, rv]: [&HostTensor; 2],
+        eps: f32,
+    ) -> Result<(HostTensor, HostTensor)> {
+        let c = w.shape.dims()[0];
+        let per = w.shape.numel() / c.max(1);
+        let (g, be, rm, rv) = (g.v(), be.v(), rm.v(), rv.v());
+        let s: Vec<f64> = (0..c)
+            .map(|k| g[k] / (rv[k] + f64::from(eps)).sqrt())
+            .collect();
+        let wf = w
+            .v()
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v * s[i / per])
+            .collect();
+        let bias = b.map(|b| b.to_vec()).unwrap_or_else(|| vec![0.0; c]);
+        let bf = (0..c).map(|k| be[k] + (bias[k] - rm[k]) * s[k]).collect();
+        Ok((t(w.shape.clone(), wf)?, t(Shape::new([c]), bf)?))
+    }
     fn activation(&self, x: &HostTensor, f: Activation) -> Result<HostTensor> {
         t(
             x.shape.clone(),

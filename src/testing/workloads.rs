@@ -286,6 +286,11 @@ impl TrainStep {
     pub fn batch(&self) -> usize {
         self.y.len()
     }
+    /// Inference on the batch (the inference plan; logits read back).
+    pub fn predict(&mut self) -> Result<()> {
+        let n = self.batch();
+        self.model.predict(&self.x, n).map(drop)
+    }
 }
 
 #[cfg(test)]

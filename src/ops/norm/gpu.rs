@@ -215,3 +215,50 @@ pub(crate) fn backward(
         dbeta: unpack(gpu, &sums, 1, c)?,
     })
 }
+
+/// (w·s, beta + (b − mean)·s) with s = gamma/√(var + eps) per output channel: a batch norm in
+/// evaluation mode folded into the conv `w` `[c_out, …]` (bias `b`) before it.
+pub(crate) fn fold_conv(
+    w: &Tensor,
+    b: Option<&Tensor>,
+    gamma: &Tensor,
+    beta: &Tensor,
+    rm: &Tensor,
+    rv: &Tensor,
+    eps: f32,
+) -> Result<(Tensor, Tensor)> {
+    let gpu = w.gpu();
+    let c = w.dims()[0];
+    let per = w.numel() / c.max(1);
+    let stats = pack(gpu, rm, rv, c)?;
+    let wf = Tensor::zeros(gpu, w.shape().clone())?;
+    let bf = Tensor::zeros(gpu, Shape::new([c]))?;
+    let u = NormUniforms {
+        n: 1,
+        c: u32::try_from(c).map_err(|_| too_large(w))?,
+        hw: u32::try_from(per).map_err(|_| too_large(w))?,
+        flag: u32::from(b.is_some()),
+        eps,
+        ..NormUniforms::default()
+    };
+    let blocks = u32::try_from((w.numel() + c).div_ceil(WG as usize)).map_err(|_| too_large(w))?;
+    let bufs = [
+        Some(w),
+        b,
+        Some(gamma),
+        Some(beta),
+        Some(&stats),
+        Some(&wf),
+        Some(&bf),
+    ];
+    gpu.dispatch_tensors(&key("fold_conv"), &u, &bufs, blocks, 1)?;
+    Ok((wf, bf))
+}
+
+fn too_large(w: &Tensor) -> crate::error::Error {
+    crate::error::Error::TooLarge {
+        what: format!("batch-norm fold of {}", w.shape()),
+        bytes: w.numel() as u64 * 4,
+        limit: u64::from(u32::MAX),
+    }
+}

@@ -152,6 +152,43 @@ pub fn batch_norm_eval(
     gpu::eval_forward(x, gamma, beta, running_mean, running_var, eps, dims)
 }
 
+/// A batch norm in evaluation mode folded into the conv before it, for inference:
+/// `(w·s, beta + (b − mean)·s)` with `s = gamma/√(running_var + eps)` per output channel, so
+/// `conv(x, w', b') = batch_norm_eval(conv(x, w, b))`.
+pub fn fold_into_conv(
+    w: &Tensor,
+    b: Option<&Tensor>,
+    gamma: &Tensor,
+    beta: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f32,
+) -> Result<(Tensor, Tensor)> {
+    check_params(&BatchNormParams { eps, momentum: 0.0 })?;
+    let c = w.dims().first().copied().unwrap_or(0);
+    let ok = |t: &Tensor| t.numel() == c;
+    if c == 0
+        || w.shape().rank() != 4
+        || ![gamma, beta, running_mean, running_var]
+            .into_iter()
+            .chain(b)
+            .all(ok)
+    {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            what: "fold: weight, bias and statistics",
+            expected: "w [c, …] with bias, gamma, beta, mean and variance of c values each".into(),
+            got: format!(
+                "w {} and {} channels of statistics",
+                w.shape(),
+                gamma.numel()
+            ),
+        });
+    }
+    crate::ops::same_device(OP, &[w, gamma, beta, running_mean, running_var])?;
+    gpu::fold_conv(w, b, gamma, beta, running_mean, running_var, eps)
+}
+
 /// Backward of [`batch_norm_train`], from the batch statistics it returned.
 pub fn batch_norm_backward_train(
     dy: &Tensor,
