@@ -469,7 +469,8 @@ fn inference_folds_batch_norm_into_the_conv_exactly() {
     // unfolded layers' (f64 reference: to rounding; GPU: within the conv's bound).
     use wgcnn::nn::CpuBackend;
     use wgcnn::nn::HostTensor;
-    let g = wgcnn::graph::Sequential::new([3, 9, 7])
+    // Weights (5·3·3·3) small enough next to the output (2·5·16·15) to be folded.
+    let g = wgcnn::graph::Sequential::new([3, 16, 15])
         .seed(6)
         .add(Conv2d::new(5, 3).padding(Padding::Same))
         .add(BatchNorm2d::new())
@@ -489,7 +490,7 @@ fn inference_folds_batch_norm_into_the_conv_exactly() {
             p.data = rng.vec(p.data.len());
         }
     }
-    let x = rng.vec(2 * 3 * 9 * 7);
+    let x = rng.vec(2 * 3 * 16 * 15);
     let heads = [Head::new(0, Loss::MeanSquaredError)];
     let r = ReferenceTrainer::new(g.clone(), &heads, Optimizer::sgd(0.1)).unwrap();
     let folded = r.predict(&x).unwrap().remove(0);
@@ -499,7 +500,7 @@ fn inference_folds_batch_norm_into_the_conv_exactly() {
     let t = |k: usize| {
         HostTensor::from_f32(g.params()[k].spec.shape.clone(), &g.params()[k].data).unwrap()
     };
-    let xt = HostTensor::from_f32([2, 3, 9, 7], &x).unwrap();
+    let xt = HostTensor::from_f32([2, 3, 16, 15], &x).unwrap();
     let wgcnn::nn::Layer::Conv2d(c) = &g.nodes()[0].layer else {
         panic!()
     };

@@ -67,7 +67,7 @@ pub(crate) fn run<B: Backend>(
     while i < g.nodes.len() {
         let node = &g.nodes[i];
         if !mode.training {
-            if let Some(fold) = foldable(g, i, &uses) {
+            if let Some(fold) = foldable(g, i, &uses, n) {
                 let y =
                     run_folded(b, g, params, &vals, i, fold).map_err(|e| e.in_layer(&node.name))?;
                 let last = &g.nodes[i + fold.len];
@@ -193,7 +193,7 @@ pub(crate) fn run<B: Backend>(
 
 /// A conv, the batch norm that alone reads it, and maybe the activation that alone reads
 /// that: in inference they run as one conv with the batch norm folded into its weights and
-/// the activation in its epilogue.
+/// the activation in its epilogue (where the weights are small next to the activations).
 #[derive(Clone, Copy)]
 struct Fold {
     /// Nodes after the conv that the fold covers (1: the batch norm; 2: and the activation).
@@ -201,7 +201,11 @@ struct Fold {
     act: Option<Activation>,
 }
 
-fn foldable(g: &Graph, i: usize, uses: &[usize]) -> Option<Fold> {
+/// Folding pays where a layer's activations outweigh its weights: the folded weights are a
+/// temporary as large as the weights, the batch-norm pass it saves is as large as the output.
+const FOLD_RATIO: usize = 16;
+
+fn foldable(g: &Graph, i: usize, uses: &[usize], n: usize) -> Option<Fold> {
     let (conv, bn) = (&g.nodes[i], g.nodes.get(i + 1)?);
     let only_reader = |from: &super::Node, to: &super::Node| {
         to.inputs == [from.output] && uses[from.output.0] == 1
@@ -210,6 +214,10 @@ fn foldable(g: &Graph, i: usize, uses: &[usize]) -> Option<Fold> {
         (Layer::Conv2d(c), Layer::BatchNorm2d(_))
             if c.activation.is_none() && only_reader(conv, bn) => {}
         _ => return None,
+    }
+    let weights = g.params[*conv.params.first()?].data.len();
+    if weights.saturating_mul(FOLD_RATIO) > g.shapes[conv.output.0].numel().saturating_mul(n) {
+        return None;
     }
     match g.nodes.get(i + 2) {
         Some(a) if only_reader(bn, a) => match a.layer {
