@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use wgcnn::data::{cifar10, idx_dataset, image_folder, load_image, read_cifar_batch, read_idx};
-use wgcnn::testing::Rng;
+use wgcnn::testing::{example_binary as example, Rng};
 use wgcnn::Error;
 
 fn dir(name: &str) -> PathBuf {
@@ -178,25 +178,16 @@ fn image_folders_load_and_name_bad_pictures() {
     assert!(image_folder(&d, 8).is_err(), "a class without pictures");
 }
 
-/// The example binaries `cargo test` builds beside this test.
-fn example(name: &str) -> PathBuf {
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    if p.ends_with("deps") {
-        p.pop();
-    }
-    p.join("examples").join(name)
-}
-
 #[test]
 fn train_cifar_runs_end_to_end_on_cifar_files() {
     let d = dir("train-cifar");
     write_cifar(&d, 12);
     let (ck, png) = (d.join("ck.safetensors"), d.join("curves.png"));
-    let out = Command::new(example("train_cifar"))
-        .args([
+    let train = |extra: &[&str]| {
+        let dir = d.to_str().unwrap();
+        let common = [
             "--data-dir",
-            d.to_str().unwrap(),
+            dir,
             "--no-download",
             "--epochs",
             "2",
@@ -204,15 +195,15 @@ fn train_cifar_runs_end_to_end_on_cifar_files() {
             "16",
             "--augment",
             "--normalize",
-        ])
-        .args([
-            "--save",
-            ck.to_str().unwrap(),
-            "--plot",
-            png.to_str().unwrap(),
-        ])
-        .output()
-        .expect("the train_cifar example is built by cargo test");
+        ];
+        Command::new(example("train_cifar"))
+            .args(common)
+            .args(["--plot", png.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .expect("the train_cifar example is built by cargo test")
+    };
+    let out = train(&["--save", ck.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -225,28 +216,13 @@ fn train_cifar_runs_end_to_end_on_cifar_files() {
     );
     assert!(ck.is_file() && image::open(&png).is_ok());
     // Resuming at the end trains nothing more and keeps the weights.
-    let out = Command::new(example("train_cifar"))
-        .args([
-            "--data-dir",
-            d.to_str().unwrap(),
-            "--no-download",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "16",
-            "--augment",
-            "--normalize",
-        ])
-        .args([
-            "--resume",
-            ck.to_str().unwrap(),
-            "--save",
-            d.join("ck2.safetensors").to_str().unwrap(),
-            "--plot",
-            png.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let again = d.join("ck2.safetensors");
+    let out = train(&[
+        "--resume",
+        ck.to_str().unwrap(),
+        "--save",
+        again.to_str().unwrap(),
+    ]);
     assert!(
         out.status.success(),
         "{}",

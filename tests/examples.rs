@@ -5,17 +5,8 @@ use std::process::Command;
 
 use wgcnn::models;
 use wgcnn::ops::optim::Optimizer;
-use wgcnn::testing::shared_gpu;
+use wgcnn::testing::{example_binary as example, shared_gpu};
 use wgcnn::train::{Loss, Model};
-
-fn example(name: &str) -> PathBuf {
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    if p.ends_with("deps") {
-        p.pop();
-    }
-    p.join("examples").join(name)
-}
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("wgcnn-ex-{}-{name}", std::process::id()));

@@ -111,3 +111,14 @@ pub fn shared_gpu() -> crate::Result<crate::Gpu> {
         hint: String::new(),
     })
 }
+
+/// The path of example `name` as `cargo test` builds it beside the running test binary
+/// (`target/<profile>/examples/<name>`).
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let mut p = std::env::current_exe().unwrap_or_default();
+    p.pop();
+    if p.ends_with("deps") {
+        p.pop();
+    }
+    p.join("examples").join(name)
+}
