@@ -260,7 +260,21 @@ impl Model {
         // Optimiser state: all of it or none (a file from PyTorch carries none).
         let mut opt_state = None;
         if let Some(opt) = &self.optimizer {
-            let has = st.names().iter().any(|n| n.starts_with("optimizer."));
+            // All of it or none: a file saved with other layers frozen or other heads lacks
+            // some parameters' state, and the optimiser then starts afresh.
+            let names = st.names();
+            let has = self
+                .graph
+                .params()
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| self.graph.is_updated(*k))
+                .all(|(_, p)| {
+                    SLOTS
+                        .iter()
+                        .all(|s| names.contains(&format!("optimizer.{s}.{}", p.name).as_str()))
+                })
+                && names.iter().any(|n| n.starts_with("optimizer."));
             let kind = meta.get(OPT_KIND);
             if has && kind.is_some_and(|k| k != optimizer_kind(&opt.optimizer())) {
                 return Err(format_err(

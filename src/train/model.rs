@@ -91,9 +91,12 @@ impl Model {
             .map(|o| heads.iter().any(|h| h.output == o))
             .collect();
         if trained != self.graph.trained_outputs {
+            // The new layout is built aside: a failure leaves the model as it was.
             self.sync_params()?;
-            self.graph.trained_outputs = trained;
-            self.store = ParamStore::new(&self.gpu, &self.graph)?;
+            let mut g = self.graph.clone();
+            g.trained_outputs = trained;
+            self.store = ParamStore::new(&self.gpu, &g)?;
+            self.graph = g;
         }
         self.base_lr = optimizer.lr();
         self.optimizer = Some(BankOptimizers::new(&self.gpu, optimizer, &self.store)?);
@@ -187,10 +190,7 @@ impl Model {
         if !self.gpu.autotune() {
             return Ok(());
         }
-        let passes: &[Pass] = match training {
-            true => &[Pass::Forward, Pass::BackwardData, Pass::BackwardFilter],
-            false => &[Pass::Forward],
-        };
+        let needs = self.graph.needs_grad();
         for node in self.graph.nodes() {
             let Layer::Conv2d(c) = &node.layer else {
                 continue;
@@ -201,7 +201,15 @@ impl Model {
                 .params
                 .resolve(&x, w)
                 .map_err(|e| e.in_layer(&node.name))?;
-            for &p in passes {
+            // Only the passes the plan will run.
+            let data = training && needs[node.inputs[0].0];
+            let filter = training && node.params.iter().any(|&k| self.graph.is_updated(k));
+            let passes = [
+                (Pass::Forward, true),
+                (Pass::BackwardData, data),
+                (Pass::BackwardFilter, filter),
+            ];
+            for (p, _) in passes.into_iter().filter(|&(_, on)| on) {
                 self.gpu.tune_conv2d(&g, p)?;
             }
         }

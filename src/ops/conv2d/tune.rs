@@ -236,7 +236,10 @@ impl Gpu {
             .tuner
             .choices
             .lock()
-            .map(|c| c.contains_key(&class))
+            .map(|c| {
+                c.get(&class)
+                    .is_some_and(|k| k.supports(g, pass == Pass::Forward))
+            })
             .unwrap_or(true);
         if !self.autotune() || known {
             return Ok(self.conv2d_kernel(g, pass));
