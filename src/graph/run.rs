@@ -45,7 +45,7 @@ pub(crate) fn run<B: Backend>(
 ) -> Result<Outcome<B::T>> {
     let n = inputs
         .first()
-        .map(|t| t.shape().dims()[0])
+        .and_then(|t| t.shape().dims().first().copied())
         .ok_or_else(|| Error::Model("no inputs".into()))?;
     let mut vals: Vec<Option<B::T>> = vec![None; g.shapes.len()];
     let mut uses = vec![0usize; g.shapes.len()];

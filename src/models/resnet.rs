@@ -23,7 +23,10 @@ fn basic(
     filters: usize,
     stride: usize,
 ) -> Result<ValueId> {
-    let c_in = b.shape(x).map_or(0, |s| s.dims()[0]);
+    let c_in = b
+        .shape(x)
+        .and_then(|s| s.dims().first().copied())
+        .unwrap_or(0);
     let y = conv_bn(
         b,
         x,
@@ -70,7 +73,10 @@ fn bottleneck(
     width: usize,
     stride: usize,
 ) -> Result<ValueId> {
-    let c_in = b.shape(x).map_or(0, |s| s.dims()[0]);
+    let c_in = b
+        .shape(x)
+        .and_then(|s| s.dims().first().copied())
+        .unwrap_or(0);
     let out = 4 * width;
     let y = conv_bn(
         b,

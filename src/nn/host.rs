@@ -73,9 +73,9 @@ pub(crate) fn dims4(s: &Shape) -> Result<[usize; 4]> {
 pub(crate) fn nc_hw(s: &Shape) -> [usize; 3] {
     let d = s.dims();
     [
-        d[0],
+        d.first().copied().unwrap_or(1),
         d.get(1).copied().unwrap_or(1),
-        d[2..].iter().product(),
+        d.iter().skip(2).product(),
     ]
 }
 

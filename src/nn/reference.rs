@@ -16,6 +16,63 @@ use crate::ops::pool::{self, AdaptiveGeometry, Pool2dParams};
 use crate::ops::reduce::{self, PointwiseLoss};
 use crate::shape::{Shape, HW};
 
+/// Checks that a gradient has its value's shape.
+fn same_shape(dy: &HostTensor, x: &HostTensor) -> Result<()> {
+    if dy.shape != x.shape {
+        return Err(Error::ShapeMismatch {
+            op: "reference",
+            what: "gradient",
+            expected: x.shape.to_string(),
+            got: dy.shape.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that every per-channel tensor has `c` values.
+fn per_channel(c: usize, ts: &[&HostTensor]) -> Result<()> {
+    match ts.iter().find(|t| t.shape.numel() != c) {
+        Some(t) => Err(Error::ShapeMismatch {
+            op: "batch_norm",
+            what: "per-channel tensor",
+            expected: format!("{c} values"),
+            got: t.shape.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// (classes, class indices) of `[rows, classes]` logits and `rows` targets, each an integer
+/// below `classes`.
+fn class_targets(
+    op: &'static str,
+    logits: &HostTensor,
+    targets: &HostTensor,
+) -> Result<(usize, Vec<u32>)> {
+    let &[rows, classes] = logits.shape.dims() else {
+        return Err(Error::ShapeMismatch {
+            op,
+            what: "logits",
+            expected: "rank 2 [n, classes]".into(),
+            got: logits.shape.to_string(),
+        });
+    };
+    let tg = targets.v();
+    if tg.len() != rows
+        || tg
+            .iter()
+            .any(|&v| !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0))
+    {
+        return Err(Error::invalid(
+            op,
+            "targets",
+            format!("{} values", tg.len()),
+            format!("{rows} class indices in 0..{classes}"),
+        ));
+    }
+    Ok((classes, tg.iter().map(|&v| v as u32).collect()))
+}
+
 /// The reference backend (stateless).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuBackend;
@@ -80,6 +137,7 @@ impl Backend for CpuBackend {
         dy: &HostTensor,
         p: &Conv2dParams,
     ) -> Result<HostTensor> {
+        dims4(&dy.shape)?;
         let g = p.resolve(&x.shape, &w_shape(&x.shape, &dy.shape, p))?;
         t(
             g.w_shape(),
@@ -203,6 +261,7 @@ impl Backend for CpuBackend {
         p: &BatchNormParams,
     ) -> Result<[HostTensor; 3]> {
         let dims = nc_hw(&x.shape);
+        per_channel(dims[1], &[g, b, rm, rv])?;
         let stats = norm::cpu::stats(&x.v(), dims);
         let y = norm::cpu::normalize(&x.v(), dims, &stats, &g.v(), &b.v(), f64::from(p.eps));
         let m = (dims[0] * dims[2]) as f64;
@@ -233,6 +292,7 @@ impl Backend for CpuBackend {
         eps: f32,
     ) -> Result<HostTensor> {
         let dims = nc_hw(&x.shape);
+        per_channel(dims[1], &[g, b, rm, rv])?;
         let stats: Vec<(f64, f64)> = rm.v().iter().copied().zip(rv.v().iter().copied()).collect();
         t(
             x.shape.clone(),
@@ -249,6 +309,8 @@ impl Backend for CpuBackend {
         training: bool,
     ) -> Result<[HostTensor; 3]> {
         let dims = nc_hw(&x.shape);
+        per_channel(dims[1], &[gamma, mean, var])?;
+        same_shape(dy, x)?;
         let stats: Vec<(f64, f64)> = mean
             .v()
             .iter()
@@ -275,8 +337,17 @@ impl Backend for CpuBackend {
         [rm, rv]: [&HostTensor; 2],
         eps: f32,
     ) -> Result<(HostTensor, HostTensor)> {
-        let c = w.shape.dims()[0];
+        let c = dims4(&w.shape)?[0];
         let per = w.shape.numel() / c.max(1);
+        let stats = [g, be, rm, rv].into_iter().chain(b);
+        if stats.into_iter().any(|s| s.shape.numel() != c) {
+            return Err(Error::invalid(
+                "fold_batch_norm",
+                "statistics",
+                "length",
+                format!("{c} values each"),
+            ));
+        }
         let (g, be, rm, rv) = (g.v(), be.v(), rm.v(), rv.v());
         let s: Vec<f64> = (0..c)
             .map(|k| g[k] / (rv[k] + f64::from(eps)).sqrt())
@@ -306,6 +377,7 @@ impl Backend for CpuBackend {
         x: &HostTensor,
         f: Activation,
     ) -> Result<HostTensor> {
+        same_shape(dy, x)?;
         let v = x
             .v()
             .iter()
@@ -320,6 +392,7 @@ impl Backend for CpuBackend {
         y: &HostTensor,
         f: Activation,
     ) -> Result<HostTensor> {
+        same_shape(dy, y)?;
         let v = y
             .v()
             .iter()
@@ -374,6 +447,7 @@ impl Backend for CpuBackend {
         )
     }
     fn lrn_backward(&self, dy: &HostTensor, x: &HostTensor, p: &LrnParams) -> Result<HostTensor> {
+        same_shape(dy, x)?;
         t(
             x.shape.clone(),
             lrn::cpu::backward(&dy.v(), &x.v(), nc_hw(&x.shape), p),
@@ -410,7 +484,19 @@ impl Backend for CpuBackend {
                 .ok_or_else(|| Error::invalid("concat", "parts", 0, "needs at least one"))?
                 .shape,
         )?;
-        let c: usize = parts.iter().map(|p| p.shape.dims()[1]).sum();
+        let mut c = 0;
+        for p in parts {
+            let [n, pc, h, w] = dims4(&p.shape)?;
+            if [n, h, w] != [first[0], first[2], first[3]] {
+                return Err(Error::ShapeMismatch {
+                    op: "concat",
+                    what: "part",
+                    expected: format!("[{}, any, {}, {}]", first[0], first[2], first[3]),
+                    got: p.shape.to_string(),
+                });
+            }
+            c += pc;
+        }
         let hw = first[2] * first[3];
         let mut out = Vec::with_capacity(first[0] * c * hw);
         for b in 0..first[0] {
@@ -423,6 +509,14 @@ impl Backend for CpuBackend {
     }
     fn split(&self, x: &HostTensor, sizes: &[usize]) -> Result<Vec<HostTensor>> {
         let [n, c, h, w] = dims4(&x.shape)?;
+        if sizes.iter().sum::<usize>() != c {
+            return Err(Error::invalid(
+                "split",
+                "sizes",
+                format!("{sizes:?}"),
+                format!("must add up to the {c} channels"),
+            ));
+        }
         let hw = h * w;
         let v = x.v();
         let mut start = 0;
@@ -442,8 +536,7 @@ impl Backend for CpuBackend {
         logits: &HostTensor,
         targets: &HostTensor,
     ) -> Result<(HostTensor, HostTensor)> {
-        let classes = logits.shape.dims()[1];
-        let tg: Vec<u32> = targets.v().iter().map(|&v| v as u32).collect();
+        let (classes, tg) = class_targets("softmax_cross_entropy", logits, targets)?;
         let (loss, grad) = reduce::cpu::softmax_cross_entropy(&logits.v(), &tg, classes);
         Ok((
             t(Shape::new([1]), vec![loss])?,
@@ -456,6 +549,14 @@ impl Backend for CpuBackend {
         target: &HostTensor,
         loss: PointwiseLoss,
     ) -> Result<(HostTensor, HostTensor)> {
+        if pred.shape != target.shape {
+            return Err(Error::ShapeMismatch {
+                op: "loss",
+                what: "target",
+                expected: pred.shape.to_string(),
+                got: target.shape.to_string(),
+            });
+        }
         let n = pred.shape.numel() as f64;
         let (p, y) = (pred.v(), target.v());
         let (mut total, mut grad) = (0.0, Vec::with_capacity(p.len()));
@@ -477,15 +578,14 @@ impl Backend for CpuBackend {
         ))
     }
     fn hits(&self, logits: &HostTensor, targets: &HostTensor) -> Result<HostTensor> {
-        let classes = logits.shape.dims()[1];
+        let (classes, tg) = class_targets("hits", logits, targets)?;
         let v = logits.v();
-        let hits = targets
-            .v()
+        let hits = tg
             .iter()
             .enumerate()
-            .filter(|&(r, &tg)| {
+            .filter(|&(r, &t)| {
                 let row = &v[r * classes..(r + 1) * classes];
-                let t = tg as usize;
+                let t = t as usize;
                 // argmax's rule: the first maximum wins.
                 row.iter()
                     .enumerate()
