@@ -81,6 +81,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// A file whose contents are not what its format says.
+    pub(crate) fn format(path: &std::path::Path, what: impl Into<String>) -> Error {
+        Error::Format {
+            path: path.to_path_buf(),
+            what: what.into(),
+        }
+    }
+
+    /// An I/O failure on `path`, for `map_err`.
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
     /// Wraps `self` with the name of the layer it happened in.
     pub(crate) fn in_layer(self, layer: &str) -> Error {
         Error::Layer {
@@ -102,4 +118,25 @@ impl Error {
             why: why.into(),
         }
     }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so a
+/// crash never leaves a half-written file where the old one was.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::format(path, "not a file path"))?
+        .to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+        f.write_all(bytes).map_err(Error::io(&tmp))?;
+        f.sync_all().map_err(Error::io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(Error::io(path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

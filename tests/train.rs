@@ -529,13 +529,37 @@ fn the_reference_backend_refuses_bad_shapes() {
     use wgcnn::nn::{Backend, CpuBackend, HostTensor};
     let b = CpuBackend;
     let h = |s: &[usize]| HostTensor::new(s, vec![0.5; s.iter().product()]).unwrap();
-    assert!(b.softmax_cross_entropy(&h(&[6]), &h(&[6])).is_err(), "rank-1 logits");
+    assert!(
+        b.softmax_cross_entropy(&h(&[6]), &h(&[6])).is_err(),
+        "rank-1 logits"
+    );
     let t = HostTensor::new([2], vec![0.0, 3.0]).unwrap();
-    assert!(b.softmax_cross_entropy(&h(&[2, 3]), &t).is_err(), "class 3 of 3");
-    assert!(b.hits(&h(&[2, 3]), &h(&[3])).is_err(), "3 targets for 2 rows");
+    assert!(
+        b.softmax_cross_entropy(&h(&[2, 3]), &t).is_err(),
+        "class 3 of 3"
+    );
+    assert!(
+        b.hits(&h(&[2, 3]), &h(&[3])).is_err(),
+        "3 targets for 2 rows"
+    );
     assert!(b.concat(&[&h(&[1, 2, 3, 3]), &h(&[1, 2, 4, 3])]).is_err());
     assert!(b.split(&h(&[1, 4, 2, 2]), &[1, 2]).is_err());
-    assert!(b.pointwise_loss(&h(&[2, 3]), &h(&[3, 2]), wgcnn::ops::reduce::PointwiseLoss::Mse).is_err());
-    assert!(b.activation_backward(&h(&[3]), &h(&[4]), Activation::Relu).is_err());
-    assert!(b.batch_norm_eval(&h(&[2, 3, 2, 2]), [&h(&[2]), &h(&[3])], [&h(&[3]), &h(&[3])], 1e-5).is_err());
+    assert!(b
+        .pointwise_loss(
+            &h(&[2, 3]),
+            &h(&[3, 2]),
+            wgcnn::ops::reduce::PointwiseLoss::Mse
+        )
+        .is_err());
+    assert!(b
+        .activation_backward(&h(&[3]), &h(&[4]), Activation::Relu)
+        .is_err());
+    assert!(b
+        .batch_norm_eval(
+            &h(&[2, 3, 2, 2]),
+            [&h(&[2]), &h(&[3])],
+            [&h(&[3]), &h(&[3])],
+            1e-5
+        )
+        .is_err());
 }

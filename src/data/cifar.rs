@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{format_err, io_err};
 use crate::error::{Error, Result};
 use crate::train::Dataset;
 
@@ -35,9 +34,9 @@ const FOLDER: &str = "cifar-10-batches-bin";
 
 /// Reads one batch file: (pixels, `n · 3072` bytes CHW per image; labels, `n` bytes).
 pub fn read_cifar_batch(path: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
-    let b = std::fs::read(path).map_err(io_err(path))?;
+    let b = std::fs::read(path).map_err(Error::io(path))?;
     if b.is_empty() || b.len() % RECORD != 0 {
-        return Err(format_err(
+        return Err(Error::format(
             path,
             format!(
                 "{} bytes is not a whole number of {RECORD}-byte records",
@@ -49,7 +48,7 @@ pub fn read_cifar_batch(path: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
     let (mut pixels, mut labels) = (Vec::with_capacity(n * (RECORD - 1)), Vec::with_capacity(n));
     for (i, rec) in b.chunks_exact(RECORD).enumerate() {
         if rec[0] > 9 {
-            return Err(format_err(
+            return Err(Error::format(
                 path,
                 format!("record {i} has label {}: classes are 0..10", rec[0]),
             ));
@@ -99,7 +98,6 @@ mod download {
     use md5::{Digest, Md5};
 
     use super::{batches_in, FOLDER};
-    use crate::data::{format_err, io_err};
     use crate::error::{Error, Result};
 
     const URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -116,7 +114,7 @@ mod download {
         if let Some(d) = batches_in(dir) {
             return Ok(d);
         }
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let offline = |e: String| {
             Error::Model(format!(
                 "CIFAR-10 is not in {} and downloading {URL} failed ({e}). Without network, put the binary batches (data_batch_1.bin … test_batch.bin) in {}",
@@ -131,7 +129,7 @@ mod download {
             ".cifar-10-binary.tar.gz.part-{}",
             std::process::id()
         ));
-        let mut file = std::fs::File::create(&archive).map_err(io_err(&archive))?;
+        let mut file = std::fs::File::create(&archive).map_err(Error::io(&archive))?;
         let (mut hash, mut got, mut buf) = (Md5::new(), 0u64, vec![0u8; 1 << 16]);
         loop {
             let n = body.read(&mut buf).map_err(|e| offline(e.to_string()))?;
@@ -139,7 +137,7 @@ mod download {
                 break;
             }
             hash.update(&buf[..n]);
-            file.write_all(&buf[..n]).map_err(io_err(&archive))?;
+            file.write_all(&buf[..n]).map_err(Error::io(&archive))?;
             got += n as u64;
             progress(got, total);
         }
@@ -147,24 +145,25 @@ mod download {
         let sum: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
         if sum != MD5 {
             let _ = std::fs::remove_file(&archive);
-            return Err(format_err(
+            return Err(Error::format(
                 &archive,
                 format!("MD5 {sum} differs from the published {MD5}: the download is corrupt"),
             ));
         }
         let tmp = dir.join(format!(".cifar-extract-{}", std::process::id()));
         let unpack = (|| {
-            let f = std::fs::File::open(&archive).map_err(io_err(&archive))?;
+            let f = std::fs::File::open(&archive).map_err(Error::io(&archive))?;
             tar::Archive::new(flate2::read::GzDecoder::new(f))
                 .unpack(&tmp)
-                .map_err(|e| format_err(&archive, format!("cannot extract: {e}")))?;
-            std::fs::rename(tmp.join(FOLDER), dir.join(FOLDER)).map_err(io_err(&dir.join(FOLDER)))
+                .map_err(|e| Error::format(&archive, format!("cannot extract: {e}")))?;
+            std::fs::rename(tmp.join(FOLDER), dir.join(FOLDER))
+                .map_err(Error::io(&dir.join(FOLDER)))
         })();
         let _ = std::fs::remove_file(&archive);
         let _ = std::fs::remove_dir_all(&tmp);
         unpack?;
         batches_in(dir)
-            .ok_or_else(|| format_err(dir, "the archive did not contain the CIFAR-10 batches"))
+            .ok_or_else(|| Error::format(dir, "the archive did not contain the CIFAR-10 batches"))
     }
 }
 

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
 
-use super::{format_err, io_err};
 use crate::error::{Error, Result};
 use crate::train::Dataset;
 
@@ -27,14 +26,14 @@ pub fn load_image(path: &Path, size: u32) -> Result<Vec<f32>> {
         ));
     }
     let img = image::ImageReader::open(path)
-        .map_err(io_err(path))?
+        .map_err(Error::io(path))?
         .with_guessed_format()
-        .map_err(io_err(path))?
+        .map_err(Error::io(path))?
         .decode()
-        .map_err(|e| format_err(path, format!("cannot decode the picture: {e}")))?;
+        .map_err(|e| Error::format(path, format!("cannot decode the picture: {e}")))?;
     let (w, h) = (img.width(), img.height());
     if w == 0 || h == 0 {
-        return Err(format_err(path, "the picture is empty"));
+        return Err(Error::format(path, "the picture is empty"));
     }
     // The centre square first, then one resize: a long thin picture never becomes a huge
     // intermediate image.
@@ -59,13 +58,13 @@ pub fn load_image(path: &Path, size: u32) -> Result<Vec<f32>> {
 /// A dataset from `root/<class>/<pictures>` at `size × size`, with the class names by label.
 pub fn image_folder(root: &Path, size: u32) -> Result<(Dataset, Vec<String>)> {
     let mut classes: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(io_err(root))?
+        .map_err(Error::io(root))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
         .collect();
     classes.sort();
     if classes.is_empty() {
-        return Err(format_err(
+        return Err(Error::format(
             root,
             "no class folders (expected root/<class>/<pictures>)",
         ));
@@ -73,13 +72,13 @@ pub fn image_folder(root: &Path, size: u32) -> Result<(Dataset, Vec<String>)> {
     let (mut x, mut labels) = (Vec::new(), Vec::new());
     for (label, dir) in classes.iter().enumerate() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io_err(dir))?
+            .map_err(Error::io(dir))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && is_picture(p))
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(format_err(
+            return Err(Error::format(
                 dir,
                 "no .png, .jpg or .jpeg pictures in this class folder",
             ));

@@ -3,7 +3,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{format_err, io_err};
 use crate::error::{Error, Result};
 use crate::train::Dataset;
 
@@ -36,21 +35,21 @@ pub struct IdxArray {
 
 /// Reads an IDX file of unsigned bytes (type 0x08), gzip-compressed or not.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(io_err(path))?;
+    let raw = std::fs::read(path).map_err(Error::io(path))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
             .take(GZIP_LIMIT + 1)
             .read_to_end(&mut out)
-            .map_err(|e| format_err(path, format!("corrupt gzip data: {e}")))?;
+            .map_err(|e| Error::format(path, format!("corrupt gzip data: {e}")))?;
         if out.len() as u64 > GZIP_LIMIT {
-            return Err(format_err(path, "decompresses to more than 1 GiB"));
+            return Err(Error::format(path, "decompresses to more than 1 GiB"));
         }
         out
     } else {
         raw
     };
-    parse(&bytes).map_err(|what| format_err(path, what))
+    parse(&bytes).map_err(|what| Error::format(path, what))
 }
 
 fn parse(b: &[u8]) -> std::result::Result<IdxArray, String> {
@@ -101,13 +100,13 @@ pub fn idx_dataset(images: &Path, labels: &Path, classes: usize) -> Result<Datas
     let x = read_idx(images)?;
     let y = read_idx(labels)?;
     let &[n, h, w] = x.dims.as_slice() else {
-        return Err(format_err(
+        return Err(Error::format(
             images,
             format!("dimensions {:?}: expected [n, h, w]", x.dims),
         ));
     };
     if y.dims != [n] {
-        return Err(format_err(
+        return Err(Error::format(
             labels,
             format!("dimensions {:?}: expected [{n}] labels", y.dims),
         ));
@@ -118,7 +117,7 @@ pub fn idx_dataset(images: &Path, labels: &Path, classes: usize) -> Result<Datas
         .enumerate()
         .find(|(_, &l)| usize::from(l) >= classes)
     {
-        return Err(format_err(
+        return Err(Error::format(
             labels,
             format!("label {l} at {i}: classes are 0..{classes}"),
         ));

@@ -15,22 +15,6 @@ pub use idx::{fashion_mnist, idx_dataset, read_idx, IdxArray, FASHION_MNIST_CLAS
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
-
-pub(crate) fn format_err(path: &Path, what: impl Into<String>) -> Error {
-    Error::Format {
-        path: path.to_path_buf(),
-        what: what.into(),
-    }
-}
-
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Where datasets live: `explicit` (a `--data-dir`), else `$WGCNN_DATA`, else the user cache
 /// directory (`$XDG_CACHE_HOME/wgcnn` or `~/.cache/wgcnn`), else `./data`.
 pub fn data_dir(explicit: Option<&Path>) -> PathBuf {

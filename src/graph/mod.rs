@@ -105,15 +105,21 @@ impl Graph {
         Ok(n)
     }
 
-    /// Parameter indices the optimiser updates: trainable specs of unfrozen layers whose
-    /// output reaches a trained output.
-    pub(crate) fn is_updated(&self, k: usize) -> bool {
+    /// Per parameter: whether the optimiser updates it (a trainable spec of an unfrozen layer
+    /// whose output reaches a trained output).
+    pub(crate) fn updated(&self) -> Vec<bool> {
         let reaches = self.reaches_loss();
-        self.params[k].spec.trainable
-            && self
-                .nodes
-                .iter()
-                .any(|n| !n.frozen && n.params.contains(&k) && reaches[n.output.0])
+        let mut u = vec![false; self.params.len()];
+        for n in self
+            .nodes
+            .iter()
+            .filter(|n| !n.frozen && reaches[n.output.0])
+        {
+            for &k in &n.params {
+                u[k] |= self.params[k].spec.trainable;
+            }
+        }
+        u
     }
 
     /// Per value: whether some trained output depends on it.
@@ -134,9 +140,10 @@ impl Graph {
 
     /// Per value: whether a gradient must flow into it (some updated weight lies upstream).
     pub(crate) fn needs_grad(&self) -> Vec<bool> {
+        let updated = self.updated();
         let mut need = vec![false; self.shapes.len()];
         for node in &self.nodes {
-            let own = node.params.iter().any(|&k| self.is_updated(k));
+            let own = node.params.iter().any(|&k| updated[k]);
             need[node.output.0] = own || node.inputs.iter().any(|v| need[v.0]);
         }
         need

@@ -41,7 +41,8 @@ impl ParamStore {
             / 4) as usize
             / align
             * align;
-        let updated = |k: usize| g.is_updated(k);
+        let is_updated = g.updated();
+        let updated = |k: usize| is_updated[k];
         let order: Vec<usize> = (0..g.params.len())
             .filter(|&k| updated(k))
             .chain((0..g.params.len()).filter(|&k| !updated(k)))

@@ -147,6 +147,7 @@ pub(crate) fn run<B: Backend>(
     let mut grads = vec![None; g.params.len()];
     if mode.training {
         let needs = g.needs_grad();
+        let updated = g.updated();
         for (i, node) in g.nodes.iter().enumerate().rev() {
             let s = std::mem::take(&mut saved[i]);
             let Some(dy) = out_grads[node.output.0].take() else {
@@ -154,7 +155,7 @@ pub(crate) fn run<B: Backend>(
             };
             let need = Need {
                 inputs: node.inputs.iter().map(|v| needs[v.0]).collect(),
-                params: node.params.iter().any(|&k| g.is_updated(k)),
+                params: node.params.iter().any(|&k| updated[k]),
             };
             if !need.params && !need.inputs.iter().any(|&x| x) {
                 continue;

@@ -59,13 +59,14 @@ pub struct Summary {
 impl Graph {
     /// Layer rows and parameter totals (no device needed).
     pub fn summary(&self) -> Summary {
+        let updated = self.updated();
         let rows: Vec<LayerRow> = self
             .nodes
             .iter()
             .map(|n| {
                 let (mut t, mut f) = (0, 0);
                 for &k in &n.params {
-                    match self.is_updated(k) {
+                    match updated[k] {
                         true => t += self.params[k].data.len(),
                         false => f += self.params[k].data.len(),
                     }

@@ -7,13 +7,12 @@
 //! checksum written by wgcnn catches corrupted data.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 
 use super::Model;
-use crate::error::{Error, Result};
+use crate::error::{write_atomic, Error, Result};
 use crate::graph::params::BankOptimizers;
 use crate::nn::Layer;
 use crate::ops::optim::Optimizer;
@@ -34,13 +33,6 @@ fn optimizer_kind(o: &Optimizer) -> &'static str {
     }
 }
 const SLOTS: [&str; 3] = ["s1", "s2", "s3"];
-
-fn format_err(path: &Path, what: impl Into<String>) -> Error {
-    Error::Format {
-        path: path.to_path_buf(),
-        what: what.into(),
-    }
-}
 
 /// FNV-1a over the metadata (but the checksum itself), then each tensor's name, dtype, shape
 /// and bytes, tensors in name order.
@@ -125,6 +117,7 @@ impl Model {
             .collect();
         meta.insert(STEP.to_string(), self.step.to_string());
         if let Some(opt) = &self.optimizer {
+            let updated = self.graph.updated();
             // Per bank: its three state vectors.
             let mut state = std::collections::BTreeMap::new();
             for (b, s) in &opt.states {
@@ -132,7 +125,7 @@ impl Model {
             }
             for (k, p) in self.graph.params().iter().enumerate() {
                 let (b, at) = self.store.slots[k];
-                let Some(bank) = state.get(&b).filter(|_| self.graph.is_updated(k)) else {
+                let Some(bank) = state.get(&b).filter(|_| updated[k]) else {
                     continue;
                 };
                 for (slot, s) in SLOTS.iter().zip(bank) {
@@ -161,11 +154,11 @@ impl Model {
             .map(|(n, d, s, b)| {
                 safetensors::tensor::TensorView::new(*d, s.clone(), b)
                     .map(|v| (n.clone(), v))
-                    .map_err(|e| format_err(path, e.to_string()))
+                    .map_err(|e| Error::format(path, e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
         let bytes = safetensors::serialize(views, Some(meta))
-            .map_err(|e| format_err(path, e.to_string()))?;
+            .map_err(|e| Error::format(path, e.to_string()))?;
         write_atomic(path, &bytes)
     }
 
@@ -178,9 +171,9 @@ impl Model {
             source,
         })?;
         let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
+            .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
+            .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
         if let Some(want) = meta.get(CHECKSUM) {
             let mut names = st.names();
@@ -189,27 +182,30 @@ impl Model {
                 .iter()
                 .map(|n| st.tensor(n).map(|v| (*n, v)))
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| format_err(path, e.to_string()))?;
+                .map_err(|e| Error::format(path, e.to_string()))?;
             let items = views
                 .iter()
                 .map(|(n, v)| (*n, v.dtype(), v.shape(), v.data()));
             let got = checksum(&meta, items);
             if format!("{got:016x}") != *want {
-                return Err(format_err(path, "checksum mismatch: the file is corrupt"));
+                return Err(Error::format(
+                    path,
+                    "checksum mismatch: the file is corrupt",
+                ));
             }
         }
         let f32s = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let v = st
                 .tensor(name)
-                .map_err(|_| format_err(path, format!("tensor `{name}` is missing")))?;
+                .map_err(|_| Error::format(path, format!("tensor `{name}` is missing")))?;
             if v.dtype() != Dtype::F32 {
-                return Err(format_err(
+                return Err(Error::format(
                     path,
                     format!("tensor `{name}` is {:?}, expected F32", v.dtype()),
                 ));
             }
             if v.shape() != shape {
-                return Err(format_err(
+                return Err(Error::format(
                     path,
                     format!(
                         "tensor `{name}` has shape {:?}, the model expects {shape:?}",
@@ -242,7 +238,7 @@ impl Model {
             .into_iter()
             .find(|n| !n.starts_with("optimizer.") && !known.iter().any(|k| k == n))
         {
-            return Err(format_err(
+            return Err(Error::format(
                 path,
                 format!("tensor `{extra}` has no place in this model"),
             ));
@@ -251,7 +247,7 @@ impl Model {
             meta.get(key)
                 .map(|v| {
                     v.parse().map_err(|_| {
-                        format_err(path, format!("metadata `{key}` = `{v}` is not a count"))
+                        Error::format(path, format!("metadata `{key}` = `{v}` is not a count"))
                     })
                 })
                 .transpose()
@@ -259,6 +255,7 @@ impl Model {
         let step = counter(STEP)?;
         // Optimiser state: all of it or none (a file from PyTorch carries none).
         let mut opt_state = None;
+        let updated = self.graph.updated();
         if let Some(opt) = &self.optimizer {
             // All of it or none: a file saved with other layers frozen or other heads lacks
             // some parameters' state, and the optimiser then starts afresh.
@@ -268,7 +265,7 @@ impl Model {
                 .params()
                 .iter()
                 .enumerate()
-                .filter(|(k, _)| self.graph.is_updated(*k))
+                .filter(|(k, _)| updated[*k])
                 .all(|(_, p)| {
                     SLOTS
                         .iter()
@@ -277,7 +274,7 @@ impl Model {
                 && names.iter().any(|n| n.starts_with("optimizer."));
             let kind = meta.get(OPT_KIND);
             if has && kind.is_some_and(|k| k != optimizer_kind(&opt.optimizer())) {
-                return Err(format_err(
+                return Err(Error::format(
                     path,
                     format!(
                         "the optimiser state is {}'s, the model is compiled with {}",
@@ -296,7 +293,7 @@ impl Model {
                 for (k, p) in self.graph.params().iter().enumerate() {
                     let (b, at) = self.store.slots[k];
                     let i = opt.states.iter().position(|(bb, _)| *bb == b);
-                    let Some(i) = i.filter(|_| self.graph.is_updated(k)) else {
+                    let Some(i) = i.filter(|_| updated[k]) else {
                         continue;
                     };
                     for (slot, dst) in SLOTS.iter().zip(flat[i].iter_mut()) {
@@ -305,11 +302,11 @@ impl Model {
                     }
                 }
                 let t = counter(OPT_STEP)?
-                    .ok_or_else(|| format_err(path, "optimizer step count missing"))?;
+                    .ok_or_else(|| Error::format(path, "optimizer step count missing"))?;
                 let mu: f64 = meta
                     .get(OPT_MU)
                     .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| format_err(path, "optimizer momentum product missing"))?;
+                    .ok_or_else(|| Error::format(path, "optimizer momentum product missing"))?;
                 opt_state = Some((flat, t, mu));
             }
         }
@@ -351,29 +348,6 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
         source,
     })?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
     Ok(header.metadata().clone().unwrap_or_default())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::Io { path: p, source }
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| format_err(path, "not a file path"))?
-        .to_string_lossy();
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

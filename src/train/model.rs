@@ -191,6 +191,7 @@ impl Model {
             return Ok(());
         }
         let needs = self.graph.needs_grad();
+        let updated = self.graph.updated();
         for node in self.graph.nodes() {
             let Layer::Conv2d(c) = &node.layer else {
                 continue;
@@ -203,7 +204,7 @@ impl Model {
                 .map_err(|e| e.in_layer(&node.name))?;
             // Only the passes the plan will run.
             let data = training && needs[node.inputs[0].0];
-            let filter = training && node.params.iter().any(|&k| self.graph.is_updated(k));
+            let filter = training && node.params.iter().any(|&k| updated[k]);
             let passes = [
                 (Pass::Forward, true),
                 (Pass::BackwardData, data),

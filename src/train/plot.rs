@@ -7,7 +7,7 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 
 use super::History;
-use crate::error::{Error, Result};
+use crate::error::{write_atomic, Error, Result};
 
 const W: u32 = 480;
 const H: u32 = 320;
@@ -147,18 +147,9 @@ impl History {
         ];
         panel(&mut img, 0, &loss, false);
         panel(&mut img, W, &acc, true);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}.png", std::process::id()));
-        img.save(&tmp).map_err(|e| Error::Format {
-            path: path.to_path_buf(),
-            what: format!("cannot write the PNG: {e}"),
-        })?;
-        std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png)
+            .map_err(|e| Error::format(path, format!("cannot encode the PNG: {e}")))?;
+        write_atomic(path, png.get_ref())
     }
 }

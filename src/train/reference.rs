@@ -122,8 +122,9 @@ impl ReferenceTrainer {
     pub fn train_on_batch(&mut self, x: &[f32], targets: &[&[f32]], step: u32) -> Result<f64> {
         let out = self.pass(x, targets, step)?;
         self.t += 1;
+        let updated = self.graph.updated();
         for (k, g) in out.grads.iter().enumerate() {
-            let (Some(g), true) = (g, self.graph.is_updated(k)) else {
+            let (Some(g), true) = (g, updated[k]) else {
                 continue;
             };
             let mut p = self.params[k].to_vec();

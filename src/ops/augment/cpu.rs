@@ -1,12 +1,7 @@
 //! Plain reference augmentation in f64, the same draws and mapping as the shader.
 
 use super::AugmentParams;
-
-fn pcg(v: u32) -> u32 {
-    let s = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
-    let w = ((s >> ((s >> 28) + 4)) ^ s).wrapping_mul(277_803_737);
-    (w >> 22) ^ w
-}
+use crate::ops::elementwise::cpu::pcg;
 
 /// Draw `k` of image `img`: uniform in [0, 1) with 24 bits (exact in f32).
 pub fn draw(seed: u32, step: u32, img: u32, k: u32) -> f64 {

@@ -165,10 +165,9 @@ impl Tuner {
         };
         // Best effort and atomic: a cache that cannot be written only costs a re-tune.
         if let Some(dir) = file.parent() {
-            let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
-            let _ = std::fs::create_dir_all(dir)
-                .and_then(|_| std::fs::write(&tmp, text))
-                .and_then(|_| std::fs::rename(&tmp, file));
+            if std::fs::create_dir_all(dir).is_ok() {
+                let _ = crate::error::write_atomic(file, text.as_bytes());
+            }
         }
     }
 }

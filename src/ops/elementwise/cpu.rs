@@ -79,8 +79,8 @@ pub fn activation_grad_from_output(y: f64, f: Activation) -> f64 {
     }
 }
 
-/// PCG hash, as `pcg` in elementwise.wgsl.
-fn pcg(v: u32) -> u32 {
+/// PCG hash, as `pcg` in elementwise.wgsl and augment.wgsl.
+pub(crate) fn pcg(v: u32) -> u32 {
     let s = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
     let w = ((s >> ((s >> 28) + 4)) ^ s).wrapping_mul(277_803_737);
     (w >> 22) ^ w

@@ -1,7 +1,7 @@
 //! Golden runner for `conv2d` cases.
 
 use super::{dim, tolerance, Case, Checker, Status};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::conv2d::transpose::{self, ConvTranspose2dParams};
 use crate::ops::conv2d::{self, Conv2dParams};
@@ -55,7 +55,7 @@ impl Case<'_> {
                 right,
             } if top == bottom && left == right => (top, left),
             other => {
-                return Err(super::format_err(
+                return Err(Error::format(
                     &self.folder,
                     format!("transposed conv padding must be symmetric, got {other}"),
                 ))

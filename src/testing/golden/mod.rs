@@ -93,7 +93,10 @@ fn run_case(gpu: &Gpu, dir: &Path, case: &Value) -> Outcome {
             "batch_norm2d_eval" => c.run_batch_norm(gpu, false),
             "adam_step" | "adamw_step" => c.run_adam_step(gpu, op == "adamw_step"),
             "adaptive_avg_pool2d" => c.run_adaptive_avg_pool2d(gpu),
-            other => Err(format_err(&c.folder, format!("no runner for op `{other}`"))),
+            other => Err(Error::format(
+                &c.folder,
+                format!("no runner for op `{other}`"),
+            )),
         };
         match Case::read(&folder, case).and_then(run) {
             Ok(status) => status,
@@ -118,13 +121,6 @@ pub(super) struct Case<'a> {
     tensors: HashMap<String, Tensor32>,
 }
 
-fn format_err(path: &Path, what: impl Into<String>) -> Error {
-    Error::Format {
-        path: path.to_path_buf(),
-        what: what.into(),
-    }
-}
-
 /// Reads a raw little-endian f32 file that must hold exactly `numel` values.
 pub fn read_f32(path: &Path, numel: usize) -> Result<Vec<f32>> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
@@ -132,7 +128,7 @@ pub fn read_f32(path: &Path, numel: usize) -> Result<Vec<f32>> {
         source,
     })?;
     if Some(bytes.len()) != numel.checked_mul(4) {
-        return Err(format_err(
+        return Err(Error::format(
             path,
             format!("{} bytes, expected 4 × {numel} for its shape", bytes.len()),
         ));
@@ -148,14 +144,14 @@ impl<'a> Case<'a> {
         let mut tensors = HashMap::new();
         let list = case["tensors"]
             .as_array()
-            .ok_or_else(|| format_err(folder, "case has no `tensors` list"))?;
+            .ok_or_else(|| Error::format(folder, "case has no `tensors` list"))?;
         for t in list {
             let (Some(name), Some(file), Some(shape)) = (
                 t["name"].as_str(),
                 t["file"].as_str(),
                 t["shape"].as_array(),
             ) else {
-                return Err(format_err(
+                return Err(Error::format(
                     folder,
                     "a tensor entry lacks name, file or shape",
                 ));
@@ -165,7 +161,7 @@ impl<'a> Case<'a> {
                 .map(|d| d.as_u64().map(|d| d as usize))
                 .collect::<Option<_>>()
                 .ok_or_else(|| {
-                    format_err(
+                    Error::format(
                         folder,
                         format!("tensor {name}: shape is not a list of sizes"),
                     )
@@ -173,7 +169,7 @@ impl<'a> Case<'a> {
             let numel = shape
                 .iter()
                 .try_fold(1usize, |a, &d| a.checked_mul(d))
-                .ok_or_else(|| format_err(folder, format!("tensor {name}: shape overflows")))?;
+                .ok_or_else(|| Error::format(folder, format!("tensor {name}: shape overflows")))?;
             let data = read_f32(&folder.join(file), numel)?;
             let max_abs = t["max_abs"].as_f64().unwrap_or_else(|| {
                 data.iter()
@@ -204,7 +200,7 @@ impl<'a> Case<'a> {
                 v[0].unwrap_or(0) as usize,
                 v[1].unwrap_or(0) as usize,
             )),
-            _ => Err(format_err(
+            _ => Err(Error::format(
                 &self.folder,
                 format!("param `{key}` is not [h, w]"),
             )),
@@ -216,7 +212,7 @@ impl<'a> Case<'a> {
             .as_u64()
             .map(|v| v as usize)
             .ok_or_else(|| {
-                format_err(
+                Error::format(
                     &self.folder,
                     format!("param `{key}` is missing or not a count"),
                 )
@@ -245,7 +241,7 @@ impl<'a> Case<'a> {
                 left,
                 right,
             }),
-            _ => Err(format_err(
+            _ => Err(Error::format(
                 &self.folder,
                 "param `padding` is not [top, bottom, left, right]",
             )),
@@ -255,7 +251,7 @@ impl<'a> Case<'a> {
     pub(super) fn tensor(&self, name: &str) -> Result<&Tensor32> {
         self.tensors
             .get(name)
-            .ok_or_else(|| format_err(&self.folder, format!("tensor `{name}` missing")))
+            .ok_or_else(|| Error::format(&self.folder, format!("tensor `{name}` missing")))
     }
 
     pub(super) fn upload(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {

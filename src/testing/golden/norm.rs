@@ -1,8 +1,8 @@
 //! Golden runner for `batch_norm2d_train` / `batch_norm2d_eval` cases. Batch reductions
 //! (statistics, dgamma, dbeta, and dx through them) use N·H·W as the reduction length.
 
-use super::{dim, format_err, tolerance, Case, Checker, Status};
-use crate::error::Result;
+use super::{dim, tolerance, Case, Checker, Status};
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::norm::{self, BatchNormParams};
 
@@ -12,7 +12,7 @@ impl Case<'_> {
             self.params[k]
                 .as_f64()
                 .map(|v| v as f32)
-                .ok_or_else(|| format_err(&self.folder, format!("param `{k}` missing")))
+                .ok_or_else(|| Error::format(&self.folder, format!("param `{k}` missing")))
         };
         let p = BatchNormParams {
             eps: num("eps")?,

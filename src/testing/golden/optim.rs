@@ -1,8 +1,8 @@
 //! Golden runners for `sgd_step`, `adam_step` and `adamw_step`: one step from the given state,
 //! within `1e-6 · max(1, max_abs)` (GOLDEN_FORMAT.md).
 
-use super::{format_err, Case, Checker, Status};
-use crate::error::Result;
+use super::{Case, Checker, Status};
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::optim::{Optimizer, OptimizerState};
 use crate::shape::Shape;
@@ -11,7 +11,7 @@ use crate::tensor::Tensor;
 impl Case<'_> {
     fn f32_param(&self, key: &str) -> Result<f32> {
         self.params[key].as_f64().map(|v| v as f32).ok_or_else(|| {
-            format_err(
+            Error::format(
                 &self.folder,
                 format!("param `{key}` is missing or not a number"),
             )
@@ -94,7 +94,7 @@ impl Case<'_> {
         };
         let step = self.usize_param("step")? as u64;
         if step == 0 {
-            return Err(format_err(&self.folder, "param `step` counts from 1"));
+            return Err(Error::format(&self.folder, "param `step` counts from 1"));
         }
         let outs = [("param_out", 0), ("exp_avg_out", 1), ("exp_avg_sq_out", 2)];
         self.run_step(

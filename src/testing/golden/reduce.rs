@@ -1,8 +1,8 @@
 //! Golden runner for `softmax_cross_entropy` cases. The loss is compared relatively (its
 //! magnitude reaches 1000 with ±1000 logits), the gradient under the format's bound.
 
-use super::{format_err, tolerance, Case, Checker, Status};
-use crate::error::Result;
+use super::{tolerance, Case, Checker, Status};
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::reduce;
 
@@ -16,7 +16,7 @@ impl Case<'_> {
             .iter()
             .map(|&t| (t >= 0.0 && t.fract() == 0.0).then_some(t as u32))
             .collect::<Option<_>>()
-            .ok_or_else(|| format_err(&self.folder, "targets are not non-negative integers"))?;
+            .ok_or_else(|| Error::format(&self.folder, "targets are not non-negative integers"))?;
         let (loss, dlogits) = reduce::softmax_cross_entropy(&logits, &target)?;
         let mut c = Checker::default();
         let want = self.tensor("loss")?;
