@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, RegisterTile};
+use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, Pass, RegisterTile};
 use wgcnn::testing::workloads::{
     ConvWorkload, OtherWorkload, TrainWorkload, CONV, OTHER, TRAIN, TRAIN_BATCH,
 };
@@ -32,8 +32,9 @@ struct Args {
     /// Skip timing the CPU reference.
     #[arg(long)]
     no_cpu: bool,
-    /// Forward kernel: the adapter's default choice, or force `gemm` (register-blocked) or
-    /// `tiled` (workgroup memory) to compare them.
+    /// Conv kernels: `auto` (the heuristic choice), `tuned` (the autotuner's, per pass), or
+    /// force `gemm` (register-blocked) or `tiled` (workgroup memory) forward, or
+    /// `winograd2` / `winograd4` forward and dX where the shape allows, to compare them.
     #[arg(long, default_value = "auto")]
     forward: String,
     /// Register tile of the GEMM kernels as MRxNR (4x8, 8x8, 8x16 or 16x4); default: each
@@ -124,15 +125,29 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgc
         Conv2dKernel::Pointwise(_) => Conv2dKernel::Pointwise(tile),
         other => other,
     };
+    let winograd = (args.forward.strip_prefix("winograd"))
+        .and_then(|m| m.parse().ok())
+        .map(Conv2dKernel::Winograd);
+    let tuned = args.forward == "tuned";
+    // --tile forces one tile everywhere; by default each pass takes its own choice.
+    let forced = |k: Conv2dKernel| if args.tile.is_some() { pick(k) } else { k };
+    let choose = |pass: Pass, heuristic: Conv2dKernel| -> wgcnn::Result<Conv2dKernel> {
+        Ok(match winograd {
+            Some(k) if k.supports(&g, pass) => k,
+            _ if tuned => gpu.tune_conv2d(&g, pass)?,
+            _ => forced(heuristic),
+        })
+    };
     let kernel = match args.forward.as_str() {
         "gemm" if !g.is_depthwise() => Conv2dKernel::Gemm(tile),
         "tiled" if !g.is_depthwise() => Conv2dKernel::Tiled,
-        _ => pick(conv2d::choose_forward(&g, info)),
+        _ => choose(Pass::Forward, pick(conv2d::choose_forward(&g, info)))?,
     };
-    // --tile forces one tile everywhere; by default each pass takes its own choice.
-    let forced = |k: Conv2dKernel| if args.tile.is_some() { pick(k) } else { k };
-    let backward_data = forced(conv2d::choose_backward_data(&g, info));
-    let backward_filter = forced(conv2d::choose_backward_filter(&g, info));
+    let backward_data = choose(Pass::BackwardData, conv2d::choose_backward_data(&g, info))?;
+    let backward_filter = choose(
+        Pass::BackwardFilter,
+        conv2d::choose_backward_filter(&g, info),
+    )?;
     let forward = || conv2d::conv2d_with(&x, &w, Some(&b), &g, kernel);
     let fwd_ms = time(gpu, args.runs, || forward().map(drop))?;
     let train_ms = time(gpu, args.runs, || {

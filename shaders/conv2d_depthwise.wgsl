@@ -27,17 +27,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// The forward pass's fused activation; the same codes and forms as conv2d_forward.wgsl.
-fn activate(v: f32) -> f32 {
-    switch p.act {
-        case 0u: { return v; }
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return select(p.alpha * v, v, v > 0.0); }
-        case 3u: { return select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
-        case 4u: { let e = exp(-2.0 * abs(v)); return sign(v) * (1.0 - e) / (1.0 + e); }
-        default: { let e = exp(-abs(v)); return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
-    }
-}
+// activate(v), the fused activation: conv2d_activation.wgsl, appended to this source.
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;

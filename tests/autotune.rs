@@ -21,10 +21,10 @@ fn tuning_is_cached_per_adapter_and_optional() {
     let (xs, ws) = (Shape::new([2, 16, 12, 12]), Shape::new([16, 16, 3, 3]));
     let g = p.resolve(&xs, &ws).unwrap();
     let k = gpu.tune_conv2d(&g, Pass::Forward).unwrap();
-    assert!(k.supports(&g, true));
+    assert!(k.supports(&g, Pass::Forward));
     assert_eq!(gpu.conv2d_kernel(&g, Pass::Forward), k);
     for pass in [Pass::BackwardData, Pass::BackwardFilter] {
-        assert!(gpu.tune_conv2d(&g, pass).unwrap().supports(&g, false));
+        assert!(gpu.tune_conv2d(&g, pass).unwrap().supports(&g, pass));
     }
     // The tuned kernel computes what the reference does.
     let mut rng = Rng::new(4);

@@ -1,10 +1,49 @@
 //! GPU conv2d (every kernel variant, every pass) against the f64 CPU reference on seeded
 //! random cases over the whole option space, plus edge cases.
 
-use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel};
+use wgcnn::ops::conv2d::winograd::{self, WinogradConv};
+use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, Pass};
 use wgcnn::testing::cases::Conv2dCase;
-use wgcnn::testing::{compare, shared_gpu, to_f64, Report, Rng};
+use wgcnn::testing::{bound, compare, compare_with, shared_gpu, to_f64, Report, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
+
+/// Per-element error bound of a Winograd result: the algorithm's rounding errors scale with
+/// the algorithm run on absolute values (see winograd.rs), plus |bias| for the epilogue.
+fn winograd_bounds(
+    c: &WinogradConv,
+    src: &[f64],
+    w: &[f64],
+    bias: Option<&[f64]>,
+) -> impl Fn(usize) -> f64 {
+    let magnitude = winograd::reference(c, src, w, true);
+    let (depth, plane, c_out) = (c.error_depth() + 1, c.h_out * c.w_out, c.c_out);
+    let bias = bias.map(<[f64]>::to_vec);
+    move |i| {
+        let b = bias.as_ref().map_or(0.0, |b| b[(i / plane) % c_out].abs());
+        bound(depth, magnitude[i] + b)
+    }
+}
+
+/// The forward result's bound for `kernel`: direct convolution's from Σ|x·w| over the
+/// reduction, Winograd's from its magnitudes.
+fn forward_bounds<'a>(
+    g: &Conv2dGeometry,
+    kernel: Conv2dKernel,
+    x: &[f64],
+    w: &[f64],
+    bias: Option<&[f64]>,
+    direct: &'a cpu::Reference,
+) -> Box<dyn Fn(usize) -> f64 + 'a> {
+    match kernel {
+        Conv2dKernel::Winograd(m) => {
+            Box::new(winograd_bounds(&WinogradConv::forward(g, m), x, w, bias))
+        }
+        _ => {
+            let k = g.reduction_len() + 1;
+            Box::new(move |i| bound(k, direct.abs_terms[i]))
+        }
+    }
+}
 
 fn check(
     what: &str,
@@ -33,27 +72,38 @@ fn run_case(gpu: &Gpu, case: &Conv2dCase, rng: &mut Rng) -> (Vec<String>, f64) {
     let dx_ref = cpu::backward_data(&g, &dyd, &wd);
     let dw_ref = cpu::backward_filter(&g, &xd, &dyd);
     let db_ref = cpu::backward_bias(&g, &dyd);
-    let k_fwd = g.reduction_len() + 1;
     let k_dx = g.cog() * g.kh * g.kw;
     let k_batch = g.n * g.h_out * g.w_out;
 
     let mut failures = Vec::new();
     let mut worst = 0.0f64;
+    let bias = case.bias.then_some(&bd[..]);
     for kernel in Conv2dKernel::all() {
         let mut note = |what: &str, r: Report| {
             worst = worst.max(r.worst_ratio);
             failures.extend(check(what, case, kernel, &r));
         };
-        if kernel.supports(&g, true) {
+        if kernel.supports(&g, Pass::Forward) {
             let y = conv2d::conv2d_with(&x, &w, case.bias.then_some(&b), &g, kernel).unwrap();
-            note("forward", compare(&y.to_vec().unwrap(), &y_ref, k_fwd));
-        }
-        if kernel.supports(&g, false) {
-            let dx = conv2d::conv2d_backward_data_with(&dy, &w, &g, kernel).unwrap();
+            let bounds = forward_bounds(&g, kernel, &xd, &wd, bias, &y_ref);
             note(
-                "backward_data",
-                compare(&dx.to_vec().unwrap(), &dx_ref, k_dx),
+                "forward",
+                compare_with(&y.to_vec().unwrap(), &y_ref.values, bounds),
             );
+        }
+        if kernel.supports(&g, Pass::BackwardData) {
+            let dx = conv2d::conv2d_backward_data_with(&dy, &w, &g, kernel).unwrap();
+            let got = dx.to_vec().unwrap();
+            let r = match kernel {
+                Conv2dKernel::Winograd(m) => {
+                    let c = WinogradConv::backward_data(&g, m);
+                    compare_with(&got, &dx_ref.values, winograd_bounds(&c, &dyd, &wd, None))
+                }
+                _ => compare(&got, &dx_ref, k_dx),
+            };
+            note("backward_data", r);
+        }
+        if kernel.supports(&g, Pass::BackwardFilter) {
             let dw = conv2d::conv2d_backward_filter_with(&x, &dy, &g, kernel).unwrap();
             note(
                 "backward_filter",
@@ -133,7 +183,7 @@ fn edge_cases_match_the_reference() {
 #[test]
 fn fused_activations_match_the_reference() {
     use wgcnn::ops::elementwise::{cpu as ew_cpu, Activation};
-    use wgcnn::testing::{compare_with, EPS32};
+    use wgcnn::testing::EPS32;
     let gpu = shared_gpu().unwrap();
     let mut rng = Rng::new(0xf05e);
     let acts = [
@@ -144,8 +194,12 @@ fn fused_activations_match_the_reference() {
         Activation::Sigmoid,
     ];
     let mut failures = Vec::new();
-    for i in 0..60 {
-        let case = Conv2dCase::random(&mut rng);
+    for i in 0..80 {
+        // Every other case one Winograd takes, to cover its epilogue.
+        let case = match i % 2 {
+            0 => Conv2dCase::random(&mut rng),
+            _ => Conv2dCase::random_winograd(&mut rng),
+        };
         let f = acts[i % acts.len()];
         let g = case.geometry().expect("random cases resolve");
         let xs = rng.vec(g.x_shape().numel());
@@ -161,17 +215,17 @@ fn fused_activations_match_the_reference() {
             case.bias.then_some(&to_f64(&bs)[..]),
         );
         let y_ref: Vec<f64> = z.values.iter().map(|&v| ew_cpu::activation(v, f)).collect();
-        let k = g.reduction_len() + 1;
-        // The conv's bound passes through f (Lipschitz ≤ 1 for these), plus exp's
-        // (3 + 2|z|) ulp and a few roundings of the activation itself.
-        let tol = |i: usize| {
-            wgcnn::testing::bound(k, z.abs_terms[i])
-                + (8.0 + 4.0 * z.values[i].abs()) * EPS32 * y_ref[i].abs().max(1.0)
-        };
+        let (xd, wd, bd) = (to_f64(&xs), to_f64(&ws), to_f64(&bs));
         for kernel in Conv2dKernel::all()
             .into_iter()
-            .filter(|k| k.supports(&g, true))
+            .filter(|k| k.supports(&g, Pass::Forward))
         {
+            // The conv's bound passes through f (Lipschitz ≤ 1 for these), plus exp's
+            // (3 + 2|z|) ulp and a few roundings of the activation itself.
+            let conv = forward_bounds(&g, kernel, &xd, &wd, case.bias.then_some(&bd[..]), &z);
+            let tol = |i: usize| {
+                conv(i) + (8.0 + 4.0 * z.values[i].abs()) * EPS32 * y_ref[i].abs().max(1.0)
+            };
             let y = conv2d::conv2d_fused_with(&x, &w, case.bias.then_some(&b), &g, kernel, Some(f))
                 .unwrap();
             let r = compare_with(&y.to_vec().unwrap(), &y_ref, tol);
@@ -179,4 +233,109 @@ fn fused_activations_match_the_reference() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn winograd_cases_match_the_reference() {
+    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let mut rng = Rng::new(0x3a3);
+    let mut failures = Vec::new();
+    let mut worst = 0.0f64;
+    // batch 1, no bias, several GEMM rows of tiles, partial edge tiles, padding past 2 (a
+    // cropped dX), valid padding
+    let mut seen = [0usize; 6];
+    for _ in 0..120 {
+        let case = Conv2dCase::random_winograd(&mut rng);
+        let g = case.geometry().unwrap();
+        assert!(
+            Conv2dKernel::Winograd(2).supports(&g, Pass::Forward),
+            "{case}"
+        );
+        for (i, hit) in [
+            g.n == 1,
+            !case.bias,
+            g.n * g.h_out.div_ceil(2) * g.w_out.div_ceil(2) > 512,
+            !g.h_out.is_multiple_of(4) || !g.w_out.is_multiple_of(4),
+            g.pad_top.max(g.pad_bottom).max(g.pad_left).max(g.pad_right) > 2,
+            g.pad_top + g.pad_bottom + g.pad_left + g.pad_right == 0,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            seen[i] += usize::from(hit);
+        }
+        let (f, w) = run_case(&gpu, &case, &mut rng);
+        failures.extend(f);
+        worst = worst.max(w);
+    }
+    println!("Winograd cases: worst error {worst:.3} of its bound, coverage {seen:?}");
+    assert!(
+        seen.iter().all(|&n| n >= 5),
+        "too little coverage: {seen:?}"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn winograd_declines_what_it_cannot_run() {
+    let p = conv2d::Conv2dParams::new(3);
+    let shapes = |x: [usize; 4], w: [usize; 4]| Conv2dCase {
+        x: Shape::new(x),
+        c_out: w[0],
+        params: p,
+        bias: false,
+    };
+    let ok = shapes([1, 4, 8, 8], [4, 4, 3, 3]).geometry().unwrap();
+    for m in [2, 4] {
+        assert!(Conv2dKernel::Winograd(m).supports(&ok, Pass::BackwardData));
+        assert!(!Conv2dKernel::Winograd(m).supports(&ok, Pass::BackwardFilter));
+    }
+    assert!(!Conv2dKernel::Winograd(3).supports(&ok, Pass::Forward));
+    let strided = conv2d::Conv2dParams {
+        stride: 2.into(),
+        ..p
+    };
+    let grouped = conv2d::Conv2dParams { groups: 2, ..p };
+    let dilated = conv2d::Conv2dParams {
+        dilation: 2.into(),
+        ..p
+    };
+    for q in [strided, grouped, dilated, conv2d::Conv2dParams::new(5)] {
+        let c = Conv2dCase {
+            params: q,
+            ..shapes([1, 4, 12, 12], [4, 4, 3, 3])
+        };
+        let g = c.geometry().unwrap();
+        assert!(
+            !Conv2dKernel::Winograd(2).supports(&g, Pass::Forward),
+            "{c}"
+        );
+    }
+    // Transformed inputs past MAX_TEMP_BYTES: 16 · 64 · (64·64·64 tiles) · 4 bytes = 1 GiB.
+    let big = shapes([64, 64, 128, 128], [64, 64, 3, 3])
+        .geometry()
+        .unwrap();
+    assert!(!Conv2dKernel::Winograd(2).supports(&big, Pass::Forward));
+    let gpu = shared_gpu().unwrap();
+    let x = Tensor::zeros(&gpu, Shape::new([1, 4, 12, 12])).unwrap();
+    let w = Tensor::zeros(&gpu, Shape::new([4, 2, 3, 3])).unwrap();
+    let g = Conv2dCase {
+        params: grouped,
+        ..shapes([1, 4, 12, 12], [4, 4, 3, 3])
+    }
+    .geometry()
+    .unwrap();
+    assert!(conv2d::conv2d_with(&x, &w, None, &g, Conv2dKernel::Winograd(2)).is_err());
+
+    // The workspace limit keeps a Gpu's convolutions to the direct kernels.
+    let lean = Gpu::new().unwrap();
+    lean.set_autotune(false);
+    let vgg = shapes([8, 64, 32, 32], [64, 64, 3, 3]).geometry().unwrap();
+    let winograd = |k: Conv2dKernel| matches!(k, Conv2dKernel::Winograd(_));
+    let by_default = lean.conv2d_kernel(&vgg, Pass::Forward);
+    assert_eq!(winograd(by_default), lean.is_software(), "{by_default:?}");
+    lean.set_conv_workspace_limit(0);
+    for pass in [Pass::Forward, Pass::BackwardData] {
+        assert!(!winograd(lean.conv2d_kernel(&vgg, pass)));
+    }
 }

@@ -11,6 +11,7 @@ pub enum Shader {
     Conv2dBackwardFilter,
     Conv2dDepthwise,
     Conv2dReduce,
+    Conv2dWinograd,
     Pool,
     Elementwise,
     Matmul,
@@ -29,6 +30,7 @@ impl Shader {
         Shader::Conv2dBackwardFilter,
         Shader::Conv2dDepthwise,
         Shader::Conv2dReduce,
+        Shader::Conv2dWinograd,
         Shader::Pool,
         Shader::Elementwise,
         Shader::Matmul,
@@ -47,6 +49,7 @@ impl Shader {
             Shader::Conv2dBackwardFilter => "conv2d_backward_filter",
             Shader::Conv2dDepthwise => "conv2d_depthwise",
             Shader::Conv2dReduce => "conv2d_reduce",
+            Shader::Conv2dWinograd => "conv2d_winograd",
             Shader::Pool => "pool",
             Shader::Elementwise => "elementwise",
             Shader::Matmul => "matmul",
@@ -61,12 +64,23 @@ impl Shader {
 
     pub fn source(self) -> &'static str {
         match self {
-            Shader::Conv2dForward => include_str!("../../shaders/conv2d_forward.wgsl"),
+            // The conv shaders with an epilogue share its activation function.
+            Shader::Conv2dForward => concat!(
+                include_str!("../../shaders/conv2d_forward.wgsl"),
+                include_str!("../../shaders/conv2d_activation.wgsl")
+            ),
             Shader::Conv2dBackwardData => include_str!("../../shaders/conv2d_backward_data.wgsl"),
             Shader::Conv2dBackwardFilter => {
                 include_str!("../../shaders/conv2d_backward_filter.wgsl")
             }
-            Shader::Conv2dDepthwise => include_str!("../../shaders/conv2d_depthwise.wgsl"),
+            Shader::Conv2dDepthwise => concat!(
+                include_str!("../../shaders/conv2d_depthwise.wgsl"),
+                include_str!("../../shaders/conv2d_activation.wgsl")
+            ),
+            Shader::Conv2dWinograd => concat!(
+                include_str!("../../shaders/conv2d_winograd.wgsl"),
+                include_str!("../../shaders/conv2d_activation.wgsl")
+            ),
             Shader::Conv2dReduce => include_str!("../../shaders/conv2d_reduce.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
@@ -93,6 +107,7 @@ impl Shader {
             Shader::Conv2dBackwardFilter => &["backward_filter"],
             Shader::Conv2dDepthwise => &["forward", "backward_data", "backward_filter"],
             Shader::Conv2dReduce => &["sum_splits", "backward_bias"],
+            Shader::Conv2dWinograd => &["filter_transform", "input_transform", "output_transform"],
             Shader::Pool => &[
                 "max_forward",
                 "max_backward",
@@ -150,6 +165,8 @@ impl Shader {
             Shader::Conv2dDepthwise => &[true, true, true, false],
             // src, dst
             Shader::Conv2dReduce => &[true, false],
+            // src, bias, dst
+            Shader::Conv2dWinograd => &[true, true, false],
             // src, aux, dst, dst_idx
             Shader::Pool => &[true, true, false, false],
             // a, b, dst
@@ -183,6 +200,7 @@ impl Shader {
             | Shader::Conv2dBackwardFilter
             | Shader::Conv2dDepthwise
             | Shader::Conv2dReduce => of::<conv2d::gpu::Conv2dUniforms>(),
+            Shader::Conv2dWinograd => of::<conv2d::winograd::WinogradUniforms>(),
             Shader::Pool => of::<pool::gpu::PoolUniforms>(),
             Shader::Elementwise => of::<elementwise::gpu::EwUniforms>(),
             Shader::Matmul => of::<matmul::gpu::MatmulUniforms>(),

@@ -95,6 +95,45 @@ impl Conv2dCase {
         }
     }
 
+    /// A random case Winograd applies to (3×3, stride 1, no dilation, one group) over every
+    /// padding kind, explicit padding past the kernel included, odd sizes, batch 1 to 3.
+    pub fn random_winograd(rng: &mut Rng) -> Conv2dCase {
+        loop {
+            let big = rng.chance(0.3);
+            let (c_in, c_out) = if big {
+                (rng.range(1, 40), rng.range(1, 40))
+            } else {
+                (rng.range(1, 6), rng.range(1, 9))
+            };
+            let side = |rng: &mut Rng| {
+                if big {
+                    rng.range(6, 40)
+                } else {
+                    rng.range(1, 11)
+                }
+            };
+            let padding = match rng.range(0, 2) {
+                0 => Padding::Valid,
+                1 => Padding::Same,
+                _ => Padding::Explicit {
+                    top: rng.range(0, 3),
+                    bottom: rng.range(0, 3),
+                    left: rng.range(0, 3),
+                    right: rng.range(0, 3),
+                },
+            };
+            let case = Conv2dCase {
+                x: Shape::new([rng.range(1, 3), c_in, side(rng), side(rng)]),
+                c_out,
+                params: Conv2dParams::new(3).padding(padding),
+                bias: rng.chance(0.6),
+            };
+            if case.geometry().is_ok() {
+                return case;
+            }
+        }
+    }
+
     /// Hand-picked corners: 1×1 outputs, pointwise, depthwise, wide channel counts past one
     /// register tile, a single pixel, long reductions.
     pub fn edge_cases() -> Vec<Conv2dCase> {

@@ -1,7 +1,8 @@
 //! GPU side of conv2d: the uniform block, kernel choice and dispatch of each pass.
 
 use super::kernel::{Conv2dKernel, RegisterTile};
-use super::Conv2dGeometry;
+use super::winograd::{self, WinogradConv};
+use super::{Conv2dGeometry, Pass};
 use crate::error::{Error, Result};
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
 use crate::ops::elementwise::Activation;
@@ -118,21 +119,6 @@ fn sum_splits_key() -> PipelineKey {
     key(Shader::Conv2dReduce, "sum_splits", &[("WG", WG)])
 }
 
-/// The main pipeline a kernel runs for a pass (`forward`: the forward pass, else dX when
-/// `data`, else dW), to compile it ahead of timing.
-pub(crate) fn main_pipeline(kernel: Conv2dKernel, forward: bool, data: bool) -> PipelineKey {
-    match (kernel, forward, data) {
-        (Conv2dKernel::Gemm(t), true, _) => gemm_forward_key(t, false),
-        (Conv2dKernel::Pointwise(t), _, _) => gemm_forward_key(t, true),
-        (Conv2dKernel::Tiled, _, _) => tiled_forward_key(),
-        (Conv2dKernel::Depthwise, true, _) => depthwise_key("forward"),
-        (Conv2dKernel::Depthwise, false, true) => depthwise_key("backward_data"),
-        (Conv2dKernel::Depthwise, false, false) => depthwise_key("backward_filter"),
-        (Conv2dKernel::Gemm(t), false, true) => gemm_backward_data_key(t),
-        (Conv2dKernel::Gemm(t), false, false) => gemm_backward_filter_key(t),
-    }
-}
-
 /// Every pipeline this module dispatches (the naga test validates each).
 pub fn pipelines() -> Vec<PipelineKey> {
     let mut keys = Vec::new();
@@ -144,6 +130,7 @@ pub fn pipelines() -> Vec<PipelineKey> {
             gemm_backward_filter_key(t),
         ]);
     }
+    keys.extend(winograd::pipelines());
     keys.extend([
         tiled_forward_key(),
         depthwise_key("forward"),
@@ -180,8 +167,12 @@ pub(crate) fn forward(
     kernel: Conv2dKernel,
     act: Option<Activation>,
 ) -> Result<Tensor> {
-    if !kernel.supports(g, true) {
+    if !kernel.supports(g, Pass::Forward) {
         return Err(unsupported(kernel, g));
+    }
+    if let Conv2dKernel::Winograd(m) = kernel {
+        let tile = RegisterTile::for_adapter(x.gpu().adapter_info());
+        return winograd::run(x, w, b, &WinogradConv::forward(g, m), act, tile);
     }
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
@@ -205,6 +196,8 @@ pub(crate) fn forward(
             let z = count(g.groups * g.cog().div_ceil(TILE as usize))?;
             gpu.dispatch_tensors(&tiled_forward_key(), &u, &bufs, blocks, z)?;
         }
+        // Winograd returned above.
+        Conv2dKernel::Winograd(_) => return Err(unsupported(kernel, g)),
         Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => {
             let m = g.n * g.h_out * g.w_out;
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
@@ -222,8 +215,12 @@ pub(crate) fn backward_data(
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
 ) -> Result<Tensor> {
-    if !kernel.supports(g, false) {
+    if !kernel.supports(g, Pass::BackwardData) {
         return Err(unsupported(kernel, g));
+    }
+    if let Conv2dKernel::Winograd(m) = kernel {
+        let tile = RegisterTile::for_adapter(dy.gpu().adapter_info());
+        return winograd::run(dy, w, None, &WinogradConv::backward_data(g, m), None, tile);
     }
     let gpu = dy.gpu();
     let dx = Tensor::zeros(gpu, g.x_shape())?;
@@ -245,7 +242,10 @@ pub(crate) fn backward_data(
             let bufs = [dy.binding(), w.binding(), dx.binding()];
             gpu.dispatch(&gemm_backward_data_key(t), &u, &bufs, blocks, z)?;
         }
-        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled => return Err(unsupported(kernel, g)),
+        // Winograd returned above.
+        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
+            return Err(unsupported(kernel, g))
+        }
     }
     Ok(dx)
 }
@@ -272,7 +272,7 @@ fn filter_workgroups(g: &Conv2dGeometry, kernel: Conv2dKernel) -> (usize, usize)
             g.reduction_len().div_ceil((WG * t.mr.max(1)) as usize),
             g.groups * g.cog().div_ceil(t.nr.max(1) as usize),
         ),
-        Conv2dKernel::Depthwise | Conv2dKernel::Tiled => {
+        Conv2dKernel::Depthwise | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
             (g.w_shape().numel().div_ceil(WG as usize), 1)
         }
     }
@@ -284,7 +284,7 @@ pub(crate) fn backward_filter(
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
 ) -> Result<Tensor> {
-    if !kernel.supports(g, false) {
+    if !kernel.supports(g, Pass::BackwardFilter) {
         return Err(unsupported(kernel, g));
     }
     let gpu = x.gpu();
@@ -313,7 +313,9 @@ pub(crate) fn backward_filter(
             let z = count(splits * z_per_split)?;
             gpu.dispatch(&gemm_backward_filter_key(t), &u, &bufs, count(blocks)?, z)?;
         }
-        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled => return Err(unsupported(kernel, g)),
+        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
+            return Err(unsupported(kernel, g))
+        }
     }
     if splits > 1 {
         let blocks = count(len.div_ceil(WG as usize))?;

@@ -1,7 +1,8 @@
 //! Which kernel runs a conv2d pass, and with which register tile: a pure function of the
 //! geometry and the adapter, so tests and benches can force every variant.
 
-use super::Conv2dGeometry;
+use super::winograd::{self, WinogradConv};
+use super::{Conv2dGeometry, Pass};
 
 /// The register tile of the GEMM kernels: `mr` pixels × `nr` channels per invocation
 /// (the `MR` / `NR` overrides).
@@ -58,6 +59,8 @@ pub enum Conv2dKernel {
     Depthwise,
     /// Forward implicit GEMM with workgroup-memory tiles: the choice on hardware GPUs.
     Tiled,
+    /// Winograd F(m×m, 3×3), m = 2 or 4: 3×3, stride 1, one group; forward and dX.
+    Winograd(u32),
 }
 
 impl Conv2dKernel {
@@ -73,25 +76,74 @@ impl Conv2dKernel {
                 .map(|&t| Conv2dKernel::Pointwise(t)),
         );
         v.extend([Conv2dKernel::Depthwise, Conv2dKernel::Tiled]);
+        v.extend(winograd::BLOCKS.map(Conv2dKernel::Winograd));
         v
     }
 
-    /// Whether the kernel can run `g` (`forward`: the forward pass, else dX and dW).
-    pub fn supports(self, g: &Conv2dGeometry, forward: bool) -> bool {
+    /// Bytes of temporary tensors the kernel makes for `g`'s `pass` beyond its output (the
+    /// Winograd transforms; the direct kernels need none worth counting).
+    pub fn workspace(self, g: &Conv2dGeometry, pass: Pass) -> usize {
+        match (self, pass) {
+            (Conv2dKernel::Winograd(m), Pass::Forward) => WinogradConv::forward(g, m).workspace(),
+            (Conv2dKernel::Winograd(m), Pass::BackwardData) => {
+                WinogradConv::backward_data(g, m).workspace()
+            }
+            _ => 0,
+        }
+    }
+
+    /// Whether the kernel can run `g`'s `pass`.
+    pub fn supports(self, g: &Conv2dGeometry, pass: Pass) -> bool {
         let fits = |t: RegisterTile| (1..=MR_MAX).contains(&t.mr) && (1..=NR_MAX).contains(&t.nr);
+        let forward = pass == Pass::Forward;
         match self {
             Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) if !fits(t) => false,
             Conv2dKernel::Gemm(_) => true,
             Conv2dKernel::Pointwise(_) => forward && g.is_pointwise(),
             Conv2dKernel::Depthwise => g.is_depthwise(),
             Conv2dKernel::Tiled => forward,
+            Conv2dKernel::Winograd(m) => {
+                winograd::eligible(g)
+                    && match pass {
+                        Pass::Forward => WinogradConv::forward(g, m).fits(),
+                        Pass::BackwardData => WinogradConv::backward_data(g, m).fits(),
+                        Pass::BackwardFilter => false,
+                    }
+            }
         }
     }
+}
+
+/// Winograd F(4×4, 3×3) where it applies on software adapters, once both channel counts are
+/// wide enough for its GEMMs to outweigh the transforms (vgg_c2 forward 218 → 114 ms,
+/// forward + backward 828 → 543 ms on lavapipe; cifar_c1, 3 input channels, 8 → 21 ms).
+/// Hardware GPUs are left to the autotuner: not measured there.
+fn winograd_pays(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> bool {
+    let k = Conv2dKernel::Winograd(4);
+    info.device_type == wgpu::DeviceType::Cpu && g.c_in.min(g.c_out) >= 16 && k.supports(g, pass)
 }
 
 /// The forward kernel for `g`: register blocking on software adapters, where workgroup memory
 /// and barriers are slow; workgroup-memory tiles on hardware GPUs.
 pub fn choose_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+    if winograd_pays(g, Pass::Forward, info) {
+        Conv2dKernel::Winograd(4)
+    } else {
+        direct_forward(g, info)
+    }
+}
+
+/// The choice among the kernels that need no workspace (for a `Gpu` whose workspace limit
+/// rules Winograd out).
+pub fn choose_direct(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+    match pass {
+        Pass::Forward => direct_forward(g, info),
+        Pass::BackwardData => direct_backward_data(g, info),
+        Pass::BackwardFilter => choose_backward_filter(g, info),
+    }
+}
+
+fn direct_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
     let tile = RegisterTile::for_adapter(info);
     if g.is_depthwise() {
         Conv2dKernel::Depthwise
@@ -106,6 +158,14 @@ pub fn choose_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKer
 
 /// The kernel for dX: the narrow tile when the group has at most 4 input channels.
 pub fn choose_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+    if winograd_pays(g, Pass::BackwardData, info) {
+        Conv2dKernel::Winograd(4)
+    } else {
+        direct_backward_data(g, info)
+    }
+}
+
+fn direct_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
     if g.is_depthwise() {
         Conv2dKernel::Depthwise
     } else if g.cg() <= 4 {

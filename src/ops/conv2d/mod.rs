@@ -9,11 +9,13 @@ pub mod gpu;
 pub mod kernel;
 pub mod transpose;
 pub mod tune;
+pub mod winograd;
 
 use std::fmt;
 
 pub use kernel::{
-    choose_backward_data, choose_backward_filter, choose_forward, Conv2dKernel, RegisterTile,
+    choose_backward_data, choose_backward_filter, choose_direct, choose_forward, Conv2dKernel,
+    RegisterTile,
 };
 pub use tune::Pass;
 

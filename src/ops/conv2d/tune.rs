@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::kernel::{choose_backward_data, choose_backward_filter, choose_forward};
-use super::{gpu, Conv2dGeometry, Conv2dKernel, RegisterTile};
+use super::kernel::{choose_backward_data, choose_backward_filter, choose_direct, choose_forward};
+use super::{gpu, winograd, Conv2dGeometry, Conv2dKernel, RegisterTile};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::shape::Shape;
@@ -35,6 +35,8 @@ pub struct ShapeClass {
     pass: Pass,
     pointwise: bool,
     depthwise: bool,
+    /// Winograd applies (3×3, stride 1, no dilation, one group).
+    winograd: bool,
     m: u32,
     n: u32,
     k: u32,
@@ -50,6 +52,7 @@ impl ShapeClass {
             pass,
             pointwise: g.is_pointwise(),
             depthwise: g.is_depthwise(),
+            winograd: winograd::eligible(g),
             m: bucket(g.n * g.h_out * g.w_out),
             n: bucket(g.cog()),
             k: bucket(g.reduction_len()),
@@ -63,9 +66,10 @@ impl ShapeClass {
             Pass::BackwardFilter => "dw",
         };
         format!(
-            "{p}:pw{}:dw{}:m{}:n{}:k{}",
+            "{p}:pw{}:dw{}:wg{}:m{}:n{}:k{}",
             u8::from(self.pointwise),
             u8::from(self.depthwise),
+            u8::from(self.winograd),
             self.m,
             self.n,
             self.k
@@ -79,6 +83,7 @@ fn kernel_text(k: Conv2dKernel) -> String {
         Conv2dKernel::Pointwise(t) => format!("pointwise{}x{}", t.mr, t.nr),
         Conv2dKernel::Depthwise => "depthwise".into(),
         Conv2dKernel::Tiled => "tiled".into(),
+        Conv2dKernel::Winograd(m) => format!("winograd{m}"),
     }
 }
 
@@ -101,6 +106,10 @@ fn parse_kernel(s: &str) -> Option<Conv2dKernel> {
                 s.strip_prefix("gemm")
                     .and_then(tile)
                     .map(Conv2dKernel::Gemm)
+            })
+            .or_else(|| {
+                let m = s.strip_prefix("winograd")?.parse().ok()?;
+                Some(Conv2dKernel::Winograd(m))
             }),
     }
 }
@@ -108,6 +117,8 @@ fn parse_kernel(s: &str) -> Option<Conv2dKernel> {
 /// The tuner's state on a `Gpu`.
 pub(crate) struct Tuner {
     enabled: Mutex<bool>,
+    /// Largest workspace a conv kernel may make (see `Gpu::set_conv_workspace_limit`).
+    workspace: Mutex<usize>,
     choices: Mutex<HashMap<ShapeClass, Conv2dKernel>>,
     /// The disk cache (none when no cache directory is known).
     file: Option<PathBuf>,
@@ -149,6 +160,7 @@ impl Tuner {
         }
         Tuner {
             enabled: Mutex::new(enabled),
+            workspace: Mutex::new(winograd::MAX_TEMP_BYTES),
             choices: Mutex::new(choices),
             file,
         }
@@ -185,6 +197,7 @@ fn parse_class(s: &str) -> Option<ShapeClass> {
         pass,
         pointwise: field("pw")? == 1,
         depthwise: field("dw")? == 1,
+        winograd: field("wg")? == 1,
         m: field("m")?,
         n: field("n")?,
         k: field("k")?,
@@ -212,22 +225,47 @@ impl Gpu {
         self.0.tuner.enabled.lock().map(|e| *e).unwrap_or(false)
     }
 
+    /// Caps the temporary memory one conv kernel may use, in bytes (default: 128 MiB, where
+    /// Winograd's transformed tensors may take up to about 4.5× the conv's input and output;
+    /// 0 keeps every conv to the direct kernels, for the leanest plans). Plans compiled
+    /// afterwards follow it.
+    pub fn set_conv_workspace_limit(&self, bytes: usize) {
+        if let Ok(mut w) = self.0.tuner.workspace.lock() {
+            *w = bytes;
+        }
+    }
+
+    /// The conv workspace limit in bytes.
+    pub fn conv_workspace_limit(&self) -> usize {
+        self.0.tuner.workspace.lock().map(|w| *w).unwrap_or(0)
+    }
+
+    /// Whether `k` may run `g`'s `pass` on this `Gpu`: supported, within the workspace limit.
+    fn allowed(&self, k: Conv2dKernel, g: &Conv2dGeometry, pass: Pass) -> bool {
+        k.supports(g, pass) && k.workspace(g, pass) <= self.conv_workspace_limit()
+    }
+
     /// The kernel for `g`'s `pass`: the tuned choice of its class if there is one (and tuning
-    /// is on), else the heuristic.
+    /// is on), else the heuristic; a direct kernel where those need more workspace than the
+    /// limit allows.
     pub fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: Pass) -> Conv2dKernel {
         let tuned = self.autotune().then(|| {
             let choices = self.0.tuner.choices.lock().ok()?;
             choices.get(&ShapeClass::of(g, pass)).copied()
         });
+        let info = self.adapter_info();
         match tuned.flatten() {
-            Some(k) if k.supports(g, pass == Pass::Forward) => k,
-            _ => heuristic(g, pass, self.adapter_info()),
+            Some(k) if self.allowed(k, g, pass) => k,
+            _ => match heuristic(g, pass, info) {
+                k if self.allowed(k, g, pass) => k,
+                _ => choose_direct(g, pass, info),
+            },
         }
     }
 
     /// Times every kernel that supports `g`'s `pass` (unless its class is tuned already or
-    /// tuning is off) once on seeded inputs of `g`'s shapes, after compiling them all, and
-    /// keeps the fastest. Returns the kernel `conv2d_kernel` will pick.
+    /// tuning is off) once on seeded inputs of `g`'s shapes, after a warm-up run of each on
+    /// one image, and keeps the fastest. Returns the kernel `conv2d_kernel` will pick.
     pub fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel> {
         let class = ShapeClass::of(g, pass);
         let known = self
@@ -235,15 +273,11 @@ impl Gpu {
             .tuner
             .choices
             .lock()
-            .map(|c| {
-                c.get(&class)
-                    .is_some_and(|k| k.supports(g, pass == Pass::Forward))
-            })
+            .map(|c| c.get(&class).is_some_and(|k| self.allowed(*k, g, pass)))
             .unwrap_or(true);
         if !self.autotune() || known {
             return Ok(self.conv2d_kernel(g, pass));
         }
-        let forward = pass == Pass::Forward;
         let fill = |s: Shape| {
             let n = s.numel();
             let v: Vec<f32> = (0..n)
@@ -251,30 +285,35 @@ impl Gpu {
                 .collect();
             Tensor::from_slice(self, s, &v)
         };
-        let (x, w, dy) = (fill(g.x_shape())?, fill(g.w_shape())?, fill(g.y_shape())?);
-        let run = |k: Conv2dKernel| -> Result<()> {
+        // Lavapipe compiles a pipeline at its first dispatch (~80 ms each): every candidate
+        // runs once on one image first, so the timed runs compare kernels, not compilers.
+        let one = Conv2dGeometry { n: 1, ..*g };
+        let inputs = |g: &Conv2dGeometry| -> Result<[Tensor; 3]> {
+            Ok([fill(g.x_shape())?, fill(g.w_shape())?, fill(g.y_shape())?])
+        };
+        let (small, full) = (inputs(&one)?, inputs(g)?);
+        let run = |k: Conv2dKernel, g: &Conv2dGeometry, [x, w, dy]: &[Tensor; 3]| -> Result<()> {
             match pass {
-                Pass::Forward => gpu::forward(&x, &w, None, g, k, None).map(drop),
-                Pass::BackwardData => gpu::backward_data(&dy, &w, g, k).map(drop),
-                Pass::BackwardFilter => gpu::backward_filter(&x, &dy, g, k).map(drop),
+                Pass::Forward => gpu::forward(x, w, None, g, k, None).map(drop),
+                Pass::BackwardData => gpu::backward_data(dy, w, g, k).map(drop),
+                Pass::BackwardFilter => gpu::backward_filter(x, dy, g, k).map(drop),
             }
         };
         // Workgroup-memory tiles lose on software adapters (barriers are emulated): not
         // worth the adapter's time to confirm.
         let candidates: Vec<Conv2dKernel> = Conv2dKernel::all()
             .into_iter()
-            .filter(|k| k.supports(g, forward))
+            .filter(|k| self.allowed(*k, g, pass))
             .filter(|k| !(self.is_software() && *k == Conv2dKernel::Tiled))
             .collect();
-        // Compile first (pipelines do not depend on the shape), then one timed run each.
         for &k in &candidates {
-            self.pipeline(&gpu::main_pipeline(k, forward, pass == Pass::BackwardData))?;
+            run(k, &one, &small)?;
         }
         let mut best: Option<(f64, Conv2dKernel)> = None;
         for k in candidates {
             self.sync()?;
             let start = Instant::now();
-            run(k)?;
+            run(k, g, &full)?;
             self.sync()?;
             let t = start.elapsed().as_secs_f64();
             if best.is_none_or(|(b, _)| t < b) {
@@ -300,6 +339,7 @@ mod tests {
             pass: Pass::BackwardFilter,
             pointwise: true,
             depthwise: false,
+            winograd: false,
             m: 17,
             n: 6,
             k: 9,

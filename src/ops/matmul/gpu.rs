@@ -23,7 +23,38 @@ pub struct MatmulUniforms {
     pub c_n: u32,
     pub bias_m: u32,
     pub bias_n: u32,
+    /// Independent products in one dispatch, offset by these strides (1 and 0s for one).
+    pub batch: u32,
+    pub a_b: u32,
+    pub b_b: u32,
+    pub c_b: u32,
 }
+}
+
+/// `count` products of one geometry, the i-th reading a and b and writing c at i·stride;
+/// C's element (row, col) at `row·c_m + col·c_n` within its product.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Batch {
+    pub count: usize,
+    pub a: usize,
+    pub b: usize,
+    pub c: usize,
+    pub c_m: usize,
+    pub c_n: usize,
+}
+
+impl Batch {
+    /// One row-major `[m, n]` product.
+    fn one(g: &MatmulGeometry) -> Batch {
+        Batch {
+            count: 1,
+            a: 0,
+            b: 0,
+            c: 0,
+            c_m: g.n,
+            c_n: 1,
+        }
+    }
 }
 
 const WG: u32 = 64;
@@ -62,6 +93,7 @@ fn check(
     bias: Option<&Tensor>,
     g: &MatmulGeometry,
     t: RegisterTile,
+    batch: Batch,
 ) -> Result<()> {
     let bad = |what: String| Err(Error::invalid("matmul", "geometry", format!("{g:?}"), what));
     if !(1..=MR_MAX).contains(&t.mr) || !(1..=NR_MAX).contains(&t.nr) {
@@ -72,7 +104,7 @@ fn check(
             "needs 1..=16 rows and columns",
         ));
     }
-    if g.m == 0 || g.n == 0 || g.k == 0 {
+    if g.m == 0 || g.n == 0 || g.k == 0 || batch.count == 0 {
         return bad("every size must be at least 1".into());
     }
     let last = |rows: usize, rs: usize, cols: usize, cs: usize| {
@@ -80,16 +112,22 @@ fn check(
             .checked_mul(rs)
             .and_then(|r| (cols - 1).checked_mul(cs).and_then(|c| r.checked_add(c)))
     };
-    if last(g.m, g.a_m, g.k, g.a_k).is_none_or(|i| i >= a.numel()) {
+    let last_batch = |end: Option<usize>, stride: usize| {
+        end.and_then(|e| (batch.count - 1).checked_mul(stride)?.checked_add(e))
+    };
+    if last_batch(last(g.m, g.a_m, g.k, g.a_k), batch.a).is_none_or(|i| i >= a.numel()) {
         return bad(format!("reads past a {}", a.shape()));
     }
-    if last(g.k, g.b_k, g.n, g.b_n).is_none_or(|i| i >= b.numel()) {
+    if last_batch(last(g.k, g.b_k, g.n, g.b_n), batch.b).is_none_or(|i| i >= b.numel()) {
         return bad(format!("reads past b {}", b.shape()));
     }
     if bias.is_some_and(|bias| bias.numel() < g.n) {
         return bad("bias shorter than n".into());
     }
-    if g.m * g.n > u32::MAX as usize || a.numel().max(b.numel()) > u32::MAX as usize {
+    let c_len = (batch.count - 1)
+        .checked_mul(batch.c)
+        .and_then(|o| o.checked_add(last(g.m, batch.c_m, g.n, batch.c_n)? + 1));
+    if c_len.is_none_or(|l| l > u32::MAX as usize) || a.numel().max(b.numel()) > u32::MAX as usize {
         return bad("sizes past u32".into());
     }
     let mut all = vec![a, b];
@@ -105,9 +143,49 @@ pub fn matmul_with(
     g: &MatmulGeometry,
     t: RegisterTile,
 ) -> Result<Tensor> {
-    check(a, b, bias, g, t)?;
+    check(a, b, bias, g, t, Batch::one(g))?;
+    let c = Tensor::zeros(a.gpu(), Shape::new([g.m, g.n]))?;
+    dispatch(a, b, bias, &c, g, t, Batch::one(g))?;
+    Ok(c)
+}
+
+/// `batch.count` products `C[i] = A[i]·B[i]` of one geometry in one dispatch, into `c` where
+/// `batch`'s strides put them.
+pub(crate) fn matmul_batched(
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    g: &MatmulGeometry,
+    t: RegisterTile,
+    batch: Batch,
+) -> Result<()> {
+    check(a, b, None, g, t, batch)?;
+    let last = (batch.count - 1) * batch.c + (g.m - 1) * batch.c_m + (g.n - 1) * batch.c_n;
+    if last >= c.numel() {
+        return Err(Error::invalid(
+            "matmul",
+            "output",
+            c.shape(),
+            format!(
+                "too small for {} products of [{}, {}]",
+                batch.count, g.m, g.n
+            ),
+        ));
+    }
+    dispatch(a, b, None, c, g, t, batch)
+}
+
+/// Records the products into `c` (checked by the caller).
+fn dispatch(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    c: &Tensor,
+    g: &MatmulGeometry,
+    t: RegisterTile,
+    batch: Batch,
+) -> Result<()> {
     let gpu = a.gpu();
-    let c = Tensor::zeros(gpu, Shape::new([g.m, g.n]))?;
     // `MatmulGeometry::new` bounds every size by u32.
     let u32_of = |v: usize| v as u32;
     let mut u = MatmulUniforms {
@@ -119,10 +197,14 @@ pub fn matmul_with(
         a_k: u32_of(g.a_k),
         b_k: u32_of(g.b_k),
         b_n: u32_of(g.b_n),
-        c_m: u32_of(g.n),
-        c_n: 1,
+        c_m: u32_of(batch.c_m),
+        c_n: u32_of(batch.c_n),
         bias_m: 0,
         bias_n: 1,
+        batch: u32_of(batch.count),
+        a_b: u32_of(batch.a),
+        b_b: u32_of(batch.b),
+        c_b: u32_of(batch.c),
     };
     let (mut first, mut second) = (a, b);
     // Invocations run along m: when n is the longer side (a dense layer at a small batch),
@@ -135,17 +217,25 @@ pub fn matmul_with(
             a_k: u.b_k,
             b_k: u.a_k,
             b_n: u.a_m,
-            c_m: 1,
-            c_n: u.n,
+            c_m: u.c_n,
+            c_n: u.c_m,
             bias_m: 1,
             bias_n: 0,
+            a_b: u.b_b,
+            b_b: u.a_b,
             ..u
         };
         std::mem::swap(&mut first, &mut second);
     }
     let blocks = u.m.div_ceil(WG * t.mr);
-    let z = u.n.div_ceil(t.nr);
-    let bufs = [Some(first), Some(second), bias, Some(&c)];
-    gpu.dispatch_tensors(&key(t), &u, &bufs, blocks, z)?;
-    Ok(c)
+    let z =
+        u.n.div_ceil(t.nr)
+            .checked_mul(u.batch)
+            .ok_or_else(|| Error::TooLarge {
+                what: "matmul dispatch".into(),
+                bytes: u64::from(u.n.div_ceil(t.nr)) * u64::from(u.batch),
+                limit: u64::from(u32::MAX),
+            })?;
+    let bufs = [Some(first), Some(second), bias, Some(c)];
+    gpu.dispatch_tensors(&key(t), &u, &bufs, blocks, z)
 }

@@ -1,0 +1,14 @@
+// The fused activation of the conv epilogues, appended to the source of every conv shader
+// that has one (which declares `p` with the fields `act` and `alpha`).
+// The fused activation of the epilogue (act: 0 none, 1 ReLU, 2 LeakyReLU(alpha),
+// 3 ELU(alpha), 4 tanh, 5 sigmoid), in the same overflow-free forms as elementwise.wgsl.
+fn activate(v: f32) -> f32 {
+    switch p.act {
+        case 0u: { return v; }
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return select(p.alpha * v, v, v > 0.0); }
+        case 3u: { return select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
+        case 4u: { let e = exp(-2.0 * abs(v)); return sign(v) * (1.0 - e) / (1.0 + e); }
+        default: { let e = exp(-abs(v)); return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
+    }
+}

@@ -1,0 +1,258 @@
+// conv2d 3×3, stride 1, one group, by Winograd's minimal filtering F(m×m, 3×3) (Lavin & Gray,
+// "Fast Algorithms for Convolutional Neural Networks", 2015): each m×m block of outputs is
+//   Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
+// with d_c the T×T input patch (T = m + 2) of channel c and g_c its 3×3 filter. The sum over
+// channels is T² independent GEMMs, run by matmul.wgsl in batched form; this file holds the
+// three transforms around it. m = 2 (T = 4) multiplies 2.25× less than direct convolution,
+// m = 4 (T = 6) 4× less, at the cost of larger transform constants (see winograd.rs for the
+// error bound the tests hold the kernels to).
+//
+// The same kernels compute the input gradient of a stride-1 3×3 convolution: dX is the
+// convolution of dY with the filters rotated by 180° and in/out channels swapped (flip = 1),
+// padded by 2 − pad (negative padding is a crop: pad_top/pad_left are signed).
+//
+// Layouts (this convolution's in/out channels I = c_in, O = c_out; P = n·tiles_h·tiles_w):
+//   filter_transform  w [O, I, 3, 3] (flip = 0) or [I, O, 3, 3] (flip = 1) → U [T², O, I]
+//   input_transform   x [n, I, h_in, w_in]                                 → V [T², I, P]
+//   (matmul)          M[a] = U[a] · V[a]                                    → M [T², O, P]
+//   output_transform  M → y [n, O, h_out, w_out], + bias, fused activation
+// Bindings: 0 Params; 1 src; 2 bias (read when has_bias = 1); 3 dst.
+// Overrides: WG invocations per workgroup; T = m + 2, 4 or 6. With T fixed the driver unrolls
+// the transforms and the zero coefficients drop out (the `!= 0.0` tests fold away).
+// Grid: x·y (folded) = ceil(invocations / WG); one invocation per (o, i) filter, (i, tile)
+// input patch, or (o, tile) output block.
+
+struct Params {
+    n: u32, c_in: u32, h_in: u32, w_in: u32,
+    c_out: u32, h_out: u32, w_out: u32, tiles_h: u32,
+    tiles_w: u32, pad_top: i32, pad_left: i32, flip: u32,
+    has_bias: u32, act: u32, alpha: f32, _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+override WG: u32 = 64u;
+override T: u32 = 4u;
+const T_MAX: u32 = 6u;
+
+// F(2×2, 3×3): interpolation points 0, 1, −1, ∞.
+const BT2 = array<f32, 16>(
+    1.0, 0.0, -1.0, 0.0,
+    0.0, 1.0, 1.0, 0.0,
+    0.0, -1.0, 1.0, 0.0,
+    0.0, 1.0, 0.0, -1.0,
+);
+const G2 = array<f32, 12>(
+    1.0, 0.0, 0.0,
+    0.5, 0.5, 0.5,
+    0.5, -0.5, 0.5,
+    0.0, 0.0, 1.0,
+);
+const AT2 = array<f32, 8>(
+    1.0, 1.0, 1.0, 0.0,
+    0.0, 1.0, -1.0, -1.0,
+);
+// F(4×4, 3×3): interpolation points 0, ±1, ±2, ∞.
+const BT4 = array<f32, 36>(
+    4.0, 0.0, -5.0, 0.0, 1.0, 0.0,
+    0.0, -4.0, -4.0, 1.0, 1.0, 0.0,
+    0.0, 4.0, -4.0, -1.0, 1.0, 0.0,
+    0.0, -2.0, -1.0, 2.0, 1.0, 0.0,
+    0.0, 2.0, -1.0, -2.0, 1.0, 0.0,
+    0.0, 4.0, 0.0, -5.0, 0.0, 1.0,
+);
+const G4 = array<f32, 18>(
+    0.25, 0.0, 0.0,
+    -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0,
+    -1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0,
+    1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0,
+    1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0,
+    0.0, 0.0, 1.0,
+);
+const AT4 = array<f32, 24>(
+    1.0, 1.0, 1.0, 1.0, 1.0, 0.0,
+    0.0, 1.0, -1.0, 2.0, -2.0, 0.0,
+    0.0, 1.0, 1.0, 4.0, 4.0, 0.0,
+    0.0, 1.0, -1.0, 8.0, -8.0, 1.0,
+);
+
+// Bᵀ[i][j] (T×T), G[i][j] (T×3), Aᵀ[i][j] (m×T) of the variant T selects.
+fn bt(i: u32, j: u32) -> f32 {
+    if (T == 4u) { return BT2[i * 4u + j]; }
+    return BT4[i * 6u + j];
+}
+fn gm(i: u32, j: u32) -> f32 {
+    if (T == 4u) { return G2[i * 3u + j]; }
+    return G4[i * 3u + j];
+}
+fn at(i: u32, j: u32) -> f32 {
+    if (T == 4u) { return AT2[i * 4u + j]; }
+    return AT4[i * 6u + j];
+}
+
+fn invocation(lid: u32, wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// U[a][o][i] = (G g Gᵀ)[a] for the filter of output channel o, input channel i.
+@compute @workgroup_size(WG)
+fn filter_transform(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let id = invocation(lid, wid, nwg);
+    if (id >= p.c_out * p.c_in) {
+        return;
+    }
+    let o = id / p.c_in;
+    let i = id % p.c_in;
+    var g: array<f32, 9>;
+    for (var r = 0u; r < 3u; r++) {
+        for (var s = 0u; s < 3u; s++) {
+            if (p.flip == 0u) {
+                g[r * 3u + s] = src[id * 9u + r * 3u + s];
+            } else {
+                g[r * 3u + s] = src[(i * p.c_out + o) * 9u + (2u - r) * 3u + (2u - s)];
+            }
+        }
+    }
+    var tmp: array<f32, 18>; // G·g, T×3
+    for (var a = 0u; a < T; a++) {
+        for (var s = 0u; s < 3u; s++) {
+            var v = 0.0;
+            for (var r = 0u; r < 3u; r++) {
+                let c = gm(a, r);
+                if (c != 0.0) { v = fma(c, g[r * 3u + s], v); }
+            }
+            tmp[a * 3u + s] = v;
+        }
+    }
+    let plane = p.c_out * p.c_in;
+    for (var a = 0u; a < T; a++) {
+        for (var b = 0u; b < T; b++) {
+            var v = 0.0;
+            for (var s = 0u; s < 3u; s++) {
+                let c = gm(b, s);
+                if (c != 0.0) { v = fma(tmp[a * 3u + s], c, v); }
+            }
+            dst[(a * T + b) * plane + id] = v;
+        }
+    }
+}
+
+// V[a][i][tile] = (Bᵀ d B)[a] for the T×T patch of input channel i under the tile.
+@compute @workgroup_size(WG)
+fn input_transform(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let tiles = p.tiles_h * p.tiles_w;
+    let p_total = p.n * tiles;
+    let id = invocation(lid, wid, nwg);
+    if (id >= p.c_in * p_total) {
+        return;
+    }
+    let c = id / p_total;
+    let t = id % p_total;
+    let img = t / tiles;
+    let tt = t % tiles;
+    let m = T - 2u;
+    let ih0 = i32((tt / p.tiles_w) * m) - p.pad_top;
+    let iw0 = i32((tt % p.tiles_w) * m) - p.pad_left;
+    let base = (img * p.c_in + c) * p.h_in * p.w_in;
+    var d: array<f32, 36>; // T×T, zero in the padding
+    for (var r = 0u; r < T; r++) {
+        // Negative coordinates wrap to huge u32 and fail the bound too.
+        let ih = u32(ih0 + i32(r));
+        for (var s = 0u; s < T; s++) {
+            let iw = u32(iw0 + i32(s));
+            if (ih < p.h_in && iw < p.w_in) {
+                d[r * T + s] = src[base + ih * p.w_in + iw];
+            }
+        }
+    }
+    var tmp: array<f32, 36>; // Bᵀ·d
+    for (var a = 0u; a < T; a++) {
+        for (var s = 0u; s < T; s++) {
+            var v = 0.0;
+            for (var r = 0u; r < T; r++) {
+                let k = bt(a, r);
+                if (k != 0.0) { v = fma(k, d[r * T + s], v); }
+            }
+            tmp[a * T + s] = v;
+        }
+    }
+    let plane = p.c_in * p_total;
+    for (var a = 0u; a < T; a++) {
+        for (var b = 0u; b < T; b++) {
+            var v = 0.0;
+            for (var s = 0u; s < T; s++) {
+                let k = bt(b, s);
+                if (k != 0.0) { v = fma(tmp[a * T + s], k, v); }
+            }
+            dst[(a * T + b) * plane + id] = v;
+        }
+    }
+}
+
+// y block = Aᵀ M A (+ bias, activation) for output channel o under the tile.
+@compute @workgroup_size(WG)
+fn output_transform(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let tiles = p.tiles_h * p.tiles_w;
+    let p_total = p.n * tiles;
+    let id = invocation(lid, wid, nwg);
+    if (id >= p.c_out * p_total) {
+        return;
+    }
+    let o = id / p_total;
+    let t = id % p_total;
+    let img = t / tiles;
+    let tt = t % tiles;
+    let m = T - 2u;
+    let plane = p.c_out * p_total;
+    var mm: array<f32, 36>;
+    for (var a = 0u; a < T * T; a++) {
+        mm[a] = src[a * plane + id];
+    }
+    var tmp: array<f32, 24>; // Aᵀ·M, m×T
+    for (var i = 0u; i < m; i++) {
+        for (var b = 0u; b < T; b++) {
+            var v = 0.0;
+            for (var a = 0u; a < T; a++) {
+                let k = at(i, a);
+                if (k != 0.0) { v = fma(k, mm[a * T + b], v); }
+            }
+            tmp[i * T + b] = v;
+        }
+    }
+    var b0 = 0.0;
+    if (p.has_bias != 0u) {
+        b0 = bias[o];
+    }
+    let oh0 = (tt / p.tiles_w) * m;
+    let ow0 = (tt % p.tiles_w) * m;
+    let base = (img * p.c_out + o) * p.h_out * p.w_out;
+    for (var i = 0u; i < m; i++) {
+        let oh = oh0 + i;
+        for (var j = 0u; j < m; j++) {
+            let ow = ow0 + j;
+            if (oh < p.h_out && ow < p.w_out) {
+                var v = 0.0;
+                for (var b = 0u; b < T; b++) {
+                    let k = at(j, b);
+                    if (k != 0.0) { v = fma(tmp[i * T + b], k, v); }
+                }
+                dst[base + oh * p.w_out + ow] = activate(v + b0);
+            }
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! Winograd F(m×m, 3×3) for stride-1 3×3 convolutions with one group, forward and input
+//! gradient (`shaders/conv2d_winograd.wgsl` + batched `matmul.wgsl`), and its f64 reference.
+//!
+//! Three transforms and T² = (m+2)² independent GEMMs replace the direct sum: m = 2 does 2.25×
+//! fewer multiplies, m = 4 4× fewer. The price is memory for the transformed tensors (bounded
+//! by [`MAX_TEMP_BYTES`], past which the kernel declines the shape) and a larger rounding
+//! error: the transforms' constants amplify it, so the tests bound it by [`magnitudes`], the
+//! algorithm run on absolute values, instead of direct convolution's Σ|x·w|.
+
+use super::{Conv2dGeometry, RegisterTile};
+use crate::error::{Error, Result};
+use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::ops::elementwise::Activation;
+use crate::ops::matmul::gpu::{matmul_batched, Batch};
+use crate::ops::matmul::MatmulGeometry;
+use crate::shape::{Shape, HW};
+use crate::tensor::Tensor;
+
+/// The output-block sizes m of the shaders (`T = m + 2`).
+pub const BLOCKS: [u32; 2] = [2, 4];
+
+/// Largest transformed tensor the kernel makes (WebGPU's default storage binding limit):
+/// larger shapes run the direct kernels.
+pub const MAX_TEMP_BYTES: usize = 128 << 20;
+
+const WG: u32 = 64;
+
+uniform_block! {
+/// Mirror of `struct Params` in conv2d_winograd.wgsl.
+pub struct WinogradUniforms {
+    pub n: u32,
+    pub c_in: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub c_out: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub tiles_h: u32,
+    pub tiles_w: u32,
+    pub pad_top: i32,
+    pub pad_left: i32,
+    pub flip: u32,
+    pub has_bias: u32,
+    pub act: u32,
+    pub alpha: f32,
+    pub _pad0: u32,
+}
+}
+
+/// One Winograd convolution: the forward pass of a geometry, or its input gradient run as
+/// the convolution of dY with the flipped, transposed filters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct WinogradConv {
+    /// Output block size (2 or 4).
+    pub m: usize,
+    pub n: usize,
+    pub c_in: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub c_out: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    /// Signed: the input gradient pads by 2 − pad, a crop when pad > 2.
+    pub pad_top: i64,
+    pub pad_left: i64,
+    /// Filters read as `w[i, o]` rotated by 180° (the input gradient).
+    pub flip: bool,
+}
+
+/// Whether Winograd applies at all: 3×3, stride 1, no dilation, one group.
+pub fn eligible(g: &Conv2dGeometry) -> bool {
+    (g.kh, g.kw) == (3, 3)
+        && g.stride == HW::square(1)
+        && g.dilation == HW::square(1)
+        && g.groups == 1
+}
+
+impl WinogradConv {
+    pub fn forward(g: &Conv2dGeometry, m: u32) -> WinogradConv {
+        WinogradConv {
+            m: m as usize,
+            n: g.n,
+            c_in: g.c_in,
+            h_in: g.h_in,
+            w_in: g.w_in,
+            c_out: g.c_out,
+            h_out: g.h_out,
+            w_out: g.w_out,
+            pad_top: g.pad_top as i64,
+            pad_left: g.pad_left as i64,
+            flip: false,
+        }
+    }
+
+    /// dX[ih] = Σ_r dY[ih + pad − r]·w[r] = Σ_r' dY[ih − (2 − pad) + r']·w[2 − r'].
+    pub fn backward_data(g: &Conv2dGeometry, m: u32) -> WinogradConv {
+        WinogradConv {
+            m: m as usize,
+            n: g.n,
+            c_in: g.c_out,
+            h_in: g.h_out,
+            w_in: g.w_out,
+            c_out: g.c_in,
+            h_out: g.h_in,
+            w_out: g.w_in,
+            pad_top: 2 - g.pad_top as i64,
+            pad_left: 2 - g.pad_left as i64,
+            flip: true,
+        }
+    }
+
+    /// Side of the transformed tiles.
+    pub fn t(&self) -> usize {
+        self.m + 2
+    }
+    pub fn tiles(&self) -> (usize, usize) {
+        (self.h_out.div_ceil(self.m), self.w_out.div_ceil(self.m))
+    }
+    /// Tiles over the whole batch: the GEMMs' long side.
+    pub fn p(&self) -> usize {
+        let (th, tw) = self.tiles();
+        self.n * th * tw
+    }
+    /// Elements of the transformed filters, inputs and products.
+    fn temps(&self) -> [usize; 3] {
+        let t2 = self.t() * self.t();
+        let p = self.p();
+        [
+            t2 * self.c_out * self.c_in,
+            t2 * self.c_in * p,
+            t2 * self.c_out * p,
+        ]
+    }
+
+    /// Bytes of the transformed filters, inputs and products together.
+    pub fn workspace(&self) -> usize {
+        self.temps()
+            .iter()
+            .fold(0usize, |a, &e| a.saturating_add(e.saturating_mul(4)))
+    }
+
+    /// Whether this kernel runs it: a block size the shaders have and temporaries within
+    /// [`MAX_TEMP_BYTES`].
+    pub fn fits(&self) -> bool {
+        BLOCKS.contains(&(self.m as u32))
+            && self
+                .temps()
+                .iter()
+                .all(|&e| e.saturating_mul(4) <= MAX_TEMP_BYTES)
+    }
+
+    /// Rounding steps between the inputs and one output: the 3 + 3 filter and T + T input
+    /// transform terms, the c_in-term GEMM, the T + T output transform terms.
+    pub fn error_depth(&self) -> usize {
+        self.c_in + 4 * self.t() + 6
+    }
+
+    fn uniforms(&self, bias: bool, act: Option<Activation>) -> WinogradUniforms {
+        // `fits` and the geometry's u32 checks bound every count.
+        let u = |v: usize| v as u32;
+        let (th, tw) = self.tiles();
+        let (act, alpha) = act.map_or((0, 0.0), |f| {
+            let (code, alpha) = f.code();
+            (code + 1, alpha)
+        });
+        WinogradUniforms {
+            n: u(self.n),
+            c_in: u(self.c_in),
+            h_in: u(self.h_in),
+            w_in: u(self.w_in),
+            c_out: u(self.c_out),
+            h_out: u(self.h_out),
+            w_out: u(self.w_out),
+            tiles_h: u(th),
+            tiles_w: u(tw),
+            pad_top: self.pad_top as i32,
+            pad_left: self.pad_left as i32,
+            flip: u32::from(self.flip),
+            has_bias: u32::from(bias),
+            act,
+            alpha,
+            _pad0: 0,
+        }
+    }
+}
+
+fn key(entry: &'static str, m: u32) -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Conv2dWinograd,
+        entry,
+        overrides: Overrides::new(&[("WG", WG), ("T", m + 2)]),
+    }
+}
+
+pub fn pipelines() -> Vec<PipelineKey> {
+    let entries = ["filter_transform", "input_transform", "output_transform"];
+    BLOCKS
+        .iter()
+        .flat_map(|&m| entries.map(|e| key(e, m)))
+        .collect()
+}
+
+fn blocks(invocations: usize) -> Result<u32> {
+    u32::try_from(invocations.div_ceil(WG as usize)).map_err(|_| Error::TooLarge {
+        what: "conv2d Winograd dispatch".into(),
+        bytes: invocations as u64,
+        limit: u64::from(u32::MAX),
+    })
+}
+
+/// Records the convolution `c` of `src` (x, or dY for the input gradient) with `w`: filter
+/// and input transforms, T² GEMMs with register tile `tile`, output transform with bias and
+/// activation. The temporaries are dropped as soon as the next stage has read them.
+pub(crate) fn run(
+    src: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    c: &WinogradConv,
+    act: Option<Activation>,
+    tile: RegisterTile,
+) -> Result<Tensor> {
+    let gpu = src.gpu();
+    let m = c.m as u32;
+    let u = c.uniforms(bias.is_some(), act);
+    let t2 = c.t() * c.t();
+    let (i, o, p) = (c.c_in, c.c_out, c.p());
+    let filters = Tensor::zeros(gpu, Shape::new([t2, o, i]))?;
+    let bufs = [Some(w), None, Some(&filters)];
+    gpu.dispatch_tensors(&key("filter_transform", m), &u, &bufs, blocks(o * i)?, 1)?;
+    let inputs = Tensor::zeros(gpu, Shape::new([t2, i, p]))?;
+    let bufs = [Some(src), None, Some(&inputs)];
+    gpu.dispatch_tensors(&key("input_transform", m), &u, &bufs, blocks(i * p)?, 1)?;
+    // Products[a][o][tile] = Σ_i U[a][o][i] · V[a][i][tile], tiles along the GEMM's rows.
+    let products = Tensor::zeros(gpu, Shape::new([t2, o, p]))?;
+    let g = MatmulGeometry {
+        m: p,
+        n: o,
+        k: i,
+        a_m: 1,
+        a_k: p,
+        b_k: 1,
+        b_n: i,
+    };
+    let batch = Batch {
+        count: t2,
+        a: i * p,
+        b: o * i,
+        c: o * p,
+        c_m: 1,
+        c_n: p,
+    };
+    matmul_batched(&inputs, &filters, &products, &g, tile, batch)?;
+    drop((inputs, filters));
+    let y = Tensor::zeros(gpu, Shape::new([c.n, o, c.h_out, c.w_out]))?;
+    let bufs = [Some(&products), bias, Some(&y)];
+    gpu.dispatch_tensors(&key("output_transform", m), &u, &bufs, blocks(o * p)?, 1)?;
+    Ok(y)
+}
+
+/// Bᵀ, G and Aᵀ of F(m×m, 3×3), row-major (T×T, T×3, m×T): the shader's constants in f64.
+fn matrices(m: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    if m == 2 {
+        (
+            vec![
+                1., 0., -1., 0., 0., 1., 1., 0., 0., -1., 1., 0., 0., 1., 0., -1.,
+            ],
+            vec![1., 0., 0., 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0., 0., 1.],
+            vec![1., 1., 1., 0., 0., 1., -1., -1.],
+        )
+    } else {
+        let s = 1.0 / 6.0;
+        (
+            vec![
+                4., 0., -5., 0., 1., 0., 0., -4., -4., 1., 1., 0., 0., 4., -4., -1., 1., 0., 0.,
+                -2., -1., 2., 1., 0., 0., 2., -1., -2., 1., 0., 0., 4., 0., -5., 0., 1.,
+            ],
+            vec![
+                0.25,
+                0.,
+                0.,
+                -s,
+                -s,
+                -s,
+                -s,
+                s,
+                -s,
+                1. / 24.,
+                1. / 12.,
+                s,
+                1. / 24.,
+                -1. / 12.,
+                s,
+                0.,
+                0.,
+                1.,
+            ],
+            vec![
+                1., 1., 1., 1., 1., 0., 0., 1., -1., 2., -2., 0., 0., 1., 1., 4., 4., 0., 0., 1.,
+                -1., 8., -8., 1.,
+            ],
+        )
+    }
+}
+
+/// `l` (r×k) · `x` (k×c) · `rt`ᵀ (rt is c'×c): the two-sided transform of one tile.
+fn sandwich(l: &[f64], x: &[f64], rt: &[f64], r: usize, k: usize, c: usize) -> Vec<f64> {
+    let c2 = rt.len() / c;
+    let mut lx = vec![0.0; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            lx[i * c + j] = (0..k).map(|q| l[i * k + q] * x[q * c + j]).sum();
+        }
+    }
+    let mut out = vec![0.0; r * c2];
+    for i in 0..r {
+        for j in 0..c2 {
+            out[i * c2 + j] = (0..c).map(|q| lx[i * c + q] * rt[j * c + q]).sum();
+        }
+    }
+    out
+}
+
+/// The algorithm in f64, on `src` and `w` as `c` reads them. With `abs`, on absolute values
+/// of data and matrices alike: the magnitude each output's rounding errors scale with (the
+/// Winograd counterpart of direct convolution's Σ|x·w|). Without, the plain result, equal to
+/// direct convolution's up to f64 rounding (which proves the matrices).
+pub fn reference(c: &WinogradConv, src: &[f64], w: &[f64], abs: bool) -> Vec<f64> {
+    let (mut bt, mut g, mut at) = matrices(c.m);
+    let f = |v: f64| if abs { v.abs() } else { v };
+    for v in bt.iter_mut().chain(&mut g).chain(&mut at) {
+        *v = f(*v);
+    }
+    let (t, m) = (c.t(), c.m);
+    let (th, tw) = c.tiles();
+    let filters: Vec<Vec<f64>> = (0..c.c_out * c.c_in)
+        .map(|id| {
+            let (o, i) = (id / c.c_in, id % c.c_in);
+            let taps: Vec<f64> = (0..9)
+                .map(|k| match c.flip {
+                    false => f(w[id * 9 + k]),
+                    true => f(w[(i * c.c_out + o) * 9 + 8 - k]),
+                })
+                .collect();
+            sandwich(&g, &taps, &g, t, 3, 3)
+        })
+        .collect();
+    let mut y = vec![0.0; c.n * c.c_out * c.h_out * c.w_out];
+    for img in 0..c.n {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let patches: Vec<Vec<f64>> = (0..c.c_in)
+                    .map(|i| {
+                        let d: Vec<f64> = (0..t * t)
+                            .map(|k| {
+                                let ih = (ty * m + k / t) as i64 - c.pad_top;
+                                let iw = (tx * m + k % t) as i64 - c.pad_left;
+                                let inside = (0..c.h_in as i64).contains(&ih)
+                                    && (0..c.w_in as i64).contains(&iw);
+                                let at = ((img * c.c_in + i) * c.h_in + ih.max(0) as usize)
+                                    * c.w_in
+                                    + iw.max(0) as usize;
+                                if inside {
+                                    f(src[at])
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect();
+                        sandwich(&bt, &d, &bt, t, t, t)
+                    })
+                    .collect();
+                for o in 0..c.c_out {
+                    let mut acc = vec![0.0; t * t];
+                    for (i, v) in patches.iter().enumerate() {
+                        let u = &filters[o * c.c_in + i];
+                        for a in 0..t * t {
+                            acc[a] += u[a] * v[a];
+                        }
+                    }
+                    let block = sandwich(&at, &acc, &at, m, t, t);
+                    for (k, v) in block.into_iter().enumerate() {
+                        let (oh, ow) = (ty * m + k / m, tx * m + k % m);
+                        if oh < c.h_out && ow < c.w_out {
+                            y[((img * c.c_out + o) * c.h_out + oh) * c.w_out + ow] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::conv2d::{cpu, Conv2dParams};
+    use crate::shape::Padding;
+
+    /// The f64 algorithm equals direct convolution (forward and dX): the matrices are right.
+    #[test]
+    fn the_algorithm_is_convolution() {
+        let pads = [
+            Padding::Valid,
+            Padding::Same,
+            Padding::Explicit {
+                top: 3,
+                bottom: 0,
+                left: 1,
+                right: 2,
+            },
+        ];
+        for (case, padding) in pads.into_iter().enumerate() {
+            let (x, w) = (Shape::new([2, 3, 7, 6]), Shape::new([4, 3, 3, 3]));
+            let g = Conv2dParams::new(3)
+                .padding(padding)
+                .resolve(&x, &w)
+                .unwrap();
+            let data = |n: usize, salt: usize| -> Vec<f64> {
+                (0..n)
+                    .map(|i| (((i + salt) * 7919) % 201) as f64 / 100.0 - 1.0)
+                    .collect()
+            };
+            let (xs, ws, dys) = (
+                data(x.numel(), case),
+                data(w.numel(), 3),
+                data(g.y_shape().numel(), 5),
+            );
+            for m in BLOCKS {
+                let y = reference(&WinogradConv::forward(&g, m), &xs, &ws, false);
+                let dx = reference(&WinogradConv::backward_data(&g, m), &dys, &ws, false);
+                let y_ref = cpu::forward(&g, &xs, &ws, None).values;
+                let dx_ref = cpu::backward_data(&g, &dys, &ws).values;
+                for (got, want) in [(y, y_ref), (dx, dx_ref)] {
+                    assert_eq!(got.len(), want.len());
+                    for (a, b) in got.iter().zip(&want) {
+                        assert!((a - b).abs() < 1e-12 * (1.0 + b.abs()), "m={m}: {a} vs {b}");
+                    }
+                }
+            }
+        }
+    }
+}
