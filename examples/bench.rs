@@ -45,6 +45,9 @@ struct Args {
     /// vgg11): process start to the end of its first step, adapter and pipelines included.
     #[arg(long)]
     cold_start: Option<String>,
+    /// After the training-step table, one profiled step per workload: device time by kernel.
+    #[arg(long)]
+    profile: bool,
     /// JSON lines from `tools/bench_pytorch.py` to put beside ours, with ratios.
     #[arg(long)]
     pytorch: Option<std::path::PathBuf>,
@@ -299,8 +302,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             torch_head("---|---|")
         );
     }
+    let mut profiles = Vec::new();
     for (name, wl) in steps {
         let r = measure_train(&gpu, *wl, args.runs)?;
+        if args.profile {
+            profiles.push((name, r.profile.clone()));
+        }
         if args.json {
             println!("{{\"workload\":\"{name}\",\"adapter\":\"{}\",\"ms_per_step\":{:.3},\"images_per_s\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{},\"first_step_ms\":{:.1},\"training_mib\":{:.2},\"predict_ms\":{:.3}}}", gpu.describe().replace('"', "'"), r.ms, r.images, r.submits, r.dispatches, r.first_ms, r.mib, r.predict_ms);
         } else {
@@ -317,7 +324,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    for (name, times) in profiles {
+        print_profile(name, &times);
+    }
     Ok(())
+}
+
+/// The kernels of one profiled training step, by total device time (the top ten).
+fn print_profile(name: &str, times: &[wgcnn::gpu::timing::KernelTime]) {
+    let total: f64 = times.iter().map(|t| t.ms).sum();
+    println!();
+    println!(
+        "profile of one {name} training step: {total:.1} ms of device time in {} dispatches",
+        times.len()
+    );
+    println!("| kernel | dispatches | ms | share |");
+    println!("|---|---|---|---|");
+    for (kernel, ms, n) in wgcnn::gpu::timing::by_kernel(times).into_iter().take(10) {
+        println!("| {kernel} | {n} | {ms:.1} | {:.0}% |", 100.0 * ms / total);
+    }
 }
 
 /// Microseconds per eager dispatch of a 64-element kernel: uniform upload, bind group and
@@ -336,6 +361,7 @@ fn dispatch_cost(gpu: &Gpu) -> wgcnn::Result<(f64, usize)> {
 
 struct TrainRow {
     ms: f64,
+    profile: Vec<wgcnn::gpu::timing::KernelTime>,
     predict_ms: f64,
     images: f64,
     submits: u64,
@@ -362,6 +388,7 @@ fn measure_train(gpu: &Gpu, wl: TrainWorkload, runs: usize) -> wgcnn::Result<Tra
     let mem = t.model.summary(TRAIN_BATCH)?.memory.unwrap_or_default();
     Ok(TrainRow {
         ms,
+        profile: t.profile()?,
         predict_ms,
         images: t.batch() as f64 / (ms / 1e3),
         submits: (after.submits - before.submits) / steps,

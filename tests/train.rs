@@ -216,6 +216,35 @@ fn one_submit_per_training_step() {
 }
 
 #[test]
+fn a_profiled_step_times_every_dispatch_and_trains() {
+    let gpu = wgcnn::Gpu::new().unwrap();
+    let mut m = Model::new(&gpu, every_layer(1)).unwrap();
+    m.compile_heads(&heads(), Optimizer::adam(1e-3)).unwrap();
+    let mut rng = Rng::new(8);
+    let (x, y, bx) = batch(&mut rng, 4);
+    m.train_on_batch(&x, &[&y, &bx]).unwrap();
+    gpu.sync().unwrap();
+    let before = (m.parameters().unwrap(), gpu.counters());
+    let times = m.profile_on_batch(&x, &[&y, &bx]).unwrap();
+    let after = gpu.counters();
+    assert_eq!(after.submits - before.1.submits, 1, "one submit");
+    assert_eq!(times.len() as u64, after.dispatches - before.1.dispatches);
+    assert!(times.iter().all(|t| t.ms.is_finite() && t.ms >= 0.0));
+    assert!(times.iter().map(|t| t.ms).sum::<f64>() > 0.0);
+    let kernels = wgcnn::gpu::timing::by_kernel(&times);
+    assert!(
+        kernels.iter().any(|(k, ..)| k.starts_with("conv2d_")),
+        "{kernels:?}"
+    );
+    assert!(
+        kernels.iter().any(|(k, ..)| k.starts_with("optim::")),
+        "{kernels:?}"
+    );
+    assert_eq!(kernels.iter().map(|k| k.2).sum::<usize>(), times.len());
+    assert_ne!(m.parameters().unwrap(), before.0, "the step trained");
+}
+
+#[test]
 fn frozen_layers_keep_their_weights() {
     let gpu = shared_gpu().unwrap();
     let mut m = Model::new(&gpu, every_layer(3)).unwrap();

@@ -26,6 +26,7 @@ pub(crate) enum Step {
         bind: wgpu::BindGroup,
         uniforms: wgpu::Buffer,
         groups: [u32; 3],
+        shader: &'static str,
         entry: &'static str,
     },
     Copy {
@@ -161,11 +162,23 @@ impl Program {
         let mut pending = self.gpu.lock_pending()?;
         let enc = pending.encoder(&self.gpu.0.device);
         record(enc, &self.steps);
+        self.count_dispatches();
+        Ok(())
+    }
+
+    pub(crate) fn count_dispatches(&self) {
         self.gpu
             .0
             .dispatches
             .fetch_add(self.dispatches, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+    }
+
+    pub(crate) fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.steps
     }
 
     /// Compute dispatches per replay.

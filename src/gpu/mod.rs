@@ -9,6 +9,7 @@ pub(crate) mod capture;
 mod pipelines;
 mod recorder;
 pub mod shaders;
+pub mod timing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,8 +97,10 @@ impl Gpu {
         // workgroups at 256 invocations, far below what most adapters allow.
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgcnn"),
-            // Subgroup operations speed up reductions where the adapter has them.
-            required_features: adapter.features() & wgpu::Features::SUBGROUP,
+            // Subgroup operations speed up reductions where the adapter has them; timestamp
+            // queries time the kernels of a profiled step.
+            required_features: adapter.features()
+                & (wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY),
             required_limits: adapter.limits(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

@@ -160,6 +160,7 @@ impl Gpu {
             bind,
             uniforms: ubuf,
             groups,
+            shader: key.shader.name(),
             entry: key.entry,
         };
         if self.capturing(|c| c.steps.push(step.clone()))? {

@@ -11,6 +11,7 @@ use super::params::{BankOptimizers, ParamStore};
 use super::run::{run, RunMode};
 use super::Graph;
 use crate::error::{Error, Result};
+use crate::gpu::timing::KernelTime;
 use crate::gpu::{Gpu, Program};
 use crate::nn::backend::{GpuBackend, StepField};
 use crate::nn::Backend;
@@ -140,6 +141,35 @@ impl Plan {
         step: u32,
         optimizer: Option<&mut BankOptimizers>,
     ) -> Result<wgpu::SubmissionIndex> {
+        self.prepare(x, targets, step, optimizer)?;
+        self.program.record()?;
+        self.loss_acc.gpu().submit(None)
+    }
+
+    /// [`Plan::step`] with a timestamp around every dispatch: waits for the step and returns
+    /// each dispatch's device time, in order.
+    pub fn profile_step(
+        &self,
+        x: &[&[f32]],
+        targets: &[&[f32]],
+        step: u32,
+        optimizer: Option<&mut BankOptimizers>,
+    ) -> Result<Vec<KernelTime>> {
+        self.prepare(x, targets, step, optimizer)?;
+        let timer = self.program.record_timed()?;
+        let gpu = self.loss_acc.gpu();
+        gpu.wait(gpu.submit(None)?)?;
+        timer.read(gpu)
+    }
+
+    /// Uploads the batch and patches the per-step uniforms.
+    fn prepare(
+        &self,
+        x: &[&[f32]],
+        targets: &[&[f32]],
+        step: u32,
+        optimizer: Option<&mut BankOptimizers>,
+    ) -> Result<()> {
         let gpu = self.loss_acc.gpu();
         for (t, data) in self
             .inputs
@@ -183,8 +213,7 @@ impl Plan {
                 self.program.set_uniforms(i, 0, bytemuck::bytes_of(&u))?;
             }
         }
-        self.program.record()?;
-        gpu.submit(None)
+        Ok(())
     }
 
     /// (Σ loss, Σ hits) since the last call, then zeroes them.

@@ -283,6 +283,10 @@ impl TrainStep {
     pub fn step(&mut self) -> Result<()> {
         self.model.train_on_batch(&self.x, &[&self.y])
     }
+    /// One step with every dispatch timed (see `Model::profile_on_batch`).
+    pub fn profile(&mut self) -> Result<Vec<crate::gpu::timing::KernelTime>> {
+        self.model.profile_on_batch(&self.x, &[&self.y])
+    }
     pub fn batch(&self) -> usize {
         self.y.len()
     }

@@ -7,6 +7,7 @@ use super::fit::Metrics;
 use super::loss::{Head, Loss};
 use super::{Dataset, Schedule};
 use crate::error::{Error, Result};
+use crate::gpu::timing::KernelTime;
 use crate::gpu::Gpu;
 use crate::graph::params::{BankOptimizers, ParamStore};
 use crate::graph::plan::{Plan, PlanSpec};
@@ -267,6 +268,22 @@ impl Model {
     /// One training step on a batch (`x`: n samples; `targets`: one array per head). Records
     /// the whole step into one encoder and submits once; nothing is read back.
     pub fn train_on_batch(&mut self, x: &[f32], targets: &[&[f32]]) -> Result<()> {
+        self.train_step(x, targets, false).map(drop)
+    }
+
+    /// [`Model::train_on_batch`] with every dispatch timed on the device (timestamp queries;
+    /// an `Err` where the adapter has none): the step's profile, in dispatch order. Sum it
+    /// by kernel with [`crate::gpu::timing::by_kernel`].
+    pub fn profile_on_batch(&mut self, x: &[f32], targets: &[&[f32]]) -> Result<Vec<KernelTime>> {
+        self.train_step(x, targets, true)
+    }
+
+    fn train_step(
+        &mut self,
+        x: &[f32],
+        targets: &[&[f32]],
+        profile: bool,
+    ) -> Result<Vec<KernelTime>> {
         if self.optimizer.is_none() {
             return Err(Error::Model(
                 "compile the model with a loss and an optimiser first".into(),
@@ -280,7 +297,13 @@ impl Model {
             .as_mut()
             .ok_or_else(|| Error::Model("no optimiser".into()))?;
         opt.set_lr(lr);
-        let idx = self.plans[i].step(&[x], targets, self.step as u32, Some(opt))?;
+        let step = self.step as u32;
+        if profile {
+            let times = self.plans[i].profile_step(&[x], targets, step, Some(opt))?;
+            self.step += 1;
+            return Ok(times);
+        }
+        let idx = self.plans[i].step(&[x], targets, step, Some(opt))?;
         self.step += 1;
         self.in_flight.push_back(idx);
         while self.in_flight.len() > IN_FLIGHT {
@@ -288,7 +311,7 @@ impl Model {
                 self.gpu.wait(old)?;
             }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Reads and resets the loss and hit sums of the plans of one mode:
