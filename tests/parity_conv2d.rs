@@ -1,28 +1,13 @@
 //! GPU conv2d (every kernel variant, every pass) against the f64 CPU reference on seeded
 //! random cases over the whole option space, plus edge cases.
 
-use wgcnn::ops::conv2d::winograd::{self, WinogradConv};
+use wgcnn::ops::conv2d::winograd::WinogradConv;
 use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, Pass};
 use wgcnn::testing::cases::Conv2dCase;
-use wgcnn::testing::{bound, compare, compare_with, shared_gpu, to_f64, Report, Rng};
+use wgcnn::testing::{
+    bound, compare, compare_with, shared_gpu, to_f64, winograd_bounds, Report, Rng,
+};
 use wgcnn::{Gpu, Shape, Tensor};
-
-/// Per-element error bound of a Winograd result: the algorithm's rounding errors scale with
-/// the algorithm run on absolute values (see winograd.rs), plus |bias| for the epilogue.
-fn winograd_bounds(
-    c: &WinogradConv,
-    src: &[f64],
-    w: &[f64],
-    bias: Option<&[f64]>,
-) -> impl Fn(usize) -> f64 {
-    let magnitude = winograd::reference(c, src, w, true);
-    let (depth, plane, c_out) = (c.error_depth() + 1, c.h_out * c.w_out, c.c_out);
-    let bias = bias.map(<[f64]>::to_vec);
-    move |i| {
-        let b = bias.as_ref().map_or(0.0, |b| b[(i / plane) % c_out].abs());
-        bound(depth, magnitude[i] + b)
-    }
-}
 
 /// The forward result's bound for `kernel`: direct convolution's from Σ|x·w| over the
 /// reduction, Winograd's from its magnitudes.

@@ -6,6 +6,7 @@
 
 mod adapter;
 pub(crate) mod capture;
+pub(crate) mod disk_cache;
 mod pipelines;
 mod recorder;
 pub mod shaders;
@@ -98,9 +99,12 @@ impl Gpu {
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgcnn"),
             // Subgroup operations speed up reductions where the adapter has them; timestamp
-            // queries time the kernels of a profiled step.
+            // queries time the kernels of a profiled step; a pipeline cache kept on disk
+            // spares later processes the driver's compiler.
             required_features: adapter.features()
-                & (wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY),
+                & (wgpu::Features::SUBGROUP
+                    | wgpu::Features::TIMESTAMP_QUERY
+                    | wgpu::Features::PIPELINE_CACHE),
             required_limits: adapter.limits(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -134,12 +138,13 @@ impl Gpu {
             }
         }));
         let limits = device.limits();
+        let pipelines = pipelines::Cache::new(&device, &info);
         Gpu(Arc::new(GpuInner {
             device,
             queue,
             info,
             limits,
-            pipelines: pipelines::Cache::default(),
+            pipelines,
             pending: Mutex::new(recorder::Pending::default()),
             errors,
             stand_ins: Mutex::new(Vec::new()),

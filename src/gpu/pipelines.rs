@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::disk_cache::PipelineDiskCache;
 use super::shaders::Shader;
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -43,10 +44,21 @@ pub(crate) struct Pipeline {
 /// A compiled shader module with the bind-group layout all its entry points share.
 type Module = (Arc<wgpu::ShaderModule>, Arc<wgpu::BindGroupLayout>);
 
-#[derive(Default)]
 pub(crate) struct Cache {
     modules: Mutex<HashMap<Shader, Module>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
+    /// The driver's pipeline cache, persisted across processes where the adapter has one.
+    pub(crate) disk: Option<PipelineDiskCache>,
+}
+
+impl Cache {
+    pub(crate) fn new(device: &wgpu::Device, info: &wgpu::AdapterInfo) -> Cache {
+        Cache {
+            modules: Mutex::default(),
+            pipelines: Mutex::default(),
+            disk: PipelineDiskCache::open(device, info),
+        }
+    }
 }
 
 fn poisoned() -> Error {
@@ -92,7 +104,7 @@ impl Gpu {
                 constants: &constants,
                 zero_initialize_workgroup_memory: false,
             },
-            cache: None,
+            cache: self.0.pipelines.disk.as_ref().map(|d| &d.cache),
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Wgpu {

@@ -20,6 +20,24 @@ pub fn bound(k: usize, abs_terms: f64) -> f64 {
     2.0 * (k as f64 + 1.0) * EPS32 * abs_terms + f64::from(f32::MIN_POSITIVE)
 }
 
+/// Per-element error bound of a Winograd convolution `c` (see `ops::conv2d::winograd`): its
+/// rounding errors scale with the algorithm run on absolute values, over `error_depth` steps,
+/// plus |bias| for the epilogue.
+pub fn winograd_bounds(
+    c: &crate::ops::conv2d::winograd::WinogradConv,
+    src: &[f64],
+    w: &[f64],
+    bias: Option<&[f64]>,
+) -> impl Fn(usize) -> f64 {
+    let magnitude = crate::ops::conv2d::winograd::reference(c, src, w, true);
+    let (depth, plane, c_out) = (c.error_depth() + 1, c.h_out * c.w_out, c.c_out);
+    let bias = bias.map(<[f64]>::to_vec);
+    move |i| {
+        let b = bias.as_ref().map_or(0.0, |b| b[(i / plane) % c_out].abs());
+        bound(depth, magnitude[i] + b)
+    }
+}
+
 /// Outcome of comparing a GPU result with its reference.
 #[derive(Clone, Debug, Default)]
 pub struct Report {

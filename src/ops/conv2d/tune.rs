@@ -17,6 +17,7 @@ use std::time::Instant;
 use super::kernel::{choose_backward_data, choose_backward_filter, choose_direct, choose_forward};
 use super::{gpu, winograd, Conv2dGeometry, Conv2dKernel, RegisterTile};
 use crate::error::Result;
+use crate::gpu::disk_cache::{cache_dir, store};
 use crate::gpu::Gpu;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -114,6 +115,9 @@ fn parse_kernel(s: &str) -> Option<Conv2dKernel> {
     }
 }
 
+/// Forward FLOPs below which a class is not tuned (its pass runs the heuristic's kernel).
+pub const MIN_TUNED_FLOPS: f64 = 5e7;
+
 /// The tuner's state on a `Gpu`.
 pub(crate) struct Tuner {
     enabled: Mutex<bool>,
@@ -126,19 +130,11 @@ pub(crate) struct Tuner {
 
 /// `<cache>/wgcnn/autotune/<adapter and driver>.json`.
 fn cache_file(info: &wgpu::AdapterInfo) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     let name: String = format!("{} {} {:?}", info.name, info.driver_info, info.backend)
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    Some(
-        base.join("wgcnn")
-            .join("autotune")
-            .join(format!("{name}.json")),
-    )
+    Some(cache_dir()?.join("autotune").join(format!("{name}.json")))
 }
 
 impl Tuner {
@@ -176,11 +172,7 @@ impl Tuner {
             return;
         };
         // Best effort and atomic: a cache that cannot be written only costs a re-tune.
-        if let Some(dir) = file.parent() {
-            if std::fs::create_dir_all(dir).is_ok() {
-                let _ = crate::error::write_atomic(file, text.as_bytes());
-            }
-        }
+        store(file, text.as_bytes());
     }
 }
 
@@ -263,9 +255,8 @@ impl Gpu {
         }
     }
 
-    /// Times every kernel that supports `g`'s `pass` (unless its class is tuned already or
-    /// tuning is off) once on seeded inputs of `g`'s shapes, after a warm-up run of each on
-    /// one image, and keeps the fastest. Returns the kernel `conv2d_kernel` will pick.
+    /// Times the candidate kernels for `g`'s `pass` (unless its class is tuned already, its
+    /// work is too small to matter or tuning is off) and keeps the fastest for the class. Returns the kernel `conv2d_kernel` will pick.
     pub fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel> {
         let class = ShapeClass::of(g, pass);
         let known = self
@@ -275,9 +266,43 @@ impl Gpu {
             .lock()
             .map(|c| c.get(&class).is_some_and(|k| self.allowed(*k, g, pass)))
             .unwrap_or(true);
-        if !self.autotune() || known {
+        // Timing pays only where a choice can matter: below MIN_TUNED_FLOPS a worse kernel
+        // costs a few milliseconds a step, while compiling the candidates costs seconds on a
+        // software adapter with a cold shader cache.
+        if !self.autotune() || known || g.flops() < MIN_TUNED_FLOPS {
             return Ok(self.conv2d_kernel(g, pass));
         }
+        // On software adapters every candidate compiles through LLVM (a quarter to half a
+        // second each when the shader cache is cold) and the register tiles were chosen by
+        // hand there: only the heuristic and the Winograd variants compete.
+        let hand_tuned = heuristic(g, pass, self.adapter_info());
+        let candidates: Vec<Conv2dKernel> = Conv2dKernel::all()
+            .into_iter()
+            .filter(|k| self.allowed(*k, g, pass))
+            .filter(|k| {
+                !self.is_software() || *k == hand_tuned || matches!(k, Conv2dKernel::Winograd(_))
+            })
+            .collect();
+        let choice = match candidates[..] {
+            [] => self.conv2d_kernel(g, pass),
+            [only] => only,
+            _ => self.fastest(g, pass, &candidates)?,
+        };
+        if let Ok(mut c) = self.0.tuner.choices.lock() {
+            c.insert(class, choice);
+            self.0.tuner.save(&c);
+        }
+        Ok(choice)
+    }
+
+    /// Times each candidate once on seeded inputs of `g`'s shapes, after a warm-up run of
+    /// each on one image, and returns the fastest.
+    fn fastest(
+        &self,
+        g: &Conv2dGeometry,
+        pass: Pass,
+        candidates: &[Conv2dKernel],
+    ) -> Result<Conv2dKernel> {
         let fill = |s: Shape| {
             let n = s.numel();
             let v: Vec<f32> = (0..n)
@@ -285,8 +310,8 @@ impl Gpu {
                 .collect();
             Tensor::from_slice(self, s, &v)
         };
-        // Lavapipe compiles a pipeline at its first dispatch (~80 ms each): every candidate
-        // runs once on one image first, so the timed runs compare kernels, not compilers.
+        // Lavapipe compiles a pipeline at its first dispatch: every candidate runs once on
+        // one image first, so the timed runs compare kernels, not compilers.
         let one = Conv2dGeometry { n: 1, ..*g };
         let inputs = |g: &Conv2dGeometry| -> Result<[Tensor; 3]> {
             Ok([fill(g.x_shape())?, fill(g.w_shape())?, fill(g.y_shape())?])
@@ -299,18 +324,11 @@ impl Gpu {
                 Pass::BackwardFilter => gpu::backward_filter(x, dy, g, k).map(drop),
             }
         };
-        // Workgroup-memory tiles lose on software adapters (barriers are emulated): not
-        // worth the adapter's time to confirm.
-        let candidates: Vec<Conv2dKernel> = Conv2dKernel::all()
-            .into_iter()
-            .filter(|k| self.allowed(*k, g, pass))
-            .filter(|k| !(self.is_software() && *k == Conv2dKernel::Tiled))
-            .collect();
-        for &k in &candidates {
+        for &k in candidates {
             run(k, &one, &small)?;
         }
         let mut best: Option<(f64, Conv2dKernel)> = None;
-        for k in candidates {
+        for &k in candidates {
             self.sync()?;
             let start = Instant::now();
             run(k, g, &full)?;
@@ -320,12 +338,7 @@ impl Gpu {
                 best = Some((t, k));
             }
         }
-        let choice = best.map_or_else(|| heuristic(g, pass, self.adapter_info()), |(_, k)| k);
-        if let Ok(mut c) = self.0.tuner.choices.lock() {
-            c.insert(class, choice);
-            self.0.tuner.save(&c);
-        }
-        Ok(choice)
+        Ok(best.map_or_else(|| heuristic(g, pass, self.adapter_info()), |(_, k)| k))
     }
 }
 

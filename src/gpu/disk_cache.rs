@@ -1,0 +1,91 @@
+//! Files under the user cache directory (`$XDG_CACHE_HOME/wgcnn`, else `~/.cache/wgcnn`),
+//! and the driver's pipeline cache kept there: where the adapter offers PIPELINE_CACHE, the
+//! compiled pipelines of one process seed the next one's, so a later start skips the driver's
+//! compiler. Every cache is best effort: a missing, unreadable or damaged file only costs
+//! the work it would have saved.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use md5::{Digest, Md5};
+
+/// `<cache>/wgcnn`, or `None` where no cache directory is known.
+pub(crate) fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("wgcnn"))
+}
+
+/// Writes `bytes` to `file` atomically, making its folder; failures are ignored (a cache).
+pub(crate) fn store(file: &std::path::Path, bytes: &[u8]) {
+    if let Some(dir) = file.parent() {
+        if std::fs::create_dir_all(dir).is_ok() {
+            let _ = crate::error::write_atomic(file, bytes);
+        }
+    }
+}
+
+/// The driver's pipeline cache and its file: `[md5 of data (16 bytes)][data]`, the digest
+/// guarding the driver from a damaged file (wgpu checks only the data's header).
+pub(crate) struct PipelineDiskCache {
+    pub(crate) cache: wgpu::PipelineCache,
+    file: PathBuf,
+    /// Bytes of data in the file when it was read or last written.
+    stored: Mutex<usize>,
+}
+
+impl PipelineDiskCache {
+    /// Opens the cache for this device, or `None` where the adapter has no pipeline cache,
+    /// wgpu knows no cache key for it, or there is no cache directory.
+    pub(crate) fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo) -> Option<Self> {
+        if !device.features().contains(wgpu::Features::PIPELINE_CACHE) {
+            return None;
+        }
+        let key = wgpu::util::pipeline_cache_key(info)?;
+        let file = cache_dir()?.join("pipelines").join(key);
+        let data = std::fs::read(&file).ok().and_then(|bytes| {
+            let (digest, data) = bytes.split_at_checked(16)?;
+            (Md5::digest(data).as_slice() == digest).then(|| data.to_vec())
+        });
+        // SAFETY: `data` is what `get_data` returned in an earlier process for the same
+        // cache key (adapter and driver), unaltered since: its digest matched. wgpu checks
+        // the header again and falls back to an empty cache if it does not fit this device.
+        let cache = unsafe {
+            device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                label: Some("wgcnn pipelines"),
+                data: data.as_deref(),
+                fallback: true,
+            })
+        };
+        Some(PipelineDiskCache {
+            cache,
+            file,
+            stored: Mutex::new(data.map_or(0, |d| d.len())),
+        })
+    }
+
+    /// Writes the cache's data to its file if the driver's cache has grown since.
+    pub(crate) fn save(&self) {
+        let Some(data) = self.cache.get_data() else {
+            return;
+        };
+        let Ok(mut stored) = self.stored.lock() else {
+            return;
+        };
+        if data.len() == *stored {
+            return;
+        }
+        let mut bytes = Md5::digest(&data).to_vec();
+        bytes.extend_from_slice(&data);
+        store(&self.file, &bytes);
+        *stored = data.len();
+    }
+}
+
+impl Drop for PipelineDiskCache {
+    fn drop(&mut self) {
+        self.save();
+    }
+}
