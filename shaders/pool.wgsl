@@ -9,6 +9,12 @@
 //                        row-major window order (replaced only by a strictly greater value), as
 //                        an exact f32 integer.
 // max_backward           dx[ih, iw] = Σ dy over the windows whose idx is this element.
+// max_backward_cells     the same where windows cannot overlap (dilation 1, kernel ≤ stride):
+//                        one invocation per output owns its stride cell of dx, rows
+//                        [oh·sh − pt, (oh+1)·sh − pt) clipped to the input (the last cells
+//                        run to its edge), and writes dy at idx and 0 elsewhere: the cells
+//                        tile dx exactly, with no search and a few divisions per output
+//                        instead of per input element.
 // avg_forward            y = Σ window / divisor (kh·kw clamped to the padded input when
 //                        count_include_pad = 1, else the real elements).
 // avg_backward           dx = Σ dy / divisor over the windows containing this element.
@@ -19,7 +25,8 @@
 //
 // Bindings: 0 Params; 1 src (x or dy); 2 aux (idx for the max backwards); 3 dst (y or dx);
 //           4 dst_idx (idx for the max forwards).
-// Overrides: WG invocations per workgroup. Grid x·y (folded) = ceil(elements / WG).
+// Overrides: WG invocations per workgroup. Grid x·y (folded) = ceil(elements / WG), elements
+// being the outputs of the forwards and of max_backward_cells, the inputs of the backwards.
 
 struct Params {
     n: u32, c: u32, h_in: u32, w_in: u32,
@@ -133,6 +140,41 @@ fn max_backward(
         }
     }
     dst[idx] = sum;
+}
+
+// Cell [start, end) along one axis of output o (see max_backward_cells).
+fn cell(o: u32, stride: u32, pad: u32, size: u32, outputs: u32) -> vec2<i32> {
+    let start = max(i32(o * stride) - i32(pad), 0);
+    let end = select(i32((o + 1u) * stride) - i32(pad), i32(size), o + 1u == outputs);
+    return vec2<i32>(start, min(end, i32(size)));
+}
+
+@compute @workgroup_size(WG)
+fn max_backward_cells(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let idx = linear(wid, nwg, lid);
+    let hw_out = p.h_out * p.w_out;
+    if (idx >= p.n * p.c * hw_out) {
+        return;
+    }
+    let plane = idx / hw_out;
+    let pix = idx - plane * hw_out;
+    let oh = pix / p.w_out;
+    let ow = pix - oh * p.w_out;
+    let rows = cell(oh, p.stride_h, p.pad_top, p.h_in, p.h_out);
+    let cols = cell(ow, p.stride_w, p.pad_left, p.w_in, p.w_out);
+    let at = i32(aux[idx]);
+    let g = src[idx];
+    let base = plane * p.h_in * p.w_in;
+    for (var r = rows.x; r < rows.y; r++) {
+        for (var c = cols.x; c < cols.y; c++) {
+            let e = r * i32(p.w_in) + c;
+            dst[base + u32(e)] = select(0.0, g, e == at);
+        }
+    }
 }
 
 // Divisor of average window (oh, ow).

@@ -64,7 +64,7 @@ fn max_and_avg_pooling_match_the_reference() {
     let gpu = gpu();
     let mut rng = Rng::new(0x9001);
     let mut bad = Vec::new();
-    let (mut ties, mut ceil, mut overlap) = (0, 0, 0);
+    let (mut ties, mut ceil, mut overlap, mut disjoint_max) = (0, 0, 0, 0);
     for _ in 0..250 {
         let x_shape = Shape::new([
             rng.range(1, 3),
@@ -78,6 +78,13 @@ fn max_and_avg_pooling_match_the_reference() {
         ties += usize::from(tie);
         ceil += usize::from(p.ceil_mode);
         overlap += usize::from(g.stride.h < g.kernel.h || g.stride.w < g.kernel.w);
+        // max_backward_cells: windows that cannot overlap, padding and gaps included.
+        disjoint_max += usize::from(
+            p.kind == PoolKind::Max
+                && g.dilation == HW::square(1)
+                && g.kernel.h <= g.stride.h
+                && g.kernel.w <= g.stride.w,
+        );
         let xs = input(&mut rng, x_shape.numel(), tie);
         let dys = rng.vec(g.y_shape().numel());
         let x = Tensor::from_slice(&gpu, x_shape.clone(), &xs).unwrap();
@@ -134,8 +141,8 @@ fn max_and_avg_pooling_match_the_reference() {
         }
     }
     assert!(
-        ties >= 40 && ceil >= 40 && overlap >= 40,
-        "coverage: ties {ties}, ceil {ceil}, overlap {overlap}"
+        ties >= 40 && ceil >= 40 && overlap >= 40 && disjoint_max >= 20,
+        "coverage: ties {ties}, ceil {ceil}, overlap {overlap}, disjoint max {disjoint_max}"
     );
     assert!(
         bad.is_empty(),

@@ -111,6 +111,7 @@ impl Shader {
             Shader::Pool => &[
                 "max_forward",
                 "max_backward",
+                "max_backward_cells",
                 "avg_forward",
                 "avg_backward",
                 "adaptive_forward",

@@ -138,13 +138,17 @@ pub(crate) fn max_forward(
 pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
     let gpu = dy.gpu();
     let dx = Tensor::zeros(gpu, g.x_shape())?;
-    run(
-        gpu,
-        "max_backward",
-        &uniforms(g),
-        [Some(dy), Some(idx), Some(&dx), None],
-        dx.numel(),
-    )?;
+    let bufs = [Some(dy), Some(idx), Some(&dx), None];
+    // Windows that cannot overlap (2×2 stride 2 and the like) scatter from the outputs.
+    let disjoint = g.dilation.h == 1
+        && g.dilation.w == 1
+        && g.kernel.h <= g.stride.h
+        && g.kernel.w <= g.stride.w;
+    if disjoint {
+        run(gpu, "max_backward_cells", &uniforms(g), bufs, dy.numel())?;
+    } else {
+        run(gpu, "max_backward", &uniforms(g), bufs, dx.numel())?;
+    }
     Ok(dx)
 }
 
