@@ -11,11 +11,22 @@
 // convolution of dY with the filters rotated by 180° and in/out channels swapped (flip = 1),
 // padded by 2 − pad (negative padding is a crop: pad_top/pad_left are signed).
 //
-// Layouts (this convolution's in/out channels I = c_in, O = c_out; P = n·tiles_h·tiles_w):
+// The filter gradient comes from the same identity read the other way (Σ_i dy_i·d_(i+r) is
+// the same trilinear form as the forward's): per tile, dW = Gᵀ [(A dy Aᵀ) ⊙ (Bᵀ d B)] G
+// with dy the m×m output-gradient block and d the forward's T×T input patch, summed over all
+// tiles: T² GEMMs whose reduction runs over the tiles, split into `splits` chunks of `chunk`
+// tiles (more GEMMs to spread over the device; the chunks are added in a fixed order).
+//
+// Layouts (this convolution's in/out channels I = c_in, O = c_out; P = n·tiles_h·tiles_w;
+// a tile index t is (chunk s, position pc) with t = s·chunk + pc, S = splits, S·chunk ≥ P;
+// forward and dX use one chunk of P):
 //   filter_transform  w [O, I, 3, 3] (flip = 0) or [I, O, 3, 3] (flip = 1) → U [T², O, I]
-//   input_transform   x [n, I, h_in, w_in]                                 → V [T², I, P]
+//   input_transform   x [n, I, h_in, w_in]                      → V [T², S, I, chunk] (0 past P)
 //   (matmul)          M[a] = U[a] · V[a]                                    → M [T², O, P]
 //   output_transform  M → y [n, O, h_out, w_out], + bias, fused activation
+//   dy_transform      dy [n, O, h_out, w_out]                   → D [T², S, O, chunk] (0 past P)
+//   (matmul)          F[a, s] = V[a, s] · D[a, s]ᵀ                          → F [T², S, I, O]
+//   filter_output     Σ_s F → dW [O, I, 3, 3]
 // Bindings: 0 Params; 1 src; 2 bias (read when has_bias = 1); 3 dst.
 // Overrides: WG invocations per workgroup; T = m + 2, 4 or 6. With T fixed the driver unrolls
 // the transforms and the zero coefficients drop out (the `!= 0.0` tests fold away).
@@ -26,7 +37,8 @@ struct Params {
     n: u32, c_in: u32, h_in: u32, w_in: u32,
     c_out: u32, h_out: u32, w_out: u32, tiles_h: u32,
     tiles_w: u32, pad_top: i32, pad_left: i32, flip: u32,
-    has_bias: u32, act: u32, alpha: f32, _pad0: u32,
+    has_bias: u32, act: u32, alpha: f32, chunk: u32,
+    splits: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -153,12 +165,22 @@ fn input_transform(
 ) {
     let tiles = p.tiles_h * p.tiles_w;
     let p_total = p.n * tiles;
+    let padded = p.splits * p.chunk;
     let id = invocation(lid, wid, nwg);
-    if (id >= p.c_in * p_total) {
+    if (id >= p.c_in * padded) {
         return;
     }
-    let c = id / p_total;
-    let t = id % p_total;
+    let c = id / padded;
+    let t = id % padded;
+    let s_t = t / p.chunk;
+    let at_t = (s_t * p.c_in + c) * p.chunk + t - s_t * p.chunk;
+    let plane = p.c_in * padded;
+    if (t >= p_total) {
+        for (var a = 0u; a < T * T; a++) {
+            dst[a * plane + at_t] = 0.0;
+        }
+        return;
+    }
     let img = t / tiles;
     let tt = t % tiles;
     let m = T - 2u;
@@ -187,7 +209,6 @@ fn input_transform(
             tmp[a * T + s] = v;
         }
     }
-    let plane = p.c_in * p_total;
     for (var a = 0u; a < T; a++) {
         for (var b = 0u; b < T; b++) {
             var v = 0.0;
@@ -195,7 +216,7 @@ fn input_transform(
                 let k = bt(b, s);
                 if (k != 0.0) { v = fma(tmp[a * T + s], k, v); }
             }
-            dst[(a * T + b) * plane + id] = v;
+            dst[(a * T + b) * plane + at_t] = v;
         }
     }
 }
@@ -253,6 +274,109 @@ fn output_transform(
                 }
                 dst[base + oh * p.w_out + ow] = activate(v + b0);
             }
+        }
+    }
+}
+
+// D[a][s][o][pc] = (A dy Aᵀ)[a] for the m×m block of output-gradient channel o under tile t.
+@compute @workgroup_size(WG)
+fn dy_transform(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let tiles = p.tiles_h * p.tiles_w;
+    let p_total = p.n * tiles;
+    let padded = p.splits * p.chunk;
+    let id = invocation(lid, wid, nwg);
+    if (id >= p.c_out * padded) {
+        return;
+    }
+    let o = id / padded;
+    let t = id % padded;
+    let s_t = t / p.chunk;
+    let at_t = (s_t * p.c_out + o) * p.chunk + t - s_t * p.chunk;
+    let plane = p.c_out * padded;
+    let m = T - 2u;
+    var g: array<f32, 16>; // m×m, zero past the output's edge and past P
+    if (t < p_total) {
+        let img = t / tiles;
+        let tt = t % tiles;
+        let oh0 = (tt / p.tiles_w) * m;
+        let ow0 = (tt % p.tiles_w) * m;
+        let base = (img * p.c_out + o) * p.h_out * p.w_out;
+        for (var i = 0u; i < m; i++) {
+            for (var j = 0u; j < m; j++) {
+                if (oh0 + i < p.h_out && ow0 + j < p.w_out) {
+                    g[i * m + j] = src[base + (oh0 + i) * p.w_out + ow0 + j];
+                }
+            }
+        }
+    }
+    var tmp: array<f32, 24>; // A·g, T×m
+    for (var a = 0u; a < T; a++) {
+        for (var j = 0u; j < m; j++) {
+            var v = 0.0;
+            for (var i = 0u; i < m; i++) {
+                let k = at(i, a);
+                if (k != 0.0) { v = fma(k, g[i * m + j], v); }
+            }
+            tmp[a * m + j] = v;
+        }
+    }
+    for (var a = 0u; a < T; a++) {
+        for (var b = 0u; b < T; b++) {
+            var v = 0.0;
+            for (var j = 0u; j < m; j++) {
+                let k = at(j, b);
+                if (k != 0.0) { v = fma(tmp[a * m + j], k, v); }
+            }
+            dst[(a * T + b) * plane + at_t] = v;
+        }
+    }
+}
+
+// dW[o][i] = Gᵀ (Σ_s F[a][s][i][o]) G, the chunks added in order.
+@compute @workgroup_size(WG)
+fn filter_output(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let id = invocation(lid, wid, nwg);
+    if (id >= p.c_out * p.c_in) {
+        return;
+    }
+    let o = id / p.c_in;
+    let i = id % p.c_in;
+    let pair = p.c_in * p.c_out;
+    var f: array<f32, 36>;
+    for (var a = 0u; a < T * T; a++) {
+        var v = 0.0;
+        for (var s = 0u; s < p.splits; s++) {
+            v += src[(a * p.splits + s) * pair + i * p.c_out + o];
+        }
+        f[a] = v;
+    }
+    var tmp: array<f32, 18>; // Gᵀ·F, 3×T
+    for (var r = 0u; r < 3u; r++) {
+        for (var b = 0u; b < T; b++) {
+            var v = 0.0;
+            for (var a = 0u; a < T; a++) {
+                let k = gm(a, r);
+                if (k != 0.0) { v = fma(k, f[a * T + b], v); }
+            }
+            tmp[r * T + b] = v;
+        }
+    }
+    for (var r = 0u; r < 3u; r++) {
+        for (var c = 0u; c < 3u; c++) {
+            var v = 0.0;
+            for (var b = 0u; b < T; b++) {
+                let k = gm(b, c);
+                if (k != 0.0) { v = fma(tmp[r * T + b], k, v); }
+            }
+            dst[id * 9u + r * 3u + c] = v;
         }
     }
 }

@@ -107,7 +107,13 @@ impl Shader {
             Shader::Conv2dBackwardFilter => &["backward_filter"],
             Shader::Conv2dDepthwise => &["forward", "backward_data", "backward_filter"],
             Shader::Conv2dReduce => &["sum_splits", "backward_bias"],
-            Shader::Conv2dWinograd => &["filter_transform", "input_transform", "output_transform"],
+            Shader::Conv2dWinograd => &[
+                "filter_transform",
+                "input_transform",
+                "output_transform",
+                "dy_transform",
+                "filter_output",
+            ],
             Shader::Pool => &[
                 "max_forward",
                 "max_backward",

@@ -38,6 +38,18 @@ pub fn winograd_bounds(
     }
 }
 
+/// Per-element error bound of a Winograd filter gradient `c` (`WinogradConv::backward_filter`)
+/// of the convolution of `x` with output gradient `dy`, as [`winograd_bounds`].
+pub fn winograd_filter_bounds(
+    c: &crate::ops::conv2d::winograd::WinogradConv,
+    x: &[f64],
+    dy: &[f64],
+) -> impl Fn(usize) -> f64 {
+    let magnitude = crate::ops::conv2d::winograd::reference_filter(c, x, dy, true);
+    let depth = c.error_depth() + 1;
+    move |i| bound(depth, magnitude[i])
+}
+
 /// Outcome of comparing a GPU result with its reference.
 #[derive(Clone, Debug, Default)]
 pub struct Report {

@@ -287,6 +287,10 @@ pub(crate) fn backward_filter(
     if !kernel.supports(g, Pass::BackwardFilter) {
         return Err(unsupported(kernel, g));
     }
+    if let Conv2dKernel::Winograd(m) = kernel {
+        let c = WinogradConv::backward_filter(g, m);
+        return winograd::run_filter(x, dy, &c, winograd::filter_tile(g.c_in));
+    }
     let gpu = x.gpu();
     let w_shape = g.w_shape();
     let len = w_shape.numel();

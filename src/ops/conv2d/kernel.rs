@@ -59,7 +59,7 @@ pub enum Conv2dKernel {
     Depthwise,
     /// Forward implicit GEMM with workgroup-memory tiles: the choice on hardware GPUs.
     Tiled,
-    /// Winograd F(m×m, 3×3), m = 2 or 4: 3×3, stride 1, one group; forward and dX.
+    /// Winograd F(m×m, 3×3), m = 2 or 4: 3×3, stride 1, one group; every pass.
     Winograd(u32),
 }
 
@@ -88,6 +88,9 @@ impl Conv2dKernel {
             (Conv2dKernel::Winograd(m), Pass::BackwardData) => {
                 WinogradConv::backward_data(g, m).workspace()
             }
+            (Conv2dKernel::Winograd(m), Pass::BackwardFilter) => {
+                WinogradConv::backward_filter(g, m).workspace()
+            }
             _ => 0,
         }
     }
@@ -107,30 +110,29 @@ impl Conv2dKernel {
                     && match pass {
                         Pass::Forward => WinogradConv::forward(g, m).fits(),
                         Pass::BackwardData => WinogradConv::backward_data(g, m).fits(),
-                        Pass::BackwardFilter => false,
+                        Pass::BackwardFilter => WinogradConv::backward_filter(g, m).fits(),
                     }
             }
         }
     }
 }
 
-/// Winograd F(4×4, 3×3) where it applies on software adapters, once both channel counts are
-/// wide enough for its GEMMs to outweigh the transforms (vgg_c2 forward 218 → 114 ms,
-/// forward + backward 828 → 543 ms on lavapipe; cifar_c1, 3 input channels, 8 → 21 ms).
-/// Hardware GPUs are left to the autotuner: not measured there.
-fn winograd_pays(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> bool {
-    let k = Conv2dKernel::Winograd(4);
-    info.device_type == wgpu::DeviceType::Cpu && g.c_in.min(g.c_out) >= 16 && k.supports(g, pass)
+/// Winograd where it applies on software adapters, once both channel counts are wide enough
+/// for its GEMMs to outweigh the transforms (vgg_c2 forward 218 → 114 ms, forward + backward
+/// 828 → 453 ms on lavapipe; cifar_c1, 3 input channels, forward 8 → 13 ms): F(4×4) on images
+/// of 8 × 8 and more, F(2×2) below, where 4×4 blocks would be mostly padding. Hardware GPUs
+/// are left to the autotuner: not measured there.
+fn winograd_pays(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> Option<Conv2dKernel> {
+    let m = if g.h_out.min(g.w_out) >= 8 { 4 } else { 2 };
+    let k = Conv2dKernel::Winograd(m);
+    (info.device_type == wgpu::DeviceType::Cpu && g.c_in.min(g.c_out) >= 16 && k.supports(g, pass))
+        .then_some(k)
 }
 
 /// The forward kernel for `g`: register blocking on software adapters, where workgroup memory
 /// and barriers are slow; workgroup-memory tiles on hardware GPUs.
 pub fn choose_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
-    if winograd_pays(g, Pass::Forward, info) {
-        Conv2dKernel::Winograd(4)
-    } else {
-        direct_forward(g, info)
-    }
+    winograd_pays(g, Pass::Forward, info).unwrap_or_else(|| direct_forward(g, info))
 }
 
 /// The choice among the kernels that need no workspace (for a `Gpu` whose workspace limit
@@ -139,7 +141,7 @@ pub fn choose_direct(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -
     match pass {
         Pass::Forward => direct_forward(g, info),
         Pass::BackwardData => direct_backward_data(g, info),
-        Pass::BackwardFilter => choose_backward_filter(g, info),
+        Pass::BackwardFilter => direct_backward_filter(g, info),
     }
 }
 
@@ -158,11 +160,7 @@ fn direct_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel 
 
 /// The kernel for dX: the narrow tile when the group has at most 4 input channels.
 pub fn choose_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
-    if winograd_pays(g, Pass::BackwardData, info) {
-        Conv2dKernel::Winograd(4)
-    } else {
-        direct_backward_data(g, info)
-    }
+    winograd_pays(g, Pass::BackwardData, info).unwrap_or_else(|| direct_backward_data(g, info))
 }
 
 fn direct_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
@@ -175,10 +173,15 @@ fn direct_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dK
     }
 }
 
-/// The kernel for dW. Its rows are the c_in/groups·kh·kw taps; when they do not fill one block
+/// The kernel for dW: Winograd where it pays (as forward), else the direct GEMM.
+pub fn choose_backward_filter(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+    winograd_pays(g, Pass::BackwardFilter, info).unwrap_or_else(|| direct_backward_filter(g, info))
+}
+
+/// The direct dW GEMM's rows are the c_in/groups·kh·kw taps; when they do not fill one block
 /// of 64 invocations × 8 rows, the 4×8 tile idles fewer invocations (lenet_c1 dW: 21 → 6 ms on
 /// Mesa 25).
-pub fn choose_backward_filter(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+fn direct_backward_filter(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
     if g.is_depthwise() {
         Conv2dKernel::Depthwise
     } else if g.reduction_len() < 512 {

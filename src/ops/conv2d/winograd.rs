@@ -43,7 +43,12 @@ pub struct WinogradUniforms {
     pub has_bias: u32,
     pub act: u32,
     pub alpha: f32,
+    /// Tiles per chunk and chunks of the reduction over tiles (the filter gradient's).
+    pub chunk: u32,
+    pub splits: u32,
     pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 }
 
@@ -65,7 +70,15 @@ pub struct WinogradConv {
     pub pad_left: i64,
     /// Filters read as `w[i, o]` rotated by 180° (the input gradient).
     pub flip: bool,
+    /// The filter gradient of this convolution instead of its output; its reduction over the
+    /// tiles runs in `splits` chunks (1 otherwise).
+    pub filter_grad: bool,
+    pub splits: usize,
 }
+
+/// Tiles per chunk of the filter gradient's reduction, about: enough GEMMs to fill a device,
+/// each still a long reduction.
+const CHUNK_TILES: usize = 512;
 
 /// Whether Winograd applies at all: 3×3, stride 1, no dilation, one group.
 pub fn eligible(g: &Conv2dGeometry) -> bool {
@@ -89,6 +102,18 @@ impl WinogradConv {
             pad_top: g.pad_top as i64,
             pad_left: g.pad_left as i64,
             flip: false,
+            filter_grad: false,
+            splits: 1,
+        }
+    }
+
+    /// dW = Σ over the output tiles of Gᵀ [(A dy Aᵀ) ⊙ (Bᵀ d B)] G, d the forward's patches.
+    pub fn backward_filter(g: &Conv2dGeometry, m: u32) -> WinogradConv {
+        let forward = WinogradConv::forward(g, m);
+        WinogradConv {
+            filter_grad: true,
+            splits: forward.p().div_ceil(CHUNK_TILES),
+            ..forward
         }
     }
 
@@ -106,6 +131,8 @@ impl WinogradConv {
             pad_top: 2 - g.pad_top as i64,
             pad_left: 2 - g.pad_left as i64,
             flip: true,
+            filter_grad: false,
+            splits: 1,
         }
     }
 
@@ -121,15 +148,22 @@ impl WinogradConv {
         let (th, tw) = self.tiles();
         self.n * th * tw
     }
-    /// Elements of the transformed filters, inputs and products.
+    /// Tiles per chunk of the reduction (all of them but for the filter gradient).
+    pub fn chunk(&self) -> usize {
+        self.p().div_ceil(self.splits.max(1))
+    }
+
+    /// Elements of the transformed tensors: filters, inputs and products, or for the filter
+    /// gradient the per-chunk products, inputs and output gradients.
     fn temps(&self) -> [usize; 3] {
         let t2 = self.t() * self.t();
+        let (i, o) = (self.c_in, self.c_out);
+        if self.filter_grad {
+            let tiles = t2 * self.splits * self.chunk();
+            return [t2 * self.splits * i * o, tiles * i, tiles * o];
+        }
         let p = self.p();
-        [
-            t2 * self.c_out * self.c_in,
-            t2 * self.c_in * p,
-            t2 * self.c_out * p,
-        ]
+        [t2 * o * i, t2 * i * p, t2 * o * p]
     }
 
     /// Bytes of the transformed filters, inputs and products together.
@@ -150,9 +184,14 @@ impl WinogradConv {
     }
 
     /// Rounding steps between the inputs and one output: the 3 + 3 filter and T + T input
-    /// transform terms, the c_in-term GEMM, the T + T output transform terms.
+    /// transform terms, the c_in-term GEMM, the T + T output transform terms; for the filter
+    /// gradient T + T input and m + m output-gradient terms, the GEMM over every tile, the
+    /// T + T output terms.
     pub fn error_depth(&self) -> usize {
-        self.c_in + 4 * self.t() + 6
+        match self.filter_grad {
+            true => self.p() + 4 * self.t() + 2 * self.m,
+            false => self.c_in + 4 * self.t() + 6,
+        }
     }
 
     fn uniforms(&self, bias: bool, act: Option<Activation>) -> WinogradUniforms {
@@ -179,7 +218,9 @@ impl WinogradConv {
             has_bias: u32::from(bias),
             act,
             alpha,
-            _pad0: 0,
+            chunk: u(self.chunk()),
+            splits: u(self.splits),
+            ..WinogradUniforms::default()
         }
     }
 }
@@ -193,7 +234,13 @@ fn key(entry: &'static str, m: u32) -> PipelineKey {
 }
 
 pub fn pipelines() -> Vec<PipelineKey> {
-    let entries = ["filter_transform", "input_transform", "output_transform"];
+    let entries = [
+        "filter_transform",
+        "input_transform",
+        "output_transform",
+        "dy_transform",
+        "filter_output",
+    ];
     BLOCKS
         .iter()
         .flat_map(|&m| entries.map(|e| key(e, m)))
@@ -255,6 +302,83 @@ pub(crate) fn run(
     let bufs = [Some(&products), bias, Some(&y)];
     gpu.dispatch_tensors(&key("output_transform", m), &u, &bufs, blocks(o * p)?, 1)?;
     Ok(y)
+}
+
+/// The filter gradient's GEMM tiles: its rows are the input channels, often fewer than one
+/// workgroup's 64 invocations × a tall tile would cover.
+pub const FILTER_TILES: [RegisterTile; 3] = [
+    RegisterTile { mr: 1, nr: 16 },
+    RegisterTile { mr: 4, nr: 16 },
+    RegisterTile { mr: 8, nr: 16 },
+];
+
+/// The filter-gradient GEMM tile for `c_in` rows.
+pub fn filter_tile(c_in: usize) -> RegisterTile {
+    match c_in {
+        0..=64 => FILTER_TILES[0],
+        65..=256 => FILTER_TILES[1],
+        _ => FILTER_TILES[2],
+    }
+}
+
+/// Records the filter gradient `c` (made by [`WinogradConv::backward_filter`]) of the
+/// convolution of `x` whose output gradient is `dy`: input and output-gradient transforms
+/// into chunks of tiles, T²·splits GEMMs with register tile `tile`, the chunks added and
+/// transformed back into `[c_out, c_in, 3, 3]`.
+pub(crate) fn run_filter(
+    x: &Tensor,
+    dy: &Tensor,
+    c: &WinogradConv,
+    tile: RegisterTile,
+) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let m = c.m as u32;
+    let u = c.uniforms(false, None);
+    let (t2, s, chunk) = (c.t() * c.t(), c.splits, c.chunk());
+    let (i, o) = (c.c_in, c.c_out);
+    let inputs = Tensor::zeros(gpu, Shape::new([t2 * s, i, chunk]))?;
+    let bufs = [Some(x), None, Some(&inputs)];
+    gpu.dispatch_tensors(
+        &key("input_transform", m),
+        &u,
+        &bufs,
+        blocks(i * s * chunk)?,
+        1,
+    )?;
+    let grads = Tensor::zeros(gpu, Shape::new([t2 * s, o, chunk]))?;
+    let bufs = [Some(dy), None, Some(&grads)];
+    gpu.dispatch_tensors(
+        &key("dy_transform", m),
+        &u,
+        &bufs,
+        blocks(o * s * chunk)?,
+        1,
+    )?;
+    // F[a, s][i][o] = Σ_pc V[a, s][i][pc] · D[a, s][o][pc].
+    let products = Tensor::zeros(gpu, Shape::new([t2 * s, i, o]))?;
+    let g = MatmulGeometry {
+        m: i,
+        n: o,
+        k: chunk,
+        a_m: chunk,
+        a_k: 1,
+        b_k: 1,
+        b_n: chunk,
+    };
+    let batch = Batch {
+        count: t2 * s,
+        a: i * chunk,
+        b: o * chunk,
+        c: i * o,
+        c_m: o,
+        c_n: 1,
+    };
+    matmul_batched(&inputs, &grads, &products, &g, tile, batch)?;
+    drop((inputs, grads));
+    let dw = Tensor::zeros(gpu, Shape::new([o, i, 3, 3]))?;
+    let bufs = [Some(&products), None, Some(&dw)];
+    gpu.dispatch_tensors(&key("filter_output", m), &u, &bufs, blocks(o * i)?, 1)?;
+    Ok(dw)
 }
 
 /// Bᵀ, G and Aᵀ of F(m×m, 3×3), row-major (T×T, T×3, m×T): the shader's constants in f64.
@@ -320,6 +444,78 @@ fn sandwich(l: &[f64], x: &[f64], rt: &[f64], r: usize, k: usize, c: usize) -> V
     out
 }
 
+/// The T×T patch of input channel `i` under tile (img, ty, tx), zero in the padding.
+fn patch(c: &WinogradConv, src: &[f64], img: usize, i: usize, ty: usize, tx: usize) -> Vec<f64> {
+    let t = c.t();
+    (0..t * t)
+        .map(|k| {
+            let ih = (ty * c.m + k / t) as i64 - c.pad_top;
+            let iw = (tx * c.m + k % t) as i64 - c.pad_left;
+            let inside = (0..c.h_in as i64).contains(&ih) && (0..c.w_in as i64).contains(&iw);
+            let at =
+                ((img * c.c_in + i) * c.h_in + ih.max(0) as usize) * c.w_in + iw.max(0) as usize;
+            if inside {
+                src[at]
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// The filter gradient `c` (see [`WinogradConv::backward_filter`]) in f64, as [`reference`]
+/// computes the forward: plain (equal to direct dW up to f64 rounding), or with `abs` on
+/// absolute values, the magnitude its rounding errors scale with. `[c_out, c_in, 3, 3]`.
+pub fn reference_filter(c: &WinogradConv, x: &[f64], dy: &[f64], abs: bool) -> Vec<f64> {
+    let (mut bt, mut g, mut at) = matrices(c.m);
+    let f = |v: f64| if abs { v.abs() } else { v };
+    for v in bt.iter_mut().chain(&mut g).chain(&mut at) {
+        *v = f(*v);
+    }
+    let (t, m) = (c.t(), c.m);
+    let (th, tw) = c.tiles();
+    // A = (Aᵀ)ᵀ, Gᵀ: the transposes the sandwich needs as its left factors.
+    let a: Vec<f64> = (0..t * m).map(|k| at[(k % m) * t + k / m]).collect();
+    let gt: Vec<f64> = (0..3 * t).map(|k| g[(k % t) * 3 + k / t]).collect();
+    let mut sums = vec![vec![0.0; t * t]; c.c_out * c.c_in];
+    for img in 0..c.n {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let patches: Vec<Vec<f64>> = (0..c.c_in)
+                    .map(|i| {
+                        let d: Vec<f64> = patch(c, x, img, i, ty, tx).into_iter().map(f).collect();
+                        sandwich(&bt, &d, &bt, t, t, t)
+                    })
+                    .collect();
+                for o in 0..c.c_out {
+                    let block: Vec<f64> = (0..m * m)
+                        .map(|k| {
+                            let (oh, ow) = (ty * m + k / m, tx * m + k % m);
+                            let inside = oh < c.h_out && ow < c.w_out;
+                            let at = ((img * c.c_out + o) * c.h_out + oh) * c.w_out + ow;
+                            if inside {
+                                f(dy[at])
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    let grad = sandwich(&a, &block, &a, t, m, m);
+                    for (i, v) in patches.iter().enumerate() {
+                        let sum = &mut sums[o * c.c_in + i];
+                        for k in 0..t * t {
+                            sum[k] += grad[k] * v[k];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    sums.iter()
+        .flat_map(|s| sandwich(&gt, s, &gt, 3, t, t))
+        .collect()
+}
+
 /// The algorithm in f64, on `src` and `w` as `c` reads them. With `abs`, on absolute values
 /// of data and matrices alike: the magnitude each output's rounding errors scale with (the
 /// Winograd counterpart of direct convolution's Σ|x·w|). Without, the plain result, equal to
@@ -350,22 +546,8 @@ pub fn reference(c: &WinogradConv, src: &[f64], w: &[f64], abs: bool) -> Vec<f64
             for tx in 0..tw {
                 let patches: Vec<Vec<f64>> = (0..c.c_in)
                     .map(|i| {
-                        let d: Vec<f64> = (0..t * t)
-                            .map(|k| {
-                                let ih = (ty * m + k / t) as i64 - c.pad_top;
-                                let iw = (tx * m + k % t) as i64 - c.pad_left;
-                                let inside = (0..c.h_in as i64).contains(&ih)
-                                    && (0..c.w_in as i64).contains(&iw);
-                                let at = ((img * c.c_in + i) * c.h_in + ih.max(0) as usize)
-                                    * c.w_in
-                                    + iw.max(0) as usize;
-                                if inside {
-                                    f(src[at])
-                                } else {
-                                    0.0
-                                }
-                            })
-                            .collect();
+                        let d: Vec<f64> =
+                            patch(c, src, img, i, ty, tx).into_iter().map(f).collect();
                         sandwich(&bt, &d, &bt, t, t, t)
                     })
                     .collect();
@@ -397,7 +579,8 @@ mod tests {
     use crate::ops::conv2d::{cpu, Conv2dParams};
     use crate::shape::Padding;
 
-    /// The f64 algorithm equals direct convolution (forward and dX): the matrices are right.
+    /// The f64 algorithm equals direct convolution (forward, dX and dW): the matrices are
+    /// right, and so is reading the forward identity backwards for dW.
     #[test]
     fn the_algorithm_is_convolution() {
         let pads = [
@@ -429,9 +612,11 @@ mod tests {
             for m in BLOCKS {
                 let y = reference(&WinogradConv::forward(&g, m), &xs, &ws, false);
                 let dx = reference(&WinogradConv::backward_data(&g, m), &dys, &ws, false);
+                let dw = reference_filter(&WinogradConv::backward_filter(&g, m), &xs, &dys, false);
                 let y_ref = cpu::forward(&g, &xs, &ws, None).values;
                 let dx_ref = cpu::backward_data(&g, &dys, &ws).values;
-                for (got, want) in [(y, y_ref), (dx, dx_ref)] {
+                let dw_ref = cpu::backward_filter(&g, &xs, &dys).values;
+                for (got, want) in [(y, y_ref), (dx, dx_ref), (dw, dw_ref)] {
                     assert_eq!(got.len(), want.len());
                     for (a, b) in got.iter().zip(&want) {
                         assert!((a - b).abs() < 1e-12 * (1.0 + b.abs()), "m={m}: {a} vs {b}");

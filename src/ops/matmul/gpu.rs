@@ -68,7 +68,13 @@ fn key(t: RegisterTile) -> PipelineKey {
 }
 
 pub fn pipelines() -> Vec<PipelineKey> {
-    RegisterTile::ALL.iter().map(|&t| key(t)).collect()
+    let mut tiles = RegisterTile::ALL.to_vec();
+    for t in crate::ops::conv2d::winograd::FILTER_TILES {
+        if !tiles.contains(&t) {
+            tiles.push(t);
+        }
+    }
+    tiles.into_iter().map(key).collect()
 }
 
 pub(crate) fn matmul(
