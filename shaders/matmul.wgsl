@@ -1,4 +1,4 @@
-// C = A·B (+ bias) with any strides, register-blocked: dense layers and their gradients.
+// C = A·B (+ bias) with any strides: dense layers and their gradients, Winograd's GEMMs.
 //
 //   C[m·c_m + n·c_n] = Σ_k A[m·a_m + k·a_k] · B[k·b_k + n·b_n] (+ bias[m·bias_m + n·bias_n]
 //   when has_bias = 1). Transposes are only other strides, so no branch reads them; the host
@@ -7,10 +7,14 @@
 //   b·a_b, b·b_b and b·c_b (Winograd's T² products; batch = 1 for a plain product).
 //
 // Bindings: 0 Params; 1 a; 2 b; 3 bias (read when has_bias = 1); 4 c [M, N].
-// Overrides: WG invocations per workgroup; MR × NR register tile (rows WG apart × consecutive
-//            columns), chosen per adapter like conv2d's (≤ MR_MAX × NR_MAX).
-// No workgroup memory (fast on software adapters; a shared-memory variant is open work).
-// Grid: x·y (folded) = ceil(M / (WG·MR)), z = batch · ceil(N / NR).
+//
+// Two entry points, for the two kinds of adapter:
+// matmul        register-blocked, no workgroup memory (software adapters, where barriers cost
+//               more than they save). Overrides: WG invocations per workgroup; MR × NR
+//               register tile (rows WG apart × consecutive columns), chosen per adapter like
+//               conv2d's (≤ MR_MAX × NR_MAX).
+//               Grid: x·y (folded) = ceil(M / (WG·MR)), z = batch · ceil(N / NR).
+// matmul_tiled  double-buffered workgroup-memory tiles (hardware GPUs), below.
 
 struct Params {
     m: u32, n: u32, k: u32, has_bias: u32,
@@ -79,6 +83,113 @@ fn matmul(
                     }
                     c[bat * p.c_b + row * p.c_m + col * p.c_n] = v;
                 }
+            }
+        }
+    }
+}
+
+// matmul_tiled: workgroup-memory tiles for hardware GPUs. A workgroup of 16×16 invocations
+// computes a TBM×TBN = 64×64 tile of C, stepping TBK = 16 along K: each invocation stages 4
+// elements of A's 64×16 block and 4 of B's 16×64 block in workgroup memory, then accumulates a
+// 4×4 micro-tile (rows and columns 16 apart, so neighbouring invocations touch neighbouring
+// elements). Double-buffered: the next step's elements are loaded into registers before the
+// current step's arithmetic and stored into the other buffer after it, so global loads overlap
+// the multiply-adds and one barrier per step suffices (a buffer is rewritten only after every
+// invocation has passed the barrier that ended its last use).
+// Grid: x·y (folded) = ceil(M / 64), z = batch · ceil(N / 64).
+const TBM: u32 = 64u;
+const TBN: u32 = 64u;
+const TBK: u32 = 16u;
+var<workgroup> a_tile: array<f32, 2048>; // 2 buffers × [TBK][TBM]
+var<workgroup> b_tile: array<f32, 2048>; // 2 buffers × [TBK][TBN]
+
+// A[row, k] and B[k, col] of product `bat`, 0 past the edges.
+fn a_at(bat: u32, row: u32, k: u32) -> f32 {
+    if (row >= p.m || k >= p.k) {
+        return 0.0;
+    }
+    return a[bat * p.a_b + row * p.a_m + k * p.a_k];
+}
+fn b_at(bat: u32, k: u32, col: u32) -> f32 {
+    if (k >= p.k || col >= p.n) {
+        return 0.0;
+    }
+    return b[bat * p.b_b + k * p.b_k + col * p.b_n];
+}
+
+@compute @workgroup_size(256)
+fn matmul_tiled(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let n_tiles = (p.n + TBN - 1u) / TBN;
+    let bat = wid.z / n_tiles;
+    let n_base = (wid.z % n_tiles) * TBN;
+    let m_base = (wid.x + wid.y * nwg.x) * TBM;
+    // Uniform for the whole workgroup, so the barriers below stay in uniform control flow.
+    if (m_base >= p.m) {
+        return;
+    }
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    // Staged element q of this invocation: e = lid + 256·q, step row e / 64, column e % 64.
+    var ra: array<f32, 4>;
+    var rb: array<f32, 4>;
+    for (var q = 0u; q < 4u; q++) {
+        let e = lid + 256u * q;
+        ra[q] = a_at(bat, m_base + e % TBM, e / TBM);
+        rb[q] = b_at(bat, e / TBN, n_base + e % TBN);
+    }
+    for (var q = 0u; q < 4u; q++) {
+        a_tile[lid + 256u * q] = ra[q];
+        b_tile[lid + 256u * q] = rb[q];
+    }
+    workgroupBarrier();
+    var acc: array<f32, 16>;
+    let steps = (p.k + TBK - 1u) / TBK;
+    for (var s = 0u; s < steps; s++) {
+        let cur = (s % 2u) * 1024u;
+        let next = 1024u - cur;
+        let more = s + 1u < steps;
+        if (more) {
+            let k0 = (s + 1u) * TBK;
+            for (var q = 0u; q < 4u; q++) {
+                let e = lid + 256u * q;
+                ra[q] = a_at(bat, m_base + e % TBM, k0 + e / TBM);
+                rb[q] = b_at(bat, k0 + e / TBN, n_base + e % TBN);
+            }
+        }
+        for (var k = 0u; k < TBK; k++) {
+            var av: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                av[i] = a_tile[cur + k * TBM + ty + 16u * i];
+            }
+            for (var j = 0u; j < 4u; j++) {
+                let bv = b_tile[cur + k * TBN + tx + 16u * j];
+                for (var i = 0u; i < 4u; i++) {
+                    acc[i * 4u + j] = fma(av[i], bv, acc[i * 4u + j]);
+                }
+            }
+        }
+        if (more) {
+            for (var q = 0u; q < 4u; q++) {
+                a_tile[next + lid + 256u * q] = ra[q];
+                b_tile[next + lid + 256u * q] = rb[q];
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = m_base + ty + 16u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = n_base + tx + 16u * j;
+            if (row < p.m && col < p.n) {
+                var v = acc[i * 4u + j];
+                if (p.has_bias != 0u) {
+                    v += bias[row * p.bias_m + col * p.bias_n];
+                }
+                c[bat * p.c_b + row * p.c_m + col * p.c_n] = v;
             }
         }
     }

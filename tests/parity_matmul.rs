@@ -1,7 +1,8 @@
 //! matmul (every transpose, every register tile) and the dense layer against the f64 reference.
 
 use wgcnn::ops::conv2d::RegisterTile;
-use wgcnn::ops::matmul::{self, cpu, gpu::matmul_with, MatmulGeometry};
+use wgcnn::ops::matmul::gpu::{matmul_with_kernel, MatmulKernel};
+use wgcnn::ops::matmul::{self, cpu, MatmulGeometry};
 use wgcnn::testing::{compare, shared_gpu, to_f64, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
 
@@ -44,8 +45,12 @@ fn matmul_matches_the_reference() {
             &to_f64(&bv),
             with_bias.then(|| to_f64(&biasv)).as_deref(),
         );
-        for t in RegisterTile::ALL {
-            let c = matmul_with(&a, &b, with_bias.then_some(&bias), &g, t).unwrap();
+        let kernels = RegisterTile::ALL
+            .map(MatmulKernel::Register)
+            .into_iter()
+            .chain([MatmulKernel::Tiled]);
+        for t in kernels {
+            let c = matmul_with_kernel(&a, &b, with_bias.then_some(&bias), &g, t).unwrap();
             let r = compare(&c.to_vec().unwrap(), &want, k + 1);
             if !r.passed() {
                 bad.push(format!(

@@ -134,7 +134,7 @@ impl Shader {
                 "dropout",
                 "copy_channels",
             ],
-            Shader::Matmul => &["matmul"],
+            Shader::Matmul => &["matmul", "matmul_tiled"],
             Shader::Reduce => &[
                 "reduce_axis",
                 "reduce_axis_tree",

@@ -171,8 +171,8 @@ pub(crate) fn forward(
         return Err(unsupported(kernel, g));
     }
     if let Conv2dKernel::Winograd(m) = kernel {
-        let tile = RegisterTile::for_adapter(x.gpu().adapter_info());
-        return winograd::run(x, w, b, &WinogradConv::forward(g, m), act, tile);
+        let gemm = winograd::gemm_kernel(x.gpu().adapter_info());
+        return winograd::run(x, w, b, &WinogradConv::forward(g, m), act, gemm);
     }
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
@@ -219,8 +219,8 @@ pub(crate) fn backward_data(
         return Err(unsupported(kernel, g));
     }
     if let Conv2dKernel::Winograd(m) = kernel {
-        let tile = RegisterTile::for_adapter(dy.gpu().adapter_info());
-        return winograd::run(dy, w, None, &WinogradConv::backward_data(g, m), None, tile);
+        let gemm = winograd::gemm_kernel(dy.gpu().adapter_info());
+        return winograd::run(dy, w, None, &WinogradConv::backward_data(g, m), None, gemm);
     }
     let gpu = dy.gpu();
     let dx = Tensor::zeros(gpu, g.x_shape())?;
@@ -289,7 +289,8 @@ pub(crate) fn backward_filter(
     }
     if let Conv2dKernel::Winograd(m) = kernel {
         let c = WinogradConv::backward_filter(g, m);
-        return winograd::run_filter(x, dy, &c, winograd::filter_tile(g.c_in));
+        let gemm = winograd::filter_gemm_kernel(x.gpu().adapter_info(), g.c_in);
+        return winograd::run_filter(x, dy, &c, gemm);
     }
     let gpu = x.gpu();
     let w_shape = g.w_shape();

@@ -11,7 +11,7 @@ use super::{Conv2dGeometry, RegisterTile};
 use crate::error::{Error, Result};
 use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
 use crate::ops::elementwise::Activation;
-use crate::ops::matmul::gpu::{matmul_batched, Batch};
+use crate::ops::matmul::gpu::{matmul_batched, Batch, MatmulKernel};
 use crate::ops::matmul::MatmulGeometry;
 use crate::shape::{Shape, HW};
 use crate::tensor::Tensor;
@@ -256,7 +256,7 @@ fn blocks(invocations: usize) -> Result<u32> {
 }
 
 /// Records the convolution `c` of `src` (x, or dY for the input gradient) with `w`: filter
-/// and input transforms, T² GEMMs with register tile `tile`, output transform with bias and
+/// and input transforms, T² GEMMs run by `gemm`, output transform with bias and
 /// activation. The temporaries are dropped as soon as the next stage has read them.
 pub(crate) fn run(
     src: &Tensor,
@@ -264,7 +264,7 @@ pub(crate) fn run(
     bias: Option<&Tensor>,
     c: &WinogradConv,
     act: Option<Activation>,
-    tile: RegisterTile,
+    gemm: MatmulKernel,
 ) -> Result<Tensor> {
     let gpu = src.gpu();
     let m = c.m as u32;
@@ -296,7 +296,7 @@ pub(crate) fn run(
         c_m: 1,
         c_n: p,
     };
-    matmul_batched(&inputs, &filters, &products, &g, tile, batch)?;
+    matmul_batched(&inputs, &filters, &products, &g, gemm, batch)?;
     drop((inputs, filters));
     let y = Tensor::zeros(gpu, Shape::new([c.n, o, c.h_out, c.w_out]))?;
     let bufs = [Some(&products), bias, Some(&y)];
@@ -312,24 +312,32 @@ pub const FILTER_TILES: [RegisterTile; 3] = [
     RegisterTile { mr: 8, nr: 16 },
 ];
 
-/// The filter-gradient GEMM tile for `c_in` rows.
-pub fn filter_tile(c_in: usize) -> RegisterTile {
-    match c_in {
-        0..=64 => FILTER_TILES[0],
-        65..=256 => FILTER_TILES[1],
-        _ => FILTER_TILES[2],
+/// The GEMM kernel of the forward and dX transforms on this adapter.
+pub fn gemm_kernel(info: &wgpu::AdapterInfo) -> MatmulKernel {
+    MatmulKernel::for_adapter(info)
+}
+
+/// The filter gradient's GEMM kernel for `c_in` rows on this adapter.
+pub fn filter_gemm_kernel(info: &wgpu::AdapterInfo, c_in: usize) -> MatmulKernel {
+    match MatmulKernel::for_adapter(info) {
+        MatmulKernel::Register(_) => MatmulKernel::Register(match c_in {
+            0..=64 => FILTER_TILES[0],
+            65..=256 => FILTER_TILES[1],
+            _ => FILTER_TILES[2],
+        }),
+        tiled => tiled,
     }
 }
 
 /// Records the filter gradient `c` (made by [`WinogradConv::backward_filter`]) of the
 /// convolution of `x` whose output gradient is `dy`: input and output-gradient transforms
-/// into chunks of tiles, T²·splits GEMMs with register tile `tile`, the chunks added and
+/// into chunks of tiles, T²·splits GEMMs run by `gemm`, the chunks added and
 /// transformed back into `[c_out, c_in, 3, 3]`.
 pub(crate) fn run_filter(
     x: &Tensor,
     dy: &Tensor,
     c: &WinogradConv,
-    tile: RegisterTile,
+    gemm: MatmulKernel,
 ) -> Result<Tensor> {
     let gpu = x.gpu();
     let m = c.m as u32;
@@ -373,7 +381,7 @@ pub(crate) fn run_filter(
         c_m: o,
         c_n: 1,
     };
-    matmul_batched(&inputs, &grads, &products, &g, tile, batch)?;
+    matmul_batched(&inputs, &grads, &products, &g, gemm, batch)?;
     drop((inputs, grads));
     let dw = Tensor::zeros(gpu, Shape::new([o, i, 3, 3]))?;
     let bufs = [Some(&products), None, Some(&dw)];
@@ -578,6 +586,72 @@ mod tests {
     use super::*;
     use crate::ops::conv2d::{cpu, Conv2dParams};
     use crate::shape::Padding;
+
+    /// Every pass with the workgroup-memory GEMM (the hardware GPUs' choice) against the
+    /// reference, on shapes past one 64×64 tile.
+    #[test]
+    fn every_pass_with_the_tiled_gemm() {
+        use crate::testing::winograd_filter_bounds;
+        use crate::testing::{compare_with, shared_gpu, to_f64, winograd_bounds, Rng};
+        let gpu = shared_gpu().unwrap();
+        let mut rng = Rng::new(11);
+        for (x, c_out) in [([2, 70, 9, 11], 67), ([1, 3, 20, 17], 5)] {
+            let x = Shape::new(x);
+            let w = Shape::new([c_out, x.dims()[1], 3, 3]);
+            let g = Conv2dParams::new(3)
+                .padding(Padding::Same)
+                .resolve(&x, &w)
+                .unwrap();
+            let (xs, ws, dys) = (
+                rng.vec(x.numel()),
+                rng.vec(w.numel()),
+                rng.vec(g.y_shape().numel()),
+            );
+            let (xt, wt) = (
+                Tensor::from_slice(&gpu, x.clone(), &xs).unwrap(),
+                Tensor::from_slice(&gpu, w.clone(), &ws).unwrap(),
+            );
+            let dyt = Tensor::from_slice(&gpu, g.y_shape(), &dys).unwrap();
+            let (xd, wd, dyd) = (to_f64(&xs), to_f64(&ws), to_f64(&dys));
+            let tiled = MatmulKernel::Tiled;
+            for m in BLOCKS {
+                let (f, d, k) = (
+                    WinogradConv::forward(&g, m),
+                    WinogradConv::backward_data(&g, m),
+                    WinogradConv::backward_filter(&g, m),
+                );
+                let y = run(&xt, &wt, None, &f, None, tiled)
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                let dx = run(&dyt, &wt, None, &d, None, tiled)
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                let dw = run_filter(&xt, &dyt, &k, tiled).unwrap().to_vec().unwrap();
+                let reports = [
+                    compare_with(
+                        &y,
+                        &cpu::forward(&g, &xd, &wd, None).values,
+                        winograd_bounds(&f, &xd, &wd, None),
+                    ),
+                    compare_with(
+                        &dx,
+                        &cpu::backward_data(&g, &dyd, &wd).values,
+                        winograd_bounds(&d, &dyd, &wd, None),
+                    ),
+                    compare_with(
+                        &dw,
+                        &cpu::backward_filter(&g, &xd, &dyd).values,
+                        winograd_filter_bounds(&k, &xd, &dyd),
+                    ),
+                ];
+                for r in reports {
+                    assert!(r.passed(), "m={m} {g}: {r}");
+                }
+            }
+        }
+    }
 
     /// The f64 algorithm equals direct convolution (forward, dX and dW): the matrices are
     /// right, and so is reading the forward identity backwards for dW.

@@ -58,12 +58,38 @@ impl Batch {
 }
 
 const WG: u32 = 64;
+/// Side of `matmul_tiled`'s output tile (`TBM`, `TBN`).
+const TILE: u32 = 64;
 
-fn key(t: RegisterTile) -> PipelineKey {
+/// Which kernel runs a product.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum MatmulKernel {
+    /// Register-blocked, no workgroup memory: the choice on software adapters.
+    Register(RegisterTile),
+    /// Double-buffered workgroup-memory tiles: the choice on hardware GPUs.
+    Tiled,
+}
+
+impl MatmulKernel {
+    /// Register tiles where workgroup memory and barriers are emulated (software adapters),
+    /// workgroup-memory tiles elsewhere.
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> MatmulKernel {
+        match info.device_type {
+            wgpu::DeviceType::Cpu => MatmulKernel::Register(RegisterTile::for_adapter(info)),
+            _ => MatmulKernel::Tiled,
+        }
+    }
+}
+
+fn key(k: MatmulKernel) -> PipelineKey {
+    let (entry, overrides) = match k {
+        MatmulKernel::Register(t) => ("matmul", vec![("WG", WG), ("MR", t.mr), ("NR", t.nr)]),
+        MatmulKernel::Tiled => ("matmul_tiled", Vec::new()),
+    };
     PipelineKey {
         shader: Shader::Matmul,
-        entry: "matmul",
-        overrides: Overrides::new(&[("WG", WG), ("MR", t.mr), ("NR", t.nr)]),
+        entry,
+        overrides: Overrides::new(&overrides),
     }
 }
 
@@ -74,7 +100,12 @@ pub fn pipelines() -> Vec<PipelineKey> {
             tiles.push(t);
         }
     }
-    tiles.into_iter().map(key).collect()
+    let mut keys: Vec<PipelineKey> = tiles
+        .into_iter()
+        .map(|t| key(MatmulKernel::Register(t)))
+        .collect();
+    keys.push(key(MatmulKernel::Tiled));
+    keys
 }
 
 pub(crate) fn matmul(
@@ -83,13 +114,8 @@ pub(crate) fn matmul(
     bias: Option<&Tensor>,
     g: &MatmulGeometry,
 ) -> Result<Tensor> {
-    matmul_with(
-        a,
-        b,
-        bias,
-        g,
-        RegisterTile::for_adapter(a.gpu().adapter_info()),
-    )
+    let k = MatmulKernel::for_adapter(a.gpu().adapter_info());
+    matmul_with_kernel(a, b, bias, g, k)
 }
 
 /// Checks a hand-built geometry and tile against the tensors (their fields are public).
@@ -98,17 +124,20 @@ fn check(
     b: &Tensor,
     bias: Option<&Tensor>,
     g: &MatmulGeometry,
-    t: RegisterTile,
+    k: MatmulKernel,
     batch: Batch,
 ) -> Result<()> {
     let bad = |what: String| Err(Error::invalid("matmul", "geometry", format!("{g:?}"), what));
-    if !(1..=MR_MAX).contains(&t.mr) || !(1..=NR_MAX).contains(&t.nr) {
-        return Err(Error::invalid(
-            "matmul",
-            "register tile",
-            format!("{t:?}"),
-            "needs 1..=16 rows and columns",
-        ));
+    let fits = |t: RegisterTile| (1..=MR_MAX).contains(&t.mr) && (1..=NR_MAX).contains(&t.nr);
+    if let MatmulKernel::Register(t) = k {
+        if !fits(t) {
+            return Err(Error::invalid(
+                "matmul",
+                "register tile",
+                format!("{t:?}"),
+                "needs 1..=16 rows and columns",
+            ));
+        }
     }
     if g.m == 0 || g.n == 0 || g.k == 0 || batch.count == 0 {
         return bad("every size must be at least 1".into());
@@ -149,9 +178,20 @@ pub fn matmul_with(
     g: &MatmulGeometry,
     t: RegisterTile,
 ) -> Result<Tensor> {
-    check(a, b, bias, g, t, Batch::one(g))?;
+    matmul_with_kernel(a, b, bias, g, MatmulKernel::Register(t))
+}
+
+/// With a chosen kernel (tests force each).
+pub fn matmul_with_kernel(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    g: &MatmulGeometry,
+    k: MatmulKernel,
+) -> Result<Tensor> {
+    check(a, b, bias, g, k, Batch::one(g))?;
     let c = Tensor::zeros(a.gpu(), Shape::new([g.m, g.n]))?;
-    dispatch(a, b, bias, &c, g, t, Batch::one(g))?;
+    dispatch(a, b, bias, &c, g, k, Batch::one(g))?;
     Ok(c)
 }
 
@@ -162,10 +202,10 @@ pub(crate) fn matmul_batched(
     b: &Tensor,
     c: &Tensor,
     g: &MatmulGeometry,
-    t: RegisterTile,
+    k: MatmulKernel,
     batch: Batch,
 ) -> Result<()> {
-    check(a, b, None, g, t, batch)?;
+    check(a, b, None, g, k, batch)?;
     let last = (batch.count - 1) * batch.c + (g.m - 1) * batch.c_m + (g.n - 1) * batch.c_n;
     if last >= c.numel() {
         return Err(Error::invalid(
@@ -178,7 +218,7 @@ pub(crate) fn matmul_batched(
             ),
         ));
     }
-    dispatch(a, b, None, c, g, t, batch)
+    dispatch(a, b, None, c, g, k, batch)
 }
 
 /// Records the products into `c` (checked by the caller).
@@ -188,7 +228,7 @@ fn dispatch(
     bias: Option<&Tensor>,
     c: &Tensor,
     g: &MatmulGeometry,
-    t: RegisterTile,
+    k: MatmulKernel,
     batch: Batch,
 ) -> Result<()> {
     let gpu = a.gpu();
@@ -233,15 +273,19 @@ fn dispatch(
         };
         std::mem::swap(&mut first, &mut second);
     }
-    let blocks = u.m.div_ceil(WG * t.mr);
+    let (rows, cols) = match k {
+        MatmulKernel::Register(t) => (WG * t.mr, t.nr),
+        MatmulKernel::Tiled => (TILE, TILE),
+    };
+    let blocks = u.m.div_ceil(rows);
     let z =
-        u.n.div_ceil(t.nr)
+        u.n.div_ceil(cols)
             .checked_mul(u.batch)
             .ok_or_else(|| Error::TooLarge {
                 what: "matmul dispatch".into(),
-                bytes: u64::from(u.n.div_ceil(t.nr)) * u64::from(u.batch),
+                bytes: u64::from(u.n.div_ceil(cols)) * u64::from(u.batch),
                 limit: u64::from(u32::MAX),
             })?;
     let bufs = [Some(first), Some(second), bias, Some(c)];
-    gpu.dispatch_tensors(&key(t), &u, &bufs, blocks, z)
+    gpu.dispatch_tensors(&key(k), &u, &bufs, blocks, z)
 }
