@@ -109,6 +109,50 @@ fn invocation(lid: u32, wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
 }
 
+// Matrix `which` (0 Bᵀ, 1 G, 2 Aᵀ) at [i][j], or at [j][i] when `transposed`.
+fn coef(which: u32, transposed: bool, i: u32, j: u32) -> f32 {
+    let r = select(i, j, transposed);
+    let c = select(j, i, transposed);
+    switch which {
+        case 0u: { return bt(r, c); }
+        case 1u: { return gm(r, c); }
+        default: { return at(r, c); }
+    }
+}
+
+// L·X for the rows×k matrix L = coef(which, transposed) and X (k×cols, row-major). Tiles are
+// at most 6×6; every call site passes constants, so the loops unroll and zero terms vanish.
+fn left(which: u32, transposed: bool, rows: u32, k: u32, cols: u32, x: ptr<function, array<f32, 36>>) -> array<f32, 36> {
+    var out: array<f32, 36>;
+    for (var i = 0u; i < rows; i++) {
+        for (var j = 0u; j < cols; j++) {
+            var v = 0.0;
+            for (var q = 0u; q < k; q++) {
+                let w = coef(which, transposed, i, q);
+                if (w != 0.0) { v = fma(w, (*x)[q * cols + j], v); }
+            }
+            out[i * cols + j] = v;
+        }
+    }
+    return out;
+}
+
+// X·Rᵀ for X (rows×k, row-major) and the cols×k matrix R = coef(which, transposed).
+fn right(x: ptr<function, array<f32, 36>>, which: u32, transposed: bool, rows: u32, k: u32, cols: u32) -> array<f32, 36> {
+    var out: array<f32, 36>;
+    for (var i = 0u; i < rows; i++) {
+        for (var j = 0u; j < cols; j++) {
+            var v = 0.0;
+            for (var q = 0u; q < k; q++) {
+                let w = coef(which, transposed, j, q);
+                if (w != 0.0) { v = fma((*x)[i * k + q], w, v); }
+            }
+            out[i * cols + j] = v;
+        }
+    }
+    return out;
+}
+
 // U[a][o][i] = (G g Gᵀ)[a] for the filter of output channel o, input channel i.
 @compute @workgroup_size(WG)
 fn filter_transform(
@@ -122,7 +166,7 @@ fn filter_transform(
     }
     let o = id / p.c_in;
     let i = id % p.c_in;
-    var g: array<f32, 9>;
+    var g: array<f32, 36>; // 3×3
     for (var r = 0u; r < 3u; r++) {
         for (var s = 0u; s < 3u; s++) {
             if (p.flip == 0u) {
@@ -132,27 +176,11 @@ fn filter_transform(
             }
         }
     }
-    var tmp: array<f32, 18>; // G·g, T×3
-    for (var a = 0u; a < T; a++) {
-        for (var s = 0u; s < 3u; s++) {
-            var v = 0.0;
-            for (var r = 0u; r < 3u; r++) {
-                let c = gm(a, r);
-                if (c != 0.0) { v = fma(c, g[r * 3u + s], v); }
-            }
-            tmp[a * 3u + s] = v;
-        }
-    }
+    var gg = left(1u, false, T, 3u, 3u, &g); // G·g
+    var u = right(&gg, 1u, false, T, 3u, T); // ·Gᵀ
     let plane = p.c_out * p.c_in;
-    for (var a = 0u; a < T; a++) {
-        for (var b = 0u; b < T; b++) {
-            var v = 0.0;
-            for (var s = 0u; s < 3u; s++) {
-                let c = gm(b, s);
-                if (c != 0.0) { v = fma(tmp[a * 3u + s], c, v); }
-            }
-            dst[(a * T + b) * plane + id] = v;
-        }
+    for (var a = 0u; a < T * T; a++) {
+        dst[a * plane + id] = u[a];
     }
 }
 
@@ -198,26 +226,10 @@ fn input_transform(
             }
         }
     }
-    var tmp: array<f32, 36>; // Bᵀ·d
-    for (var a = 0u; a < T; a++) {
-        for (var s = 0u; s < T; s++) {
-            var v = 0.0;
-            for (var r = 0u; r < T; r++) {
-                let k = bt(a, r);
-                if (k != 0.0) { v = fma(k, d[r * T + s], v); }
-            }
-            tmp[a * T + s] = v;
-        }
-    }
-    for (var a = 0u; a < T; a++) {
-        for (var b = 0u; b < T; b++) {
-            var v = 0.0;
-            for (var s = 0u; s < T; s++) {
-                let k = bt(b, s);
-                if (k != 0.0) { v = fma(tmp[a * T + s], k, v); }
-            }
-            dst[(a * T + b) * plane + at_t] = v;
-        }
+    var bd = left(0u, false, T, T, T, &d); // Bᵀ·d
+    var v = right(&bd, 0u, false, T, T, T); // ·B
+    for (var a = 0u; a < T * T; a++) {
+        dst[a * plane + at_t] = v[a];
     }
 }
 
@@ -244,17 +256,8 @@ fn output_transform(
     for (var a = 0u; a < T * T; a++) {
         mm[a] = src[a * plane + id];
     }
-    var tmp: array<f32, 24>; // Aᵀ·M, m×T
-    for (var i = 0u; i < m; i++) {
-        for (var b = 0u; b < T; b++) {
-            var v = 0.0;
-            for (var a = 0u; a < T; a++) {
-                let k = at(i, a);
-                if (k != 0.0) { v = fma(k, mm[a * T + b], v); }
-            }
-            tmp[i * T + b] = v;
-        }
-    }
+    var am = left(2u, false, m, T, T, &mm); // Aᵀ·M, m×T
+    var y = right(&am, 2u, false, m, T, m); // ·A, m×m
     var b0 = 0.0;
     if (p.has_bias != 0u) {
         b0 = bias[o];
@@ -267,12 +270,7 @@ fn output_transform(
         for (var j = 0u; j < m; j++) {
             let ow = ow0 + j;
             if (oh < p.h_out && ow < p.w_out) {
-                var v = 0.0;
-                for (var b = 0u; b < T; b++) {
-                    let k = at(j, b);
-                    if (k != 0.0) { v = fma(tmp[i * T + b], k, v); }
-                }
-                dst[base + oh * p.w_out + ow] = activate(v + b0);
+                dst[base + oh * p.w_out + ow] = activate(y[i * m + j] + b0);
             }
         }
     }
@@ -298,7 +296,7 @@ fn dy_transform(
     let at_t = (s_t * p.c_out + o) * p.chunk + t - s_t * p.chunk;
     let plane = p.c_out * padded;
     let m = T - 2u;
-    var g: array<f32, 16>; // m×m, zero past the output's edge and past P
+    var g: array<f32, 36>; // m×m, zero past the output's edge and past P
     if (t < p_total) {
         let img = t / tiles;
         let tt = t % tiles;
@@ -313,26 +311,10 @@ fn dy_transform(
             }
         }
     }
-    var tmp: array<f32, 24>; // A·g, T×m
-    for (var a = 0u; a < T; a++) {
-        for (var j = 0u; j < m; j++) {
-            var v = 0.0;
-            for (var i = 0u; i < m; i++) {
-                let k = at(i, a);
-                if (k != 0.0) { v = fma(k, g[i * m + j], v); }
-            }
-            tmp[a * m + j] = v;
-        }
-    }
-    for (var a = 0u; a < T; a++) {
-        for (var b = 0u; b < T; b++) {
-            var v = 0.0;
-            for (var j = 0u; j < m; j++) {
-                let k = at(j, b);
-                if (k != 0.0) { v = fma(tmp[a * m + j], k, v); }
-            }
-            dst[(a * T + b) * plane + at_t] = v;
-        }
+    var ag = left(2u, true, T, m, m, &g); // A·g, T×m
+    var v = right(&ag, 2u, true, T, m, T); // ·Aᵀ
+    for (var a = 0u; a < T * T; a++) {
+        dst[a * plane + at_t] = v[a];
     }
 }
 
@@ -358,25 +340,9 @@ fn filter_output(
         }
         f[a] = v;
     }
-    var tmp: array<f32, 18>; // Gᵀ·F, 3×T
-    for (var r = 0u; r < 3u; r++) {
-        for (var b = 0u; b < T; b++) {
-            var v = 0.0;
-            for (var a = 0u; a < T; a++) {
-                let k = gm(a, r);
-                if (k != 0.0) { v = fma(k, f[a * T + b], v); }
-            }
-            tmp[r * T + b] = v;
-        }
-    }
-    for (var r = 0u; r < 3u; r++) {
-        for (var c = 0u; c < 3u; c++) {
-            var v = 0.0;
-            for (var b = 0u; b < T; b++) {
-                let k = gm(b, c);
-                if (k != 0.0) { v = fma(tmp[r * T + b], k, v); }
-            }
-            dst[id * 9u + r * 3u + c] = v;
-        }
+    var gf = left(1u, true, 3u, T, T, &f); // Gᵀ·F, 3×T
+    var w = right(&gf, 1u, true, 3u, T, 3u); // ·G
+    for (var k = 0u; k < 9u; k++) {
+        dst[id * 9u + k] = w[k];
     }
 }
