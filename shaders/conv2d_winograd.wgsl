@@ -109,6 +109,24 @@ fn invocation(lid: u32, wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
 }
 
+// Where invocation `id` of a transform into the chunked layout [T²][S][channels][chunk] writes:
+// its channel, its tile t (t ≥ P past the last tile: zeros), the offset of its element within
+// each of the T² planes, and the plane's size.
+struct Slot {
+    channel: u32,
+    t: u32,
+    at: u32,
+    plane: u32,
+}
+
+fn slot(id: u32, channels: u32) -> Slot {
+    let padded = p.splits * p.chunk;
+    let channel = id / padded;
+    let t = id % padded;
+    let s = t / p.chunk;
+    return Slot(channel, t, (s * channels + channel) * p.chunk + t - s * p.chunk, channels * padded);
+}
+
 // Matrix `which` (0 Bᵀ, 1 G, 2 Aᵀ) at [i][j], or at [j][i] when `transposed`.
 fn coef(which: u32, transposed: bool, i: u32, j: u32) -> f32 {
     let r = select(i, j, transposed);
@@ -193,19 +211,16 @@ fn input_transform(
 ) {
     let tiles = p.tiles_h * p.tiles_w;
     let p_total = p.n * tiles;
-    let padded = p.splits * p.chunk;
     let id = invocation(lid, wid, nwg);
-    if (id >= p.c_in * padded) {
+    if (id >= p.c_in * p.splits * p.chunk) {
         return;
     }
-    let c = id / padded;
-    let t = id % padded;
-    let s_t = t / p.chunk;
-    let at_t = (s_t * p.c_in + c) * p.chunk + t - s_t * p.chunk;
-    let plane = p.c_in * padded;
+    let sl = slot(id, p.c_in);
+    let c = sl.channel;
+    let t = sl.t;
     if (t >= p_total) {
         for (var a = 0u; a < T * T; a++) {
-            dst[a * plane + at_t] = 0.0;
+            dst[a * sl.plane + sl.at] = 0.0;
         }
         return;
     }
@@ -229,7 +244,7 @@ fn input_transform(
     var bd = left(0u, false, T, T, T, &d); // Bᵀ·d
     var v = right(&bd, 0u, false, T, T, T); // ·B
     for (var a = 0u; a < T * T; a++) {
-        dst[a * plane + at_t] = v[a];
+        dst[a * sl.plane + sl.at] = v[a];
     }
 }
 
@@ -285,16 +300,13 @@ fn dy_transform(
 ) {
     let tiles = p.tiles_h * p.tiles_w;
     let p_total = p.n * tiles;
-    let padded = p.splits * p.chunk;
     let id = invocation(lid, wid, nwg);
-    if (id >= p.c_out * padded) {
+    if (id >= p.c_out * p.splits * p.chunk) {
         return;
     }
-    let o = id / padded;
-    let t = id % padded;
-    let s_t = t / p.chunk;
-    let at_t = (s_t * p.c_out + o) * p.chunk + t - s_t * p.chunk;
-    let plane = p.c_out * padded;
+    let sl = slot(id, p.c_out);
+    let o = sl.channel;
+    let t = sl.t;
     let m = T - 2u;
     var g: array<f32, 36>; // m×m, zero past the output's edge and past P
     if (t < p_total) {
@@ -314,7 +326,7 @@ fn dy_transform(
     var ag = left(2u, true, T, m, m, &g); // A·g, T×m
     var v = right(&ag, 2u, true, T, m, T); // ·Aᵀ
     for (var a = 0u; a < T * T; a++) {
-        dst[a * plane + at_t] = v[a];
+        dst[a * sl.plane + sl.at] = v[a];
     }
 }
 

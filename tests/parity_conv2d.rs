@@ -31,6 +31,13 @@ fn forward_bounds<'a>(
     }
 }
 
+/// Counts, per option, the cases that exercised it.
+fn tally<const N: usize>(seen: &mut [usize; N], hits: [bool; N]) {
+    for (n, hit) in seen.iter_mut().zip(hits) {
+        *n += usize::from(hit);
+    }
+}
+
 fn check(
     what: &str,
     case: &Conv2dCase,
@@ -122,27 +129,25 @@ fn random_cases_match_the_reference() {
     for _ in 0..cases {
         let case = Conv2dCase::random(&mut rng);
         let g = case.geometry().unwrap();
-        for (i, hit) in [
-            g.is_depthwise(),
-            g.groups > 1 && !g.is_depthwise(),
-            g.stride.h > 1 || g.stride.w > 1,
-            g.dilation.h > 1 || g.dilation.w > 1,
-            g.n == 1,
-            !case.bias,
-            g.cog() > 16 || g.cg() > 16,
-            g.n * g.h_out * g.w_out > 512,
-            conv2d::gpu::filter_splits(
-                &g,
-                conv2d::choose_backward_filter(&g, gpu.adapter_info()),
-                &gpu,
-            )
-            .0 > 1,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            seen[i] += usize::from(hit);
-        }
+        tally(
+            &mut seen,
+            [
+                g.is_depthwise(),
+                g.groups > 1 && !g.is_depthwise(),
+                g.stride.h > 1 || g.stride.w > 1,
+                g.dilation.h > 1 || g.dilation.w > 1,
+                g.n == 1,
+                !case.bias,
+                g.cog() > 16 || g.cg() > 16,
+                g.n * g.h_out * g.w_out > 512,
+                conv2d::gpu::filter_splits(
+                    &g,
+                    conv2d::choose_backward_filter(&g, gpu.adapter_info()),
+                    &gpu,
+                )
+                .0 > 1,
+            ],
+        );
         let (f, w) = run_case(&gpu, &case, &mut rng);
         failures.extend(f);
         worst = worst.max(w);
@@ -242,20 +247,18 @@ fn winograd_cases_match_the_reference() {
             Conv2dKernel::Winograd(2).supports(&g, Pass::Forward),
             "{case}"
         );
-        for (i, hit) in [
-            g.n == 1,
-            !case.bias,
-            // (and a filter gradient in several chunks)
-            g.n * g.h_out.div_ceil(2) * g.w_out.div_ceil(2) > 512,
-            !g.h_out.is_multiple_of(4) || !g.w_out.is_multiple_of(4),
-            g.pad_top.max(g.pad_bottom).max(g.pad_left).max(g.pad_right) > 2,
-            g.pad_top + g.pad_bottom + g.pad_left + g.pad_right == 0,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            seen[i] += usize::from(hit);
-        }
+        tally(
+            &mut seen,
+            [
+                g.n == 1,
+                !case.bias,
+                // (and a filter gradient in several chunks)
+                g.n * g.h_out.div_ceil(2) * g.w_out.div_ceil(2) > 512,
+                !g.h_out.is_multiple_of(4) || !g.w_out.is_multiple_of(4),
+                g.pad_top.max(g.pad_bottom).max(g.pad_left).max(g.pad_right) > 2,
+                g.pad_top + g.pad_bottom + g.pad_left + g.pad_right == 0,
+            ],
+        );
         let (f, w) = run_case(&gpu, &case, &mut rng);
         failures.extend(f);
         worst = worst.max(w);

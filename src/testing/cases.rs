@@ -15,6 +15,20 @@ pub struct Conv2dCase {
     pub bias: bool,
 }
 
+/// Valid, same or explicit padding (0 to 3 on each side, past a 3×3 kernel's reach included).
+fn random_padding(rng: &mut Rng) -> Padding {
+    match rng.range(0, 2) {
+        0 => Padding::Valid,
+        1 => Padding::Same,
+        _ => Padding::Explicit {
+            top: rng.range(0, 3),
+            bottom: rng.range(0, 3),
+            left: rng.range(0, 3),
+            right: rng.range(0, 3),
+        },
+    }
+}
+
 impl Conv2dCase {
     pub fn w_shape(&self) -> Shape {
         let d = self.x.dims();
@@ -63,16 +77,7 @@ impl Conv2dCase {
             } else {
                 HW::square(1)
             };
-            let padding = match rng.range(0, 2) {
-                0 => Padding::Valid,
-                1 => Padding::Same,
-                _ => Padding::Explicit {
-                    top: rng.range(0, 3),
-                    bottom: rng.range(0, 3),
-                    left: rng.range(0, 3),
-                    right: rng.range(0, 3),
-                },
-            };
+            let padding = random_padding(rng);
             let case = Conv2dCase {
                 x: if big {
                     Shape::new([rng.range(1, 3), c_in, rng.range(8, 36), rng.range(8, 36)])
@@ -112,16 +117,7 @@ impl Conv2dCase {
                     rng.range(1, 11)
                 }
             };
-            let padding = match rng.range(0, 2) {
-                0 => Padding::Valid,
-                1 => Padding::Same,
-                _ => Padding::Explicit {
-                    top: rng.range(0, 3),
-                    bottom: rng.range(0, 3),
-                    left: rng.range(0, 3),
-                    right: rng.range(0, 3),
-                },
-            };
+            let padding = random_padding(rng);
             let case = Conv2dCase {
                 x: Shape::new([rng.range(1, 3), c_in, side(rng), side(rng)]),
                 c_out,

@@ -471,6 +471,23 @@ fn patch(c: &WinogradConv, src: &[f64], img: usize, i: usize, ty: usize, tx: usi
         .collect()
 }
 
+/// Bᵀ·d·B of every input channel's patch under tile `[img, ty, tx]`, the data mapped by `f`.
+fn transformed_patches(
+    c: &WinogradConv,
+    src: &[f64],
+    bt: &[f64],
+    f: impl Fn(f64) -> f64,
+    [img, ty, tx]: [usize; 3],
+) -> Vec<Vec<f64>> {
+    let t = c.t();
+    (0..c.c_in)
+        .map(|i| {
+            let d: Vec<f64> = patch(c, src, img, i, ty, tx).into_iter().map(&f).collect();
+            sandwich(bt, &d, bt, t, t, t)
+        })
+        .collect()
+}
+
 /// The filter gradient `c` (see [`WinogradConv::backward_filter`]) in f64, as [`reference`]
 /// computes the forward: plain (equal to direct dW up to f64 rounding), or with `abs` on
 /// absolute values, the magnitude its rounding errors scale with. `[c_out, c_in, 3, 3]`.
@@ -489,12 +506,7 @@ pub fn reference_filter(c: &WinogradConv, x: &[f64], dy: &[f64], abs: bool) -> V
     for img in 0..c.n {
         for ty in 0..th {
             for tx in 0..tw {
-                let patches: Vec<Vec<f64>> = (0..c.c_in)
-                    .map(|i| {
-                        let d: Vec<f64> = patch(c, x, img, i, ty, tx).into_iter().map(f).collect();
-                        sandwich(&bt, &d, &bt, t, t, t)
-                    })
-                    .collect();
+                let patches = transformed_patches(c, x, &bt, f, [img, ty, tx]);
                 for o in 0..c.c_out {
                     let block: Vec<f64> = (0..m * m)
                         .map(|k| {
@@ -552,13 +564,7 @@ pub fn reference(c: &WinogradConv, src: &[f64], w: &[f64], abs: bool) -> Vec<f64
     for img in 0..c.n {
         for ty in 0..th {
             for tx in 0..tw {
-                let patches: Vec<Vec<f64>> = (0..c.c_in)
-                    .map(|i| {
-                        let d: Vec<f64> =
-                            patch(c, src, img, i, ty, tx).into_iter().map(f).collect();
-                        sandwich(&bt, &d, &bt, t, t, t)
-                    })
-                    .collect();
+                let patches = transformed_patches(c, src, &bt, f, [img, ty, tx]);
                 for o in 0..c.c_out {
                     let mut acc = vec![0.0; t * t];
                     for (i, v) in patches.iter().enumerate() {
