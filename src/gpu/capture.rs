@@ -148,7 +148,7 @@ fn pack(lifetimes: &[Lifetime]) -> (Vec<u64>, Vec<usize>) {
     (sizes, assign)
 }
 
-/// A captured sequence of dispatches and copies, replayed by [`Program::record`].
+/// A captured sequence of dispatches and copies, replayed into the pending encoder each step.
 pub struct Program {
     gpu: Gpu,
     steps: Vec<Step>,
