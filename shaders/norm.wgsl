@@ -4,11 +4,11 @@
 //                 biased; used to normalise); chan_out = [mean | var | running_mean_out |
 //                 running_var_out] with running = (1 − momentum)·running + momentum·new and the
 //                 UNBIASED variance var·M/(M − 1) (PyTorch). stats = [running_mean | running_var].
-// normalize       y = gamma·(x − mean)/√(var + eps) + beta with stats = [mean | var] (batch or
-//                 running); aux = beta. One invocation per element.
+// normalize       y = (x − mean)·gamma/√(var + eps) + beta with stats = [mean | var] (batch
+//                 or running); aux = beta. Walks channel planes (below).
 // backward_reduce one workgroup per channel: chan_out = [dgamma | dbeta],
 //                 dbeta = Σ dy, dgamma = Σ dy·x̂ with x̂ from stats = [mean | var].
-// backward_data   dx per element; aux = [dgamma | dbeta]. Training (flag 1):
+// backward_data   dx, walking channel planes; aux = [dgamma | dbeta]. Training (flag 1):
 //                 dx = gamma/√(var + eps)/M · (M·dy − dbeta − x̂·dgamma); evaluation (flag 0,
 //                 running statistics are constants): dx = dy·gamma/√(var + eps).
 // fold_conv       batch norm (evaluation) folded into the conv before it, for inference:
@@ -22,11 +22,12 @@
 // an integer division (slow on SIMD CPUs).
 // Bindings: 0 Params; 1 x; 2 dy; 3 gamma; 4 aux; 5 stats; 6 out; 7 chan_out.
 // Overrides: WG (a power of two). Grid x·y (folded) = c for the per-channel entries,
-// ceil(n·c·hw / WG) for the elementwise ones.
+// n·c·ceil(hw / (WG·PER)) for normalize and backward_data walking planes, else
+// ceil(elements / WG).
 
 struct Params {
     n: u32, c: u32, hw: u32, flag: u32,
-    eps: f32, momentum: f32, _pad0: u32, _pad1: u32,
+    eps: f32, momentum: f32, planes: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -93,15 +94,49 @@ fn stats_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
     }
 }
 
+// The elementwise entries (normalize, backward_data) run in one of two ways. With planes = 1
+// (planes of at least WG elements) workgroup g walks PER·WG consecutive elements of channel
+// plane g / segments, lane l every WG-th of them: the channel and its statistics are one per
+// workgroup and no element's position needs a division (slow on SIMD CPUs). With planes = 0,
+// one element per invocation: small planes would leave most of a plane walker's lanes idle.
+const PER: u32 = 8u;
+
+// The elements invocation `lid` of workgroup `wid` handles: `count` of them, the e-th at
+// `first + e·step`, all of channel `c` (planes = 1), or one of any channel (planes = 0).
+struct Segment {
+    first: u32,
+    step: u32,
+    count: u32,
+    c: u32,
+}
+
+fn segment(lid: u32, wid: vec3<u32>, nwg: vec3<u32>) -> Segment {
+    let g = wid.x + wid.y * nwg.x;
+    if (p.planes == 0u) {
+        let i = g * WG + lid;
+        return Segment(i, 0u, select(0u, 1u, i < p.n * p.c * p.hw), (i / p.hw) % p.c);
+    }
+    let segments = (p.hw + WG * PER - 1u) / (WG * PER);
+    let plane = g / segments;
+    let start = (g - plane * segments) * WG * PER + lid;
+    // Elements start, start + WG, … below hw.
+    let count = select(0u, min(PER, (p.hw - start + WG - 1u) / WG), start < p.hw && plane < p.n * p.c);
+    return Segment(plane * p.hw + start, WG, count, plane % p.c);
+}
+
 @compute @workgroup_size(WG)
 fn normalize(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (i >= p.n * p.c * p.hw) {
+    let sg = segment(lid, wid, nwg);
+    if (sg.count == 0u) {
         return;
     }
-    let c = (i / p.hw) % p.c;
-    let inv = 1.0 / sqrt(stats[p.c + c] + p.eps);
-    out[i] = gamma[c] * (x[i] - stats[c]) * inv + aux[c];
+    let mean = stats[sg.c];
+    let scale = gamma[sg.c] / sqrt(stats[p.c + sg.c] + p.eps);
+    let shift = aux[sg.c];
+    for (var e = 0u; e < sg.count; e++) {
+        let i = sg.first + e * sg.step;
+        out[i] = (x[i] - mean) * scale + shift;
+    }
 }
 
 @compute @workgroup_size(WG)
@@ -133,19 +168,26 @@ fn backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup
 
 @compute @workgroup_size(WG)
 fn backward_data(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (i >= p.n * p.c * p.hw) {
+    let sg = segment(lid, wid, nwg);
+    if (sg.count == 0u) {
         return;
     }
-    let c = (i / p.hw) % p.c;
+    let c = sg.c;
     let inv = 1.0 / sqrt(stats[p.c + c] + p.eps);
-    if (p.flag == 0u) {
-        out[i] = dy[i] * gamma[c] * inv;
-        return;
-    }
     let m = f32(p.n * p.hw);
-    let xhat = (x[i] - stats[c]) * inv;
-    out[i] = gamma[c] * inv / m * (m * dy[i] - aux[p.c + c] - xhat * aux[c]);
+    let gi = gamma[c] * inv;
+    let mean = stats[c];
+    let dbeta = aux[p.c + c];
+    let dgamma = aux[c];
+    for (var e = 0u; e < sg.count; e++) {
+        let i = sg.first + e * sg.step;
+        if (p.flag == 0u) {
+            out[i] = dy[i] * gi;
+        } else {
+            let xhat = (x[i] - mean) * inv;
+            out[i] = gi / m * (m * dy[i] - dbeta - xhat * dgamma);
+        }
+    }
 }
 
 @compute @workgroup_size(WG)

@@ -15,13 +15,16 @@ pub struct NormUniforms {
     pub flag: u32,
     pub eps: f32,
     pub momentum: f32,
-    pub _pad0: u32,
+    /// 1: normalize / backward_data walk channel planes (set by `run` for planes ≥ WG).
+    pub planes: u32,
     pub _pad1: u32,
 }
 }
 
 /// Workgroup size (a power of two for the per-channel trees).
 const WG: u32 = 256;
+/// Elements per invocation of the plane-walking entries (`const PER` in norm.wgsl).
+const PER: u32 = 8;
 
 fn key(entry: &'static str) -> PipelineKey {
     PipelineKey {
@@ -58,12 +61,17 @@ fn run(
     bufs: [Option<&Tensor>; 7],
     per_channel: bool,
 ) -> Result<()> {
+    let mut u = *u;
     let blocks = if per_channel {
         u.c
+    } else if u.hw >= WG {
+        // Planes of at least a workgroup: one workgroup per PER·WG elements of a plane.
+        u.planes = 1;
+        u.n * u.c * u.hw.div_ceil(WG * PER)
     } else {
         (u.n * u.c * u.hw).div_ceil(WG)
     };
-    gpu.dispatch_tensors(&key(entry), u, &bufs, blocks, 1)
+    gpu.dispatch_tensors(&key(entry), &u, &bufs, blocks, 1)
 }
 
 /// `[a | b]` as one `[2c]` buffer.
