@@ -304,7 +304,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut profiles = Vec::new();
     for (name, wl) in steps {
-        let r = measure_train(&gpu, *wl, args.runs)?;
+        let r = measure_train(&gpu, *wl, args.runs, args.profile)?;
         if args.profile {
             profiles.push((name, r.profile.clone()));
         }
@@ -372,7 +372,12 @@ struct TrainRow {
 
 /// A training step's median time, counters per step, time from building the model to the
 /// end of its first step (plan compile included) and the planned training memory.
-fn measure_train(gpu: &Gpu, wl: TrainWorkload, runs: usize) -> wgcnn::Result<TrainRow> {
+fn measure_train(
+    gpu: &Gpu,
+    wl: TrainWorkload,
+    runs: usize,
+    profile: bool,
+) -> wgcnn::Result<TrainRow> {
     let start = Instant::now();
     let mut t = wl.prepare(gpu, TRAIN_BATCH)?;
     t.step()?;
@@ -388,7 +393,7 @@ fn measure_train(gpu: &Gpu, wl: TrainWorkload, runs: usize) -> wgcnn::Result<Tra
     let mem = t.model.summary(TRAIN_BATCH)?.memory.unwrap_or_default();
     Ok(TrainRow {
         ms,
-        profile: t.profile()?,
+        profile: if profile { t.profile()? } else { Vec::new() },
         predict_ms,
         images: t.batch() as f64 / (ms / 1e3),
         submits: (after.submits - before.submits) / steps,

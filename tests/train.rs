@@ -156,6 +156,61 @@ fn gpu_training_reaches_the_reference_weights() {
 }
 
 #[test]
+fn winograd_and_pool_scatter_train_like_the_reference_in_reused_buffers() {
+    // 16-channel 3×3 stride-1 convs take Winograd in every pass on software adapters (the
+    // heuristic, which shared_gpu pins; F(4×4) at 12×12, F(2×2) at 6×6), 2×2 max pools the
+    // scatter backward. From the second step on, a plan's pooled buffers hold earlier values:
+    // a kernel that skipped an element (a dx cell, a zero past the last tile) would leave one
+    // of them behind, an error of the order of the weights' movement itself. Batch 57 puts
+    // 513 tiles under the second conv's F(2×2) filter gradient: two chunks, one padded.
+    let gpu = shared_gpu().unwrap();
+    let g = wgcnn::graph::Sequential::new([16, 12, 12])
+        .seed(3)
+        .add(
+            Conv2d::new(16, 3)
+                .padding(Padding::Same)
+                .activation(Activation::Relu),
+        )
+        .add(MaxPool2d::new(2))
+        .add(Conv2d::new(16, 3).padding(Padding::Same))
+        .add(Flatten)
+        .add(Dense::new(3))
+        .build()
+        .unwrap();
+    let opt = Optimizer::sgd(0.05);
+    let mut m = Model::new(&gpu, g.clone()).unwrap();
+    m.compile(Loss::SparseCategoricalCrossentropy, opt).unwrap();
+    let heads = [Head::new(0, Loss::SparseCategoricalCrossentropy)];
+    let init = g.params().to_vec();
+    let mut r = ReferenceTrainer::new(g, &heads, opt).unwrap();
+    let mut rng = Rng::new(12);
+    for s in 0..4 {
+        let x = rng.vec(57 * 16 * 12 * 12);
+        let y: Vec<f32> = (0..57).map(|i| (i % 3) as f32).collect();
+        m.train_on_batch(&x, &[&y]).unwrap();
+        r.train_on_batch(&x, &[&y], s).unwrap();
+    }
+    // Winograd's rounding exceeds the direct kernels' K·ε32 (its transforms amplify it, up to
+    // ~10× on such sizes: BENCH.md), yet stays orders of magnitude below the movement: 1e-3
+    // of it separates the two.
+    for (((name, a), b), p0) in m.parameters().unwrap().iter().zip(r.params()).zip(&init) {
+        let (err, scale) = worst(a, &b);
+        let moved = p0
+            .data
+            .iter()
+            .zip(&b)
+            .map(|(w0, w)| (f64::from(*w0) - w).abs())
+            .fold(0.0, f64::max);
+        assert!(moved > 0.0, "{name} did not train");
+        let tol = 1e-3 * moved + 8.0 * f64::from(f32::EPSILON) * scale;
+        assert!(
+            err <= tol,
+            "{name}: GPU and reference differ by {err:e} (tolerance {tol:e})"
+        );
+    }
+}
+
+#[test]
 fn every_layer_backward_matches_finite_differences() {
     // Central differences of the f64 reference loss through the whole graph, against the
     // autodiff gradients of the same reference.

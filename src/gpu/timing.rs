@@ -168,13 +168,12 @@ impl Timer {
 }
 
 impl Program {
-    /// Records every step into the pending encoder with per-dispatch timestamps; read them
-    /// with the returned timer after the submit.
-    pub(crate) fn record_timed(&self) -> Result<Timer> {
-        let timer = Timer::new(self)?;
+    /// Records every step into the pending encoder with per-dispatch timestamps into `timer`
+    /// (made for this program by [`Timer::new`]); read them after the submit.
+    pub(crate) fn record_timed(&self, timer: &Timer) -> Result<()> {
         let mut pending = self.gpu().lock_pending()?;
         timer.record(pending.encoder(self.gpu().device()), self.steps());
         self.count_dispatches();
-        Ok(timer)
+        Ok(())
     }
 }

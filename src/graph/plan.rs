@@ -11,7 +11,7 @@ use super::params::{BankOptimizers, ParamStore};
 use super::run::{run, RunMode};
 use super::Graph;
 use crate::error::{Error, Result};
-use crate::gpu::timing::KernelTime;
+use crate::gpu::timing::{KernelTime, Timer};
 use crate::gpu::{Gpu, Program};
 use crate::nn::backend::{GpuBackend, StepField};
 use crate::nn::Backend;
@@ -155,8 +155,11 @@ impl Plan {
         step: u32,
         optimizer: Option<&mut BankOptimizers>,
     ) -> Result<Vec<KernelTime>> {
+        // The timer first: if the adapter cannot time this program, nothing has moved yet
+        // (prepare advances the optimiser's step).
+        let timer = Timer::new(&self.program)?;
         self.prepare(x, targets, step, optimizer)?;
-        let timer = self.program.record_timed()?;
+        self.program.record_timed(&timer)?;
         let gpu = self.loss_acc.gpu();
         gpu.wait(gpu.submit(None)?)?;
         timer.read(gpu)

@@ -95,6 +95,23 @@ impl Conv2dKernel {
         }
     }
 
+    /// Bytes of the kernel's largest temporary tensor for `g`'s `pass` (0 for the direct
+    /// kernels): it must fit one storage binding of the device.
+    pub fn largest_temp(self, g: &Conv2dGeometry, pass: Pass) -> usize {
+        match (self, pass) {
+            (Conv2dKernel::Winograd(m), Pass::Forward) => {
+                WinogradConv::forward(g, m).largest_temp()
+            }
+            (Conv2dKernel::Winograd(m), Pass::BackwardData) => {
+                WinogradConv::backward_data(g, m).largest_temp()
+            }
+            (Conv2dKernel::Winograd(m), Pass::BackwardFilter) => {
+                WinogradConv::backward_filter(g, m).largest_temp()
+            }
+            _ => 0,
+        }
+    }
+
     /// Whether the kernel can run `g`'s `pass`.
     pub fn supports(self, g: &Conv2dGeometry, pass: Pass) -> bool {
         let fits = |t: RegisterTile| (1..=MR_MAX).contains(&t.mr) && (1..=NR_MAX).contains(&t.nr);

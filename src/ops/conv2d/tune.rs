@@ -232,9 +232,16 @@ impl Gpu {
         self.0.tuner.workspace.lock().map(|w| *w).unwrap_or(0)
     }
 
-    /// Whether `k` may run `g`'s `pass` on this `Gpu`: supported, within the workspace limit.
+    /// Whether `k` may run `g`'s `pass` on this `Gpu`: supported, within the workspace limit,
+    /// each temporary within one storage binding of this device.
     fn allowed(&self, k: Conv2dKernel, g: &Conv2dGeometry, pass: Pass) -> bool {
-        k.supports(g, pass) && k.workspace(g, pass) <= self.conv_workspace_limit()
+        let binding = self
+            .limits()
+            .max_storage_buffer_binding_size
+            .min(self.limits().max_buffer_size);
+        k.supports(g, pass)
+            && k.workspace(g, pass) <= self.conv_workspace_limit()
+            && k.largest_temp(g, pass) as u64 <= binding
     }
 
     /// The kernel for `g`'s `pass`: the tuned choice of its class if there is one (and tuning
@@ -274,13 +281,17 @@ impl Gpu {
         }
         // On software adapters every candidate compiles through LLVM (a quarter to half a
         // second each when the shader cache is cold) and the register tiles were chosen by
-        // hand there: only the heuristic and the Winograd variants compete.
-        let hand_tuned = heuristic(g, pass, self.adapter_info());
+        // hand there: only the heuristic's choice, its direct alternative and the Winograd
+        // variants compete.
+        let info = self.adapter_info();
+        let hand_tuned = [heuristic(g, pass, info), choose_direct(g, pass, info)];
         let candidates: Vec<Conv2dKernel> = Conv2dKernel::all()
             .into_iter()
             .filter(|k| self.allowed(*k, g, pass))
             .filter(|k| {
-                !self.is_software() || *k == hand_tuned || matches!(k, Conv2dKernel::Winograd(_))
+                !self.is_software()
+                    || hand_tuned.contains(k)
+                    || matches!(k, Conv2dKernel::Winograd(_))
             })
             .collect();
         let choice = match candidates[..] {
@@ -296,7 +307,8 @@ impl Gpu {
     }
 
     /// Times each candidate once on seeded inputs of `g`'s shapes, after a warm-up run of
-    /// each on one image, and returns the fastest.
+    /// each on one image, and returns the fastest. A candidate that fails (the device refuses
+    /// a buffer or a grid) drops out; if every one fails, the heuristic's choice stands.
     fn fastest(
         &self,
         g: &Conv2dGeometry,
@@ -324,15 +336,18 @@ impl Gpu {
                 Pass::BackwardFilter => gpu::backward_filter(x, dy, g, k).map(drop),
             }
         };
-        for &k in candidates {
-            run(k, &one, &small)?;
-        }
+        let runnable: Vec<Conv2dKernel> = candidates
+            .iter()
+            .copied()
+            .filter(|&k| run(k, &one, &small).and_then(|()| self.sync()).is_ok())
+            .collect();
         let mut best: Option<(f64, Conv2dKernel)> = None;
-        for &k in candidates {
+        for k in runnable {
             self.sync()?;
             let start = Instant::now();
-            run(k, g, &full)?;
-            self.sync()?;
+            if run(k, g, &full).and_then(|()| self.sync()).is_err() {
+                continue;
+            }
             let t = start.elapsed().as_secs_f64();
             if best.is_none_or(|(b, _)| t < b) {
                 best = Some((t, k));

@@ -83,6 +83,11 @@ pub struct WinogradConv {
 /// Tiles per chunk of the filter gradient's reduction, about: enough GEMMs to fill a device,
 /// each still a long reduction.
 const CHUNK_TILES: usize = 512;
+/// At most this many chunks (T²·256 GEMMs fill any device); larger inputs take longer chunks.
+const MAX_SPLITS: usize = 256;
+/// Workgroups along a dispatch's z (wgpu's per-dimension limit): the batched GEMMs put
+/// T²·splits·ceil(channels / 4) there at most (4: the narrowest register tile's columns).
+const MAX_Z: usize = 65535;
 
 /// Whether Winograd applies at all: 3×3, stride 1, no dilation, one group.
 pub fn eligible(g: &Conv2dGeometry) -> bool {
@@ -116,7 +121,7 @@ impl WinogradConv {
         let forward = WinogradConv::forward(g, m);
         WinogradConv {
             filter_grad: true,
-            splits: forward.p().div_ceil(CHUNK_TILES),
+            splits: forward.p().div_ceil(CHUNK_TILES).min(MAX_SPLITS),
             ..forward
         }
     }
@@ -177,14 +182,26 @@ impl WinogradConv {
             .fold(0usize, |a, &e| a.saturating_add(e.saturating_mul(4)))
     }
 
-    /// Whether this kernel runs it: a block size the shaders have and temporaries within
-    /// [`MAX_TEMP_BYTES`].
+    /// Whether this kernel runs it: a block size the shaders have, temporaries within
+    /// [`MAX_TEMP_BYTES`] and a GEMM grid within the dispatch limits.
     pub fn fits(&self) -> bool {
-        BLOCKS.contains(&(self.m as u32))
-            && self
-                .temps()
-                .iter()
-                .all(|&e| e.saturating_mul(4) <= MAX_TEMP_BYTES)
+        // The GEMMs' shorter side runs along z (the matmul puts the longer across
+        // invocations): the channels of one side, or the tiles.
+        let short = match self.filter_grad {
+            true => self.c_in.min(self.c_out),
+            false => self.p().min(self.c_out),
+        };
+        let z = (self.t() * self.t() * self.splits).saturating_mul(short.div_ceil(4));
+        BLOCKS.contains(&(self.m as u32)) && z <= MAX_Z && self.largest_temp() <= MAX_TEMP_BYTES
+    }
+
+    /// Bytes of the largest transformed tensor (one storage binding).
+    pub fn largest_temp(&self) -> usize {
+        self.temps()
+            .into_iter()
+            .max()
+            .unwrap_or(0)
+            .saturating_mul(4)
     }
 
     /// Rounding steps between the inputs and one output: the 3 + 3 filter and T + T input
@@ -400,14 +417,18 @@ mod tests {
     use crate::shape::Padding;
 
     /// Every pass with the workgroup-memory GEMM (the hardware GPUs' choice) against the
-    /// reference, on shapes past one 64×64 tile.
+    /// reference, on shapes past one 64×64 tile and with a filter gradient in two chunks.
     #[test]
     fn every_pass_with_the_tiled_gemm() {
         use crate::testing::winograd_filter_bounds;
         use crate::testing::{compare_with, shared_gpu, to_f64, winograd_bounds, Rng};
         let gpu = shared_gpu().unwrap();
         let mut rng = Rng::new(11);
-        for (x, c_out) in [([2, 70, 9, 11], 67), ([1, 3, 20, 17], 5)] {
+        for (x, c_out) in [
+            ([2, 70, 9, 11], 67),
+            ([1, 3, 20, 17], 5),
+            ([2, 5, 40, 30], 3),
+        ] {
             let x = Shape::new(x);
             let w = Shape::new([c_out, x.dims()[1], 3, 3]);
             let g = Conv2dParams::new(3)
@@ -427,6 +448,9 @@ mod tests {
             let (xd, wd, dyd) = (to_f64(&xs), to_f64(&ws), to_f64(&dys));
             let tiled = MatmulKernel::Tiled;
             for m in BLOCKS {
+                if x.dims()[2] == 40 && m == 2 {
+                    assert_eq!(WinogradConv::backward_filter(&g, m).splits, 2);
+                }
                 let (f, d, k) = (
                     WinogradConv::forward(&g, m),
                     WinogradConv::backward_data(&g, m),
