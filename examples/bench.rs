@@ -37,7 +37,7 @@ struct Args {
     /// `winograd2` / `winograd4` forward and dX where the shape allows, to compare them.
     #[arg(long, default_value = "auto")]
     forward: String,
-    /// Register tile of the GEMM kernels as MRxNR (4x8, 8x8, 8x16 or 16x4); default: each
+    /// Register tile of the GEMM kernels as MRxNR (4x8, 8x8, 8x16, 16x4 or 1x8); default: each
     /// pass's own choice.
     #[arg(long)]
     tile: Option<String>,
@@ -202,7 +202,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(t) => *RegisterTile::ALL
             .iter()
             .find(|r| format!("{}x{}", r.mr, r.nr) == *t)
-            .ok_or_else(|| format!("--tile {t}: use 4x8, 8x8, 8x16 or 16x4"))?,
+            .ok_or_else(|| format!("--tile {t}: use 4x8, 8x8, 8x16, 16x4 or 1x8"))?,
         None => RegisterTile::for_adapter(gpu.adapter_info()),
     };
     let torch = Torch::load(args.pytorch.as_deref())?;

@@ -18,17 +18,23 @@ pub const NR_MAX: u32 = 16;
 
 impl RegisterTile {
     /// Every tile the crate dispatches (the naga and parity tests cover each).
-    pub const ALL: [RegisterTile; 4] = [
+    pub const ALL: [RegisterTile; 5] = [
         RegisterTile { mr: 4, nr: 8 },
         RegisterTile { mr: 8, nr: 8 },
         RegisterTile { mr: 8, nr: 16 },
         RegisterTile::NARROW,
+        RegisterTile::ROW,
     ];
 
     /// Many pixels, few channels: dX of first layers with 1–4 input channels, where a wide
     /// channel tile computes mostly padding columns (stem_7x7 dX: 1154 → 612 ms on Mesa 25,
     /// 2772 → 1201 ms on Mesa 22, against the adapter's default tile).
     pub const NARROW: RegisterTile = RegisterTile { mr: 16, nr: 4 };
+
+    /// One row per invocation: dW of first layers whose few taps (≤ 64) would leave most rows
+    /// of a taller tile computing padding (lenet_c1 dW with 25 taps: the step's two dW
+    /// dispatches 8.7 → 6.8 ms on Mesa 25 against 4×8).
+    pub const ROW: RegisterTile = RegisterTile { mr: 1, nr: 8 };
 
     /// The tile for an adapter, from the bench on the BENCH.md workloads: lavapipe on Mesa ≥ 25
     /// keeps 128 accumulators in registers (8×16 is fastest), Mesa 22's compiler spills them
@@ -202,11 +208,13 @@ pub fn choose_backward_filter(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> C
 }
 
 /// The direct dW GEMM's rows are the c_in/groups·kh·kw taps; when they do not fill one block
-/// of 64 invocations × 8 rows, the 4×8 tile idles fewer invocations (lenet_c1 dW: 21 → 6 ms on
-/// Mesa 25).
+/// of 64 invocations × 8 rows, shorter tiles idle fewer invocations: 4×8 under 512 taps
+/// (lenet_c1 dW: 21 → 6 ms on Mesa 25 against 8×16), one row under 64 (see `ROW`).
 fn direct_backward_filter(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
     if g.is_depthwise() {
         Conv2dKernel::Depthwise
+    } else if g.reduction_len() <= 64 {
+        Conv2dKernel::Gemm(RegisterTile::ROW)
     } else if g.reduction_len() < 512 {
         Conv2dKernel::Gemm(RegisterTile { mr: 4, nr: 8 })
     } else {
