@@ -287,6 +287,12 @@ fn adaptive_backward(
     if (idx >= p.n * p.c * hw_in) {
         return;
     }
+    // Global pooling (1×1 output): every element's one window is its plane, and the search
+    // below (eight divisions) reduces to one.
+    if (p.h_out == 1u && p.w_out == 1u) {
+        dst[idx] = src[idx / hw_in] / f32(hw_in);
+        return;
+    }
     let plane_out = (idx / hw_in) * p.h_out * p.w_out;
     let ih = (idx % hw_in) / p.w_in;
     let iw = idx % p.w_in;
