@@ -24,11 +24,5 @@ pub fn data_dir(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = std::env::var_os("WGCNN_DATA").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p).join("wgcnn");
-    }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(h) => PathBuf::from(h).join(".cache").join("wgcnn"),
-        None => PathBuf::from("data"),
-    }
+    crate::gpu::disk_cache::cache_dir().unwrap_or_else(|| PathBuf::from("data"))
 }

@@ -78,7 +78,7 @@ fn finish<B: Backend>(
 ) -> Result<(B::T, Vec<B::T>)> {
     let mut saved = vec![x.clone()];
     let y = activate(b, z, f, &mut saved)?;
-    Ok((y, if pass.training { saved } else { vec![] }))
+    Ok((y, pass.keep(saved)))
 }
 
 /// Applies the optional activation; saves its input `z` for backward.

@@ -79,11 +79,7 @@ impl LayerImpl for AddRelu {
         pass: Pass,
     ) -> Result<(B::T, Vec<B::T>)> {
         let y = b.add_relu(x[0], x[1])?;
-        let saved = if pass.training {
-            vec![y.clone()]
-        } else {
-            vec![]
-        };
+        let saved = pass.keep(vec![y.clone()]);
         Ok((y, saved))
     }
     fn backward<B: Backend>(

@@ -69,6 +69,17 @@ pub struct Pass {
     pub step: u32,
 }
 
+impl Pass {
+    /// What a layer's forward keeps for its backward: `saved` when training, nothing else.
+    pub fn keep<T>(self, saved: Vec<T>) -> Vec<T> {
+        if self.training {
+            saved
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// What a backward pass must produce.
 #[derive(Clone, Debug)]
 pub struct Need {
@@ -236,14 +247,7 @@ impl LayerImpl for Activation {
         pass: Pass,
     ) -> Result<(B::T, Vec<B::T>)> {
         let y = b.activation(x[0], *self)?;
-        Ok((
-            y,
-            if pass.training {
-                vec![x[0].clone()]
-            } else {
-                vec![]
-            },
-        ))
+        Ok((y, pass.keep(vec![x[0].clone()])))
     }
     fn backward<B: Backend>(
         &self,

@@ -112,14 +112,7 @@ impl LayerImpl for Lrn {
         pass: Pass,
     ) -> Result<(B::T, Vec<B::T>)> {
         let y = b.lrn(x[0], &self.0)?;
-        Ok((
-            y,
-            if pass.training {
-                vec![x[0].clone()]
-            } else {
-                vec![]
-            },
-        ))
+        Ok((y, pass.keep(vec![x[0].clone()])))
     }
     fn backward<B: Backend>(
         &self,

@@ -156,7 +156,7 @@ impl LayerImpl for ChannelMaxPool {
         pass: Pass,
     ) -> Result<(B::T, Vec<B::T>)> {
         let (y, idx) = b.channel_max_pool(x[0], self.0)?;
-        Ok((y, if pass.training { vec![idx] } else { vec![] }))
+        Ok((y, pass.keep(vec![idx])))
     }
     fn backward<B: Backend>(
         &self,
