@@ -8,6 +8,8 @@
 //             iw + pl − s·dw = ow·sw land on the output grid, else 0
 //   B[k, ci] = w[grp·cog + co, ci, r, s]
 // No col2im buffer: every dX element gathers its own terms, so no atomics are needed.
+// K-slices (conv2d_params.wgsl): unit rows (co, r) of the window, kr = co·kh + r; loop passes
+// per invocation at most (k_end − k_begin)·(kw + 2) + 1.
 //
 // Stride phases: with stride > 1 most taps miss the output grid. Pixels are grouped by
 // phase (ph, pw) = ((ih + pt) mod sh, (iw + pl) mod sw); within one phase a tap either lands
@@ -23,16 +25,7 @@
 // Grid: x·y (folded) = ceil(n·QH·QW / (WG·MR)) with QH = ceil(h_in / sh), QW = ceil(w_in / sw);
 //       z = sh·sw phases · groups · ceil(cg / NR).
 
-struct Params {
-    n: u32, c_in: u32, h_in: u32, w_in: u32,
-    c_out: u32, h_out: u32, w_out: u32, groups: u32,
-    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
-    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
-    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
-    act: u32, alpha: f32, _pad0: u32, _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params and p: conv2d_params.wgsl, put before this source.
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
@@ -104,14 +97,14 @@ fn backward_data(
     }
 
     var acc: array<f32, MR_MAX * NR_MAX>;
-    for (var co = 0u; co < cog; co++) {
-        let dyc = co * hw_out;
-        let wco = co * cg * khkw;
-        for (var r = 0u; r < p.kh; r++) {
-            // Tap r lands iff (ph − r·dh) mod sh = 0; reduce r·dh first so nothing overflows.
-            if ((ph + p.stride_h - (r * p.dil_h) % p.stride_h) % p.stride_h != 0u) {
-                continue;
-            }
+    // Window rows kr = co·kh + r of the slice.
+    var co = p.k_begin / p.kh;
+    var r = p.k_begin % p.kh;
+    for (var kr = p.k_begin; kr < p.k_end; kr++) {
+        // Tap r lands iff (ph − r·dh) mod sh = 0; reduce r·dh first so nothing overflows.
+        if ((ph + p.stride_h - (r * p.dil_h) % p.stride_h) % p.stride_h == 0u) {
+            let dyc = co * hw_out;
+            let wco = co * cg * khkw;
             let off_h = (i32(ph) - i32(r * p.dil_h)) / i32(p.stride_h);
             var orow: array<i32, MR_MAX>;
             for (var i = 0u; i < MR; i++) {
@@ -139,6 +132,11 @@ fn backward_data(
                 }
             }
         }
+        r++;
+        if (r == p.kh) {
+            r = 0u;
+            co++;
+        }
     }
 
     for (var i = 0u; i < MR; i++) {
@@ -146,7 +144,8 @@ fn backward_data(
             for (var j = 0u; j < NR; j++) {
                 let ci = ci0 + j;
                 if (ci < cg) {
-                    dx[u32(dst[i]) + (grp * cg + ci) * hw_in] = acc[i * NR + j];
+                    let at = u32(dst[i]) + (grp * cg + ci) * hw_in;
+                    dx[at] = acc[i * NR + j] + select(0.0, dx[at], p.accumulate != 0u);
                 }
             }
         }

@@ -7,9 +7,12 @@
 //   k  = (img, oh, ow)              K = n·h_out·w_out
 //   A[m, k] = x[img, grp·cg + ci, oh·sh − pt + r·dh, ow·sw − pl + s·dw]  (0 in the padding)
 //   B[k, co] = dy[img, grp·cog + co, oh, ow]
-// K is cut into `splits` chunks of `rows_per_split` output rows (img, oh); each chunk writes
-// its partial dW to its own slice of `parts`, and conv2d_reduce.wgsl::sum_splits adds the
-// slices in a fixed order. No float atomics: two runs give the same bits.
+// K is cut into `splits` chunks of `rows_per_split` output rows (img, oh) × `cols_per_split`
+// output columns (chunk s: row block s / col_splits, column block s mod col_splits); each
+// chunk writes its partial dW to its own slice of `parts`, and conv2d_reduce.wgsl::sum_splits
+// adds the slices in a fixed order. No float atomics: two runs give the same bits.
+// A chunk's rows run in K-slices [k_begin, k_end) (conv2d_params.wgsl); loop passes per
+// invocation (k_end − k_begin)·(cols_per_split + 2) + 1.
 //
 // Bindings: 0 Params; 1 x [n, c_in, h_in, w_in]; 2 dy [n, c_out, h_out, w_out];
 //           3 parts [splits, c_out, c_in/groups, kh, kw] (dw itself when splits = 1).
@@ -18,16 +21,7 @@
 // One invocation: MR taps (WG apart) × NR consecutive output channels, in registers.
 // Grid: x·y (folded) = ceil(M / (WG·MR)), z = splits · groups · ceil(cog / NR).
 
-struct Params {
-    n: u32, c_in: u32, h_in: u32, w_in: u32,
-    c_out: u32, h_out: u32, w_out: u32, groups: u32,
-    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
-    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
-    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
-    act: u32, alpha: f32, _pad0: u32, _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params and p: conv2d_params.wgsl, put before this source.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> parts: array<f32>;
@@ -61,9 +55,13 @@ fn backward_filter(
     if (m0 >= m_total) {
         return;
     }
+    // This dispatch's K-slice: rows [k_begin, k_end) of the chunk's rows_per_split.
     let rows = p.n * p.h_out;
-    let row0 = split * p.rows_per_split;
-    let row1 = min(row0 + p.rows_per_split, rows);
+    let chunk0 = (split / p.col_splits) * p.rows_per_split;
+    let row0 = chunk0 + p.k_begin;
+    let row1 = min(chunk0 + p.k_end, rows);
+    let ow0 = (split % p.col_splits) * p.cols_per_split;
+    let ow1 = min(ow0 + p.cols_per_split, p.w_out);
 
     // Per tap: its input channel's offset and its window offsets.
     var xoff: array<u32, MR_MAX>;
@@ -94,7 +92,7 @@ fn backward_filter(
             xrow[i] = img * p.c_in * hw_in + xoff[i] + ih * p.w_in;
         }
         let dyrow = img * p.c_out * hw_out + oh * p.w_out;
-        for (var ow = 0u; ow < p.w_out; ow++) {
+        for (var ow = ow0; ow < ow1; ow++) {
             var a: array<f32, MR_MAX>;
             for (var i = 0u; i < MR; i++) {
                 let iw = u32(i32(ow * p.stride_w) + ds[i]);
@@ -118,7 +116,8 @@ fn backward_filter(
             for (var j = 0u; j < NR; j++) {
                 let co = co0 + j;
                 if (co < cog) {
-                    parts[slice + (grp * cog + co) * m_total + m] = acc[i * NR + j];
+                    let at = slice + (grp * cog + co) * m_total + m;
+                    parts[at] = acc[i * NR + j] + select(0.0, parts[at], p.accumulate != 0u);
                 }
             }
         }

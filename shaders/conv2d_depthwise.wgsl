@@ -7,25 +7,24 @@
 // backward_data:   dx[img, c, ih, iw] = Σ_{k<cm, r, s} w[c·cm + k, 0, r, s] · dy[img, c·cm + k, oh, ow]
 //                  over the taps whose (oh, ow) land on the output grid; one invocation per
 //                  OWT consecutive inputs of a row.
-// backward_filter: parts[split, co, 0, r, s] = Σ over the split's rows (img, oh) and all ow of
-//                  x[img, co/cm, ih, iw] · dy[img, co, oh, ow]; one invocation per
-//                  (split, co, r, s); conv2d_reduce.wgsl::sum_splits adds the splits in order.
+// backward_filter: parts[split, co, 0, r, s] = Σ over the split's rows (img, oh) and columns ow
+//                  (conv2d_params.wgsl) of x[img, co/cm, ih, iw] · dy[img, co, oh, ow]; one
+//                  invocation per (split, co, r, s); conv2d_reduce.wgsl::sum_splits adds the
+//                  splits in order.
 // with ih = oh·sh − pt + r·dh, iw = ow·sw − pl + s·dw (0 outside the input).
+//
+// K-slices (conv2d_params.wgsl) and loop passes per invocation:
+//   forward          unit: window rows r; passes (k_end − k_begin)·(kw + 2) + 1
+//   backward_data    unit: pairs (r, k) of window row and multiplier, kr = r·cm + k;
+//                    passes (k_end − k_begin)·(kw + 2) + 1
+//   backward_filter  unit: rows of the split's chunk; passes
+//                    (k_end − k_begin)·(cols_per_split + 2) + 1
 //
 // Bindings: 0 Params; 1 a (x, or dy for backward_data); 2 b (w, or dy for backward_filter);
 //           3 bias (forward only; read when has_bias = 1); 4 out (y, dx or parts).
 // Overrides: WG invocations per workgroup. Grid x·y (folded) = ceil(invocations / WG).
 
-struct Params {
-    n: u32, c_in: u32, h_in: u32, w_in: u32,
-    c_out: u32, h_out: u32, w_out: u32, groups: u32,
-    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
-    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
-    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
-    act: u32, alpha: f32, _pad0: u32, _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params and p: conv2d_params.wgsl, put before this source.
 
 // activate(v), the fused activation: conv2d_activation.wgsl, appended to this source.
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -65,7 +64,7 @@ fn forward(
     let ih0 = i32(oh * p.stride_h) - i32(p.pad_top);
     let iw0 = i32(ow0 * p.stride_w) - i32(p.pad_left);
     var acc: array<f32, OWT>;
-    for (var r = 0u; r < p.kh; r++) {
+    for (var r = p.k_begin; r < p.k_end; r++) {
         let ih = u32(ih0 + i32(r * p.dil_h));
         if (ih >= p.h_in) {
             continue;
@@ -86,7 +85,12 @@ fn forward(
     let out_row = (img * p.c_out + co) * hw_out + oh * p.w_out;
     for (var j = 0u; j < OWT; j++) {
         if (ow0 + j < p.w_out) {
-            out[out_row + ow0 + j] = activate(acc[j] + bias_v);
+            let at = out_row + ow0 + j;
+            var v = acc[j];
+            if (p.accumulate != 0u) {
+                v += out[at];
+            }
+            out[at] = activate(v + bias_v);
         }
     }
 }
@@ -113,14 +117,14 @@ fn backward_data(
     let th = i32(ih + p.pad_top);
     let tw0 = i32(iw0 + p.pad_left);
     var acc: array<f32, OWT>;
-    for (var r = 0u; r < p.kh; r++) {
+    // Pairs kr = r·cm + k of the slice.
+    var r = p.k_begin / cm;
+    var k = p.k_begin % cm;
+    for (var kr = p.k_begin; kr < p.k_end; kr++) {
         // The output row tap r reads this input row from, if it lands on the grid.
         let t = th - i32(r * p.dil_h);
         let oh = u32(t) / p.stride_h;
-        if (t < 0 || u32(t) % p.stride_h != 0u || oh >= p.h_out) {
-            continue;
-        }
-        for (var k = 0u; k < cm; k++) {
+        if (t >= 0 && u32(t) % p.stride_h == 0u && oh < p.h_out) {
             let co = c * cm + k;
             let dyrow = (img * p.c_out + co) * hw_out + oh * p.w_out;
             for (var s = 0u; s < p.kw; s++) {
@@ -135,11 +139,17 @@ fn backward_data(
                 }
             }
         }
+        k++;
+        if (k == cm) {
+            k = 0u;
+            r++;
+        }
     }
     let out_row = (img * p.c_in + c) * hw_in + ih * p.w_in;
     for (var j = 0u; j < OWT; j++) {
         if (iw0 + j < p.w_in) {
-            out[out_row + iw0 + j] = acc[j];
+            let at = out_row + iw0 + j;
+            out[at] = acc[j] + select(0.0, out[at], p.accumulate != 0u);
         }
     }
 }
@@ -166,8 +176,11 @@ fn backward_filter(
     let hw_out = p.h_out * p.w_out;
     let dr = i32(r * p.dil_h) - i32(p.pad_top);
     let ds = i32(s * p.dil_w) - i32(p.pad_left);
-    let row0 = split * p.rows_per_split;
-    let row1 = min(row0 + p.rows_per_split, p.n * p.h_out);
+    let chunk0 = (split / p.col_splits) * p.rows_per_split;
+    let row0 = chunk0 + p.k_begin;
+    let row1 = min(chunk0 + p.k_end, p.n * p.h_out);
+    let ow0 = (split % p.col_splits) * p.cols_per_split;
+    let ow1 = min(ow0 + p.cols_per_split, p.w_out);
     var sum = 0.0;
     for (var row = row0; row < row1; row++) {
         let img = row / p.h_out;
@@ -178,12 +191,12 @@ fn backward_filter(
         }
         let xrow = (img * p.c_in + co / cm) * hw_in + ih * p.w_in;
         let dyrow = (img * p.c_out + co) * hw_out + oh * p.w_out;
-        for (var ow = 0u; ow < p.w_out; ow++) {
+        for (var ow = ow0; ow < ow1; ow++) {
             let iw = u32(i32(ow * p.stride_w) + ds);
             if (iw < p.w_in) {
                 sum = fma(a[xrow + iw], b[dyrow + ow], sum);
             }
         }
     }
-    out[idx] = sum;
+    out[idx] = sum + select(0.0, out[idx], p.accumulate != 0u);
 }

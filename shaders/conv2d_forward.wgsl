@@ -8,6 +8,11 @@
 //   B[k, co] = w[grp·cog + co, c, r, s]
 // No im2col buffer: A is read straight from x.
 //
+// K-slices (conv2d_params.wgsl) and loop passes per invocation:
+//   forward        unit: rows (c, r) of the window, kr = c·kh + r (POINTWISE: channels);
+//                  passes (k_end − k_begin)·(kw + 2) + 1 (POINTWISE: k_end − k_begin + 1)
+//   forward_tiled  unit: taps k; passes ⌈(k_end − k_begin) / BK⌉ + 1
+//
 // Bindings: 0 Params (uniform); 1 x [n, c_in, h_in, w_in]; 2 w [c_out, c_in/groups, kh, kw];
 //           3 bias [c_out] (read only when has_bias = 1); 4 y [n, c_out, h_out, w_out].
 //
@@ -28,16 +33,7 @@
 //                Overrides: BK (depth of a staged step).
 //                Grid: x·y (folded) = ceil(M / BM), z = groups · ceil(cog / BN).
 
-struct Params {
-    n: u32, c_in: u32, h_in: u32, w_in: u32,
-    c_out: u32, h_out: u32, w_out: u32, groups: u32,
-    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
-    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
-    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
-    act: u32, alpha: f32, _pad0: u32, _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params and p: conv2d_params.wgsl, put before this source.
 
 // activate(v), the fused activation: conv2d_activation.wgsl, appended to this source.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -95,7 +91,7 @@ fn forward(
 
     var acc: array<f32, MR_MAX * NR_MAX>;
     if (POINTWISE != 0u) {
-        for (var c = 0u; c < cg; c++) {
+        for (var c = p.k_begin; c < p.k_end; c++) {
             var a: array<f32, MR_MAX>;
             for (var i = 0u; i < MR; i++) {
                 a[i] = x[xbase[i] + c * hw_in];
@@ -108,30 +104,36 @@ fn forward(
             }
         }
     } else {
-        var k = 0u;
-        for (var c = 0u; c < cg; c++) {
+        // Window rows kr = c·kh + r of the slice; k = kr·kw + s indexes the weight row.
+        var c = p.k_begin / p.kh;
+        var r = p.k_begin % p.kh;
+        var k = p.k_begin * p.kw;
+        for (var kr = p.k_begin; kr < p.k_end; kr++) {
             let xc = c * hw_in;
-            for (var r = 0u; r < p.kh; r++) {
-                let dr = i32(r * p.dil_h);
-                for (var s = 0u; s < p.kw; s++) {
-                    let ds = i32(s * p.dil_w);
-                    var a: array<f32, MR_MAX>;
-                    for (var i = 0u; i < MR; i++) {
-                        // Negative coordinates wrap to huge u32 and fail the bound too.
-                        let ih = u32(ih0[i] + dr);
-                        let iw = u32(iw0[i] + ds);
-                        if (ih < p.h_in && iw < p.w_in) {
-                            a[i] = x[xbase[i] + xc + ih * p.w_in + iw];
-                        }
+            let dr = i32(r * p.dil_h);
+            for (var s = 0u; s < p.kw; s++) {
+                let ds = i32(s * p.dil_w);
+                var a: array<f32, MR_MAX>;
+                for (var i = 0u; i < MR; i++) {
+                    // Negative coordinates wrap to huge u32 and fail the bound too.
+                    let ih = u32(ih0[i] + dr);
+                    let iw = u32(iw0[i] + ds);
+                    if (ih < p.h_in && iw < p.w_in) {
+                        a[i] = x[xbase[i] + xc + ih * p.w_in + iw];
                     }
-                    for (var j = 0u; j < NR; j++) {
-                        let b = w[wrow[j] + k];
-                        for (var i = 0u; i < MR; i++) {
-                            acc[i * NR + j] = fma(a[i], b, acc[i * NR + j]);
-                        }
-                    }
-                    k++;
                 }
+                for (var j = 0u; j < NR; j++) {
+                    let b = w[wrow[j] + k];
+                    for (var i = 0u; i < MR; i++) {
+                        acc[i * NR + j] = fma(a[i], b, acc[i * NR + j]);
+                    }
+                }
+                k++;
+            }
+            r++;
+            if (r == p.kh) {
+                r = 0u;
+                c++;
             }
         }
     }
@@ -144,11 +146,15 @@ fn forward(
             for (var j = 0u; j < NR; j++) {
                 let co = co0 + j;
                 if (co < co_end) {
+                    let at = (img * p.c_out + co) * hw_out + pix;
                     var v = acc[i * NR + j];
+                    if (p.accumulate != 0u) {
+                        v += y[at];
+                    }
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }
-                    y[(img * p.c_out + co) * hw_out + pix] = activate(v);
+                    y[at] = activate(v);
                 }
             }
         }
@@ -195,22 +201,25 @@ fn forward_tiled(
     let iw0 = i32((pix_l % p.w_out) * p.stride_w) - i32(p.pad_left);
     let xbase = (mc / hw_out * p.c_in + grp * cg) * hw_in;
     let k_row = lid / BM;                 // 0 .. TILE_THREADS / BM
-    let rows_per_pass = TILE_THREADS / BM;
+    const rows_per_pass = TILE_THREADS / BM;
     // The channel this invocation stages into b_tile, and its first K column.
     let co_load = co_base + lid % BN;
     let co_ok = co_load < co_end;
     let k_col = lid / BN;
-    let cols_per_pass = TILE_THREADS / BN;
+    const cols_per_pass = TILE_THREADS / BN;
 
     let tx = lid % 16u; // pixel direction
     let ty = lid / 16u; // channel direction
     var acc: array<f32, 16>; // [i · 4 + j]: pixel tx + 16·i, channel ty + 16·j
 
-    for (var k0 = 0u; k0 < k_len; k0 += BK) {
-        for (var kr = k_row; kr < BK; kr += rows_per_pass) {
+    // The staging loops run a constant BK / rows_per_pass (columns: BK / cols_per_pass) times,
+    // so they unroll and cost no loop passes.
+    for (var k0 = p.k_begin; k0 < p.k_end; k0 += BK) {
+        for (var q = 0u; q < BK / rows_per_pass; q++) {
+            let kr = k_row + q * rows_per_pass;
             let k = k0 + kr;
             var v = 0.0;
-            if (m_ok && k < k_len) {
+            if (m_ok && k < p.k_end) {
                 let c = k / khkw;
                 let rs = k % khkw;
                 let ih = u32(ih0 + i32((rs / p.kw) * p.dil_h));
@@ -221,10 +230,11 @@ fn forward_tiled(
             }
             a_tile[kr * BM + lid % BM] = v;
         }
-        for (var kc = k_col; kc < BK; kc += cols_per_pass) {
+        for (var q = 0u; q < BK / cols_per_pass; q++) {
+            let kc = k_col + q * cols_per_pass;
             let k = k0 + kc;
             var v = 0.0;
-            if (co_ok && k < k_len) {
+            if (co_ok && k < p.k_end) {
                 v = w[co_load * k_len + k];
             }
             b_tile[kc * BN + lid % BN] = v;
@@ -254,11 +264,15 @@ fn forward_tiled(
             for (var j = 0u; j < 4u; j++) {
                 let co = co_base + ty + 16u * j;
                 if (co < co_end) {
+                    let at = (img * p.c_out + co) * hw_out + pix;
                     var v = acc[i * 4u + j];
+                    if (p.accumulate != 0u) {
+                        v += y[at];
+                    }
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }
-                    y[(img * p.c_out + co) * hw_out + pix] = activate(v);
+                    y[at] = activate(v);
                 }
             }
         }

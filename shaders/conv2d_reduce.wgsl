@@ -1,25 +1,21 @@
 // Deterministic second passes of the conv2d gradients.
 //
-// sum_splits:    dst[i] = Σ_{s < splits} src[s·len + i], added in order s = 0, 1, …
+// sum_splits:    dst[i] = Σ_{s < splits} src[s·len + i], added in order s = 0, 1, …, in
+//                K-slices of splits [k_begin, k_end) (conv2d_params.wgsl).
 //                One invocation per element; grid x·y (folded) = ceil(len / WG).
-// backward_bias: dst[c] = Σ_{img, pix} src[(img·c_out + c)·hw + pix] for dy [n, c_out, h, w]
-//                (h·w = h_out·w_out). One workgroup per channel: each invocation sums a
-//                fixed stride of the channel, then a fixed tree in workgroup memory.
-//                Grid x·y (folded) = c_out.
+//                Loop passes per invocation: k_end − k_begin + 1.
+// backward_bias: dst[chunk·c_out + c] = Σ src[(img·c_out + c)·hw + pix] over the chunk's
+//                positions t = img·hw + pix in [chunk·len, (chunk + 1)·len) for dy
+//                [n, c_out, h, w] (h·w = h_out·w_out; len a multiple of WG). One workgroup
+//                per (channel, chunk): each invocation sums a fixed stride of the chunk, then
+//                a fixed tree in workgroup memory; sum_splits adds the chunks when there are
+//                several. Grid x·y (folded) = c_out, z = chunks (= splits).
+//                Loop passes per invocation: len / WG + 1 (the tree's are constant).
 //
 // Bindings: 0 Params; 1 src; 2 dst.
 // Overrides: WG invocations per workgroup (a power of two for the tree).
 
-struct Params {
-    n: u32, c_in: u32, h_in: u32, w_in: u32,
-    c_out: u32, h_out: u32, w_out: u32, groups: u32,
-    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
-    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
-    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
-    act: u32, alpha: f32, _pad0: u32, _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params and p: conv2d_params.wgsl, put before this source.
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
@@ -38,10 +34,10 @@ fn sum_splits(
         return;
     }
     var sum = 0.0;
-    for (var s = 0u; s < p.splits; s++) {
+    for (var s = p.k_begin; s < p.k_end; s++) {
         sum += src[s * p.len + i];
     }
-    dst[i] = sum;
+    dst[i] = sum + select(0.0, dst[i], p.accumulate != 0u);
 }
 
 @compute @workgroup_size(WG)
@@ -56,9 +52,9 @@ fn backward_bias(
         return;
     }
     let hw = p.h_out * p.w_out;
-    let per_channel = p.n * hw;
+    let t1 = min((wid.z + 1u) * p.len, p.n * hw);
     var sum = 0.0;
-    for (var t = lid; t < per_channel; t += WG) {
+    for (var t = wid.z * p.len + lid; t < t1; t += WG) {
         let img = t / hw;
         sum += src[(img * p.c_out + c) * hw + t % hw];
     }
@@ -71,6 +67,6 @@ fn backward_bias(
         workgroupBarrier();
     }
     if (lid == 0u) {
-        dst[c] = partial[0];
+        dst[wid.z * p.c_out + c] = partial[0];
     }
 }

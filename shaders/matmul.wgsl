@@ -1,9 +1,13 @@
 // C = A·B (+ bias) with any strides: dense layers and their gradients, Winograd's GEMMs.
 //
-//   C[m·c_m + n·c_n] = Σ_k A[m·a_m + k·a_k] · B[k·b_k + n·b_n] (+ bias[m·bias_m + n·bias_n]
+//   C[m·c_m + n·c_n] = Σ_{k < K} A[m·a_m + k·a_k] · B[k·b_k + n·b_n] (+ bias[m·bias_m + n·bias_n]
 //   when has_bias = 1). Transposes are only other strides, so no branch reads them; the host
 //   also solves Cᵀ = Bᵀ·Aᵀ through the strides when that puts the longer side across the
-//   invocations. `batch` independent products run in one dispatch, the b-th offset by
+//   invocations.
+//   K-slices (loop budget, gpu/loops.rs): one dispatch sums k in [k_begin, k_end) only; with
+//   accumulate = 1 it adds C's value from the previous slice, and the host sets has_bias on
+//   the last slice only. Loop passes per invocation: matmul k_end − k_begin + 1,
+//   matmul_tiled ⌈(k_end − k_begin) / 16⌉ + 1 (the tile loops have constant trip counts). `batch` independent products run in one dispatch, the b-th offset by
 //   b·a_b, b·b_b and b·c_b (Winograd's T² products; batch = 1 for a plain product).
 //
 // Bindings: 0 Params; 1 a; 2 b; 3 bias (read when has_bias = 1); 4 c [M, N].
@@ -17,10 +21,11 @@
 // matmul_tiled  double-buffered workgroup-memory tiles (hardware GPUs), below.
 
 struct Params {
-    m: u32, n: u32, k: u32, has_bias: u32,
+    m: u32, n: u32, k_end: u32, has_bias: u32,
     a_m: u32, a_k: u32, b_k: u32, b_n: u32,
     c_m: u32, c_n: u32, bias_m: u32, bias_n: u32,
     batch: u32, a_b: u32, b_b: u32, c_b: u32,
+    k_begin: u32, accumulate: u32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -58,7 +63,7 @@ fn matmul(
         bcol[j] = bat * p.b_b + min(n0 + j, p.n - 1u) * p.b_n;
     }
     var acc: array<f32, MR_MAX * NR_MAX>;
-    for (var k = 0u; k < p.k; k++) {
+    for (var k = p.k_begin; k < p.k_end; k++) {
         var av: array<f32, MR_MAX>;
         for (var i = 0u; i < MR; i++) {
             av[i] = a[arow[i] + k * p.a_k];
@@ -77,11 +82,15 @@ fn matmul(
             for (var j = 0u; j < NR; j++) {
                 let col = n0 + j;
                 if (col < p.n) {
+                    let at = bat * p.c_b + row * p.c_m + col * p.c_n;
                     var v = acc[i * NR + j];
+                    if (p.accumulate != 0u) {
+                        v += c[at];
+                    }
                     if (p.has_bias != 0u) {
                         v += bias[row * p.bias_m + col * p.bias_n];
                     }
-                    c[bat * p.c_b + row * p.c_m + col * p.c_n] = v;
+                    c[at] = v;
                 }
             }
         }
@@ -103,15 +112,15 @@ const TBK: u32 = 16u;
 var<workgroup> a_tile: array<f32, 2048>; // 2 buffers × [TBK][TBM]
 var<workgroup> b_tile: array<f32, 2048>; // 2 buffers × [TBK][TBN]
 
-// A[row, k] and B[k, col] of product `bat`, 0 past the edges.
+// A[row, k] and B[k, col] of product `bat`, 0 past the edges and the K-slice.
 fn a_at(bat: u32, row: u32, k: u32) -> f32 {
-    if (row >= p.m || k >= p.k) {
+    if (row >= p.m || k >= p.k_end) {
         return 0.0;
     }
     return a[bat * p.a_b + row * p.a_m + k * p.a_k];
 }
 fn b_at(bat: u32, k: u32, col: u32) -> f32 {
-    if (k >= p.k || col >= p.n) {
+    if (k >= p.k_end || col >= p.n) {
         return 0.0;
     }
     return b[bat * p.b_b + k * p.b_k + col * p.b_n];
@@ -138,8 +147,8 @@ fn matmul_tiled(
     var rb: array<f32, 4>;
     for (var q = 0u; q < 4u; q++) {
         let e = lid + 256u * q;
-        ra[q] = a_at(bat, m_base + e % TBM, e / TBM);
-        rb[q] = b_at(bat, e / TBN, n_base + e % TBN);
+        ra[q] = a_at(bat, m_base + e % TBM, p.k_begin + e / TBM);
+        rb[q] = b_at(bat, p.k_begin + e / TBN, n_base + e % TBN);
     }
     for (var q = 0u; q < 4u; q++) {
         a_tile[lid + 256u * q] = ra[q];
@@ -147,13 +156,13 @@ fn matmul_tiled(
     }
     workgroupBarrier();
     var acc: array<f32, 16>;
-    let steps = (p.k + TBK - 1u) / TBK;
+    let steps = (p.k_end - p.k_begin + TBK - 1u) / TBK;
     for (var s = 0u; s < steps; s++) {
         let cur = (s % 2u) * 1024u;
         let next = 1024u - cur;
         let more = s + 1u < steps;
         if (more) {
-            let k0 = (s + 1u) * TBK;
+            let k0 = p.k_begin + (s + 1u) * TBK;
             for (var q = 0u; q < 4u; q++) {
                 let e = lid + 256u * q;
                 ra[q] = a_at(bat, m_base + e % TBM, k0 + e / TBM);
@@ -185,11 +194,15 @@ fn matmul_tiled(
         for (var j = 0u; j < 4u; j++) {
             let col = n_base + tx + 16u * j;
             if (row < p.m && col < p.n) {
+                let at = bat * p.c_b + row * p.c_m + col * p.c_n;
                 var v = acc[i * 4u + j];
+                if (p.accumulate != 0u) {
+                    v += c[at];
+                }
                 if (p.has_bias != 0u) {
                     v += bias[row * p.bias_m + col * p.bias_n];
                 }
-                c[bat * p.c_b + row * p.c_m + col * p.c_n] = v;
+                c[at] = v;
             }
         }
     }

@@ -55,6 +55,17 @@ pub enum Error {
         bytes: u64,
         limit: u64,
     },
+    /// One invocation would loop longer than the loop budget allows even after the work is
+    /// split as far as the kernel can split it (see `gpu::loops`).
+    #[error(
+        "{op}: {what} needs {passes} loop passes in one invocation, past the loop budget of {budget} (wgcnn::gpu::loops); use a smaller window or size"
+    )]
+    LoopBudget {
+        op: &'static str,
+        what: String,
+        passes: usize,
+        budget: usize,
+    },
 
     // --- models ---
     /// A layer of a model failed (its shapes do not fit, or one of its ops did).

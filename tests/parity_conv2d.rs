@@ -145,7 +145,8 @@ fn random_cases_match_the_reference() {
                     conv2d::choose_backward_filter(&g, gpu.adapter_info()),
                     &gpu,
                 )
-                .0 > 1,
+                .splits
+                    > 1,
             ],
         );
         let (f, w) = run_case(&gpu, &case, &mut rng);

@@ -7,12 +7,13 @@
 mod adapter;
 pub(crate) mod capture;
 pub(crate) mod disk_cache;
+pub mod loops;
 mod pipelines;
 mod recorder;
 pub mod shaders;
 pub mod timing;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use capture::Program;
@@ -69,6 +70,8 @@ pub(crate) struct GpuInner {
     pub(crate) capture: Mutex<Vec<capture::Capture>>,
     pub(crate) submits: AtomicU64,
     pub(crate) dispatches: AtomicU64,
+    /// Loop passes one invocation may run (`loops::LOOP_BUDGET` unless lowered).
+    pub(crate) loop_budget: AtomicUsize,
 }
 
 /// How much work went to the device since the `Gpu` was made.
@@ -152,6 +155,7 @@ impl Gpu {
             capture: Mutex::new(Vec::new()),
             submits: AtomicU64::new(0),
             dispatches: AtomicU64::new(0),
+            loop_budget: AtomicUsize::new(loops::LOOP_BUDGET),
         }))
     }
 
@@ -187,6 +191,20 @@ impl Gpu {
     /// beat workgroup-memory tiling.
     pub fn is_software(&self) -> bool {
         self.0.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Loop passes one invocation of any kernel may run ([`loops`]): [`loops::LOOP_BUDGET`]
+    /// unless lowered.
+    pub fn loop_budget(&self) -> usize {
+        self.0.loop_budget.load(Ordering::Relaxed)
+    }
+
+    /// Lowers the loop budget: ops then cut their work finer (more K-slices, reduction levels
+    /// and invocations) and give the same results within rounding. Tests use small budgets to
+    /// run the splitting on small shapes. Capped at [`loops::LOOP_BUDGET`], at least 16.
+    pub fn set_loop_budget(&self, passes: usize) {
+        let b = passes.clamp(16, loops::LOOP_BUDGET);
+        self.0.loop_budget.store(b, Ordering::Relaxed);
     }
 
     /// Submissions and dispatches so far: chains of ops should cost one submit, not one each.

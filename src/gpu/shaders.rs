@@ -65,15 +65,22 @@ impl Shader {
     pub fn source(self) -> &'static str {
         match self {
             // The conv shaders with an epilogue share its activation function.
+            // The direct conv shaders share their uniform block.
             Shader::Conv2dForward => concat!(
+                include_str!("../../shaders/conv2d_params.wgsl"),
                 include_str!("../../shaders/conv2d_forward.wgsl"),
                 include_str!("../../shaders/conv2d_activation.wgsl")
             ),
-            Shader::Conv2dBackwardData => include_str!("../../shaders/conv2d_backward_data.wgsl"),
-            Shader::Conv2dBackwardFilter => {
+            Shader::Conv2dBackwardData => concat!(
+                include_str!("../../shaders/conv2d_params.wgsl"),
+                include_str!("../../shaders/conv2d_backward_data.wgsl")
+            ),
+            Shader::Conv2dBackwardFilter => concat!(
+                include_str!("../../shaders/conv2d_params.wgsl"),
                 include_str!("../../shaders/conv2d_backward_filter.wgsl")
-            }
+            ),
             Shader::Conv2dDepthwise => concat!(
+                include_str!("../../shaders/conv2d_params.wgsl"),
                 include_str!("../../shaders/conv2d_depthwise.wgsl"),
                 include_str!("../../shaders/conv2d_activation.wgsl")
             ),
@@ -81,16 +88,25 @@ impl Shader {
                 include_str!("../../shaders/conv2d_winograd.wgsl"),
                 include_str!("../../shaders/conv2d_activation.wgsl")
             ),
-            Shader::Conv2dReduce => include_str!("../../shaders/conv2d_reduce.wgsl"),
+            Shader::Conv2dReduce => concat!(
+                include_str!("../../shaders/conv2d_params.wgsl"),
+                include_str!("../../shaders/conv2d_reduce.wgsl")
+            ),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Shader::Reduce => concat!(
+                include_str!("../../shaders/reduce_params.wgsl"),
+                include_str!("../../shaders/reduce.wgsl")
+            ),
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
             Shader::Lrn => include_str!("../../shaders/lrn.wgsl"),
             Shader::Augment => include_str!("../../shaders/augment.wgsl"),
-            Shader::ReduceSubgroup => include_str!("../../shaders/reduce_subgroup.wgsl"),
+            Shader::ReduceSubgroup => concat!(
+                include_str!("../../shaders/reduce_params.wgsl"),
+                include_str!("../../shaders/reduce_subgroup.wgsl")
+            ),
         }
     }
 
@@ -143,6 +159,7 @@ impl Shader {
                 "softmax_xent",
                 "topk_hits",
                 "pointwise_loss",
+                "rows_apply",
             ],
             Shader::Optim => &["sgd", "adam", "nadam", "rmsprop"],
             Shader::Norm => &[

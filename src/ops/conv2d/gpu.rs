@@ -4,6 +4,7 @@ use super::kernel::{Conv2dKernel, RegisterTile};
 use super::winograd::{self, WinogradConv};
 use super::{Conv2dGeometry, Pass};
 use crate::error::{Error, Result};
+use crate::gpu::loops::slices;
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
 use crate::ops::elementwise::Activation;
 use crate::shape::Shape;
@@ -38,8 +39,15 @@ pub struct Conv2dUniforms {
     /// Fused activation of the forward epilogue: 0 none, else `Activation::code().0 + 1`.
     pub act: u32,
     pub alpha: f32,
+    /// This dispatch's K-slice, in the unit of its kernel (conv2d_params.wgsl).
+    pub k_begin: u32,
+    pub k_end: u32,
+    /// 1: add the value the previous K-slice stored.
+    pub accumulate: u32,
+    /// Column chunks of the filter gradient's split and columns per chunk.
+    pub col_splits: u32,
+    pub cols_per_split: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
 }
 }
 
@@ -70,10 +78,58 @@ impl Conv2dUniforms {
             len: 0,
             act: 0,
             alpha: 0.0,
+            k_begin: 0,
+            k_end: 0,
+            accumulate: 0,
+            col_splits: 1,
+            cols_per_split: u(g.w_out),
             _pad0: 0,
-            _pad1: 0,
         }
     }
+}
+
+/// Reduction units of a K-sliced kernel (conv2d_params.wgsl) that one dispatch may take when
+/// each costs `cost` loop passes and the dispatch 1 more: at least 1, else the window is too
+/// long for one invocation.
+fn units_per_slice(gpu: &Gpu, cost: usize, what: impl Fn() -> String) -> Result<usize> {
+    let budget = gpu.loop_budget();
+    if cost + 1 > budget {
+        return Err(Error::LoopBudget {
+            op: "conv2d",
+            what: what(),
+            passes: cost + 1,
+            budget,
+        });
+    }
+    Ok((budget - 1) / cost)
+}
+
+/// Records `key` once per K-slice of `units` reduction units, at most `per` each: the later
+/// slices accumulate, the last one adds the bias and the activation.
+#[allow(clippy::too_many_arguments)]
+fn dispatch_sliced(
+    gpu: &Gpu,
+    key: &PipelineKey,
+    u: &Conv2dUniforms,
+    bufs: &[Option<&Tensor>],
+    blocks: u32,
+    z: u32,
+    units: usize,
+    per: usize,
+) -> Result<()> {
+    for (i, ks) in slices(units, per).enumerate() {
+        let last = ks.end == units;
+        let slice = Conv2dUniforms {
+            k_begin: count(ks.start)?,
+            k_end: count(ks.end)?,
+            accumulate: u32::from(i > 0),
+            has_bias: if last { u.has_bias } else { 0 },
+            act: if last { u.act } else { 0 },
+            ..*u
+        };
+        gpu.dispatch_tensors(key, &slice, bufs, blocks, z)?;
+    }
+    Ok(())
 }
 
 /// Invocations per workgroup (the `WG` override).
@@ -183,18 +239,24 @@ pub(crate) fn forward(
         (u.act, u.alpha) = (code + 1, alpha);
     }
     let bufs = [Some(x), Some(w), b, Some(&y)];
+    // One window row of kw taps costs kw + 2 loop passes (the shaders' headers).
+    let window_row = || format!("a window row of {} taps", g.kw);
     match kernel {
         Conv2dKernel::Depthwise => {
             let rows = g.n * g.c_out * g.h_out;
             let invocations = rows * g.w_out.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
-            gpu.dispatch_tensors(&depthwise_key("forward"), &u, &bufs, blocks, 1)?;
+            let per = units_per_slice(gpu, g.kw + 2, window_row)?;
+            let k = depthwise_key("forward");
+            dispatch_sliced(gpu, &k, &u, &bufs, blocks, 1, g.kh, per)?;
         }
         Conv2dKernel::Tiled => {
             let m = g.n * g.h_out * g.w_out;
             let blocks = count(m.div_ceil(TILE as usize))?;
             let z = count(g.groups * g.cog().div_ceil(TILE as usize))?;
-            gpu.dispatch_tensors(&tiled_forward_key(), &u, &bufs, blocks, z)?;
+            let per = (gpu.loop_budget() - 1) * BK as usize;
+            let taps = g.reduction_len();
+            dispatch_sliced(gpu, &tiled_forward_key(), &u, &bufs, blocks, z, taps, per)?;
         }
         // Winograd returned above.
         Conv2dKernel::Winograd(_) => return Err(unsupported(kernel, g)),
@@ -202,8 +264,15 @@ pub(crate) fn forward(
             let m = g.n * g.h_out * g.w_out;
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(g.groups * g.cog().div_ceil(t.nr as usize))?;
-            let k = gemm_forward_key(t, matches!(kernel, Conv2dKernel::Pointwise(_)));
-            gpu.dispatch_tensors(&k, &u, &bufs, blocks, z)?;
+            let pointwise = matches!(kernel, Conv2dKernel::Pointwise(_));
+            // Pointwise slices channels (1 pass each), the GEMM window rows (c, r).
+            let (units, per) = if pointwise {
+                (g.cg(), units_per_slice(gpu, 1, window_row)?)
+            } else {
+                (g.cg() * g.kh, units_per_slice(gpu, g.kw + 2, window_row)?)
+            };
+            let k = gemm_forward_key(t, pointwise);
+            dispatch_sliced(gpu, &k, &u, &bufs, blocks, z, units, per)?;
         }
     }
     Ok(y)
@@ -225,13 +294,17 @@ pub(crate) fn backward_data(
     let gpu = dy.gpu();
     let dx = Tensor::zeros(gpu, g.x_shape())?;
     let u = Conv2dUniforms::new(g);
+    let per = units_per_slice(gpu, g.kw + 2, || format!("a window row of {} taps", g.kw))?;
     match kernel {
         Conv2dKernel::Depthwise => {
             let bufs = [Some(dy), Some(w), None, Some(&dx)];
             let rows = g.n * g.c_in * g.h_in;
             let invocations = rows * g.w_in.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
-            gpu.dispatch_tensors(&depthwise_key("backward_data"), &u, &bufs, blocks, 1)?;
+            // Slices of (window row, channel multiplier) pairs.
+            let units = g.kh * (g.c_out / g.c_in);
+            let k = depthwise_key("backward_data");
+            dispatch_sliced(gpu, &k, &u, &bufs, blocks, 1, units, per)?;
         }
         Conv2dKernel::Gemm(t) => {
             // Pixels are enumerated per stride phase (see the shader's header).
@@ -239,8 +312,9 @@ pub(crate) fn backward_data(
             let m = g.n * g.h_in.div_ceil(sh) * g.w_in.div_ceil(sw);
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(sh * sw * g.groups * g.cg().div_ceil(t.nr as usize))?;
-            let bufs = [dy.binding(), w.binding(), dx.binding()];
-            gpu.dispatch(&gemm_backward_data_key(t), &u, &bufs, blocks, z)?;
+            let bufs = [Some(dy), Some(w), Some(&dx)];
+            let k = gemm_backward_data_key(t);
+            dispatch_sliced(gpu, &k, &u, &bufs, blocks, z, g.cog() * g.kh, per)?;
         }
         // Winograd returned above.
         Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
@@ -250,19 +324,43 @@ pub(crate) fn backward_data(
     Ok(dx)
 }
 
-/// How the filter gradient's reduction over the n·h_out output rows is cut: `(splits,
-/// rows_per_split)`. Enough workgroups to fill the device, never chunks shorter than a few
-/// hundred terms. Depends only on the geometry, the kernel and the adapter type, so repeated
-/// runs reduce in the same order and give the same bits.
-pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> (usize, usize) {
+/// How the filter gradient's reduction over the n·h_out output rows and w_out columns is
+/// cut (conv2d_params.wgsl). Depends only on the geometry, the kernel, the adapter type and the
+/// loop budget, so repeated runs reduce in the same order and give the same bits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FilterSplits {
+    /// Chunks with partial sums of their own: row chunks × column chunks.
+    pub splits: usize,
+    pub rows_per_split: usize,
+    pub col_splits: usize,
+    pub cols_per_split: usize,
+    /// Rows of a chunk that one dispatch reduces: a chunk's rows run in sequential dispatches
+    /// that accumulate, each within the loop budget.
+    pub rows_per_dispatch: usize,
+}
+
+/// Splits of the filter gradient: enough workgroups to fill the device, never chunks shorter
+/// than a few hundred terms, and each dispatch within the loop budget (rows·(cols + 2) + 1
+/// passes).
+pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> FilterSplits {
     let rows = g.n * g.h_out;
-    let workgroups = filter_workgroups(g, kernel).0 * filter_workgroups(g, kernel).1;
+    let (blocks, z) = filter_workgroups(g, kernel);
     let target: usize = if gpu.is_software() { 64 } else { 1024 };
-    let by_fill = target.div_ceil(workgroups.max(1));
+    let by_fill = target.div_ceil((blocks * z).max(1));
     let by_length = (rows * g.w_out / 256).max(1);
-    let splits = by_fill.min(by_length).clamp(1, rows);
-    let rows_per_split = rows.div_ceil(splits);
-    (rows.div_ceil(rows_per_split), rows_per_split)
+    let row_splits = by_fill.min(by_length).clamp(1, rows);
+    let rows_per_split = rows.div_ceil(row_splits);
+    // `set_loop_budget` keeps the budget ≥ 16, so a chunk has at least 13 columns.
+    let budget = gpu.loop_budget();
+    let cols_per_split = g.w_out.min(budget - 3);
+    let col_splits = g.w_out.div_ceil(cols_per_split);
+    FilterSplits {
+        splits: rows.div_ceil(rows_per_split) * col_splits,
+        rows_per_split,
+        col_splits,
+        cols_per_split,
+        rows_per_dispatch: ((budget - 1) / (cols_per_split + 2)).min(rows_per_split),
+    }
 }
 
 /// Workgroups of one split of the filter gradient: (folded blocks, z).
@@ -295,44 +393,61 @@ pub(crate) fn backward_filter(
     let gpu = x.gpu();
     let w_shape = g.w_shape();
     let len = w_shape.numel();
-    let (splits, rows_per_split) = filter_splits(g, kernel, gpu);
+    let fs = filter_splits(g, kernel, gpu);
     let (blocks, z_per_split) = filter_workgroups(g, kernel);
     let mut u = Conv2dUniforms::new(g);
-    u.splits = count(splits)?;
-    u.rows_per_split = count(rows_per_split)?;
+    u.splits = count(fs.splits)?;
+    u.rows_per_split = count(fs.rows_per_split)?;
+    u.col_splits = count(fs.col_splits)?;
+    u.cols_per_split = count(fs.cols_per_split)?;
     u.len = count(len)?;
     let dw = Tensor::zeros(gpu, w_shape.clone())?;
-    let parts = if splits == 1 {
+    let parts = if fs.splits == 1 {
         dw.clone()
     } else {
-        Tensor::zeros(gpu, Shape::new([splits, len]))?
+        Tensor::zeros(gpu, Shape::new([fs.splits, len]))?
     };
-    match kernel {
-        Conv2dKernel::Depthwise => {
-            let bufs = [Some(x), Some(dy), None, Some(&parts)];
-            let blocks = count((splits * len).div_ceil(WG as usize))?;
-            gpu.dispatch_tensors(&depthwise_key("backward_filter"), &u, &bufs, blocks, 1)?;
-        }
-        Conv2dKernel::Gemm(t) => {
-            let bufs = [x.binding(), dy.binding(), parts.binding()];
-            let z = count(splits * z_per_split)?;
-            gpu.dispatch(&gemm_backward_filter_key(t), &u, &bufs, count(blocks)?, z)?;
-        }
+    let (key, blocks, z) = match kernel {
+        Conv2dKernel::Depthwise => (
+            depthwise_key("backward_filter"),
+            count((fs.splits * len).div_ceil(WG as usize))?,
+            1,
+        ),
+        Conv2dKernel::Gemm(t) => (
+            gemm_backward_filter_key(t),
+            count(blocks)?,
+            count(fs.splits * z_per_split)?,
+        ),
         Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
             return Err(unsupported(kernel, g))
         }
-    }
-    if splits > 1 {
-        let blocks = count(len.div_ceil(WG as usize))?;
-        gpu.dispatch(
-            &sum_splits_key(),
-            &u,
-            &[parts.binding(), dw.binding()],
-            blocks,
-            1,
-        )?;
+    };
+    let bufs = [Some(x), Some(dy), None, Some(&parts)];
+    let bufs = match kernel {
+        Conv2dKernel::Depthwise => &bufs[..],
+        _ => &[Some(x), Some(dy), Some(&parts)][..],
+    };
+    let (rows, per) = (fs.rows_per_split, fs.rows_per_dispatch);
+    dispatch_sliced(gpu, &key, &u, bufs, blocks, z, rows, per)?;
+    if fs.splits > 1 {
+        sum_splits(&parts, &dw, fs.splits, len)?;
     }
     Ok(dw)
+}
+
+/// dst = Σ over the `splits` slices of `len` elements of `parts`, in order, in K-slices of
+/// splits within the loop budget (splits + 1 passes).
+fn sum_splits(parts: &Tensor, dst: &Tensor, splits: usize, len: usize) -> Result<()> {
+    let gpu = parts.gpu();
+    let u = Conv2dUniforms {
+        splits: count(splits)?,
+        len: count(len)?,
+        ..Conv2dUniforms::default()
+    };
+    let blocks = count(len.div_ceil(WG as usize))?;
+    let bufs = [Some(parts), Some(dst)];
+    let per = gpu.loop_budget() - 1;
+    dispatch_sliced(gpu, &sum_splits_key(), &u, &bufs, blocks, 1, splits, per)
 }
 
 pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
@@ -346,14 +461,28 @@ pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
     };
     let gpu = dy.gpu();
     let db = Tensor::zeros(gpu, Shape::new([c_out]))?;
+    // Chunks of a channel's n·h·w values, len / WG + 1 passes each.
+    let per_channel = n * h_out * w_out;
+    let len = (gpu.loop_budget() - 1) * WG_REDUCE as usize;
+    let chunks = per_channel.div_ceil(len).max(1);
     let u = Conv2dUniforms {
         n: count(n)?,
         c_out: count(c_out)?,
         h_out: count(h_out)?,
         w_out: count(w_out)?,
+        len: count(len)?,
         ..Conv2dUniforms::default()
     };
+    let parts = if chunks == 1 {
+        db.clone()
+    } else {
+        Tensor::zeros(gpu, Shape::new([chunks, c_out]))?
+    };
     let k = key(Shader::Conv2dReduce, "backward_bias", &[("WG", WG_REDUCE)]);
-    gpu.dispatch(&k, &u, &[dy.binding(), db.binding()], count(c_out)?, 1)?;
+    let bufs = [dy.binding(), parts.binding()];
+    gpu.dispatch(&k, &u, &bufs, count(c_out)?, count(chunks)?)?;
+    if chunks > 1 {
+        sum_splits(&parts, &db, chunks, c_out)?;
+    }
     Ok(db)
 }

@@ -2,6 +2,7 @@
 
 use super::MatmulGeometry;
 use crate::error::{Error, Result};
+use crate::gpu::loops::slices;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
 use crate::ops::conv2d::kernel::{MR_MAX, NR_MAX};
 use crate::ops::conv2d::RegisterTile;
@@ -13,7 +14,8 @@ uniform_block! {
 pub struct MatmulUniforms {
     pub m: u32,
     pub n: u32,
-    pub k: u32,
+    /// End of this dispatch's K-slice (K for the last one).
+    pub k_end: u32,
     pub has_bias: u32,
     pub a_m: u32,
     pub a_k: u32,
@@ -28,6 +30,12 @@ pub struct MatmulUniforms {
     pub a_b: u32,
     pub b_b: u32,
     pub c_b: u32,
+    /// Start of this dispatch's K-slice.
+    pub k_begin: u32,
+    /// 1: add C's value from the previous K-slice.
+    pub accumulate: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
 }
 }
 
@@ -60,6 +68,8 @@ impl Batch {
 const WG: u32 = 64;
 /// Side of `matmul_tiled`'s output tile (`TBM`, `TBN`).
 const TILE: u32 = 64;
+/// K depth of one `matmul_tiled` step (`TBK`).
+const TILE_K: usize = 16;
 
 /// Which kernel runs a product.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -237,7 +247,7 @@ fn dispatch(
     let mut u = MatmulUniforms {
         m: u32_of(g.m),
         n: u32_of(g.n),
-        k: u32_of(g.k),
+        k_end: u32_of(g.k),
         has_bias: u32::from(bias.is_some()),
         a_m: u32_of(g.a_m),
         a_k: u32_of(g.a_k),
@@ -251,6 +261,7 @@ fn dispatch(
         a_b: u32_of(batch.a),
         b_b: u32_of(batch.b),
         c_b: u32_of(batch.c),
+        ..MatmulUniforms::default()
     };
     let (mut first, mut second) = (a, b);
     // Invocations run along m: when n is the longer side (a dense layer at a small batch),
@@ -287,5 +298,21 @@ fn dispatch(
                 limit: u64::from(u32::MAX),
             })?;
     let bufs = [Some(first), Some(second), bias, Some(c)];
-    gpu.dispatch_tensors(&key(k), &u, &bufs, blocks, z)
+    // K-slices within the loop budget (passes per invocation: see the shader's header).
+    let budget = gpu.loop_budget() - 1;
+    let per = match k {
+        MatmulKernel::Register(_) => budget,
+        MatmulKernel::Tiled => budget * TILE_K,
+    };
+    for (i, ks) in slices(g.k, per).enumerate() {
+        let slice = MatmulUniforms {
+            k_begin: u32_of(ks.start),
+            k_end: u32_of(ks.end),
+            accumulate: u32::from(i > 0),
+            has_bias: u.has_bias * u32::from(ks.end == g.k),
+            ..u
+        };
+        gpu.dispatch_tensors(&key(k), &slice, &bufs, blocks, z)?;
+    }
+    Ok(())
 }

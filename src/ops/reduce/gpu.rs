@@ -7,7 +7,7 @@ use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 uniform_block! {
-/// Mirror of `struct Params` in reduce.wgsl.
+/// Mirror of `struct Params` in reduce_params.wgsl.
 pub struct ReduceUniforms {
     pub rows: u32,
     pub cols: u32,
@@ -16,11 +16,14 @@ pub struct ReduceUniforms {
     pub inner: u32,
     pub op: u32,
     pub k: u32,
-    pub _pad: u32,
+    /// Values per chunk of a chunked reduction (the loop budget).
+    pub chunk: u32,
     pub scale: f32,
-    pub _pad1: u32,
-    pub _pad2: u32,
-    pub _pad3: u32,
+    /// The axis length a mean divides by.
+    pub total: u32,
+    /// 1: aux holds the arg-max of an earlier level's maxima.
+    pub carry: u32,
+    pub _pad: u32,
 }
 }
 
@@ -63,7 +66,7 @@ fn u32_of(v: usize) -> Result<u32> {
     })
 }
 
-/// One invocation per `count` (or one workgroup for the sums); bindings src, aux, dst, dst2.
+/// One invocation per `count`; bindings src, aux, dst, dst2.
 fn run(
     entry: &'static str,
     u: &ReduceUniforms,
@@ -72,11 +75,7 @@ fn run(
     count: usize,
 ) -> Result<()> {
     let [aux, dst, dst2] = bufs;
-    let blocks = if entry.starts_with("sum_all") {
-        1
-    } else {
-        u32_of(count.div_ceil(WG as usize))?
-    };
+    let blocks = u32_of(count.div_ceil(WG as usize))?;
     src.gpu()
         .dispatch_tensors(&key(entry), u, &[Some(src), aux, dst, dst2], blocks, 1)
 }
@@ -91,8 +90,11 @@ pub(crate) fn sum_all(x: &Tensor, scale: f32) -> Result<Tensor> {
 }
 
 /// `scale · Σ x`, forcing the subgroup kernel or the workgroup-tree fallback (tests prove both).
+/// Inputs longer than one workgroup's loop budget are summed in chunks, and the chunks'
+/// sums again, in a fixed order.
 pub fn sum_all_with(x: &Tensor, scale: f32, subgroups: bool) -> Result<Tensor> {
-    if subgroups && !x.gpu().features().contains(wgpu::Features::SUBGROUP) {
+    let gpu = x.gpu();
+    if subgroups && !gpu.features().contains(wgpu::Features::SUBGROUP) {
         return Err(Error::invalid(
             "reduce",
             "subgroups",
@@ -100,19 +102,39 @@ pub fn sum_all_with(x: &Tensor, scale: f32, subgroups: bool) -> Result<Tensor> {
             "this device was opened without the SUBGROUP feature",
         ));
     }
-    let out = Tensor::zeros(x.gpu(), Shape::new([1]))?;
-    let u = ReduceUniforms {
-        len: u32_of(x.numel())?,
-        scale,
-        ..ReduceUniforms::default()
-    };
+    // The subgroup kernel's second loop runs up to WG_SUM / subgroup size times: it keeps
+    // half the budget for it, and leaves small budgets to the plain tree.
+    let budget = gpu.loop_budget();
+    let subgroups = subgroups && budget > 4 * WG_SUM as usize;
+    let chunk = if subgroups {
+        budget / 2 - 1
+    } else {
+        budget - 1
+    } * WG_SUM as usize;
     let entry = if subgroups {
         "sum_all_subgroup"
     } else {
         "sum_all"
     };
-    run(entry, &u, x, [None, Some(&out), None], 1)?;
-    Ok(out)
+    let mut src = x.clone();
+    loop {
+        let len = src.numel();
+        let chunks = len.div_ceil(chunk);
+        let last = chunks <= 1;
+        let out = Tensor::zeros(gpu, Shape::new([chunks.max(1)]))?;
+        let u = ReduceUniforms {
+            len: u32_of(len)?,
+            chunk: u32_of(chunk)?,
+            scale: if last { scale } else { 1.0 },
+            ..ReduceUniforms::default()
+        };
+        let bufs = [Some(&src), None, Some(&out), None];
+        gpu.dispatch_tensors(&key(entry), &u, &bufs, u32_of(chunks.max(1))?, 1)?;
+        if last {
+            return Ok(out);
+        }
+        src = out;
+    }
 }
 
 /// Whether an axis reduction takes the workgroup-tree kernel: long axes with few outputs,
@@ -141,37 +163,95 @@ pub fn reduce_axis_with(
             format!("does not cover x {}", x.shape()),
         ));
     }
-    let y = Tensor::zeros(x.gpu(), out.clone())?;
-    let idx = (op == ReduceOp::Max)
-        .then(|| Tensor::zeros(x.gpu(), out))
-        .transpose()?;
-    let code = match op {
-        ReduceOp::Sum => 0,
-        ReduceOp::Mean => 1,
-        ReduceOp::Max => 2,
+    let term = match op {
+        ReduceOp::Sum | ReduceOp::Mean => Term::Plain,
+        ReduceOp::Max => Term::Max,
     };
-    let u = ReduceUniforms {
-        outer: u32_of(outer)?,
-        len: u32_of(len)?,
-        inner: u32_of(inner)?,
-        op: code,
-        ..ReduceUniforms::default()
-    };
-    let bufs = [None, Some(&y), idx.as_ref()];
-    if tree {
-        // One workgroup per output.
-        let blocks = u32_of(outer * inner)?;
-        x.gpu().dispatch_tensors(
-            &key("reduce_axis_tree"),
-            &u,
-            &[Some(x), bufs[0], bufs[1], bufs[2]],
-            blocks,
-            1,
-        )?;
+    reduce_levels(
+        x,
+        [outer, len, inner],
+        term,
+        op == ReduceOp::Mean,
+        out,
+        tree,
+    )
+}
+
+/// What the first level of a chunked axis reduction reduces (reduce.wgsl's op codes).
+#[derive(Clone, Copy)]
+enum Term<'a> {
+    /// The values themselves (sum, or a mean).
+    Plain,
+    /// The maximum and its arg-max.
+    Max,
+    /// exp(x − aux[row]): softmax denominators from the row maxima.
+    ExpShifted(&'a Tensor),
+    /// 1 for each class ranking before the target aux[row]: top-k hit counts.
+    RanksBefore(&'a Tensor),
+}
+
+/// Reduces the axis in chunks within the loop budget, then the chunks' results, level by
+/// level, until one chunk is left (written into a tensor of shape `out`).
+fn reduce_levels(
+    x: &Tensor,
+    [outer, len, inner]: [usize; 3],
+    term: Term<'_>,
+    mean: bool,
+    out: Shape,
+    tree: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let gpu = x.gpu();
+    let budget = gpu.loop_budget() - 1;
+    let chunk = if tree {
+        budget * WG_SUM as usize
     } else {
-        run("reduce_axis", &u, x, bufs, outer * inner)?;
+        budget
+    };
+    let is_max = matches!(term, Term::Max);
+    let (mut src, mut carried, mut axis) = (x.clone(), None::<Tensor>, len);
+    for level in 0.. {
+        let chunks = axis.div_ceil(chunk);
+        let last = chunks == 1;
+        let shape = if last {
+            out.clone()
+        } else {
+            Shape::new([outer * chunks * inner])
+        };
+        let y = Tensor::zeros(gpu, shape.clone())?;
+        let idx = is_max.then(|| Tensor::zeros(gpu, shape)).transpose()?;
+        let (op, aux) = match term {
+            Term::Max => (2, carried.as_ref()),
+            _ if level > 0 => (u32::from(mean && last), None),
+            Term::Plain => (u32::from(mean && last), None),
+            Term::ExpShifted(m) => (3, Some(m)),
+            Term::RanksBefore(t) => (4, Some(t)),
+        };
+        let u = ReduceUniforms {
+            outer: u32_of(outer)?,
+            len: u32_of(axis)?,
+            inner: u32_of(inner)?,
+            op,
+            chunk: u32_of(chunk)?,
+            total: u32_of(len)?,
+            carry: u32::from(carried.is_some()),
+            ..ReduceUniforms::default()
+        };
+        let outputs = outer * chunks * inner;
+        let bufs = [Some(&src), aux, Some(&y), idx.as_ref()];
+        if tree {
+            // One workgroup per output.
+            let k = key("reduce_axis_tree");
+            gpu.dispatch_tensors(&k, &u, &bufs, u32_of(outputs)?, 1)?;
+        } else {
+            let blocks = u32_of(outputs.div_ceil(WG as usize))?;
+            gpu.dispatch_tensors(&key("reduce_axis"), &u, &bufs, blocks, 1)?;
+        }
+        if last {
+            return Ok((y, idx));
+        }
+        (src, carried, axis) = (y, idx, chunks);
     }
-    Ok((y, idx))
+    unreachable!("the levels shrink the axis by a factor of at least 16")
 }
 
 fn rows_uniforms(rows: usize, cols: usize) -> Result<ReduceUniforms> {
@@ -182,13 +262,53 @@ fn rows_uniforms(rows: usize, cols: usize) -> Result<ReduceUniforms> {
     })
 }
 
+/// Whether the per-row softmax kernels (3·cols + 3 loop passes) fit the loop budget; longer
+/// rows take reductions over the rows and `rows_apply`.
+fn per_row_fits(gpu: &crate::Gpu, cols: usize) -> bool {
+    3 * cols + 4 <= gpu.loop_budget()
+}
+
+/// `[row max | row Σ exp(x − max)]` of long rows, with `extra` (the targets) after them.
+fn row_stats(x: &Tensor, rows: usize, cols: usize, extra: Option<&Tensor>) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let tree = tree_fits(rows, cols);
+    let view = [rows, cols, 1];
+    let (m, _) = reduce_levels(x, view, Term::Max, false, Shape::new([rows]), tree)?;
+    let (s, _) = reduce_levels(
+        x,
+        view,
+        Term::ExpShifted(&m),
+        false,
+        Shape::new([rows]),
+        tree,
+    )?;
+    let stats = Tensor::zeros(gpu, Shape::new([3 * rows]))?;
+    gpu.copy(&m, 0, &stats, 0, rows)?;
+    gpu.copy(&s, 0, &stats, rows, rows)?;
+    if let Some(t) = extra {
+        gpu.copy(t, 0, &stats, 2 * rows, rows)?;
+    }
+    Ok(stats)
+}
+
 pub(crate) fn softmax(x: &Tensor, rows: usize, cols: usize, log: bool) -> Result<Tensor> {
     let y = Tensor::zeros(x.gpu(), x.shape().clone())?;
     let u = ReduceUniforms {
         op: u32::from(log),
         ..rows_uniforms(rows, cols)?
     };
-    run("softmax", &u, x, [None, Some(&y), None], rows)?;
+    if per_row_fits(x.gpu(), cols) {
+        run("softmax", &u, x, [None, Some(&y), None], rows)?;
+    } else {
+        let stats = row_stats(x, rows, cols, None)?;
+        run(
+            "rows_apply",
+            &u,
+            x,
+            [Some(&stats), Some(&y), None],
+            rows * cols,
+        )?;
+    }
     Ok(y)
 }
 
@@ -200,13 +320,16 @@ pub(crate) fn softmax_xent(
 ) -> Result<(Tensor, Tensor)> {
     let grad = Tensor::zeros(x.gpu(), x.shape().clone())?;
     let per_row = Tensor::zeros(x.gpu(), Shape::new([rows]))?;
-    run(
-        "softmax_xent",
-        &rows_uniforms(rows, cols)?,
-        x,
-        [Some(targets), Some(&grad), Some(&per_row)],
-        rows,
-    )?;
+    let u = rows_uniforms(rows, cols)?;
+    if per_row_fits(x.gpu(), cols) {
+        let bufs = [Some(targets), Some(&grad), Some(&per_row)];
+        run("softmax_xent", &u, x, bufs, rows)?;
+    } else {
+        let stats = row_stats(x, rows, cols, Some(targets))?;
+        let u = ReduceUniforms { op: 2, ..u };
+        let bufs = [Some(&stats), Some(&grad), Some(&per_row)];
+        run("rows_apply", &u, x, bufs, rows * cols)?;
+    }
     let loss = sum_all(&per_row, 1.0 / rows as f32)?;
     Ok((loss, grad))
 }
@@ -223,7 +346,21 @@ pub(crate) fn topk_hits(
         k: u32_of(k.min(cols))?,
         ..rows_uniforms(rows, cols)?
     };
-    run("topk_hits", &u, x, [Some(targets), None, Some(&hits)], rows)?;
+    // cols + 1 passes per row.
+    if cols + 2 <= x.gpu().loop_budget() {
+        run("topk_hits", &u, x, [Some(targets), None, Some(&hits)], rows)?;
+    } else {
+        let (before, _) = reduce_levels(
+            x,
+            [rows, cols, 1],
+            Term::RanksBefore(targets),
+            false,
+            Shape::new([rows]),
+            tree_fits(rows, cols),
+        )?;
+        let u = ReduceUniforms { op: 3, ..u };
+        run("rows_apply", &u, &before, [None, None, Some(&hits)], rows)?;
+    }
     sum_all(&hits, 1.0)
 }
 

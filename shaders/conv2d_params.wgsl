@@ -1,0 +1,19 @@
+// The uniform block every direct conv2d shader reads (conv2d_forward, _backward_data,
+// _backward_filter, _depthwise, _reduce), put before each of their sources.
+//
+// K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
+// reduction, in the unit its kernel's header names; with accumulate = 1 it adds the value
+// the previous slice stored, and the host sets has_bias and act on the last slice only.
+// The filter gradients cut their reduction over output rows and columns into
+// splits = row splits · col_splits chunks of rows_per_split rows × cols_per_split columns.
+struct Params {
+    n: u32, c_in: u32, h_in: u32, w_in: u32,
+    c_out: u32, h_out: u32, w_out: u32, groups: u32,
+    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
+    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+    act: u32, alpha: f32, k_begin: u32, k_end: u32,
+    accumulate: u32, col_splits: u32, cols_per_split: u32, _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;

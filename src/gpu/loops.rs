@@ -1,0 +1,40 @@
+//! The loop budget: how many loop passes one invocation of any kernel may run.
+//!
+//! Mesa's gallivm before Mesa 23 (lavapipe, and llvmpipe behind `WGPU_BACKEND=gl`) gives each
+//! invocation one counter of 65,535 loop passes, shared by every loop of the shader, nested or
+//! not; once it runs out, every loop still running ends after its current pass, with no error
+//! (measured on Mesa 22.3.6: two loops of 40,000 ran 40,000 and 25,531 iterations). Loops
+//! whose trip count is a compile-time constant (the register tiles' `MR`/`NR` loops, which
+//! the compiler unrolls) do not count.
+//!
+//! So on every adapter, not only where the quirk is detected, the host keeps each dispatch
+//! under [`LOOP_BUDGET`] passes per invocation: it cuts long reductions into K-slices that
+//! several dispatches accumulate, into more invocations, or into more levels of a reduction.
+//! A loop entered `e` times that runs `t` iterations in all costs `t + e` passes (each entry
+//! ends with one failed test). Each kernel's header gives its count; the host functions that
+//! plan its dispatches compute the same count.
+
+use std::ops::Range;
+
+/// Loop passes one invocation may run: half of gallivm's 65,535, leaving room for loops a
+/// compiler might leave rolled.
+pub const LOOP_BUDGET: usize = 32_768;
+
+/// `0..len` cut into consecutive ranges of at most `per` (≥ 1) items, in order.
+pub fn slices(len: usize, per: usize) -> impl Iterator<Item = Range<usize>> {
+    let per = per.max(1);
+    (0..len.div_ceil(per)).map(move |i| i * per..((i + 1) * per).min(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slices;
+
+    #[test]
+    fn slices_cover_in_order() {
+        let s: Vec<_> = slices(10, 4).collect();
+        assert_eq!(s, vec![0..4, 4..8, 8..10]);
+        assert_eq!(slices(3, 5).collect::<Vec<_>>(), vec![0..3]);
+        assert_eq!(slices(0, 5).count(), 0);
+    }
+}
