@@ -9,7 +9,8 @@
 //   B[k, ci] = w[grp·cog + co, ci, r, s]
 // No col2im buffer: every dX element gathers its own terms, so no atomics are needed.
 // K-slices (conv2d_params.wgsl): unit rows (co, r) of the window, kr = co·kh + r; loop passes
-// per invocation at most (k_end − k_begin)·(kw + 2) + 1.
+// per invocation (every loop rolled, gpu/loops.rs) at most 2 + (MR + 1) + kw·(step + 1) per
+// row, plus the set-up and epilogue of conv2d_forward.wgsl's register kernel (step as there).
 //
 // Stride phases: with stride > 1 most taps miss the output grid. Pixels are grouped by
 // phase (ph, pw) = ((ih + pt) mod sh, (iw + pl) mod sw); within one phase a tap either lands

@@ -12,7 +12,8 @@
 // chunk writes its partial dW to its own slice of `parts`, and conv2d_reduce.wgsl::sum_splits
 // adds the slices in a fixed order. No float atomics: two runs give the same bits.
 // A chunk's rows run in K-slices [k_begin, k_end) (conv2d_params.wgsl); loop passes per
-// invocation (k_end − k_begin)·(cols_per_split + 2) + 1.
+// invocation (every loop rolled, gpu/loops.rs): 2 + (MR + 1) + cols_per_split·(step + 1) per
+// row, plus the set-up and epilogue of conv2d_forward.wgsl's register kernel (step as there).
 //
 // Bindings: 0 Params; 1 x [n, c_in, h_in, w_in]; 2 dy [n, c_out, h_out, w_out];
 //           3 parts [splits, c_out, c_in/groups, kh, kw] (dw itself when splits = 1).

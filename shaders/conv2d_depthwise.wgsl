@@ -13,12 +13,11 @@
 //                  splits in order.
 // with ih = oh·sh − pt + r·dh, iw = ow·sw − pl + s·dw (0 outside the input).
 //
-// K-slices (conv2d_params.wgsl) and loop passes per invocation:
-//   forward          unit: window rows r; passes (k_end − k_begin)·(kw + 2) + 1
-//   backward_data    unit: pairs (r, k) of window row and multiplier, kr = r·cm + k;
-//                    passes (k_end − k_begin)·(kw + 2) + 1
-//   backward_filter  unit: rows of the split's chunk; passes
-//                    (k_end − k_begin)·(cols_per_split + 2) + 1
+// K-slices (conv2d_params.wgsl) and loop passes per invocation (every loop rolled,
+// gpu/loops.rs):
+//   forward          unit: window rows r, 2 + kw·(OWT + 2) passes each; OWT + 2 outside
+//   backward_data    unit: pairs (r, k) of window row and multiplier, kr = r·cm + k, as forward
+//   backward_filter  unit: rows of the split's chunk, cols_per_split + 2 each; 1 outside
 //
 // Bindings: 0 Params; 1 a (x, or dy for backward_data); 2 b (w, or dy for backward_filter);
 //           3 bias (forward only; read when has_bias = 1); 4 out (y, dx or parts).

@@ -8,10 +8,13 @@
 //   B[k, co] = w[grp·cog + co, c, r, s]
 // No im2col buffer: A is read straight from x.
 //
-// K-slices (conv2d_params.wgsl) and loop passes per invocation:
-//   forward        unit: rows (c, r) of the window, kr = c·kh + r (POINTWISE: channels);
-//                  passes (k_end − k_begin)·(kw + 2) + 1 (POINTWISE: k_end − k_begin + 1)
-//   forward_tiled  unit: taps k; passes ⌈(k_end − k_begin) / BK⌉ + 1
+// K-slices (conv2d_params.wgsl) and loop passes per invocation, every loop counted rolled
+// (gpu/loops.rs), with step = (MR + 1) + (NR + 1) + NR·(MR + 1) per multiply-accumulate step:
+//   forward        unit: rows (c, r) of the window, kr = c·kh + r, 2 + kw·(step + 1) passes
+//                  each (POINTWISE: channels, step + 1 each); (MR + 1) + (NR + 1) set-up,
+//                  (MR + 1) + MR·(NR + 1) epilogue, 1 exit
+//   forward_tiled  unit: taps k; 508 passes per BK = 16 of them (1 + 2·5 staging + 17 + 16·30),
+//                  37 outside
 //
 // Bindings: 0 Params (uniform); 1 x [n, c_in, h_in, w_in]; 2 w [c_out, c_in/groups, kh, kw];
 //           3 bias [c_out] (read only when has_bias = 1); 4 y [n, c_out, h_out, w_out].

@@ -5,6 +5,8 @@
 //   backward_data:  dx_m = dy_m · D_m^(−beta) − 2·alpha·beta · a_m · Σ_{i in window(m)} t_i
 // (the window is symmetric, so m is in window(i) exactly when i is in window(m)).
 //
+// Loop passes per invocation (gpu/loops.rs): forward window + 1, backward_data 2·(window + 1)
+// + 1 (window = min(2·half + 1, c)); the host refuses windows past the loop budget.
 // Bindings: 0 Params; 1 a (x); 2 b (dy); 3 t (terms, read by backward_data); 4 out.
 // Overrides: WG. Grid x·y (folded) = ceil(n·c·hw / WG).
 

@@ -6,8 +6,10 @@
 //   invocations.
 //   K-slices (loop budget, gpu/loops.rs): one dispatch sums k in [k_begin, k_end) only; with
 //   accumulate = 1 it adds C's value from the previous slice, and the host sets has_bias on
-//   the last slice only. Loop passes per invocation: matmul k_end − k_begin + 1,
-//   matmul_tiled ⌈(k_end − k_begin) / 16⌉ + 1 (the tile loops have constant trip counts). `batch` independent products run in one dispatch, the b-th offset by
+//   the last slice only. Loop passes per invocation, every loop counted rolled (gpu/loops.rs):
+//   matmul (MR + 1) + (NR + 1) set-up, (k_end − k_begin)·(step + 1) + 1 with
+//   step = (MR + 1) + (NR + 1) + NR·(MR + 1), and (MR + 1) + MR·(NR + 1) in the epilogue;
+//   matmul_tiled 508 per step of 16 (1 + 5 + 17 + 16·30 + 5) and 36 outside them. `batch` independent products run in one dispatch, the b-th offset by
 //   b·a_b, b·b_b and b·c_b (Winograd's T² products; batch = 1 for a plain product).
 //
 // Bindings: 0 Params; 1 a; 2 b; 3 bias (read when has_bias = 1); 4 c [M, N].

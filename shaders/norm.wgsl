@@ -4,10 +4,17 @@
 //                 biased; used to normalise); chan_out = [mean | var | running_mean_out |
 //                 running_var_out] with running = (1 − momentum)·running + momentum·new and the
 //                 UNBIASED variance var·M/(M − 1) (PyTorch). stats = [running_mean | running_var].
+//                 For channels one workgroup can walk within the loop budget (one chunk).
+// stats_partial   the same in chunks (longer channels): one workgroup per (channel, chunk),
+//                 chan_out[chunk·c + ch] = Σ x (flag 0) or Σ (x − stats[ch]/M)² (flag 1, stats =
+//                 the channel sums) over the chunk; the host adds the chunks (reduce.wgsl).
+// stats_finalize  one invocation per channel: chan_out as stats_forward's from aux = Σ x,
+//                 dy = Σ (x − mean)², stats = [running_mean | running_var].
 // normalize       y = (x − mean)·gamma/√(var + eps) + beta with stats = [mean | var] (batch
 //                 or running); aux = beta. Walks channel planes (below).
-// backward_reduce one workgroup per channel: chan_out = [dgamma | dbeta],
-//                 dbeta = Σ dy, dgamma = Σ dy·x̂ with x̂ from stats = [mean | var].
+// backward_reduce one workgroup per (channel, chunk): chan_out[chunk·2c ..] = [dgamma | dbeta]
+//                 over the chunk, dbeta = Σ dy, dgamma = Σ dy·x̂ with x̂ from stats =
+//                 [mean | var]; the host adds the chunks when there are several.
 // backward_data   dx, walking channel planes; aux = [dgamma | dbeta]. Training (flag 1):
 //                 dx = gamma/√(var + eps)/M · (M·dy − dbeta − x̂·dgamma); evaluation (flag 0,
 //                 running statistics are constants): dx = dy·gamma/√(var + eps).
@@ -20,14 +27,18 @@
 // Sums run in a fixed order (each invocation a fixed stride of every image's plane, then a
 // fixed tree): bit-reproducible. The loops walk images and planes so no value's position needs
 // an integer division (slow on SIMD CPUs).
+// Chunks (the loop budget, gpu/loops.rs): chunk z of a channel covers images
+// [(z / segs)·imgs, + imgs) × plane positions [(z mod segs)·seg, + seg); one walk over it costs
+// imgs·(⌈seg / WG⌉ + 2) + 1 loop passes per invocation (stats_forward walks twice).
 // Bindings: 0 Params; 1 x; 2 dy; 3 gamma; 4 aux; 5 stats; 6 out; 7 chan_out.
-// Overrides: WG (a power of two). Grid x·y (folded) = c for the per-channel entries,
-// n·c·ceil(hw / (WG·PER)) for normalize and backward_data walking planes, else
-// ceil(elements / WG).
+// Overrides: WG (a power of two). Grid x·y (folded) = c for the per-channel entries (z =
+// chunks for stats_partial and backward_reduce), n·c·ceil(hw / (WG·PER)) for normalize and
+// backward_data walking planes, else ceil(elements / WG).
 
 struct Params {
     n: u32, c: u32, hw: u32, flag: u32,
-    eps: f32, momentum: f32, planes: u32, _pad1: u32,
+    eps: f32, momentum: f32, planes: u32, imgs: u32,
+    seg: u32, segs: u32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -56,41 +67,85 @@ fn tree(lid: u32) {
     }
 }
 
+// The images and plane positions of chunk z (see above).
+struct Chunk {
+    img0: u32,
+    img1: u32,
+    q0: u32,
+    q1: u32,
+}
+
+fn chunk_of(z: u32) -> Chunk {
+    let img0 = (z / p.segs) * p.imgs;
+    let q0 = (z % p.segs) * p.seg;
+    return Chunk(img0, min(img0 + p.imgs, p.n), q0, min(q0 + p.seg, p.hw));
+}
+
+// This invocation's share of Σ x (centered = false) or Σ (x − mean)² over chunk k of channel c.
+fn walk_sum(k: Chunk, c: u32, lid: u32, centered: bool, mean: f32) -> f32 {
+    var s = 0.0;
+    for (var img = k.img0; img < k.img1; img++) {
+        let base = (img * p.c + c) * p.hw;
+        for (var q = k.q0 + lid; q < k.q1; q += WG) {
+            let v = x[base + q];
+            let d = v - mean;
+            s += select(v, d * d, centered);
+        }
+    }
+    return s;
+}
+
+// chan_out[c], [C + c], [2C + c], [3C + c] from the channel's Σ x and Σ (x − mean)².
+fn finalize(c: u32, sum: f32, sq: f32) {
+    let m = f32(p.n * p.hw);
+    let mean = sum / m;
+    let var_b = sq / m;
+    chan_out[c] = mean;
+    chan_out[p.c + c] = var_b;
+    chan_out[2u * p.c + c] = (1.0 - p.momentum) * stats[c] + p.momentum * mean;
+    chan_out[3u * p.c + c] = (1.0 - p.momentum) * stats[p.c + c] + p.momentum * var_b * m / f32(p.n * p.hw - 1u);
+}
+
 @compute @workgroup_size(WG)
 fn stats_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let c = wid.x + wid.y * nwg.x;
     if (c >= p.c) {
         return;
     }
-    let m = p.n * p.hw;
-    var s = 0.0;
-    for (var img = 0u; img < p.n; img++) {
-        let base = (img * p.c + c) * p.hw;
-        for (var q = lid; q < p.hw; q += WG) {
-            s += x[base + q];
-        }
-    }
-    partial[lid] = s;
+    let k = chunk_of(0u);
+    partial[lid] = walk_sum(k, c, lid, false, 0.0);
     partial2[lid] = 0.0;
     tree(lid);
-    let mean = partial[0] / f32(m);
+    let sum = partial[0];
     workgroupBarrier();
-    var q2 = 0.0;
-    for (var img = 0u; img < p.n; img++) {
-        let base = (img * p.c + c) * p.hw;
-        for (var q = lid; q < p.hw; q += WG) {
-            let d = x[base + q] - mean;
-            q2 += d * d;
-        }
-    }
-    partial[lid] = q2;
+    partial[lid] = walk_sum(k, c, lid, true, sum / f32(p.n * p.hw));
     tree(lid);
     if (lid == 0u) {
-        let var_b = partial[0] / f32(m);
-        chan_out[c] = mean;
-        chan_out[p.c + c] = var_b;
-        chan_out[2u * p.c + c] = (1.0 - p.momentum) * stats[c] + p.momentum * mean;
-        chan_out[3u * p.c + c] = (1.0 - p.momentum) * stats[p.c + c] + p.momentum * var_b * f32(m) / f32(m - 1u);
+        finalize(c, sum, partial[0]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn stats_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = wid.x + wid.y * nwg.x;
+    if (c >= p.c) {
+        return;
+    }
+    let centered = p.flag != 0u;
+    let mean = select(0.0, stats[c] / f32(p.n * p.hw), centered);
+    partial[lid] = walk_sum(chunk_of(wid.z), c, lid, centered, mean);
+    partial2[lid] = 0.0;
+    tree(lid);
+    if (lid == 0u) {
+        chan_out[wid.z * p.c + c] = partial[0];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn stats_finalize(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (c < p.c) {
+        finalize(c, aux[c], dy[c]);
     }
 }
 
@@ -147,11 +202,12 @@ fn backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup
     }
     let mean = stats[c];
     let inv = 1.0 / sqrt(stats[p.c + c] + p.eps);
+    let k = chunk_of(wid.z);
     var sg = 0.0;
     var sb = 0.0;
-    for (var img = 0u; img < p.n; img++) {
+    for (var img = k.img0; img < k.img1; img++) {
         let base = (img * p.c + c) * p.hw;
-        for (var q = lid; q < p.hw; q += WG) {
+        for (var q = k.q0 + lid; q < k.q1; q += WG) {
             let k = base + q;
             sb += dy[k];
             sg += dy[k] * (x[k] - mean) * inv;
@@ -161,8 +217,8 @@ fn backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup
     partial2[lid] = sb;
     tree(lid);
     if (lid == 0u) {
-        chan_out[c] = partial[0];
-        chan_out[p.c + c] = partial2[0];
+        chan_out[wid.z * 2u * p.c + c] = partial[0];
+        chan_out[wid.z * 2u * p.c + p.c + c] = partial2[0];
     }
 }
 

@@ -5,22 +5,39 @@
 // Window of output (oh, ow): rows oh·sh − pt + r·dh (r < kh), columns ow·sw − pl + s·dw (s < kw);
 // taps outside the input are padding: −∞ for max, 0 for average.
 //
-// max_forward            y = max over the window; idx = flat h·W + w of the first maximum in
-//                        row-major window order (replaced only by a strictly greater value), as
-//                        an exact f32 integer.
-// max_backward           dx[ih, iw] = Σ dy over the windows whose idx is this element.
+// Bands (the loop budget, gpu/loops.rs): each entry's outer loop (named below) runs only
+// over [k_begin, k_end) of its range, counted from the range's start; with accumulate = 1 it
+// continues from what the previous band stored (the running sum, or the maximum and its
+// index), and the averages divide only when finish = 1. Loop passes per invocation:
+// (k_end − k_begin)·(inner range + 2) + 1, the inner range being kw taps (forwards), the
+// windows along a row (backwards), a cell's or an adaptive window's columns; channel_max_forward
+// k_end − k_begin + 1.
+//
+// max_forward            y = max over the window; idx = flat h·W + w of the maximum in row-major
+//                        window order: the first of equal values, a NaN beating every number
+//                        and a later NaN replacing an earlier one (PyTorch), decided on the bits
+//                        (WGSL leaves NaN comparisons to the implementation); as an exact f32
+//                        integer. Band over window rows r.
+// max_backward           dx[ih, iw] = Σ dy over the windows whose idx is this element. Band
+//                        over the rows of windows that contain the element.
 // max_backward_cells     the same where windows cannot overlap (dilation 1, kernel ≤ stride):
 //                        one invocation per output owns its stride cell of dx, rows
 //                        [oh·sh − pt, (oh+1)·sh − pt) clipped to the input (the last cells
 //                        run to its edge), and writes dy at idx and 0 elsewhere: the cells
 //                        tile dx exactly, with no search and a few divisions per output
-//                        instead of per input element.
-// avg_forward            y = Σ window / divisor (kh·kw clamped to the padded input when
-//                        count_include_pad = 1, else the real elements).
-// avg_backward           dx = Σ dy / divisor over the windows containing this element.
+//                        instead of per input element. Band over the cell's rows.
+// avg_forward            y = Σ window / divisor: with count_include_pad = 1 the taps inside the
+//                        padded input (kh·kw but for a ceil-mode overhang, as PyTorch), else the
+//                        real elements; taps dilated as max's (ONNX AveragePool `dilations`).
+//                        Band over window rows r.
+// avg_backward           dx = Σ dy / divisor over the windows containing this element. Band
+//                        over the rows of those windows.
 // adaptive_forward       window rows [⌊oh·H/Ho⌋, ⌈(oh+1)·H/Ho⌉), likewise columns; y = mean.
+//                        Band over the window's rows.
 // adaptive_backward      dx = Σ dy / window size over the windows containing this element.
-// channel_max_forward    y[n, g, h, w] = max over channels g·k … g·k + k − 1; idx = that channel.
+//                        Band over the candidate window rows.
+// channel_max_forward    y[n, g, h, w] = max over channels g·k … g·k + k − 1; idx = that channel
+//                        (NaN as max_forward). Band over the k channels.
 // channel_max_backward   dx[n, c, h, w] = dy[n, c / k, h, w] where idx is c, else 0.
 //
 // Bindings: 0 Params; 1 src (x or dy); 2 aux (idx for the max backwards); 3 dst (y or dx);
@@ -34,6 +51,7 @@ struct Params {
     stride_h: u32, stride_w: u32, dil_h: u32, dil_w: u32,
     pad_top: u32, pad_left: u32, pad_bottom: u32, pad_right: u32,
     count_include_pad: u32, k: u32, len: u32, no_idx: u32,
+    k_begin: u32, k_end: u32, accumulate: u32, finish: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -46,6 +64,16 @@ override WG: u32 = 64u;
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// NaN from its bits: comparisons with NaN are left to the implementation in WGSL.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Whether tap value v replaces the running maximum `best` (PyTorch: a greater value or any NaN).
+fn beats(v: f32, best: f32) -> bool {
+    return is_nan(v) || (!is_nan(best) && v > best);
 }
 
 // The windows along one axis that contain padded coordinate t = i + pad: outputs o in
@@ -83,7 +111,11 @@ fn max_forward(
     let ow = idx % p.w_out;
     var best = 0.0;
     var at = -1;
-    for (var r = 0u; r < p.kh; r++) {
+    if (p.accumulate != 0u) {
+        best = dst[idx];
+        at = i32(dst_idx[idx]);
+    }
+    for (var r = p.k_begin; r < p.k_end; r++) {
         let ih = u32(i32(oh * p.stride_h + r * p.dil_h) - i32(p.pad_top));
         if (ih >= p.h_in) {
             continue;
@@ -94,7 +126,7 @@ fn max_forward(
                 continue;
             }
             let v = src[base + ih * p.w_in + iw];
-            if (at < 0 || v > best) {
+            if (at < 0 || beats(v, best)) {
                 best = v;
                 at = i32(ih * p.w_in + iw);
             }
@@ -122,9 +154,9 @@ fn max_backward(
     let pix = idx % hw_in;
     let th = pix / p.w_in + p.pad_top;
     let tw = pix % p.w_in + p.pad_left;
-    let rows = windows_of(th, p.stride_h, p.dil_h, p.kh, p.h_out);
+    let rows = band(windows_of(th, p.stride_h, p.dil_h, p.kh, p.h_out));
     let cols = windows_of(tw, p.stride_w, p.dil_w, p.kw, p.w_out);
-    var sum = 0.0;
+    var sum = select(0.0, dst[idx], p.accumulate != 0u);
     for (var oh = rows.x; oh < rows.y; oh++) {
         if (tap_of(th, oh, p.stride_h, p.dil_h, p.kh) >= p.kh) {
             continue;
@@ -142,11 +174,17 @@ fn max_backward(
     dst[idx] = sum;
 }
 
-// Cell [start, end) along one axis of output o (see max_backward_cells).
-fn cell(o: u32, stride: u32, pad: u32, size: u32, outputs: u32) -> vec2<i32> {
+// This dispatch's band [k_begin, k_end) of a range [lo, hi), counted from lo.
+fn band(range: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(min(range.x + p.k_begin, range.y), min(range.x + p.k_end, range.y));
+}
+
+// Cell [start, end) along one axis of output o (see max_backward_cells); empty (end = start)
+// for a cell wholly in the padding.
+fn cell(o: u32, stride: u32, pad: u32, size: u32, outputs: u32) -> vec2<u32> {
     let start = max(i32(o * stride) - i32(pad), 0);
     let end = select(i32((o + 1u) * stride) - i32(pad), i32(size), o + 1u == outputs);
-    return vec2<i32>(start, min(end, i32(size)));
+    return vec2<u32>(u32(start), u32(clamp(end, start, i32(size))));
 }
 
 @compute @workgroup_size(WG)
@@ -164,17 +202,28 @@ fn max_backward_cells(
     let pix = idx - plane * hw_out;
     let oh = pix / p.w_out;
     let ow = pix - oh * p.w_out;
-    let rows = cell(oh, p.stride_h, p.pad_top, p.h_in, p.h_out);
+    let rows = band(cell(oh, p.stride_h, p.pad_top, p.h_in, p.h_out));
     let cols = cell(ow, p.stride_w, p.pad_left, p.w_in, p.w_out);
     let at = i32(aux[idx]);
     let g = src[idx];
     let base = plane * p.h_in * p.w_in;
     for (var r = rows.x; r < rows.y; r++) {
         for (var c = cols.x; c < cols.y; c++) {
-            let e = r * i32(p.w_in) + c;
-            dst[base + u32(e)] = select(0.0, g, e == at);
+            let e = r * p.w_in + c;
+            dst[base + e] = select(0.0, g, i32(e) == at);
         }
     }
+}
+
+// Taps t < k of a window starting at padded coordinate `start`, spaced `dil`, that land in
+// the padded coordinates [lo, hi).
+fn taps_in(start: u32, dil: u32, k: u32, lo: u32, hi: u32) -> u32 {
+    if (hi <= start) {
+        return 0u;
+    }
+    let first = select(0u, (lo - start + dil - 1u) / dil, lo > start);
+    let end = min(k, (hi - start + dil - 1u) / dil);
+    return select(0u, end - first, end > first);
 }
 
 // Divisor of average window (oh, ow).
@@ -182,15 +231,13 @@ fn divisor(oh: u32, ow: u32) -> f32 {
     let h0 = oh * p.stride_h;
     let w0 = ow * p.stride_w;
     if (p.count_include_pad != 0u) {
-        let h1 = min(h0 + p.kh, p.h_in + p.pad_top + p.pad_bottom);
-        let w1 = min(w0 + p.kw, p.w_in + p.pad_left + p.pad_right);
-        return f32((h1 - h0) * (w1 - w0));
+        let rows = taps_in(h0, p.dil_h, p.kh, 0u, p.h_in + p.pad_top + p.pad_bottom);
+        let cols = taps_in(w0, p.dil_w, p.kw, 0u, p.w_in + p.pad_left + p.pad_right);
+        return f32(rows * cols);
     }
-    let r0 = max(h0, p.pad_top) - p.pad_top;
-    let r1 = min(h0 + p.kh, p.pad_top + p.h_in) - p.pad_top;
-    let c0 = max(w0, p.pad_left) - p.pad_left;
-    let c1 = min(w0 + p.kw, p.pad_left + p.w_in) - p.pad_left;
-    return f32((r1 - r0) * (c1 - c0));
+    let rows = taps_in(h0, p.dil_h, p.kh, p.pad_top, p.pad_top + p.h_in);
+    let cols = taps_in(w0, p.dil_w, p.kw, p.pad_left, p.pad_left + p.w_in);
+    return f32(rows * cols);
 }
 
 @compute @workgroup_size(WG)
@@ -207,20 +254,20 @@ fn avg_forward(
     let base = (idx / hw_out) * p.h_in * p.w_in;
     let oh = (idx % hw_out) / p.w_out;
     let ow = idx % p.w_out;
-    var sum = 0.0;
-    for (var r = 0u; r < p.kh; r++) {
-        let ih = u32(i32(oh * p.stride_h + r) - i32(p.pad_top));
+    var sum = select(0.0, dst[idx], p.accumulate != 0u);
+    for (var r = p.k_begin; r < p.k_end; r++) {
+        let ih = u32(i32(oh * p.stride_h + r * p.dil_h) - i32(p.pad_top));
         if (ih >= p.h_in) {
             continue;
         }
         for (var s = 0u; s < p.kw; s++) {
-            let iw = u32(i32(ow * p.stride_w + s) - i32(p.pad_left));
+            let iw = u32(i32(ow * p.stride_w + s * p.dil_w) - i32(p.pad_left));
             if (iw < p.w_in) {
                 sum += src[base + ih * p.w_in + iw];
             }
         }
     }
-    dst[idx] = sum / divisor(oh, ow);
+    dst[idx] = select(sum, sum / divisor(oh, ow), p.finish != 0u);
 }
 
 @compute @workgroup_size(WG)
@@ -238,12 +285,17 @@ fn avg_backward(
     let pix = idx % hw_in;
     let th = pix / p.w_in + p.pad_top;
     let tw = pix % p.w_in + p.pad_left;
-    let rows = windows_of(th, p.stride_h, 1u, p.kh, p.h_out);
-    let cols = windows_of(tw, p.stride_w, 1u, p.kw, p.w_out);
-    var sum = 0.0;
+    let rows = band(windows_of(th, p.stride_h, p.dil_h, p.kh, p.h_out));
+    let cols = windows_of(tw, p.stride_w, p.dil_w, p.kw, p.w_out);
+    var sum = select(0.0, dst[idx], p.accumulate != 0u);
     for (var oh = rows.x; oh < rows.y; oh++) {
+        if (tap_of(th, oh, p.stride_h, p.dil_h, p.kh) >= p.kh) {
+            continue;
+        }
         for (var ow = cols.x; ow < cols.y; ow++) {
-            sum += src[plane_out + oh * p.w_out + ow] / divisor(oh, ow);
+            if (tap_of(tw, ow, p.stride_w, p.dil_w, p.kw) < p.kw) {
+                sum += src[plane_out + oh * p.w_out + ow] / divisor(oh, ow);
+            }
         }
     }
     dst[idx] = sum;
@@ -267,13 +319,14 @@ fn adaptive_forward(
     let h1 = ((oh + 1u) * p.h_in + p.h_out - 1u) / p.h_out;
     let w0 = ow * p.w_in / p.w_out;
     let w1 = ((ow + 1u) * p.w_in + p.w_out - 1u) / p.w_out;
-    var sum = 0.0;
-    for (var ih = h0; ih < h1; ih++) {
+    let rows = band(vec2<u32>(h0, h1));
+    var sum = select(0.0, dst[idx], p.accumulate != 0u);
+    for (var ih = rows.x; ih < rows.y; ih++) {
         for (var iw = w0; iw < w1; iw++) {
             sum += src[base + ih * p.w_in + iw];
         }
     }
-    dst[idx] = sum / f32((h1 - h0) * (w1 - w0));
+    dst[idx] = select(sum, sum / f32((h1 - h0) * (w1 - w0)), p.finish != 0u);
 }
 
 @compute @workgroup_size(WG)
@@ -301,8 +354,9 @@ fn adaptive_backward(
     let oh_hi = min(((ih + 1u) * p.h_out + p.h_in - 1u) / p.h_in + 1u, p.h_out);
     let ow_lo = max(iw * p.w_out / p.w_in, 1u) - 1u;
     let ow_hi = min(((iw + 1u) * p.w_out + p.w_in - 1u) / p.w_in + 1u, p.w_out);
-    var sum = 0.0;
-    for (var oh = oh_lo; oh < oh_hi; oh++) {
+    let rows = band(vec2<u32>(oh_lo, oh_hi));
+    var sum = select(0.0, dst[idx], p.accumulate != 0u);
+    for (var oh = rows.x; oh < rows.y; oh++) {
         let h0 = oh * p.h_in / p.h_out;
         let h1 = ((oh + 1u) * p.h_in + p.h_out - 1u) / p.h_out;
         if (ih < h0 || ih >= h1) {
@@ -336,10 +390,15 @@ fn channel_max_forward(
     let img = idx / (hw * groups);
     var best = 0.0;
     var at = 0u;
-    for (var j = 0u; j < p.k; j++) {
+    let first = select(p.k_begin, p.k, p.accumulate != 0u);
+    if (p.accumulate != 0u) {
+        best = dst[idx];
+        at = u32(dst_idx[idx]);
+    }
+    for (var j = p.k_begin; j < p.k_end; j++) {
         let ch = grp * p.k + j;
         let v = src[(img * p.c + ch) * hw + pix];
-        if (j == 0u || v > best) {
+        if (j == first || beats(v, best)) {
             best = v;
             at = ch;
         }

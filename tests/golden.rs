@@ -116,3 +116,38 @@ fn same_padding_matches_the_tensorflow_rule_of_the_goldens() {
     }
     assert!(checked >= 2);
 }
+
+/// A `batch_norm2d_eval` case without `momentum` (evaluation does not use it) passes.
+#[test]
+fn eval_batch_norm_needs_no_momentum() {
+    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let tmp = std::env::temp_dir().join(format!("wgcnn-golden-bn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let case = "bn_eval";
+    std::fs::create_dir_all(tmp.join(case)).unwrap();
+    for f in std::fs::read_dir(src.join(case)).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), tmp.join(case).join(f.file_name())).unwrap();
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
+    let mut one = manifest["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == case)
+        .unwrap()
+        .clone();
+    assert!(one["params"]["momentum"].is_number(), "{one}");
+    one["params"].as_object_mut().unwrap().remove("momentum");
+    let doc = serde_json::json!({ "cases": [one] });
+    std::fs::write(tmp.join("cases.json"), doc.to_string()).unwrap();
+    let outcomes = run_dir(&gpu, &tmp).unwrap();
+    assert!(
+        matches!(outcomes[0].status, Status::Passed { .. }),
+        "{:?}",
+        outcomes[0].status
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -145,8 +145,7 @@ fn random_cases_match_the_reference() {
                     conv2d::choose_backward_filter(&g, gpu.adapter_info()),
                     &gpu,
                 )
-                .splits
-                    > 1,
+                .is_ok_and(|s| s.splits > 1),
             ],
         );
         let (f, w) = run_case(&gpu, &case, &mut rng);
@@ -335,4 +334,32 @@ fn winograd_declines_what_it_cannot_run() {
     for pass in [Pass::Forward, Pass::BackwardData, Pass::BackwardFilter] {
         assert!(!winograd(lean.conv2d_kernel(&vgg, pass)));
     }
+}
+
+/// Random cases on a Gpu whose loop budget is 1,536 passes: every pass's reduction runs in
+/// K-slices that accumulate (window rows, channels, output rows and columns of the filter
+/// gradient, split sums), with every kernel and register tile (gpu::loops).
+#[test]
+fn small_loop_budget_matches_the_reference() {
+    let failures = std::sync::Mutex::new(Vec::new());
+    wgcnn::testing::under_small_budget(1536, |gpu| {
+        let mut rng = Rng::new(0x5eed_b0d9);
+        let mut bad = Vec::new();
+        for i in 0..100 {
+            let case = match i % 4 {
+                0 => Conv2dCase::random_winograd(&mut rng),
+                _ => Conv2dCase::random(&mut rng),
+            };
+            bad.extend(run_case(gpu, &case, &mut rng).0);
+        }
+        *failures.lock().unwrap() = bad;
+    })
+    .expect("a GPU test needs an adapter");
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

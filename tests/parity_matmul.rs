@@ -3,7 +3,7 @@
 use wgcnn::ops::conv2d::RegisterTile;
 use wgcnn::ops::matmul::gpu::{matmul_with_kernel, MatmulKernel};
 use wgcnn::ops::matmul::{self, cpu, MatmulGeometry};
-use wgcnn::testing::{compare, shared_gpu, to_f64, Rng};
+use wgcnn::testing::{compare, shared_gpu, to_f64, under_small_budget, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
 
 fn gpu() -> Gpu {
@@ -12,7 +12,10 @@ fn gpu() -> Gpu {
 
 #[test]
 fn matmul_matches_the_reference() {
-    let gpu = gpu();
+    check_matmul_matches_the_reference(&gpu());
+}
+
+fn check_matmul_matches_the_reference(gpu: &Gpu) {
     let mut rng = Rng::new(0x3a7);
     let mut bad = Vec::new();
     for case in 0..120 {
@@ -34,9 +37,9 @@ fn matmul_matches_the_reference() {
             Shape::new([k, n])
         };
         let (av, bv, biasv) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
-        let a = Tensor::from_slice(&gpu, a_shape.clone(), &av).unwrap();
-        let b = Tensor::from_slice(&gpu, b_shape.clone(), &bv).unwrap();
-        let bias = Tensor::from_slice(&gpu, [n], &biasv).unwrap();
+        let a = Tensor::from_slice(gpu, a_shape.clone(), &av).unwrap();
+        let b = Tensor::from_slice(gpu, b_shape.clone(), &bv).unwrap();
+        let bias = Tensor::from_slice(gpu, [n], &biasv).unwrap();
         let g = MatmulGeometry::new(&a_shape, ta, &b_shape, tb).unwrap();
         let with_bias = rng.chance(0.5);
         let want = cpu::matmul(
@@ -73,15 +76,18 @@ fn matmul_matches_the_reference() {
 
 #[test]
 fn dense_forward_and_backward_match_the_reference() {
-    let gpu = gpu();
+    check_dense_forward_and_backward_match_the_reference(&gpu());
+}
+
+fn check_dense_forward_and_backward_match_the_reference(gpu: &Gpu) {
     let mut rng = Rng::new(0x3a8);
     for _ in 0..30 {
         let (n, i, o) = (rng.range(1, 70), rng.range(1, 90), rng.range(1, 40));
         let (xv, wv, bv, dyv) = (rng.vec(n * i), rng.vec(o * i), rng.vec(o), rng.vec(n * o));
-        let x = Tensor::from_slice(&gpu, [n, i], &xv).unwrap();
-        let w = Tensor::from_slice(&gpu, [o, i], &wv).unwrap();
-        let b = Tensor::from_slice(&gpu, [o], &bv).unwrap();
-        let dy = Tensor::from_slice(&gpu, [n, o], &dyv).unwrap();
+        let x = Tensor::from_slice(gpu, [n, i], &xv).unwrap();
+        let w = Tensor::from_slice(gpu, [o, i], &wv).unwrap();
+        let b = Tensor::from_slice(gpu, [o], &bv).unwrap();
+        let dy = Tensor::from_slice(gpu, [n, o], &dyv).unwrap();
         let (x64, w64, dy64) = (to_f64(&xv), to_f64(&wv), to_f64(&dyv));
         // y[n, o] = Σ_i x[n, i] w[o, i] + b[o]
         let gy = MatmulGeometry {
@@ -153,4 +159,15 @@ fn bad_shapes_are_errors() {
     assert!(matmul::dense(&t(&[3, 4]), &t(&[2, 5]), None).is_err());
     assert!(matmul::dense(&t(&[3, 4]), &t(&[2, 4]), Some(&t(&[3]))).is_err());
     assert!(matmul::dense_backward_bias(&t(&[3, 4, 1])).is_err());
+}
+
+/// The same cases on a Gpu whose loop budget is 1536 passes: the ops run in many K-slices,
+/// chunks and levels (gpu::loops).
+#[test]
+fn small_loop_budget_matches_the_reference() {
+    under_small_budget(1536, |gpu| {
+        check_matmul_matches_the_reference(gpu);
+        check_dense_forward_and_backward_match_the_reference(gpu);
+    })
+    .expect("a GPU test needs an adapter");
 }

@@ -2,7 +2,7 @@
 //! reference; finite-difference check of the reference's training backward.
 
 use wgcnn::ops::norm::{self, cpu, BatchNormParams};
-use wgcnn::testing::{bound, shared_gpu, to_f64, Rng, EPS32};
+use wgcnn::testing::{bound, shared_gpu, to_f64, under_small_budget, Rng, EPS32};
 use wgcnn::{Gpu, Shape, Tensor};
 
 fn gpu() -> Gpu {
@@ -18,7 +18,10 @@ fn close(got: f32, want: f64, tol: f64, what: &str) {
 
 #[test]
 fn batch_norm_matches_the_reference() {
-    let gpu = gpu();
+    check_batch_norm_matches_the_reference(&gpu());
+}
+
+fn check_batch_norm_matches_the_reference(gpu: &Gpu) {
     let mut rng = Rng::new(0xb17);
     for case in 0..30 {
         // Three cases with many more values per channel than the 256-wide workgroup (one of
@@ -53,7 +56,7 @@ fn batch_norm_matches_the_reference() {
             eps: if case % 2 == 0 { 1e-5 } else { 1e-3 },
             momentum: if case % 3 == 0 { 0.9 } else { 0.1 },
         };
-        let up = |v: &[f32], s: Shape| Tensor::from_slice(&gpu, s, v).unwrap();
+        let up = |v: &[f32], s: Shape| Tensor::from_slice(gpu, s, v).unwrap();
         let x = up(&xs, Shape::new([n, c, h, w]));
         let (tg, tb, trm, trv) = (
             up(&gamma, Shape::new([c])),
@@ -247,4 +250,14 @@ fn bad_batch_norm_input_is_an_error() {
     .is_err());
     assert!(norm::batch_norm_eval(&t(&[2, 2, 3]), &c2, &c2, &c2, &c2, 1e-5).is_err());
     assert!(norm::batch_norm_backward_train(&t(&[2, 2, 3, 2]), &x, &c2, &c2, &c2, 1e-5).is_err());
+}
+
+/// The same cases on a Gpu whose loop budget is 64 passes: the ops run in many K-slices,
+/// chunks and levels (gpu::loops).
+#[test]
+fn small_loop_budget_matches_the_reference() {
+    under_small_budget(64, |gpu| {
+        check_batch_norm_matches_the_reference(gpu);
+    })
+    .expect("a GPU test needs an adapter");
 }

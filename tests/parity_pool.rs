@@ -1,6 +1,7 @@
 //! GPU pooling against the f64 CPU reference on seeded random cases (max with ties, average
-//! with and without the pad, ceil mode, dilation, every padding kind, adaptive, global,
-//! channel-wise), and finite-difference checks of the reference backward passes.
+//! with and without the pad, ceil mode, dilation of both, every padding kind, adaptive, global,
+//! channel-wise), the same in bands under a small loop budget, and finite-difference checks of
+//! the reference backward passes.
 
 use wgcnn::ops::pool::{self, cpu, AdaptiveGeometry, Pool2dParams, PoolKind};
 use wgcnn::testing::{compare, compare_with, shared_gpu, to_f64, Rng};
@@ -36,7 +37,7 @@ fn random_params(rng: &mut Rng, x: &Shape) -> Pool2dParams {
             };
         }
         p = p.stride((rng.range(1, 3), rng.range(1, 3)));
-        if max && rng.chance(0.3) {
+        if rng.chance(0.3) {
             p = p.dilation((rng.range(1, 2), rng.range(1, 2)));
         }
         p = p.padding(match rng.range(0, 2) {
@@ -59,18 +60,21 @@ fn random_params(rng: &mut Rng, x: &Shape) -> Pool2dParams {
     }
 }
 
-#[test]
-fn max_and_avg_pooling_match_the_reference() {
-    let gpu = gpu();
-    let mut rng = Rng::new(0x9001);
+/// What the window cases covered: ties, ceil mode, overlapping windows, disjoint max
+/// windows (the scatter backward), dilated averages.
+type Coverage = [usize; 5];
+
+/// `cases` random max / average poolings of planes up to `side`², against the reference.
+fn window_cases(gpu: &Gpu, seed: u64, cases: usize, side: usize) -> (Vec<String>, Coverage) {
+    let mut rng = Rng::new(seed);
     let mut bad = Vec::new();
-    let (mut ties, mut ceil, mut overlap, mut disjoint_max) = (0, 0, 0, 0);
-    for _ in 0..250 {
+    let (mut ties, mut ceil, mut overlap, mut disjoint_max, mut dilated_avg) = (0, 0, 0, 0, 0);
+    for _ in 0..cases {
         let x_shape = Shape::new([
             rng.range(1, 3),
             rng.range(1, 5),
-            rng.range(1, 14),
-            rng.range(1, 14),
+            rng.range(1, side),
+            rng.range(1, side),
         ]);
         let p = random_params(&mut rng, &x_shape);
         let g = p.resolve(&x_shape).unwrap();
@@ -85,10 +89,11 @@ fn max_and_avg_pooling_match_the_reference() {
                 && g.kernel.h <= g.stride.h
                 && g.kernel.w <= g.stride.w,
         );
+        dilated_avg += usize::from(p.kind != PoolKind::Max && g.dilation != HW::square(1));
         let xs = input(&mut rng, x_shape.numel(), tie);
         let dys = rng.vec(g.y_shape().numel());
-        let x = Tensor::from_slice(&gpu, x_shape.clone(), &xs).unwrap();
-        let dy = Tensor::from_slice(&gpu, g.y_shape(), &dys).unwrap();
+        let x = Tensor::from_slice(gpu, x_shape.clone(), &xs).unwrap();
+        let dy = Tensor::from_slice(gpu, g.y_shape(), &dys).unwrap();
         let case = format!("x={x_shape} {p:?}");
         let window = g.kernel.h * g.kernel.w;
         match p.kind {
@@ -110,7 +115,7 @@ fn max_and_avg_pooling_match_the_reference() {
                 }
                 let dx = pool::max_pool2d_backward(
                     &dy,
-                    &Tensor::from_slice(&gpu, g.y_shape(), &idx).unwrap(),
+                    &Tensor::from_slice(gpu, g.y_shape(), &idx).unwrap(),
                     &x_shape,
                     &p,
                 );
@@ -140,9 +145,17 @@ fn max_and_avg_pooling_match_the_reference() {
             }
         }
     }
+    (bad, [ties, ceil, overlap, disjoint_max, dilated_avg])
+}
+
+#[test]
+fn max_and_avg_pooling_match_the_reference() {
+    let (bad, [ties, ceil, overlap, disjoint_max, dilated_avg]) =
+        window_cases(&gpu(), 0x9001, 250, 14);
     assert!(
-        ties >= 40 && ceil >= 40 && overlap >= 40 && disjoint_max >= 20,
-        "coverage: ties {ties}, ceil {ceil}, overlap {overlap}, disjoint max {disjoint_max}"
+        ties >= 40 && ceil >= 40 && overlap >= 40 && disjoint_max >= 20 && dilated_avg >= 15,
+        "coverage: ties {ties}, ceil {ceil}, overlap {overlap}, disjoint max {disjoint_max}, \
+         dilated average {dilated_avg}"
     );
     assert!(
         bad.is_empty(),
@@ -152,17 +165,16 @@ fn max_and_avg_pooling_match_the_reference() {
     );
 }
 
-#[test]
-fn adaptive_global_and_channel_pooling_match_the_reference() {
-    let gpu = gpu();
-    let mut rng = Rng::new(0x9002);
+/// `cases` random adaptive, global and channel-wise poolings of planes up to `side`².
+fn adaptive_cases(gpu: &Gpu, seed: u64, cases: usize, side: usize) -> Vec<String> {
+    let mut rng = Rng::new(seed);
     let mut bad = Vec::new();
-    for i in 0..120 {
+    for i in 0..cases {
         let x_shape = Shape::new([
             rng.range(1, 3),
             rng.range(1, 6),
-            rng.range(1, 15),
-            rng.range(1, 15),
+            rng.range(1, side),
+            rng.range(1, side),
         ]);
         let d = x_shape.dims().to_vec();
         let out = if i % 4 == 0 {
@@ -173,8 +185,8 @@ fn adaptive_global_and_channel_pooling_match_the_reference() {
         let g = AdaptiveGeometry::resolve(&x_shape, out).unwrap();
         let xs = rng.vec(x_shape.numel());
         let dys = rng.vec(g.y_shape().numel());
-        let x = Tensor::from_slice(&gpu, x_shape.clone(), &xs).unwrap();
-        let dy = Tensor::from_slice(&gpu, g.y_shape(), &dys).unwrap();
+        let x = Tensor::from_slice(gpu, x_shape.clone(), &xs).unwrap();
+        let dy = Tensor::from_slice(gpu, g.y_shape(), &dys).unwrap();
         let k = d[2].div_ceil(out.h) * d[3].div_ceil(out.w) + 2;
         let y = if i % 4 == 0 {
             pool::global_avg_pool2d(&x)
@@ -204,7 +216,7 @@ fn adaptive_global_and_channel_pooling_match_the_reference() {
             .find(|&k| d[1].is_multiple_of(k))
             .unwrap();
         let xs = input(&mut rng, x_shape.numel(), true);
-        let x = Tensor::from_slice(&gpu, x_shape.clone(), &xs).unwrap();
+        let x = Tensor::from_slice(gpu, x_shape.clone(), &xs).unwrap();
         let (y, idx) = pool::channel_max_pool(&x, kc).unwrap();
         let dims = [d[0], d[1], d[2], d[3]];
         let (y_ref, idx_ref) = cpu::channel_max_forward(&to_f64(&xs), dims, kc);
@@ -214,7 +226,7 @@ fn adaptive_global_and_channel_pooling_match_the_reference() {
             continue;
         }
         let dys = rng.vec(y_ref.len());
-        let dy = Tensor::from_slice(&gpu, y.shape().clone(), &dys).unwrap();
+        let dy = Tensor::from_slice(gpu, y.shape().clone(), &dys).unwrap();
         let dx = pool::channel_max_pool_backward(&dy, &idx, &x_shape, kc)
             .unwrap()
             .to_vec()
@@ -225,6 +237,32 @@ fn adaptive_global_and_channel_pooling_match_the_reference() {
             bad.push(format!("channel max backward x={x_shape} k={kc}: {r}"));
         }
     }
+    bad
+}
+
+#[test]
+fn adaptive_global_and_channel_pooling_match_the_reference() {
+    let bad = adaptive_cases(&gpu(), 0x9002, 120, 15);
+    assert!(
+        bad.is_empty(),
+        "{} failures:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// The same kinds of case on a Gpu whose loop budget is the smallest allowed (16 passes), so
+/// window rows, window sets and channel groups run in bands (dispatches that accumulate).
+#[test]
+fn pooling_in_bands_matches_the_reference() {
+    let failures = std::sync::Mutex::new(Vec::new());
+    wgcnn::testing::under_small_budget(16, |gpu| {
+        let (mut bad, _) = window_cases(gpu, 0x9003, 120, 10);
+        bad.extend(adaptive_cases(gpu, 0x9004, 60, 10));
+        *failures.lock().unwrap() = bad;
+    })
+    .expect("a GPU test needs an adapter");
+    let bad = failures.into_inner().unwrap();
     assert!(
         bad.is_empty(),
         "{} failures:\n{}",
@@ -286,7 +324,7 @@ fn bad_pooling_input_is_an_error() {
     let msgs = [
         pool::max_pool2d(&x, &Pool2dParams::max(5)).map(drop),
         pool::max_pool2d(&x, &Pool2dParams::max(2).stride(0)).map(drop),
-        pool::avg_pool2d(&x, &Pool2dParams::avg(2).dilation(2)).map(drop),
+        pool::avg_pool2d(&x, &Pool2dParams::avg(2).dilation(0)).map(drop),
         pool::max_pool2d(&x, &Pool2dParams::max(1).padding(Padding::symmetric(1))).map(drop),
         pool::channel_max_pool(&x, 3).map(drop),
         pool::adaptive_avg_pool2d(&x, (0, 2)).map(drop),

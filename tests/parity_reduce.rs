@@ -2,7 +2,7 @@
 //! reference, including ±1000 logits and all-equal rows.
 
 use wgcnn::ops::reduce::{self, cpu, PointwiseLoss, ReduceOp};
-use wgcnn::testing::{bound, compare_with, shared_gpu, to_f64, Rng, EPS32};
+use wgcnn::testing::{bound, compare_with, shared_gpu, to_f64, under_small_budget, Rng, EPS32};
 use wgcnn::{Gpu, Shape, Tensor};
 
 fn gpu() -> Gpu {
@@ -11,7 +11,10 @@ fn gpu() -> Gpu {
 
 #[test]
 fn reductions_along_every_axis_match_the_reference() {
-    let gpu = gpu();
+    check_reductions_along_every_axis_match_the_reference(&gpu());
+}
+
+fn check_reductions_along_every_axis_match_the_reference(gpu: &Gpu) {
     let mut rng = Rng::new(0x4ed);
     for case in 0..40 {
         let dims: Vec<usize> = (0..rng.range(1, 4)).map(|_| rng.range(1, 9)).collect();
@@ -26,7 +29,7 @@ fn reductions_along_every_axis_match_the_reference() {
                 }
             })
             .collect();
-        let x = Tensor::from_slice(&gpu, shape.clone(), &xs).unwrap();
+        let x = Tensor::from_slice(gpu, shape.clone(), &xs).unwrap();
         let axes: Vec<Option<usize>> = std::iter::once(None)
             .chain((0..dims.len()).map(Some))
             .collect();
@@ -117,14 +120,17 @@ fn logits(rng: &mut Rng, rows: usize, classes: usize) -> Vec<f32> {
 
 #[test]
 fn softmax_and_cross_entropy_match_the_reference() {
-    let gpu = gpu();
+    check_softmax_and_cross_entropy_match_the_reference(&gpu());
+}
+
+fn check_softmax_and_cross_entropy_match_the_reference(gpu: &Gpu) {
     let mut rng = Rng::new(0x5f7);
     for (rows, classes) in [(64, 10), (256, 1000), (1, 1), (7, 3), (33, 129)] {
         let xs = logits(&mut rng, rows, classes);
         let targets: Vec<u32> = (0..rows)
             .map(|_| rng.range(0, classes - 1) as u32)
             .collect();
-        let x = Tensor::from_slice(&gpu, [rows, classes], &xs).unwrap();
+        let x = Tensor::from_slice(gpu, [rows, classes], &xs).unwrap();
         let x64 = to_f64(&xs);
         let c = classes as f64;
         // softmax: the row sum carries C roundings and each exp (3 + 2|z|) ulp, where
@@ -208,7 +214,10 @@ fn cross_entropy_gradient_matches_finite_differences() {
 
 #[test]
 fn pointwise_losses_match_the_reference() {
-    let gpu = gpu();
+    check_pointwise_losses_match_the_reference(&gpu());
+}
+
+fn check_pointwise_losses_match_the_reference(gpu: &Gpu) {
     let mut rng = Rng::new(0x5f9);
     let n = 3001;
     let pred = rng
@@ -219,8 +228,8 @@ fn pointwise_losses_match_the_reference() {
     let target01: Vec<f32> = (0..n)
         .map(|i| if i % 3 == 0 { 0.5 } else { (i % 2) as f32 })
         .collect();
-    let p = Tensor::from_slice(&gpu, [n], &pred).unwrap();
-    let t = Tensor::from_slice(&gpu, [n], &target01).unwrap();
+    let p = Tensor::from_slice(gpu, [n], &pred).unwrap();
+    let t = Tensor::from_slice(gpu, [n], &target01).unwrap();
     for loss in [PointwiseLoss::Mse, PointwiseLoss::BceWithLogits] {
         let (l, g) = reduce::pointwise_loss(&p, &t, loss).unwrap();
         let (l, g) = (f64::from(l.to_vec().unwrap()[0]), g.to_vec().unwrap());
@@ -269,13 +278,16 @@ fn bad_reduction_input_is_an_error() {
 /// subgroup path with an error rather than run something else.
 #[test]
 fn subgroup_and_fallback_sums_match_the_reference() {
+    check_subgroup_and_fallback_sums_match_the_reference(&gpu());
+}
+
+fn check_subgroup_and_fallback_sums_match_the_reference(gpu: &Gpu) {
     use wgcnn::ops::reduce::gpu::sum_all_with;
-    let gpu = gpu();
     let has = gpu.features().contains(wgpu::Features::SUBGROUP);
     let mut rng = Rng::new(0x5b);
     for len in [1usize, 7, 255, 256, 257, 4099, 1_000_003] {
         let xs = rng.vec(len);
-        let x = Tensor::from_slice(&gpu, [len], &xs).unwrap();
+        let x = Tensor::from_slice(gpu, [len], &xs).unwrap();
         let exact: f64 = xs.iter().map(|&v| f64::from(v)).sum();
         let abs: f64 = xs.iter().map(|&v| f64::from(v.abs())).sum();
         for subgroups in [false, true] {
@@ -305,8 +317,11 @@ fn subgroup_and_fallback_sums_match_the_reference() {
 /// same cases, short and long axes, with ties for the arg-max.
 #[test]
 fn axis_kernels_agree_with_the_reference() {
+    check_axis_kernels_agree_with_the_reference(&gpu());
+}
+
+fn check_axis_kernels_agree_with_the_reference(gpu: &Gpu) {
     use wgcnn::ops::reduce::gpu::reduce_axis_with;
-    let gpu = gpu();
     let mut rng = Rng::new(0xa11);
     for [outer, len, inner] in [
         [3, 5000, 2],
@@ -325,7 +340,7 @@ fn axis_kernels_agree_with_the_reference() {
                 }
             })
             .collect();
-        let x = Tensor::from_slice(&gpu, [n], &xs).unwrap();
+        let x = Tensor::from_slice(gpu, [n], &xs).unwrap();
         for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max] {
             for tree in [false, true] {
                 let out = Shape::new([outer * inner]);
@@ -370,9 +385,7 @@ fn axis_kernels_agree_with_the_reference() {
             }
         }
     }
-    assert!(
-        reduce_axis_with(&x_of(&gpu), [2, 2, 2], ReduceOp::Sum, Shape::new([4]), true).is_err()
-    );
+    assert!(reduce_axis_with(&x_of(gpu), [2, 2, 2], ReduceOp::Sum, Shape::new([4]), true).is_err());
 }
 
 fn x_of(gpu: &Gpu) -> Tensor {
@@ -390,4 +403,18 @@ fn ties_go_to_the_lower_class_as_argmax() {
             .unwrap()[0]
     };
     assert_eq!((hits(1), hits(2), hits(4)), (1.0, 2.0, 3.0));
+}
+
+/// The same cases on a Gpu whose loop budget is 64 passes: the ops run in many K-slices,
+/// chunks and levels (gpu::loops).
+#[test]
+fn small_loop_budget_matches_the_reference() {
+    under_small_budget(64, |gpu| {
+        check_reductions_along_every_axis_match_the_reference(gpu);
+        check_softmax_and_cross_entropy_match_the_reference(gpu);
+        check_pointwise_losses_match_the_reference(gpu);
+        check_subgroup_and_fallback_sums_match_the_reference(gpu);
+        check_axis_kernels_agree_with_the_reference(gpu);
+    })
+    .expect("a GPU test needs an adapter");
 }

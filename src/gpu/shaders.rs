@@ -164,6 +164,8 @@ impl Shader {
             Shader::Optim => &["sgd", "adam", "nadam", "rmsprop"],
             Shader::Norm => &[
                 "stats_forward",
+                "stats_partial",
+                "stats_finalize",
                 "normalize",
                 "backward_reduce",
                 "backward_data",

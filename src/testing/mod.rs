@@ -142,6 +142,32 @@ pub fn shared_gpu() -> crate::Result<crate::Gpu> {
     })
 }
 
+/// A `Gpu` of its own whose loop budget is lowered to `passes` (autotuning off, as
+/// [`shared_gpu`]): ops cut their work into many K-slices, chunks and bands, so the parity
+/// tests prove the cutting on small shapes.
+pub fn budget_gpu(passes: usize) -> crate::Result<crate::Gpu> {
+    let gpu = crate::Gpu::new()?;
+    gpu.set_autotune(false);
+    gpu.set_loop_budget(passes);
+    Ok(gpu)
+}
+
+/// Runs `cases` on a Gpu with the default loop budget and on one with `passes`, and returns
+/// the second run's failures; panics unless the small budget made the cases cut their work
+/// (more dispatches), so a parity test under a small budget proves the cutting it names.
+pub fn under_small_budget(passes: usize, cases: impl Fn(&crate::Gpu)) -> crate::Result<()> {
+    let full = budget_gpu(crate::gpu::loops::LOOP_BUDGET)?;
+    let small = budget_gpu(passes)?;
+    cases(&full);
+    cases(&small);
+    let (a, b) = (full.counters().dispatches, small.counters().dispatches);
+    assert!(
+        b > a,
+        "a loop budget of {passes} cut nothing: {b} dispatches against {a}"
+    );
+    Ok(())
+}
+
 /// The path of example `name` as `cargo test` builds it beside the running test binary
 /// (`target/<profile>/examples/<name>`).
 pub fn example_binary(name: &str) -> std::path::PathBuf {

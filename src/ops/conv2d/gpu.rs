@@ -4,7 +4,7 @@ use super::kernel::{Conv2dKernel, RegisterTile};
 use super::winograd::{self, WinogradConv};
 use super::{Conv2dGeometry, Pass};
 use crate::error::{Error, Result};
-use crate::gpu::loops::slices;
+use crate::gpu::loops::{slices, Cost};
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
 use crate::ops::elementwise::Activation;
 use crate::shape::Shape;
@@ -88,21 +88,41 @@ impl Conv2dUniforms {
     }
 }
 
-/// Reduction units of a K-sliced kernel (conv2d_params.wgsl) that one dispatch may take when
-/// each costs `cost` loop passes and the dispatch 1 more: at least 1, else the window is too
-/// long for one invocation.
-fn units_per_slice(gpu: &Gpu, cost: usize, what: impl Fn() -> String) -> Result<usize> {
+/// Reduction units one dispatch of a kernel with loop cost `cost` may take (the loop budget),
+/// or an error naming `what` one unit is when not even one fits.
+fn units_per_slice(gpu: &Gpu, cost: Cost, what: impl Fn() -> String) -> Result<usize> {
     let budget = gpu.loop_budget();
-    if cost + 1 > budget {
-        return Err(Error::LoopBudget {
-            op: "conv2d",
-            what: what(),
-            passes: cost + 1,
-            budget,
-        });
-    }
-    Ok((budget - 1) / cost)
+    cost.per_dispatch(budget).ok_or_else(|| Error::LoopBudget {
+        op: "conv2d",
+        what: what(),
+        passes: cost.fixed + cost.unit,
+        budget,
+    })
 }
+
+/// Loop passes of the register-tile kernels (the shaders' headers): per window row of kw taps
+/// (`extra` more passes a row: dX's and dW's per-row set-up), or per channel (pointwise).
+fn gemm_cost(t: RegisterTile, taps: usize, extra: usize) -> Cost {
+    Cost {
+        fixed: t.fixed_passes() + 1,
+        unit: 2 + extra + taps * (t.step_passes() + 1),
+    }
+}
+
+/// Loop passes of the depthwise forward and dX kernels per window row of kw taps.
+fn depthwise_cost(kw: usize) -> Cost {
+    let owt = DEPTHWISE_OWT as usize;
+    Cost {
+        fixed: owt + 2,
+        unit: 2 + kw * (owt + 2),
+    }
+}
+
+/// Loop passes of `forward_tiled` per staged step of BK taps (conv2d_forward.wgsl).
+const TILED_COST: Cost = Cost {
+    fixed: 37,
+    unit: 508,
+};
 
 /// Records `key` once per K-slice of `units` reduction units, at most `per` each: the later
 /// slices accumulate, the last one adds the bias and the activation.
@@ -239,14 +259,13 @@ pub(crate) fn forward(
         (u.act, u.alpha) = (code + 1, alpha);
     }
     let bufs = [Some(x), Some(w), b, Some(&y)];
-    // One window row of kw taps costs kw + 2 loop passes (the shaders' headers).
     let window_row = || format!("a window row of {} taps", g.kw);
     match kernel {
         Conv2dKernel::Depthwise => {
             let rows = g.n * g.c_out * g.h_out;
             let invocations = rows * g.w_out.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
-            let per = units_per_slice(gpu, g.kw + 2, window_row)?;
+            let per = units_per_slice(gpu, depthwise_cost(g.kw), window_row)?;
             let k = depthwise_key("forward");
             dispatch_sliced(gpu, &k, &u, &bufs, blocks, 1, g.kh, per)?;
         }
@@ -254,7 +273,7 @@ pub(crate) fn forward(
             let m = g.n * g.h_out * g.w_out;
             let blocks = count(m.div_ceil(TILE as usize))?;
             let z = count(g.groups * g.cog().div_ceil(TILE as usize))?;
-            let per = (gpu.loop_budget() - 1) * BK as usize;
+            let per = units_per_slice(gpu, TILED_COST, || "a tile step".into())? * BK as usize;
             let taps = g.reduction_len();
             dispatch_sliced(gpu, &tiled_forward_key(), &u, &bufs, blocks, z, taps, per)?;
         }
@@ -265,12 +284,18 @@ pub(crate) fn forward(
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(g.groups * g.cog().div_ceil(t.nr as usize))?;
             let pointwise = matches!(kernel, Conv2dKernel::Pointwise(_));
-            // Pointwise slices channels (1 pass each), the GEMM window rows (c, r).
-            let (units, per) = if pointwise {
-                (g.cg(), units_per_slice(gpu, 1, window_row)?)
+            // Pointwise slices channels (one step each), the GEMM window rows (c, r).
+            let (units, cost) = if pointwise {
+                let step = t.step_passes() + 1;
+                let cost = Cost {
+                    fixed: t.fixed_passes() + 1,
+                    unit: step,
+                };
+                (g.cg(), cost)
             } else {
-                (g.cg() * g.kh, units_per_slice(gpu, g.kw + 2, window_row)?)
+                (g.cg() * g.kh, gemm_cost(t, g.kw, 0))
             };
+            let per = units_per_slice(gpu, cost, window_row)?;
             let k = gemm_forward_key(t, pointwise);
             dispatch_sliced(gpu, &k, &u, &bufs, blocks, z, units, per)?;
         }
@@ -294,7 +319,7 @@ pub(crate) fn backward_data(
     let gpu = dy.gpu();
     let dx = Tensor::zeros(gpu, g.x_shape())?;
     let u = Conv2dUniforms::new(g);
-    let per = units_per_slice(gpu, g.kw + 2, || format!("a window row of {} taps", g.kw))?;
+    let window_row = || format!("a window row of {} taps", g.kw);
     match kernel {
         Conv2dKernel::Depthwise => {
             let bufs = [Some(dy), Some(w), None, Some(&dx)];
@@ -303,6 +328,7 @@ pub(crate) fn backward_data(
             let blocks = count(invocations.div_ceil(WG as usize))?;
             // Slices of (window row, channel multiplier) pairs.
             let units = g.kh * (g.c_out / g.c_in);
+            let per = units_per_slice(gpu, depthwise_cost(g.kw), window_row)?;
             let k = depthwise_key("backward_data");
             dispatch_sliced(gpu, &k, &u, &bufs, blocks, 1, units, per)?;
         }
@@ -313,6 +339,9 @@ pub(crate) fn backward_data(
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(sh * sw * g.groups * g.cg().div_ceil(t.nr as usize))?;
             let bufs = [Some(dy), Some(w), Some(&dx)];
+            // A window row also sets up its MR output rows.
+            let cost = gemm_cost(t, g.kw, t.mr as usize + 1);
+            let per = units_per_slice(gpu, cost, window_row)?;
             let k = gemm_backward_data_key(t);
             dispatch_sliced(gpu, &k, &u, &bufs, blocks, z, g.cog() * g.kh, per)?;
         }
@@ -340,9 +369,8 @@ pub struct FilterSplits {
 }
 
 /// Splits of the filter gradient: enough workgroups to fill the device, never chunks shorter
-/// than a few hundred terms, and each dispatch within the loop budget (rows·(cols + 2) + 1
-/// passes).
-pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> FilterSplits {
+/// than a few hundred terms, and each dispatch within the loop budget.
+pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> Result<FilterSplits> {
     let rows = g.n * g.h_out;
     let (blocks, z) = filter_workgroups(g, kernel);
     let target: usize = if gpu.is_software() { 64 } else { 1024 };
@@ -350,17 +378,39 @@ pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> Fil
     let by_length = (rows * g.w_out / 256).max(1);
     let row_splits = by_fill.min(by_length).clamp(1, rows);
     let rows_per_split = rows.div_ceil(row_splits);
-    // `set_loop_budget` keeps the budget ≥ 16, so a chunk has at least 13 columns.
+    // A row of `cols` columns costs 2 + extra + cols·(step + 1) passes (the shaders' headers).
+    let (fixed, extra, step) = match kernel {
+        Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => {
+            (t.fixed_passes() + 1, t.mr as usize + 1, t.step_passes())
+        }
+        _ => (1, 0, 0),
+    };
     let budget = gpu.loop_budget();
-    let cols_per_split = g.w_out.min(budget - 3);
+    let too_long = || Error::LoopBudget {
+        op: "conv2d",
+        what: "one output column of the filter gradient".into(),
+        passes: fixed + extra + step + 3,
+        budget,
+    };
+    let cols_per_split = budget
+        .checked_sub(fixed + extra + 2)
+        .map(|room| room / (step + 1))
+        .filter(|&c| c >= 1)
+        .ok_or_else(too_long)?
+        .min(g.w_out);
     let col_splits = g.w_out.div_ceil(cols_per_split);
-    FilterSplits {
+    let row = Cost {
+        fixed,
+        unit: 2 + extra + cols_per_split * (step + 1),
+    };
+    let rows_per_dispatch = row.per_dispatch(budget).ok_or_else(too_long)?;
+    Ok(FilterSplits {
         splits: rows.div_ceil(rows_per_split) * col_splits,
         rows_per_split,
         col_splits,
         cols_per_split,
-        rows_per_dispatch: ((budget - 1) / (cols_per_split + 2)).min(rows_per_split),
-    }
+        rows_per_dispatch: rows_per_dispatch.min(rows_per_split),
+    })
 }
 
 /// Workgroups of one split of the filter gradient: (folded blocks, z).
@@ -393,7 +443,7 @@ pub(crate) fn backward_filter(
     let gpu = x.gpu();
     let w_shape = g.w_shape();
     let len = w_shape.numel();
-    let fs = filter_splits(g, kernel, gpu);
+    let fs = filter_splits(g, kernel, gpu)?;
     let (blocks, z_per_split) = filter_workgroups(g, kernel);
     let mut u = Conv2dUniforms::new(g);
     u.splits = count(fs.splits)?;
@@ -446,7 +496,8 @@ fn sum_splits(parts: &Tensor, dst: &Tensor, splits: usize, len: usize) -> Result
     };
     let blocks = count(len.div_ceil(WG as usize))?;
     let bufs = [Some(parts), Some(dst)];
-    let per = gpu.loop_budget() - 1;
+    let cost = Cost { fixed: 1, unit: 1 };
+    let per = units_per_slice(gpu, cost, || "a split".into())?;
     dispatch_sliced(gpu, &sum_splits_key(), &u, &bufs, blocks, 1, splits, per)
 }
 
@@ -461,9 +512,13 @@ pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
     };
     let gpu = dy.gpu();
     let db = Tensor::zeros(gpu, Shape::new([c_out]))?;
-    // Chunks of a channel's n·h·w values, len / WG + 1 passes each.
+    // Chunks of a channel's n·h·w values: a pass per WG of them, one more, and the tree's.
     let per_channel = n * h_out * w_out;
-    let len = (gpu.loop_budget() - 1) * WG_REDUCE as usize;
+    let tree = Cost {
+        fixed: 1 + WG_REDUCE.ilog2() as usize + 1,
+        unit: 1,
+    };
+    let len = units_per_slice(gpu, tree, || "a bias-gradient chunk".into())? * WG_REDUCE as usize;
     let chunks = per_channel.div_ceil(len).max(1);
     let u = Conv2dUniforms {
         n: count(n)?,

@@ -36,6 +36,21 @@ impl RegisterTile {
     /// dispatches 8.7 → 6.8 ms on Mesa 25 against 4×8).
     pub const ROW: RegisterTile = RegisterTile { mr: 1, nr: 8 };
 
+    /// Loop passes of one multiply-accumulate step of the register-tile kernels (matmul and
+    /// the implicit-GEMM conv passes), every loop counted rolled (`gpu::loops`): MR loads
+    /// (MR + 1), then NR columns (NR + 1) each over the MR rows (MR + 1).
+    pub fn step_passes(self) -> usize {
+        let (mr, nr) = (self.mr as usize, self.nr as usize);
+        (mr + 1) + (nr + 1) + nr * (mr + 1)
+    }
+
+    /// Loop passes outside the reduction: the MR rows' and NR columns' set-up, and the
+    /// epilogue over MR rows of NR columns.
+    pub fn fixed_passes(self) -> usize {
+        let (mr, nr) = (self.mr as usize, self.nr as usize);
+        (mr + 1) + (nr + 1) + (mr + 1) + mr * (nr + 1)
+    }
+
     /// The tile for an adapter, from the bench on the BENCH.md workloads: lavapipe on Mesa ≥ 25
     /// keeps 128 accumulators in registers (8×16 is fastest), Mesa 22's compiler spills them
     /// (4×8 is fastest there); hardware GPUs get a tile that leaves room for occupancy.

@@ -66,6 +66,17 @@ fn check(x: &Tensor, p: &LrnParams) -> Result<(usize, usize, usize)> {
             limit: u64::from(u32::MAX),
         });
     }
+    // backward_data walks the channel window twice: 2·(window + 1) + 1 loop passes.
+    let window = (p.size / 2 * 2 + 1).min(c);
+    let budget = x.gpu().loop_budget();
+    if 2 * window + 3 > budget {
+        return Err(Error::LoopBudget {
+            op: OP,
+            what: format!("a window of {window} channels"),
+            passes: 2 * window + 3,
+            budget,
+        });
+    }
     Ok((n, c, h * w))
 }
 

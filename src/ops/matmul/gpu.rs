@@ -2,7 +2,7 @@
 
 use super::MatmulGeometry;
 use crate::error::{Error, Result};
-use crate::gpu::loops::slices;
+use crate::gpu::loops::{slices, Cost};
 use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
 use crate::ops::conv2d::kernel::{MR_MAX, NR_MAX};
 use crate::ops::conv2d::RegisterTile;
@@ -70,6 +70,11 @@ const WG: u32 = 64;
 const TILE: u32 = 64;
 /// K depth of one `matmul_tiled` step (`TBK`).
 const TILE_K: usize = 16;
+/// Loop passes of `matmul_tiled` (matmul.wgsl's header): per step of TBK, and outside them.
+const TILED_COST: Cost = Cost {
+    fixed: 36,
+    unit: 508,
+};
 
 /// Which kernel runs a product.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -299,10 +304,23 @@ fn dispatch(
             })?;
     let bufs = [Some(first), Some(second), bias, Some(c)];
     // K-slices within the loop budget (passes per invocation: see the shader's header).
-    let budget = gpu.loop_budget() - 1;
+    let cost = match k {
+        MatmulKernel::Register(t) => Cost {
+            fixed: t.fixed_passes() + 1,
+            unit: t.step_passes() + 1,
+        },
+        MatmulKernel::Tiled => TILED_COST,
+    };
+    let budget = gpu.loop_budget();
+    let steps = cost.per_dispatch(budget).ok_or(Error::LoopBudget {
+        op: "matmul",
+        what: "one K step".into(),
+        passes: cost.fixed + cost.unit,
+        budget,
+    })?;
     let per = match k {
-        MatmulKernel::Register(_) => budget,
-        MatmulKernel::Tiled => budget * TILE_K,
+        MatmulKernel::Register(_) => steps,
+        MatmulKernel::Tiled => steps * TILE_K,
     };
     for (i, ks) in slices(g.k, per).enumerate() {
         let slice = MatmulUniforms {

@@ -3,6 +3,7 @@
 use super::{BatchNormGrads, BatchNormParams, BatchNormTrain};
 use crate::error::Result;
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
+use crate::ops::reduce::ReduceOp;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -17,6 +18,11 @@ pub struct NormUniforms {
     pub momentum: f32,
     /// 1: normalize / backward_data walk channel planes (set by `run` for planes ≥ WG).
     pub planes: u32,
+    /// A chunk of a channel: `imgs` images × `seg` plane positions, `segs` segments a plane.
+    pub imgs: u32,
+    pub seg: u32,
+    pub segs: u32,
+    pub _pad0: u32,
     pub _pad1: u32,
 }
 }
@@ -40,29 +46,65 @@ pub fn pipelines() -> Vec<PipelineKey> {
 
 type Dims = (usize, usize, usize);
 
-/// `check` in mod.rs bounded every count by u32.
-fn uniforms((n, c, hw): Dims, eps: f32, momentum: f32, flag: u32) -> NormUniforms {
-    NormUniforms {
+/// Chunks of a channel's n·hw values whose walks stay within the loop budget, two walks
+/// (stats_forward's) per dispatch: (images per chunk, plane positions per segment,
+/// segments per plane, chunks).
+fn chunking(gpu: &Gpu, n: usize, hw: usize) -> (usize, usize, usize, usize) {
+    // stats_forward: two walks and two trees of log₂ WG + 1 passes.
+    let trees = 2 * (WG.ilog2() as usize + 1);
+    let walk = (gpu.loop_budget().saturating_sub(trees) / 2).max(4);
+    let wg = WG as usize;
+    let steps = hw.div_ceil(wg).clamp(1, walk - 3);
+    let seg = steps * wg;
+    let segs = hw.div_ceil(seg);
+    let imgs = ((walk - 1) / (steps + 2)).clamp(1, n);
+    (imgs, seg, segs, n.div_ceil(imgs) * segs)
+}
+
+/// `check` in mod.rs bounded every count by u32. Returns the uniforms and the chunk count.
+fn uniforms(
+    gpu: &Gpu,
+    (n, c, hw): Dims,
+    eps: f32,
+    momentum: f32,
+    flag: u32,
+) -> (NormUniforms, u32) {
+    let (imgs, seg, segs, chunks) = chunking(gpu, n, hw);
+    let u = NormUniforms {
         n: n as u32,
         c: c as u32,
         hw: hw as u32,
         flag,
         eps,
         momentum,
+        imgs: imgs as u32,
+        seg: seg as u32,
+        segs: segs as u32,
         ..NormUniforms::default()
-    }
+    };
+    (u, chunks as u32)
 }
 
-/// Bindings x, dy, gamma, aux, stats, out, chan_out.
+/// Σ over the `chunks` rows of `width` values of `parts`, in order.
+fn add_chunks(parts: &Tensor, chunks: u32, width: usize) -> Result<Tensor> {
+    let view = [1, chunks as usize, width];
+    let out = Shape::new([width]);
+    Ok(crate::ops::reduce::gpu::reduce_axis_with(parts, view, ReduceOp::Sum, out, false)?.0)
+}
+
+/// Bindings x, dy, gamma, aux, stats, out, chan_out. `per_channel`: one workgroup per
+/// (channel, chunk) of `chunks`.
 fn run(
     gpu: &Gpu,
     entry: &'static str,
     u: &NormUniforms,
     bufs: [Option<&Tensor>; 7],
-    per_channel: bool,
+    per_channel: Option<u32>,
 ) -> Result<()> {
     let mut u = *u;
-    let blocks = if per_channel {
+    let mut z = 1;
+    let blocks = if let Some(chunks) = per_channel {
+        z = chunks;
         u.c
     } else if u.hw >= WG {
         // Planes of at least a workgroup: one workgroup per PER·WG elements of a plane.
@@ -71,7 +113,7 @@ fn run(
     } else {
         (u.n * u.c * u.hw).div_ceil(WG)
     };
-    gpu.dispatch_tensors(&key(entry), &u, &bufs, blocks, 1)
+    gpu.dispatch_tensors(&key(entry), &u, &bufs, blocks, z)
 }
 
 /// `[a | b]` as one `[2c]` buffer.
@@ -102,14 +144,32 @@ pub(crate) fn train_forward(
     let c = dims.1;
     let running = pack(gpu, rm, rv, c)?;
     let chan = Tensor::zeros(gpu, Shape::new([4 * c]))?; // mean | var | running mean | running var
-    let u = uniforms(dims, p.eps, p.momentum, 1);
-    run(
-        gpu,
-        "stats_forward",
-        &u,
-        [Some(x), None, None, None, Some(&running), None, Some(&chan)],
-        true,
-    )?;
+    let (u, chunks) = uniforms(gpu, dims, p.eps, p.momentum, 1);
+    if chunks == 1 {
+        let bufs = [Some(x), None, None, None, Some(&running), None, Some(&chan)];
+        run(gpu, "stats_forward", &u, bufs, Some(1))?;
+    } else {
+        // Σ x by chunks, then Σ (x − mean)² by chunks, then the statistics.
+        let parts = Tensor::zeros(gpu, Shape::new([chunks as usize * c]))?;
+        let first = NormUniforms { flag: 0, ..u };
+        let bufs = [Some(x), None, None, None, None, None, Some(&parts)];
+        run(gpu, "stats_partial", &first, bufs, Some(chunks))?;
+        let sums = add_chunks(&parts, chunks, c)?;
+        let bufs = [Some(x), None, None, None, Some(&sums), None, Some(&parts)];
+        run(gpu, "stats_partial", &u, bufs, Some(chunks))?;
+        let squares = add_chunks(&parts, chunks, c)?;
+        let bufs = [
+            None,
+            Some(&squares),
+            None,
+            Some(&sums),
+            Some(&running),
+            None,
+            Some(&chan),
+        ];
+        let blocks = u.c.div_ceil(WG);
+        gpu.dispatch_tensors(&key("stats_finalize"), &u, &bufs, blocks, 1)?;
+    }
     let y = Tensor::zeros(gpu, x.shape().clone())?;
     // normalize reads stats[0..2c] = mean | var from the front of `chan`.
     run(
@@ -125,7 +185,7 @@ pub(crate) fn train_forward(
             Some(&y),
             None,
         ],
-        false,
+        None,
     )?;
     // The running statistics are updated in place (the kernel read the packed copy).
     gpu.copy(&chan, 2 * c, rm, 0, c)?;
@@ -151,7 +211,7 @@ pub(crate) fn eval_forward(
     let gpu = x.gpu();
     let stats = pack(gpu, rm, rv, dims.1)?;
     let y = Tensor::zeros(gpu, x.shape().clone())?;
-    let u = uniforms(dims, eps, 0.0, 0);
+    let (u, _) = uniforms(gpu, dims, eps, 0.0, 0);
     run(
         gpu,
         "normalize",
@@ -165,7 +225,7 @@ pub(crate) fn eval_forward(
             Some(&y),
             None,
         ],
-        false,
+        None,
     )?;
     Ok(y)
 }
@@ -184,23 +244,24 @@ pub(crate) fn backward(
     let gpu = x.gpu();
     let c = dims.1;
     let stats = pack(gpu, mean, var, c)?;
-    let sums = Tensor::zeros(gpu, Shape::new([2 * c]))?; // dgamma | dbeta
-    let u = uniforms(dims, eps, 0.0, u32::from(training));
-    run(
-        gpu,
-        "backward_reduce",
-        &u,
-        [
-            Some(x),
-            Some(dy),
-            None,
-            None,
-            Some(&stats),
-            None,
-            Some(&sums),
-        ],
-        true,
-    )?;
+    let (u, chunks) = uniforms(gpu, dims, eps, 0.0, u32::from(training));
+    // dgamma | dbeta, per chunk when there are several.
+    let parts = Tensor::zeros(gpu, Shape::new([chunks as usize * 2 * c]))?;
+    let bufs = [
+        Some(x),
+        Some(dy),
+        None,
+        None,
+        Some(&stats),
+        None,
+        Some(&parts),
+    ];
+    run(gpu, "backward_reduce", &u, bufs, Some(chunks))?;
+    let sums = if chunks == 1 {
+        parts
+    } else {
+        add_chunks(&parts, chunks, 2 * c)?
+    };
     let dx = Tensor::zeros(gpu, x.shape().clone())?;
     run(
         gpu,
@@ -215,7 +276,7 @@ pub(crate) fn backward(
             Some(&dx),
             None,
         ],
-        false,
+        None,
     )?;
     Ok(BatchNormGrads {
         dx,

@@ -8,7 +8,8 @@ fn plane(n: usize, c: usize, channels: usize, h: usize, w: usize) -> usize {
 }
 
 /// Max pooling: values and flat `h·W + w` indices; the first maximum in row-major window order
-/// wins (a later tap replaces it only when strictly greater).
+/// wins (a later tap replaces it only when strictly greater), and a NaN wins over every number,
+/// a later NaN over an earlier one (PyTorch's `val > max || isnan(val)`).
 pub fn max_forward(g: &Pool2dGeometry, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let mut y = Vec::with_capacity(g.y_shape().numel());
     let mut idx = Vec::with_capacity(y.capacity());
@@ -21,7 +22,7 @@ pub fn max_forward(g: &Pool2dGeometry, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
                     for (_, ih) in g.taps(oh, true) {
                         for (_, iw) in g.taps(ow, false) {
                             let v = x[base + ih * g.w_in + iw];
-                            if v > best.0 || best.1 == usize::MAX {
+                            if v > best.0 || v.is_nan() || best.1 == usize::MAX {
                                 best = (v, ih * g.w_in + iw);
                             }
                         }
@@ -152,7 +153,7 @@ pub fn channel_max_forward(x: &[f64], [n, c, h, w]: [usize; 4], k: usize) -> (Ve
                 let mut best = (f64::NEG_INFINITY, usize::MAX);
                 for ch in grp * k..(grp + 1) * k {
                     let v = x[(b * c + ch) * h * w + p];
-                    if v > best.0 || best.1 == usize::MAX {
+                    if v > best.0 || v.is_nan() || best.1 == usize::MAX {
                         best = (v, ch);
                     }
                 }

@@ -2,6 +2,7 @@
 
 use super::{AdaptiveGeometry, Pool2dGeometry, PoolKind};
 use crate::error::{Error, Result};
+use crate::gpu::loops::slices;
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -31,6 +32,12 @@ pub struct PoolUniforms {
     pub len: u32,
     /// 1: the max forward does not store arg-max indices (inference).
     pub no_idx: u32,
+    /// This dispatch's band of the outer loop (pool.wgsl), the later bands accumulating and
+    /// the last one finishing the averages.
+    pub k_begin: u32,
+    pub k_end: u32,
+    pub accumulate: u32,
+    pub finish: u32,
 }
 }
 
@@ -94,6 +101,61 @@ fn adaptive_uniforms(g: &AdaptiveGeometry) -> PoolUniforms {
     }
 }
 
+/// The bands of one pooling pass: `units` rows of its outer loop, each costing `cost` loop
+/// passes (its inner range + 2).
+#[derive(Clone, Copy)]
+struct Bands {
+    units: usize,
+    cost: usize,
+}
+
+impl Bands {
+    /// Rows per band within the loop budget (the window's row itself must fit).
+    fn per(self, gpu: &Gpu) -> Result<usize> {
+        let budget = gpu.loop_budget();
+        if self.cost + 1 > budget {
+            return Err(Error::LoopBudget {
+                op: "pool2d",
+                what: format!("a window row of {} positions", self.cost - 2),
+                passes: self.cost + 1,
+                budget,
+            });
+        }
+        Ok((budget - 1) / self.cost)
+    }
+
+    fn count(self, gpu: &Gpu) -> Result<usize> {
+        Ok(self.units.div_ceil(self.per(gpu)?))
+    }
+}
+
+/// Windows along one axis that contain an input position: at most `reach / stride + 1`.
+fn windows_per_input(k: usize, dil: usize, stride: usize, outputs: usize) -> usize {
+    ((k - 1) * dil / stride + 1).min(outputs)
+}
+
+/// Records `entry` once per band, one invocation per element of `elements`.
+fn run_banded(
+    gpu: &Gpu,
+    entry: &'static str,
+    uniforms: &PoolUniforms,
+    bufs: [Option<&Tensor>; 4],
+    elements: usize,
+    bands: Bands,
+) -> Result<()> {
+    for (i, b) in slices(bands.units, bands.per(gpu)?).enumerate() {
+        let band = PoolUniforms {
+            k_begin: u(b.start),
+            k_end: u(b.end),
+            accumulate: u32::from(i > 0),
+            finish: u32::from(b.end == bands.units),
+            ..*uniforms
+        };
+        run(gpu, entry, &band, bufs, elements)?;
+    }
+    Ok(())
+}
+
 /// One invocation per element of `elements`. `bufs` are src, aux, dst, dst_idx.
 fn run(
     gpu: &Gpu,
@@ -118,21 +180,22 @@ pub(crate) fn max_forward(
 ) -> Result<(Tensor, Option<Tensor>)> {
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
-    let idx = with_idx
+    let bands = Bands {
+        units: g.kernel.h,
+        cost: g.kernel.w + 2,
+    };
+    // Several bands carry the arg-max from one to the next, so they need the indices.
+    let store_idx = with_idx || bands.count(gpu)? > 1;
+    let idx = store_idx
         .then(|| Tensor::zeros(gpu, g.y_shape()))
         .transpose()?;
     let u = PoolUniforms {
-        no_idx: u32::from(!with_idx),
+        no_idx: u32::from(!store_idx),
         ..uniforms(g)
     };
-    run(
-        gpu,
-        "max_forward",
-        &u,
-        [Some(x), None, Some(&y), idx.as_ref()],
-        y.numel(),
-    )?;
-    Ok((y, idx))
+    let bufs = [Some(x), None, Some(&y), idx.as_ref()];
+    run_banded(gpu, "max_forward", &u, bufs, y.numel(), bands)?;
+    Ok((y, idx.filter(|_| with_idx)))
 }
 
 pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
@@ -145,35 +208,61 @@ pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Res
         && g.kernel.h <= g.stride.h
         && g.kernel.w <= g.stride.w;
     if disjoint {
-        run(gpu, "max_backward_cells", &uniforms(g), bufs, dy.numel())?;
+        // The largest cell: `stride` rows (columns), or the last one, which runs to the edge.
+        let cell = |size: usize, outputs: usize, stride: usize, pad: usize| {
+            let last_start = ((outputs - 1) * stride).saturating_sub(pad);
+            stride.max(size.saturating_sub(last_start))
+        };
+        let bands = Bands {
+            units: cell(g.h_in, g.h_out, g.stride.h, g.pad_top),
+            cost: cell(g.w_in, g.w_out, g.stride.w, g.pad_left) + 2,
+        };
+        run_banded(
+            gpu,
+            "max_backward_cells",
+            &uniforms(g),
+            bufs,
+            dy.numel(),
+            bands,
+        )?;
     } else {
-        run(gpu, "max_backward", &uniforms(g), bufs, dx.numel())?;
+        let bands = window_bands(g);
+        run_banded(gpu, "max_backward", &uniforms(g), bufs, dx.numel(), bands)?;
     }
     Ok(dx)
+}
+
+/// Bands of the backward passes that gather from the windows containing an input element.
+fn window_bands(g: &Pool2dGeometry) -> Bands {
+    Bands {
+        units: windows_per_input(g.kernel.h, g.dilation.h, g.stride.h, g.h_out),
+        cost: windows_per_input(g.kernel.w, g.dilation.w, g.stride.w, g.w_out) + 2,
+    }
 }
 
 pub(crate) fn avg_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
-    run(
-        gpu,
-        "avg_forward",
-        &uniforms(g),
-        [Some(x), None, Some(&y), None],
-        y.numel(),
-    )?;
+    let bands = Bands {
+        units: g.kernel.h,
+        cost: g.kernel.w + 2,
+    };
+    let bufs = [Some(x), None, Some(&y), None];
+    run_banded(gpu, "avg_forward", &uniforms(g), bufs, y.numel(), bands)?;
     Ok(y)
 }
 
 pub(crate) fn avg_backward(dy: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
     let gpu = dy.gpu();
     let dx = Tensor::zeros(gpu, g.x_shape())?;
-    run(
+    let bufs = [Some(dy), None, Some(&dx), None];
+    run_banded(
         gpu,
         "avg_backward",
         &uniforms(g),
-        [Some(dy), None, Some(&dx), None],
+        bufs,
         dx.numel(),
+        window_bands(g),
     )?;
     Ok(dx)
 }
@@ -181,12 +270,19 @@ pub(crate) fn avg_backward(dy: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
 pub(crate) fn adaptive_forward(x: &Tensor, g: &AdaptiveGeometry) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
-    run(
+    // A window spans at most ⌈size / out⌉ + 1 positions.
+    let bands = Bands {
+        units: (g.h_in.div_ceil(g.h_out) + 1).min(g.h_in),
+        cost: (g.w_in.div_ceil(g.w_out) + 1).min(g.w_in) + 2,
+    };
+    let bufs = [Some(x), None, Some(&y), None];
+    run_banded(
         gpu,
         "adaptive_forward",
         &adaptive_uniforms(g),
-        [Some(x), None, Some(&y), None],
+        bufs,
         y.numel(),
+        bands,
     )?;
     Ok(y)
 }
@@ -194,13 +290,14 @@ pub(crate) fn adaptive_forward(x: &Tensor, g: &AdaptiveGeometry) -> Result<Tenso
 pub(crate) fn adaptive_backward(dy: &Tensor, g: &AdaptiveGeometry) -> Result<Tensor> {
     let gpu = dy.gpu();
     let dx = Tensor::zeros(gpu, g.x_shape())?;
-    run(
-        gpu,
-        "adaptive_backward",
-        &adaptive_uniforms(g),
-        [Some(dy), None, Some(&dx), None],
-        dx.numel(),
-    )?;
+    // The kernel searches at most ⌈out / size⌉ + 3 candidate windows per axis.
+    let bands = Bands {
+        units: (g.h_out.div_ceil(g.h_in) + 3).min(g.h_out),
+        cost: (g.w_out.div_ceil(g.w_in) + 3).min(g.w_out) + 2,
+    };
+    let bufs = [Some(dy), None, Some(&dx), None];
+    let u = adaptive_uniforms(g);
+    run_banded(gpu, "adaptive_backward", &u, bufs, dx.numel(), bands)?;
     Ok(dx)
 }
 
@@ -223,13 +320,9 @@ pub(crate) fn channel_max_forward(x: &Tensor, k: usize) -> Result<(Tensor, Tenso
     let y = Tensor::zeros(gpu, shape.clone())?;
     let idx = Tensor::zeros(gpu, shape)?;
     let u = channel_uniforms(x.shape(), k);
-    run(
-        gpu,
-        "channel_max_forward",
-        &u,
-        [Some(x), None, Some(&y), Some(&idx)],
-        y.numel(),
-    )?;
+    let bufs = [Some(x), None, Some(&y), Some(&idx)];
+    let bands = Bands { units: k, cost: 1 };
+    run_banded(gpu, "channel_max_forward", &u, bufs, y.numel(), bands)?;
     Ok((y, idx))
 }
 

@@ -33,7 +33,7 @@ pub struct Pool2dParams {
     /// Defaults to the kernel size (Keras and PyTorch).
     pub stride: HW<usize>,
     pub padding: Padding,
-    /// Max pooling only; average pooling requires 1.
+    /// Spacing of the window's taps (max, and average as ONNX's AveragePool `dilations`).
     pub dilation: HW<usize>,
     pub ceil_mode: bool,
 }
@@ -77,14 +77,6 @@ impl Pool2dParams {
 
     /// Validates against the input shape and resolves every number the passes need.
     pub fn resolve(&self, x: &Shape) -> Result<Pool2dGeometry> {
-        if matches!(self.kind, PoolKind::Avg { .. }) && self.dilation != HW::square(1) {
-            return Err(Error::invalid(
-                OP,
-                "dilation",
-                self.dilation,
-                "average pooling has no dilation",
-            ));
-        }
         let (n, c, h_in, w_in) = nchw(x)?;
         check_u32(x)?;
         if h_in * w_in > 1 << 24 {
@@ -286,18 +278,22 @@ impl Pool2dGeometry {
             PoolKind::Avg {
                 count_include_pad: true,
             } => {
-                // PyTorch counts the pad zeros but not a ceil-mode overhang past the padding.
-                let span =
-                    |o: usize, k: usize, s: usize, padded: usize| (o * s + k).min(padded) - o * s;
-                span(
+                // PyTorch counts the pad zeros but not a ceil-mode overhang past the padding:
+                // the taps that land inside the padded input.
+                let inside = |o: usize, k: usize, s: usize, d: usize, padded: usize| {
+                    (0..k).filter(|t| o * s + t * d < padded).count()
+                };
+                inside(
                     oh,
                     self.kernel.h,
                     self.stride.h,
+                    self.dilation.h,
                     self.h_in + self.pad_top + self.pad_bottom,
-                ) * span(
+                ) * inside(
                     ow,
                     self.kernel.w,
                     self.stride.w,
+                    self.dilation.w,
                     self.w_in + self.pad_left + self.pad_right,
                 )
             }

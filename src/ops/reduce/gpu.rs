@@ -107,9 +107,9 @@ pub fn sum_all_with(x: &Tensor, scale: f32, subgroups: bool) -> Result<Tensor> {
     let budget = gpu.loop_budget();
     let subgroups = subgroups && budget > 4 * WG_SUM as usize;
     let chunk = if subgroups {
-        budget / 2 - 1
+        budget / 2
     } else {
-        budget - 1
+        tree_chunk(budget)
     } * WG_SUM as usize;
     let entry = if subgroups {
         "sum_all_subgroup"
@@ -135,6 +135,12 @@ pub fn sum_all_with(x: &Tensor, scale: f32, subgroups: bool) -> Result<Tensor> {
         }
         src = out;
     }
+}
+
+/// Strides of WG_SUM values one tree workgroup's invocation may walk: its loop's exit and the
+/// tree's log₂ WG_SUM + 1 passes take the rest of the budget.
+fn tree_chunk(budget: usize) -> usize {
+    budget.saturating_sub(WG_SUM.ilog2() as usize + 2).max(1)
 }
 
 /// Whether an axis reduction takes the workgroup-tree kernel: long axes with few outputs,
@@ -201,11 +207,12 @@ fn reduce_levels(
     tree: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let gpu = x.gpu();
-    let budget = gpu.loop_budget() - 1;
+    let budget = gpu.loop_budget();
+    // One pass per value, or per WG_SUM values and the tree's (the shader's header).
     let chunk = if tree {
-        budget * WG_SUM as usize
+        tree_chunk(budget) * WG_SUM as usize
     } else {
-        budget
+        budget - 1
     };
     let is_max = matches!(term, Term::Max);
     let (mut src, mut carried, mut axis) = (x.clone(), None::<Tensor>, len);

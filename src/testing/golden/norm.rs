@@ -14,9 +14,10 @@ impl Case<'_> {
                 .map(|v| v as f32)
                 .ok_or_else(|| Error::format(&self.folder, format!("param `{k}` missing")))
         };
+        // Evaluation uses no momentum (GOLDEN_FORMAT.md: eps is its only required param).
         let p = BatchNormParams {
             eps: num("eps")?,
-            momentum: num("momentum")?,
+            momentum: if training { num("momentum")? } else { 0.0 },
         };
         let [x, gamma, beta, rm, rv] =
             ["x", "gamma", "beta", "running_mean", "running_var"].map(|n| self.upload(gpu, n));
