@@ -2,7 +2,12 @@
 // that has one (which declares `p` with the fields `act` and `alpha`).
 // The fused activation of the epilogue (act: 0 none, 1 ReLU, 2 LeakyReLU(alpha),
 // 3 ELU(alpha), 4 tanh, 5 sigmoid), in the same overflow-free forms as elementwise.wgsl.
+// A NaN stays NaN for every activation (PyTorch); tested on the bits, since WGSL leaves NaN
+// comparisons and max / min to the implementation.
 fn activate(v: f32) -> f32 {
+    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) {
+        return v;
+    }
     switch p.act {
         case 0u: { return v; }
         case 1u: { return max(v, 0.0); }

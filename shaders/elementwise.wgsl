@@ -1,19 +1,23 @@
 // Elementwise ops over flat f32 arrays: one invocation per element.
 //
 // activation_forward   dst = f(a)            op: 0 ReLU, 1 LeakyReLU(alpha), 2 ELU(alpha),
-//                                             3 tanh, 4 sigmoid
-// activation_backward  dst = b · f'(a)       a = x, b = dy; ReLU'(0) = 0 (PyTorch)
+//                                             3 tanh, 4 sigmoid; f(NaN) = NaN (PyTorch)
+// activation_backward  dst = b · f'(a)       a = x, b = dy; ReLU'(0) = 0, ReLU'(NaN) = 1
+//                                             (PyTorch: the gradient passes unless x ≤ 0)
 // activation_backward_output
 //                      dst = b · f'(x) from the output a = y = f(x): ReLU, LeakyReLU and ELU
 //                      (alpha > 0, so y > 0 ⇔ x > 0), tanh 1 − y², sigmoid y(1 − y)
 // binary               dst = alpha·a + beta·b (op 0), alpha·a (op 1: b unread), or
-//                      max(alpha·a + beta·b, 0) (op 2: a residual unit's add + ReLU)
+//                      max(alpha·a + beta·b, 0) (op 2: a residual unit's add + ReLU; NaN stays)
 // bias_add             dst = a + b[(i / inner) mod channels]   (inner = h·w for NCHW, 1 for NF)
 // dropout              dst = a · keep(i) / (1 − rate); keep(i) = hash(seed, step, i) ≥ threshold,
 //                      so the backward pass recomputes the mask instead of storing it
 // copy_channels        concat / split along channels of NCHW tensors:
 //                      op 0: dst[n, offset + c, :] = a[n, c, :]   (a has `channels`, dst `channels_b`)
 //                      op 1: dst[n, c, :] = a[n, offset + c, :]   (dst has `channels`, a `channels_b`)
+// track_nonfinite      one invocation; dst = [steps, first, value]: steps += 1, and while first
+//                      is 0, a non-finite a[0] (a step's loss) sets first = steps and
+//                      value = a[0] (finiteness from the bits)
 //
 // Bindings: 0 Params; 1 a; 2 b; 3 dst. Overrides: WG. Grid x·y (folded) = ceil(len / WG).
 
@@ -44,7 +48,16 @@ fn tanh_stable(x: f32) -> f32 {
     return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
+// NaN from its bits: comparisons with NaN are left to the implementation in WGSL.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// A NaN input gives NaN for every activation (PyTorch), whatever max and min do with it.
 fn act(x: f32) -> f32 {
+    if (is_nan(x)) {
+        return x;
+    }
     switch p.op {
         case 0u: { return max(x, 0.0); }
         case 1u: { return select(p.alpha * x, x, x > 0.0); }
@@ -54,9 +67,10 @@ fn act(x: f32) -> f32 {
     }
 }
 
+// ReLU passes the gradient where x is not ≤ 0, NaN included (PyTorch's threshold_backward).
 fn act_grad(x: f32) -> f32 {
     switch p.op {
-        case 0u: { return select(0.0, 1.0, x > 0.0); }
+        case 0u: { return select(0.0, 1.0, x > 0.0 || is_nan(x)); }
         case 1u: { return select(p.alpha, 1.0, x > 0.0); }
         case 2u: { return select(p.alpha * exp(min(x, 0.0)), 1.0, x > 0.0); }
         case 3u: { let t = tanh_stable(x); return 1.0 - t * t; }
@@ -82,7 +96,7 @@ fn activation_backward(@builtin(local_invocation_index) lid: u32, @builtin(workg
 
 fn act_grad_from_output(y: f32) -> f32 {
     switch p.op {
-        case 0u: { return select(0.0, 1.0, y > 0.0); }
+        case 0u: { return select(0.0, 1.0, y > 0.0 || is_nan(y)); }
         case 1u: { return select(p.alpha, 1.0, y > 0.0); }
         case 2u: { return select(y + p.alpha, 1.0, y > 0.0); }
         case 3u: { return 1.0 - y * y; }
@@ -107,7 +121,8 @@ fn binary(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
         } else if (p.op == 1u) {
             dst[i] = p.alpha * a[i];
         } else {
-            dst[i] = max(p.alpha * a[i] + p.beta * b[i], 0.0);
+            let v = p.alpha * a[i] + p.beta * b[i];
+            dst[i] = select(max(v, 0.0), v, is_nan(v));
         }
     }
 }
@@ -151,5 +166,19 @@ fn copy_channels(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
         dst[wide] = a[i];
     } else {
         dst[i] = a[wide];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn track_nonfinite(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    if (linear(wid, nwg, lid) != 0u) {
+        return;
+    }
+    let steps = dst[0] + 1.0;
+    dst[0] = steps;
+    let v = a[0];
+    if (dst[1] == 0.0 && (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u) {
+        dst[1] = steps;
+        dst[2] = v;
     }
 }

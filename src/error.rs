@@ -75,6 +75,17 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// Training stopped because a step's loss was NaN or infinite (Keras's TerminateOnNaN,
+    /// on by default: `FitOptions::terminate_on_nan`). `epoch` counts from 0 as
+    /// `EpochLog::epoch`, `step` from 1 within it as `StepLog::step`.
+    #[error(
+        "the training loss became {loss} at step {step} of epoch {epoch}; fit stopped (check the data, the learning rate and the loss, or set FitOptions::terminate_on_nan = false)"
+    )]
+    NonFiniteLoss {
+        epoch: usize,
+        step: usize,
+        loss: f32,
+    },
     /// A model-level request that does not fit the model (unknown layer, missing loss, …).
     #[error("model: {0}")]
     Model(String),

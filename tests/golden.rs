@@ -151,3 +151,81 @@ fn eval_batch_norm_needs_no_momentum() {
     );
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+/// Golden cases may carry NaN where PyTorch defines the result: a NaN input of ReLU and of
+/// max pooling gives NaN (and the pool's index points at it), checked exactly; a finite value
+/// where the golden one is NaN fails.
+#[test]
+fn cases_with_nan_pass_exactly() {
+    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let tmp = std::env::temp_dir().join(format!("wgcnn-golden-nan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
+    let read = |case: &str, t: &str| -> Vec<f32> {
+        std::fs::read(tmp.join(case).join(format!("{t}.f32")))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    let write = |case: &str, t: &str, v: &[f32]| {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        std::fs::write(tmp.join(case).join(format!("{t}.f32")), bytes).unwrap();
+    };
+    let mut cases = Vec::new();
+    for case in ["relu_nf", "maxpool_k2_s2"] {
+        std::fs::create_dir_all(tmp.join(case)).unwrap();
+        for f in std::fs::read_dir(src.join(case)).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), tmp.join(case).join(f.file_name())).unwrap();
+        }
+        let c = manifest["cases"].as_array().unwrap().iter();
+        cases.push(c.clone().find(|c| c["name"] == case).unwrap().clone());
+    }
+    // ReLU: x[5] = NaN gives y[5] = NaN, and the gradient passes there.
+    let (mut x, mut y, dy, mut dx) = (
+        read("relu_nf", "x"),
+        read("relu_nf", "y"),
+        read("relu_nf", "dy"),
+        read("relu_nf", "dx"),
+    );
+    (x[5], y[5], dx[5]) = (f32::NAN, f32::NAN, dy[5]);
+    write("relu_nf", "x", &x);
+    write("relu_nf", "y", &y);
+    write("relu_nf", "dx", &dx);
+    // Max pooling 2×2 / 2: x[0] = NaN wins window 0 of the first plane.
+    let (mut x, mut y, mut idx, dy, mut dx) = (
+        read("maxpool_k2_s2", "x"),
+        read("maxpool_k2_s2", "y"),
+        read("maxpool_k2_s2", "idx"),
+        read("maxpool_k2_s2", "dy"),
+        read("maxpool_k2_s2", "dx"),
+    );
+    dx[idx[0] as usize] = 0.0;
+    (x[0], y[0], idx[0], dx[0]) = (f32::NAN, f32::NAN, 0.0, dy[0]);
+    for (t, v) in [("x", &x), ("y", &y), ("idx", &idx), ("dx", &dx)] {
+        write("maxpool_k2_s2", t, v);
+    }
+    let doc = serde_json::json!({ "cases": cases });
+    std::fs::write(tmp.join("cases.json"), doc.to_string()).unwrap();
+    for o in run_dir(&gpu, &tmp).unwrap() {
+        assert!(
+            matches!(o.status, Status::Passed { .. }),
+            "{}: {:?}",
+            o.name,
+            o.status
+        );
+    }
+    // A number where the golden value is NaN fails.
+    y[0] = 1.0;
+    write("maxpool_k2_s2", "y", &y);
+    let s = run_dir(&gpu, &tmp).unwrap();
+    assert!(
+        matches!(s[1].status, Status::Failed { .. }),
+        "{:?}",
+        s[1].status
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -230,3 +230,91 @@ fn add_relu_is_the_rounded_sum_clamped() {
     let short = Tensor::from_slice(&gpu, [3], &[1.0; 3]).unwrap();
     assert!(ew::add_relu(&ta, &short).is_err());
 }
+
+/// Both NaN, the same infinity, or within a few ulps (tanh, sigmoid and ELU round).
+fn same(got: f32, want: f64) -> bool {
+    let g = f64::from(got);
+    (got.is_nan() && want.is_nan())
+        || g == want
+        || (want.is_finite() && (g - want).abs() <= 1e-6 * want.abs().max(1.0))
+}
+
+/// NaN and ±∞ through every activation and its gradients, the residual add + ReLU and the
+/// conv epilogue: NaN stays NaN (PyTorch), whatever the driver's max and min do with it.
+#[test]
+fn nan_and_infinity_propagate_as_in_pytorch() {
+    let gpu = gpu();
+    let xs = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+        0.0,
+        1.5,
+        -2.0,
+        f32::NAN,
+    ];
+    let x = Tensor::from_slice(&gpu, [xs.len()], &xs).unwrap();
+    let dy = Tensor::from_slice(&gpu, [xs.len()], &[1.0; 8]).unwrap();
+    let acts = [
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::Elu(1.0),
+        Activation::Tanh,
+        Activation::Sigmoid,
+    ];
+    for f in acts {
+        let y = ew::activation(&x, f).unwrap().to_vec().unwrap();
+        for (i, (&g, &v)) in y.iter().zip(&xs).enumerate() {
+            let want = cpu::activation(f64::from(v), f);
+            assert!(same(g, want), "{f:?}({v}) = {g}, want {want} [{i}]");
+        }
+        assert!(y[0].is_nan() && y[7].is_nan(), "{f:?} keeps NaN");
+    }
+    // ReLU's gradient passes where x is not ≤ 0, NaN included (threshold_backward).
+    let g = ew::activation_backward(&dy, &x, Activation::Relu)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert_eq!(g, vec![1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
+    let y = ew::activation(&x, Activation::Relu).unwrap();
+    let g = ew::activation_backward_from_output(&dy, &y, Activation::Relu)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert_eq!(g, vec![1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
+    let zeros = Tensor::zeros(&gpu, [xs.len()]).unwrap();
+    let s = ew::add_relu(&x, &zeros).unwrap().to_vec().unwrap();
+    assert!(s[0].is_nan() && s[1] == f32::INFINITY && s[2] == 0.0 && s[7].is_nan());
+    // The fused conv epilogue: a 1×1 conv of weight 1 passes x to the activation.
+    use wgcnn::ops::conv2d::{self, Conv2dParams};
+    let x4 = x.reshape(Shape::new([1, 1, 1, 8])).unwrap();
+    let w = Tensor::from_slice(&gpu, [1, 1, 1, 1], &[1.0]).unwrap();
+    for f in acts {
+        let y = conv2d::conv2d_activated(&x4, &w, None, &Conv2dParams::new(1), f)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert!(
+            y[0].is_nan() && y[7].is_nan(),
+            "{f:?} in the conv epilogue: {y:?}"
+        );
+    }
+}
+
+/// The non-finite-loss tracker against its reference, over a run of steps.
+#[test]
+fn the_non_finite_tracker_notes_the_first_bad_step() {
+    let gpu = gpu();
+    let watch = Tensor::zeros(&gpu, [3]).unwrap();
+    let mut want = [0.0; 3];
+    for v in [0.5, 2.0, f32::INFINITY, f32::NAN, 1.0] {
+        let loss = Tensor::from_slice(&gpu, [1], &[v]).unwrap();
+        ew::track_nonfinite(&loss, &watch).unwrap();
+        want = cpu::track_nonfinite(want, f64::from(v));
+    }
+    assert_eq!(to_f64(&watch.to_vec().unwrap()), want.to_vec());
+    assert_eq!(want, [5.0, 3.0, f64::INFINITY]);
+    let bad = Tensor::zeros(&gpu, [2]).unwrap();
+    assert!(ew::track_nonfinite(&bad, &watch).is_err());
+}

@@ -338,3 +338,39 @@ fn bad_pooling_input_is_an_error() {
         assert!(r.is_err(), "case {i} should be an error");
     }
 }
+
+/// Max pooling keeps NaN as PyTorch: a NaN beats every number and a later NaN an earlier one
+/// (`val > max || isnan(val)`), on the bits; the reference agrees; ±∞ are ordinary values.
+#[test]
+fn max_pooling_propagates_nan() {
+    let gpu = gpu();
+    let mut xs = vec![0.0f32; 16];
+    xs[1] = f32::NAN; // window (0, 0): NaN at 1, and a larger number at 4
+    xs[4] = 3.0;
+    xs[2] = f32::NAN; // window (0, 1): NaN at 2, then another at 7 (the later wins)
+    xs[7] = f32::NAN;
+    xs[10] = f32::INFINITY; // window (1, 1)
+    xs[8] = f32::NEG_INFINITY; // window (1, 0): the other taps are 0
+    let x = Tensor::from_slice(&gpu, [1, 1, 4, 4], &xs).unwrap();
+    let p = Pool2dParams::max(2);
+    let g = p.resolve(x.shape()).unwrap();
+    let (y, idx) = pool::max_pool2d(&x, &p).unwrap();
+    let (y, idx) = (y.to_vec().unwrap(), idx.to_vec().unwrap());
+    let (y_ref, idx_ref) = cpu::max_forward(&g, &to_f64(&xs));
+    assert!(y[0].is_nan() && y[1].is_nan() && y_ref[0].is_nan() && y_ref[1].is_nan());
+    assert_eq!((y[2], y[3]), (0.0, f32::INFINITY));
+    assert_eq!(to_f64(&idx), idx_ref);
+    assert_eq!(idx, vec![1.0, 7.0, 9.0, 10.0]);
+    let inf = pool::max_pool2d_inference(&x, &p)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert!(inf[0].is_nan() && inf[1].is_nan() && inf[3] == f32::INFINITY);
+    let (yc, _) =
+        pool::channel_max_pool(&x.reshape(Shape::new([1, 16, 1, 1])).unwrap(), 4).unwrap();
+    let yc = yc.to_vec().unwrap();
+    assert!(
+        yc[0].is_nan() && yc[1].is_nan() && yc[2] == f32::INFINITY,
+        "{yc:?}"
+    );
+}

@@ -149,6 +149,7 @@ impl Shader {
                 "bias_add",
                 "dropout",
                 "copy_channels",
+                "track_nonfinite",
             ],
             Shader::Matmul => &["matmul", "matmul_tiled"],
             Shader::Reduce => &[

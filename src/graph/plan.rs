@@ -41,6 +41,9 @@ pub(crate) struct PlanSpec<'a> {
     pub heads: &'a [Head],
     pub batch: usize,
     pub training: bool,
+    /// Where a training plan counts its steps and notes the first non-finite loss
+    /// (`[steps, first, value]`, see `ops::elementwise::track_nonfinite`).
+    pub watch: Option<&'a Tensor>,
 }
 
 impl Plan {
@@ -116,6 +119,9 @@ impl Plan {
                     let sum = b.axpby(1.0, acc, 1.0, v)?;
                     gpu.copy(&sum, 0, acc, 0, 1)?;
                 }
+            }
+            if let (Some(watch), Some(loss), true) = (spec.watch, &out.loss, training) {
+                crate::ops::elementwise::track_nonfinite(loss, watch)?;
             }
             Ok((out.outputs, b.dynamics.into_inner()))
         })?;

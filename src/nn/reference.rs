@@ -474,7 +474,8 @@ impl Backend for CpuBackend {
     }
     fn add_relu(&self, a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
         let sum = self.axpby(1.0, a, 1.0, b)?;
-        let y: Vec<f64> = sum.v().iter().map(|&v| v.max(0.0)).collect();
+        let relu = |v: f64| crate::ops::elementwise::cpu::activation(v, Activation::Relu);
+        let y: Vec<f64> = sum.v().iter().map(|&v| relu(v)).collect();
         t(sum.shape.clone(), y)
     }
     fn concat(&self, parts: &[&HostTensor]) -> Result<HostTensor> {

@@ -46,7 +46,8 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Checks that the sizes agree and every label is below its class count.
+    /// Checks that the sizes agree, that there is at least one sample, that every input and
+    /// regression target is finite, and that every label is below its class count.
     pub fn new(x: Vec<f32>, sample: impl Into<Shape>, targets: Vec<Targets>) -> Result<Dataset> {
         let sample = sample.into();
         let per = sample.numel();
@@ -59,6 +60,14 @@ impl Dataset {
             });
         }
         let n = x.len() / per;
+        if n == 0 {
+            return Err(Error::invalid(
+                "Dataset",
+                "samples",
+                0,
+                "a dataset needs at least one sample",
+            ));
+        }
         for t in &targets {
             let exact = match t {
                 Targets::Values { data, sample } => data.len() == n * sample.numel(),
@@ -95,7 +104,37 @@ impl Dataset {
                 }
             }
         }
-        Ok(Dataset { x, sample, targets })
+        let d = Dataset { x, sample, targets };
+        d.check_finite()?;
+        Ok(d)
+    }
+
+    /// An `Err` naming the first sample with a NaN or infinite input or regression target: one
+    /// such value turns the loss into NaN for the rest of training.
+    pub fn check_finite(&self) -> Result<()> {
+        let per = self.sample.numel().max(1);
+        if let Some(i) = self.x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "Dataset",
+                "input",
+                format!("{} at sample {}, element {}", self.x[i], i / per, i % per),
+                "inputs must be finite",
+            ));
+        }
+        for (h, t) in self.targets.iter().enumerate() {
+            if let Targets::Values { data, sample } = t {
+                if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                    let k = sample.numel().max(1);
+                    return Err(Error::invalid(
+                        "Dataset",
+                        "target",
+                        format!("{} at sample {} of head {h}", data[i], i / k),
+                        "targets must be finite",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A classification set: one head of class indices.
@@ -175,13 +214,14 @@ impl Dataset {
         if c == 0
             || mean.len() != c
             || std.len() != c
-            || std.iter().any(|&s| s.is_nan() || s <= 0.0)
+            || mean.iter().any(|m| !m.is_finite())
+            || std.iter().any(|&s| !s.is_finite() || s <= 0.0)
         {
             return Err(Error::invalid(
                 "Dataset::normalize",
                 "mean/std",
                 format!("{} / {} values", mean.len(), std.len()),
-                format!("one per channel ({c}), std > 0"),
+                format!("one per channel ({c}), finite, std > 0"),
             ));
         }
         let plane = self.sample.numel() / c;

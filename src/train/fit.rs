@@ -31,7 +31,16 @@ pub struct FitOptions {
     pub log_every: usize,
     /// Drop the last partial batch of an epoch (else it runs as a smaller batch).
     pub drop_last: bool,
+    /// Stop with [`Error::NonFiniteLoss`] naming the step whose loss was NaN or infinite
+    /// (Keras's TerminateOnNaN). Every step's loss is checked on the GPU; the host looks at
+    /// the result every [`NAN_CHECK_STEPS`] steps, at each log and at the epoch's end, so at
+    /// most that many steps run past the bad one.
+    pub terminate_on_nan: bool,
 }
+
+/// How often (in steps) `fit` reads back whether a loss was not finite: one small read-back,
+/// which waits for the GPU, per this many steps.
+pub const NAN_CHECK_STEPS: usize = 32;
 
 impl Default for FitOptions {
     fn default() -> Self {
@@ -43,6 +52,7 @@ impl Default for FitOptions {
             seed: 0,
             log_every: 0,
             drop_last: false,
+            terminate_on_nan: true,
         }
     }
 }
@@ -114,12 +124,15 @@ impl Model {
             )));
         }
         self.take_sums(true)?;
+        self.take_nonfinite()?;
         let mut history = History::default();
         for epoch in opts.initial_epoch..opts.epochs {
             let order = epoch_order(n, opts, epoch);
             let start = Instant::now();
             let (mut since, mut since_samples, mut since_t) = (0usize, 0usize, Instant::now());
             let mut sums = (0.0, 0.0);
+            // Steps of this epoch before the tracker's current window.
+            let mut checked = 0;
             // Batches are gathered on a second thread, two ahead, while this one records
             // and submits: the GPU never waits for the host to copy samples.
             std::thread::scope(|scope| -> Result<()> {
@@ -142,6 +155,10 @@ impl Model {
                     let b = x.len() / train.sample.numel();
                     since += b;
                     since_samples += b;
+                    let log_now = opts.log_every > 0 && (s + 1) % opts.log_every == 0;
+                    if opts.terminate_on_nan && (log_now || (s + 1) % NAN_CHECK_STEPS == 0) {
+                        checked += self.check_finite_loss(epoch, checked)?;
+                    }
                     if opts.log_every > 0 && (s + 1) % opts.log_every == 0 && s + 1 < steps {
                         let got = self.take_sums(true)?;
                         sums = (sums.0 + got.0, sums.1 + got.1);
@@ -160,6 +177,11 @@ impl Model {
                 }
                 Ok(())
             })?;
+            if opts.terminate_on_nan {
+                self.check_finite_loss(epoch, checked)?;
+            } else {
+                self.take_nonfinite()?;
+            }
             let got = self.take_sums(true)?;
             let seconds = start.elapsed().as_secs_f64();
             let train_m = self.metrics((sums.0 + got.0, sums.1 + got.1), since_samples);
@@ -179,6 +201,19 @@ impl Model {
             history.epochs.push(log);
         }
         Ok(history)
+    }
+
+    /// An `Err` when a training step since the last check had a non-finite loss (`checked`
+    /// steps of `epoch` came before them); else the number of steps checked.
+    fn check_finite_loss(&mut self, epoch: usize, checked: usize) -> Result<usize> {
+        match self.take_nonfinite()? {
+            (Some((before, loss)), _) => Err(Error::NonFiniteLoss {
+                epoch,
+                step: checked + before + 1,
+                loss,
+            }),
+            (None, steps) => Ok(steps),
+        }
     }
 
     /// Mean loss and accuracy over `data` in inference mode.

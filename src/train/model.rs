@@ -15,6 +15,7 @@ use crate::graph::{Graph, Memory, Summary};
 use crate::nn::Layer;
 use crate::ops::conv2d::Pass;
 use crate::ops::optim::Optimizer;
+use crate::tensor::Tensor;
 
 /// Submissions allowed in flight before a step waits (bounds queued uploads).
 const IN_FLIGHT: usize = 2;
@@ -32,6 +33,9 @@ pub struct Model {
     /// Training steps taken (schedules and dropout masks follow it).
     pub(crate) step: u64,
     pub(super) in_flight: VecDeque<wgpu::SubmissionIndex>,
+    /// Training steps since the last [`Model::take_nonfinite`] and the first of them whose
+    /// loss was not finite, counted on the GPU by every training plan.
+    watch: Tensor,
 }
 
 impl Model {
@@ -45,6 +49,7 @@ impl Model {
             )));
         }
         let store = ParamStore::new(gpu, &graph)?;
+        let watch = Tensor::zeros(gpu, [3])?;
         Ok(Model {
             gpu: gpu.clone(),
             graph,
@@ -56,6 +61,7 @@ impl Model {
             plans: Vec::new(),
             step: 0,
             in_flight: VecDeque::new(),
+            watch,
         })
     }
 
@@ -179,6 +185,7 @@ impl Model {
             heads: &self.heads,
             batch,
             training,
+            watch: Some(&self.watch),
         };
         let plan = Plan::compile(&self.gpu, &spec, &self.store, self.optimizer.as_mut())?;
         self.plans.push(plan);
@@ -314,6 +321,17 @@ impl Model {
         Ok(Vec::new())
     }
 
+    /// The first training step since the last call whose loss was NaN or infinite, as
+    /// (steps before it, its loss), and the steps counted; then starts counting afresh.
+    pub(super) fn take_nonfinite(&mut self) -> Result<(Option<(usize, f32)>, usize)> {
+        let w = self.watch.to_vec()?;
+        self.gpu
+            .queue()
+            .write_buffer(self.watch.buffer(), self.watch.offset(), &[0; 12]);
+        let first = (w[1] > 0.0).then(|| (w[1] as usize - 1, w[2]));
+        Ok((first, w[0] as usize))
+    }
+
     /// Reads and resets the loss and hit sums of the plans of one mode:
     /// (Σ batch · mean loss, Σ hits).
     pub(super) fn take_sums(&mut self, training: bool) -> Result<(f64, f64)> {
@@ -327,8 +345,18 @@ impl Model {
         Ok((loss, hits))
     }
 
-    /// Checks that a dataset's samples have the model's input shape and one target per head.
+    /// Checks that a dataset has samples of the model's input shape, finite values and one
+    /// target per head (its fields are public, so `Dataset::new`'s checks may not have run).
     pub(super) fn check_data(&self, d: &Dataset) -> Result<()> {
+        if d.is_empty() {
+            return Err(Error::invalid(
+                "Model",
+                "dataset",
+                "0 samples",
+                "needs at least one sample",
+            ));
+        }
+        d.check_finite()?;
         let want = self.graph.shape(self.graph.inputs[0]);
         if &d.sample != want {
             return Err(Error::ShapeMismatch {

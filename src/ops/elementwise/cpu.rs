@@ -2,8 +2,11 @@
 
 use super::Activation;
 
+/// f(x); f(NaN) = NaN for every activation, as PyTorch.
 pub fn activation(x: f64, f: Activation) -> f64 {
     match f {
+        // f64::max would drop the NaN.
+        Activation::Relu if x.is_nan() => x,
         Activation::Relu => x.max(0.0),
         Activation::LeakyRelu(a) => {
             if x > 0.0 {
@@ -24,11 +27,11 @@ pub fn activation(x: f64, f: Activation) -> f64 {
     }
 }
 
-/// f'(x); ReLU'(0) = 0.
+/// f'(x); ReLU'(0) = 0, ReLU'(NaN) = 1 (PyTorch passes the gradient unless x ≤ 0).
 pub fn activation_grad(x: f64, f: Activation) -> f64 {
     match f {
         Activation::Relu => {
-            if x > 0.0 {
+            if x > 0.0 || x.is_nan() {
                 1.0
             } else {
                 0.0
@@ -59,7 +62,7 @@ pub fn activation_grad(x: f64, f: Activation) -> f64 {
 /// f'(x) from y = f(x) (for the activations of [`Activation::grad_from_output`]).
 pub fn activation_grad_from_output(y: f64, f: Activation) -> f64 {
     match f {
-        Activation::Relu => f64::from(u8::from(y > 0.0)),
+        Activation::Relu => f64::from(u8::from(y > 0.0 || y.is_nan())),
         Activation::LeakyRelu(a) => {
             if y > 0.0 {
                 1.0
@@ -94,4 +97,14 @@ pub fn dropout_keeps(i: u32, seed: u32, step: u32, rate: f32) -> bool {
 /// The hash value below which an element is dropped: rate · 2³².
 pub fn dropout_threshold(rate: f32) -> u32 {
     (f64::from(rate) * 4_294_967_296.0).min(f64::from(u32::MAX)) as u32
+}
+
+/// `track_nonfinite`: `watch` = [steps, first, value] after one more step with `loss`.
+pub fn track_nonfinite(watch: [f64; 3], loss: f64) -> [f64; 3] {
+    let steps = watch[0] + 1.0;
+    if watch[1] == 0.0 && !loss.is_finite() {
+        [steps, steps, loss]
+    } else {
+        [steps, watch[1], watch[2]]
+    }
 }

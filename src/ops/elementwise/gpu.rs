@@ -171,3 +171,21 @@ pub(crate) fn copy_channels(
     };
     run("copy_channels", u, src, None, dst)
 }
+
+/// Counts a step in `watch` = [steps, first, value] and notes the first step whose `loss`
+/// (one value) is not finite (elementwise.wgsl).
+pub(crate) fn track_nonfinite(loss: &Tensor, watch: &Tensor) -> Result<()> {
+    if loss.numel() != 1 || watch.numel() != 3 {
+        return Err(Error::ShapeMismatch {
+            op: "track_nonfinite",
+            what: "loss and watch",
+            expected: "1 and 3 values".into(),
+            got: format!("{} and {}", loss.numel(), watch.numel()),
+        });
+    }
+    let u = EwUniforms {
+        len: 1,
+        ..EwUniforms::default()
+    };
+    run("track_nonfinite", u, loss, None, watch)
+}

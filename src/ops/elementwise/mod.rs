@@ -222,3 +222,11 @@ pub fn split_channels(x: &Tensor, sizes: &[usize]) -> Result<Vec<Tensor>> {
     }
     Ok(out)
 }
+
+/// Counts a training step in `watch` (`[3]`: steps, first, value) and notes the first step
+/// whose one-value `loss` is NaN or infinite: how `fit` finds the step where training broke
+/// without reading the loss back every step.
+pub fn track_nonfinite(loss: &Tensor, watch: &Tensor) -> Result<()> {
+    crate::ops::same_device("track_nonfinite", &[loss, watch])?;
+    gpu::track_nonfinite(loss, watch)
+}
