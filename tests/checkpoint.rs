@@ -143,6 +143,15 @@ fn bad_files_are_errors_and_change_nothing() {
         std::fs::write(&bad, &f).unwrap();
         assert!(m.load(&bad).is_err(), "flipped byte {i} was accepted");
     }
+    // Flip one bit of every byte of the header (its length, the tensor table and the
+    // metadata, the checksum's own key included): never accepted.
+    let header = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    for i in 0..header {
+        let mut f = good.clone();
+        f[i] ^= 1 << (i % 8);
+        std::fs::write(&bad, &f).unwrap();
+        assert!(m.load(&bad).is_err(), "flipped header byte {i} was accepted");
+    }
     assert_eq!(
         m.parameters().unwrap(),
         before,

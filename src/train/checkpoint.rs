@@ -175,6 +175,14 @@ impl Model {
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
+        // A wgcnn file always carries its checksum: wgcnn metadata without one is a damaged
+        // checksum entry (one flipped bit in its key), not a PyTorch export.
+        if !meta.contains_key(CHECKSUM) && meta.keys().any(|k| k.starts_with("wgcnn.")) {
+            return Err(Error::format(
+                path,
+                "the file carries wgcnn metadata but no checksum entry: it is corrupt",
+            ));
+        }
         if let Some(want) = meta.get(CHECKSUM) {
             let mut names = st.names();
             names.sort();
