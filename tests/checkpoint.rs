@@ -150,7 +150,10 @@ fn bad_files_are_errors_and_change_nothing() {
         let mut f = good.clone();
         f[i] ^= 1 << (i % 8);
         std::fs::write(&bad, &f).unwrap();
-        assert!(m.load(&bad).is_err(), "flipped header byte {i} was accepted");
+        assert!(
+            m.load(&bad).is_err(),
+            "flipped header byte {i} was accepted"
+        );
     }
     assert_eq!(
         m.parameters().unwrap(),

@@ -21,12 +21,16 @@ pub(crate) fn cache_dir() -> Option<PathBuf> {
     Some(base.join("wgcnn"))
 }
 
-/// Writes `bytes` to `file` atomically, making its folder; failures are ignored (a cache).
+/// Writes `bytes` to `file` atomically, making its folder; a failure is only logged (a cache).
 pub(crate) fn store(file: &std::path::Path, bytes: &[u8]) {
-    if let Some(dir) = file.parent() {
-        if std::fs::create_dir_all(dir).is_ok() {
-            let _ = crate::error::write_atomic(file, bytes);
-        }
+    let written = match file.parent() {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .map_err(crate::error::Error::io(dir))
+            .and_then(|()| crate::error::write_atomic(file, bytes)),
+        None => Ok(()),
+    };
+    if let Err(e) = written {
+        log::debug!("cache not written: {e}");
     }
 }
 
@@ -48,10 +52,25 @@ impl PipelineDiskCache {
         }
         let key = wgpu::util::pipeline_cache_key(info)?;
         let file = cache_dir()?.join("pipelines").join(key);
-        let data = std::fs::read(&file).ok().and_then(|bytes| {
-            let (digest, data) = bytes.split_at_checked(16)?;
-            (Md5::digest(data).as_slice() == digest).then(|| data.to_vec())
-        });
+        let data = match std::fs::read(&file) {
+            Ok(bytes) => {
+                let data = bytes
+                    .split_at_checked(16)
+                    .filter(|(digest, data)| Md5::digest(data).as_slice() == *digest)
+                    .map(|(_, data)| data.to_vec());
+                match &data {
+                    Some(d) => {
+                        log::debug!("pipeline cache: {} bytes from {}", d.len(), file.display())
+                    }
+                    None => log::warn!("damaged pipeline cache {} ignored", file.display()),
+                }
+                data
+            }
+            Err(_) => {
+                log::debug!("no pipeline cache at {} yet", file.display());
+                None
+            }
+        };
         // SAFETY: `data` is what `get_data` returned in an earlier process for the same
         // cache key (adapter and driver), unaltered since: its digest matched. wgpu checks
         // the header again and falls back to an empty cache if it does not fit this device.

@@ -7,6 +7,7 @@
 mod adapter;
 pub(crate) mod capture;
 pub(crate) mod disk_cache;
+pub mod driver;
 pub mod loops;
 mod pipelines;
 mod recorder;
@@ -56,6 +57,7 @@ pub(crate) struct GpuInner {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) info: wgpu::AdapterInfo,
+    pub(crate) driver: driver::Driver,
     pub(crate) limits: wgpu::Limits,
     pub(crate) pipelines: pipelines::Cache,
     pub(crate) pending: Mutex<recorder::Pending>,
@@ -142,10 +144,12 @@ impl Gpu {
         }));
         let limits = device.limits();
         let pipelines = pipelines::Cache::new(&device, &info);
-        Gpu(Arc::new(GpuInner {
+        let driver = driver::Driver::of(&info);
+        let gpu = Gpu(Arc::new(GpuInner {
             device,
             queue,
             info,
+            driver,
             limits,
             pipelines,
             pending: Mutex::new(recorder::Pending::default()),
@@ -156,7 +160,16 @@ impl Gpu {
             submits: AtomicU64::new(0),
             dispatches: AtomicU64::new(0),
             loop_budget: AtomicUsize::new(loops::LOOP_BUDGET),
-        }))
+        }));
+        log::info!("wgcnn on {}", gpu.describe());
+        for q in &gpu.0.driver.quirks {
+            if q.applied() {
+                log::info!("{}: {q}", gpu.0.driver);
+            } else {
+                log::warn!("{}: {q}", gpu.0.driver);
+            }
+        }
+        gpu
     }
 
     pub fn device(&self) -> &wgpu::Device {
@@ -174,7 +187,8 @@ impl Gpu {
     pub fn features(&self) -> wgpu::Features {
         self.0.device.features()
     }
-    /// One line naming the adapter, its type and backend, for logs and bench tables.
+    /// One line naming the adapter, its driver, type and backend, and the driver's known
+    /// quirks, for logs and bench tables.
     pub fn describe(&self) -> String {
         let i = &self.0.info;
         let driver = if i.driver_info.is_empty() {
@@ -182,10 +196,21 @@ impl Gpu {
         } else {
             &i.driver_info
         };
-        format!(
+        let mut s = format!(
             "{}, {driver} ({:?}, {:?})",
             i.name, i.device_type, i.backend
-        )
+        );
+        let quirks = &self.0.driver.quirks;
+        if !quirks.is_empty() {
+            let list: Vec<String> = quirks.iter().map(|q| q.to_string()).collect();
+            s += &format!("; quirks: {}", list.join("; "));
+        }
+        s
+    }
+
+    /// The driver (name, Mesa version where it is Mesa's) and its known quirks.
+    pub fn driver(&self) -> &driver::Driver {
+        &self.0.driver
     }
     /// True for software adapters (lavapipe, llvmpipe, WARP), where register-blocked kernels
     /// beat workgroup-memory tiling.

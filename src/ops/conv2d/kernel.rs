@@ -56,17 +56,11 @@ impl RegisterTile {
     /// (4×8 is fastest there); hardware GPUs get a tile that leaves room for occupancy.
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> RegisterTile {
         let software = info.device_type == wgpu::DeviceType::Cpu;
-        match mesa_major(&info.driver_info) {
-            Some(v) if software && v >= 25 => RegisterTile { mr: 8, nr: 16 },
+        match crate::gpu::driver::mesa_version(&info.driver_info) {
+            Some((v, _, _)) if software && v >= 25 => RegisterTile { mr: 8, nr: 16 },
             _ => RegisterTile { mr: 4, nr: 8 },
         }
     }
-}
-
-/// "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)" → 25.
-fn mesa_major(driver_info: &str) -> Option<u32> {
-    let rest = &driver_info[driver_info.find("Mesa ")? + 5..];
-    rest.split('.').next()?.trim().parse().ok()
 }
 
 /// Which kernel runs a pass. `choose_*` picks one; tests force each to prove it.
@@ -234,18 +228,5 @@ fn direct_backward_filter(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2
         Conv2dKernel::Gemm(RegisterTile { mr: 4, nr: 8 })
     } else {
         Conv2dKernel::Gemm(RegisterTile::for_adapter(info))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mesa_major;
-
-    #[test]
-    fn reads_the_mesa_version() {
-        assert_eq!(mesa_major("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"), Some(25));
-        assert_eq!(mesa_major("Mesa 22.3.6 (LLVM 15.0.6)"), Some(22));
-        assert_eq!(mesa_major("NVIDIA 550.1"), None);
-        assert_eq!(mesa_major(""), None);
     }
 }

@@ -128,6 +128,11 @@ pub(crate) struct Tuner {
     file: Option<PathBuf>,
 }
 
+fn file_name(file: &Option<PathBuf>) -> String {
+    file.as_ref()
+        .map_or(String::new(), |f| f.display().to_string())
+}
+
 /// `<cache>/wgcnn/autotune/<adapter and driver>.json`.
 fn cache_file(info: &wgpu::AdapterInfo) -> Option<PathBuf> {
     let name: String = format!("{} {} {:?}", info.name, info.driver_info, info.backend)
@@ -144,7 +149,11 @@ impl Tuner {
         let mut choices = HashMap::new();
         if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
             // A damaged cache is only a lost cache: it is rewritten on the next tuning.
-            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&text) {
+            let parsed = serde_json::from_str(&text);
+            if !matches!(parsed, Ok(serde_json::Value::Object(_))) {
+                log::warn!("damaged autotune cache ignored: {}", file_name(&file));
+            }
+            if let Ok(serde_json::Value::Object(map)) = parsed {
                 for (k, v) in map {
                     if let (Some(class), Some(kernel)) =
                         (parse_class(&k), v.as_str().and_then(parse_kernel))
@@ -257,7 +266,14 @@ impl Gpu {
             Some(k) if self.allowed(k, g, pass) => k,
             _ => match heuristic(g, pass, info) {
                 k if self.allowed(k, g, pass) => k,
-                _ => choose_direct(g, pass, info),
+                k => {
+                    let direct = choose_direct(g, pass, info);
+                    log::debug!(
+                        "conv2d {pass:?} {g}: {k:?} needs more than the workspace or binding \
+                         limit, {direct:?} instead"
+                    );
+                    direct
+                }
             },
         }
     }
@@ -299,6 +315,11 @@ impl Gpu {
             [only] => only,
             _ => self.fastest(g, pass, &candidates)?,
         };
+        log::info!(
+            "conv2d autotune {}: {choice:?} (of {} candidates)",
+            class.text(),
+            candidates.len()
+        );
         if let Ok(mut c) = self.0.tuner.choices.lock() {
             c.insert(class, choice);
             self.0.tuner.save(&c);

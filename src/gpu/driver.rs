@@ -1,0 +1,164 @@
+//! The adapter's driver and the quirks of it that wgcnn knows: which it works around (for
+//! every adapter) and which it only warns about.
+
+use std::fmt;
+
+/// A driver behaviour that matters to wgcnn.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Quirk {
+    /// gallivm (lavapipe, and llvmpipe behind GL) ends every loop of an invocation once
+    /// 65,535 loop passes have run in all, with no error: measured on Mesa 22.3.6, absent
+    /// on 25.0.7 (versions between not measured). wgcnn keeps every dispatch under its loop
+    /// budget on every adapter (`gpu::loops`), so nothing needs to change here.
+    LoopLimit,
+    /// lavapipe before Mesa 25 runs wgcnn's kernels 2.6–5× slower than Mesa 25 on the same
+    /// machine (22.3.6 against 25.0.7): a warning; `tools/install-lavapipe.sh` installs 25.
+    SlowMesa,
+}
+
+impl Quirk {
+    /// Whether wgcnn works around it (else it only warns).
+    pub fn applied(self) -> bool {
+        matches!(self, Quirk::LoopLimit)
+    }
+}
+
+impl fmt::Display for Quirk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Quirk::LoopLimit => {
+                "loops end after 65,535 passes per invocation (kept under by the loop budget)"
+            }
+            Quirk::SlowMesa => {
+                "Mesa before 25: kernels 2.6-5x slower than on Mesa 25; upgrade (tools/install-lavapipe.sh)"
+            }
+        })
+    }
+}
+
+/// What the adapter reports of its driver, and its quirks.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Driver {
+    /// The driver's name (`driver`, else the adapter's name), e.g. "llvmpipe".
+    pub name: String,
+    /// The Mesa version (major, minor, patch) where the driver is Mesa's.
+    pub mesa: Option<(u32, u32, u32)>,
+    pub quirks: Vec<Quirk>,
+}
+
+impl Driver {
+    pub fn of(info: &wgpu::AdapterInfo) -> Driver {
+        let name = if info.driver.is_empty() {
+            info.name.clone()
+        } else {
+            info.driver.clone()
+        };
+        let mesa = mesa_version(&info.driver_info).or_else(|| mesa_version(&info.name));
+        // gallivm is the software rasteriser of llvmpipe and lavapipe.
+        let gallivm = info.device_type == wgpu::DeviceType::Cpu
+            && (info.name.contains("llvmpipe") || name.contains("llvmpipe"));
+        let mut quirks = Vec::new();
+        if let (true, Some((major, _, _))) = (gallivm, mesa) {
+            if major < 25 {
+                quirks.extend([Quirk::LoopLimit, Quirk::SlowMesa]);
+            }
+        }
+        Driver { name, mesa, quirks }
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        if let Some((a, b, c)) = self.mesa {
+            write!(f, ", Mesa {a}.{b}.{c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)" or "4.5 (Core Profile) Mesa 22.3.6" → (25, 0, 7).
+pub(crate) fn mesa_version(text: &str) -> Option<(u32, u32, u32)> {
+    let rest = &text[text.find("Mesa ")? + 5..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(rest.len());
+    let mut parts = rest[..end].split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    Some((
+        major,
+        parts.next().flatten().unwrap_or(0),
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(
+        name: &str,
+        driver: &str,
+        driver_info: &str,
+        ty: wgpu::DeviceType,
+    ) -> wgpu::AdapterInfo {
+        wgpu::AdapterInfo {
+            name: name.into(),
+            vendor: 0,
+            device: 0,
+            device_type: ty,
+            device_pci_bus_id: String::new(),
+            driver: driver.into(),
+            driver_info: driver_info.into(),
+            backend: wgpu::Backend::Vulkan,
+            subgroup_min_size: 8,
+            subgroup_max_size: 8,
+            transient_saves_memory: None,
+        }
+    }
+
+    #[test]
+    fn mesa_versions_parse() {
+        assert_eq!(
+            mesa_version("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"),
+            Some((25, 0, 7))
+        );
+        assert_eq!(
+            mesa_version("4.5 (Core Profile) Mesa 22.3.6"),
+            Some((22, 3, 6))
+        );
+        assert_eq!(mesa_version("Mesa 23"), Some((23, 0, 0)));
+        assert_eq!(mesa_version("NVIDIA 550.1"), None);
+        assert_eq!(mesa_version(""), None);
+    }
+
+    #[test]
+    fn quirks_follow_the_driver() {
+        let cpu = wgpu::DeviceType::Cpu;
+        let lvp22 = Driver::of(&info(
+            "llvmpipe (LLVM 15.0.6, 256 bits)",
+            "llvmpipe",
+            "Mesa 22.3.6 (LLVM 15.0.6)",
+            cpu,
+        ));
+        assert_eq!(lvp22.quirks, vec![Quirk::LoopLimit, Quirk::SlowMesa]);
+        assert_eq!(lvp22.to_string(), "llvmpipe, Mesa 22.3.6");
+        let gl22 = Driver::of(&info(
+            "llvmpipe (LLVM 15.0.6, 256 bits)",
+            "",
+            "4.5 (Core Profile) Mesa 22.3.6",
+            cpu,
+        ));
+        assert_eq!(gl22.quirks, lvp22.quirks);
+        let lvp25 = Driver::of(&info("llvmpipe", "llvmpipe", "Mesa 25.0.7", cpu));
+        assert!(lvp25.quirks.is_empty());
+        let gpu = Driver::of(&info(
+            "NVIDIA H200",
+            "NVIDIA",
+            "550.54",
+            wgpu::DeviceType::DiscreteGpu,
+        ));
+        assert_eq!((gpu.mesa, gpu.quirks.len()), (None, 0));
+        assert!(Quirk::LoopLimit.applied() && !Quirk::SlowMesa.applied());
+    }
+}
