@@ -22,26 +22,3 @@ fn unknown_adapter_name_is_a_clear_error() {
         Gpu::new().expect("an adapter: install mesa-vulkan-drivers on machines without a GPU");
     assert!(gpu.limits().max_storage_buffer_binding_size >= 128 << 20);
 }
-
-/// The driver and its known quirks are recorded and shown by `describe()`: gallivm before
-/// Mesa 25 has the loop limit (worked around) and is slow (warned); newer drivers have none.
-#[test]
-fn driver_quirks_are_visible() {
-    let gpu = wgcnn::testing::shared_gpu().expect("a GPU test needs an adapter");
-    let d = gpu.driver();
-    let text = gpu.describe();
-    println!("{text}");
-    assert!(!d.name.is_empty());
-    let old_gallivm = gpu.is_software()
-        && gpu.adapter_info().name.contains("llvmpipe")
-        && d.mesa.is_some_and(|(major, _, _)| major < 25);
-    if old_gallivm {
-        assert!(d.quirks.contains(&wgcnn::gpu::driver::Quirk::LoopLimit));
-        assert!(
-            text.contains("quirks:") && text.contains("65,535"),
-            "{text}"
-        );
-    } else {
-        assert!(d.quirks.is_empty() && !text.contains("quirks:"), "{text}");
-    }
-}

@@ -104,16 +104,9 @@ mod tests {
     ) -> wgpu::AdapterInfo {
         wgpu::AdapterInfo {
             name: name.into(),
-            vendor: 0,
-            device: 0,
-            device_type: ty,
-            device_pci_bus_id: String::new(),
             driver: driver.into(),
             driver_info: driver_info.into(),
-            backend: wgpu::Backend::Vulkan,
-            subgroup_min_size: 8,
-            subgroup_max_size: 8,
-            transient_saves_memory: None,
+            ..wgpu::AdapterInfo::new(ty, wgpu::Backend::Vulkan)
         }
     }
 
