@@ -6,6 +6,33 @@ use std::path::Path;
 use wgcnn::testing::golden::{run_dir, Status};
 use wgcnn::testing::shared_gpu;
 
+/// A fresh folder under the temp dir holding copies of the committed cases `names`, and their
+/// manifest entries (to edit before writing `cases.json`).
+fn copy_cases(tag: &str, names: &[&str]) -> (std::path::PathBuf, Vec<serde_json::Value>) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let tmp = std::env::temp_dir().join(format!("wgcnn-golden-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
+    let mut entries = Vec::new();
+    for case in names {
+        std::fs::create_dir_all(tmp.join(case)).unwrap();
+        for f in std::fs::read_dir(src.join(case)).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), tmp.join(case).join(f.file_name())).unwrap();
+        }
+        let all = manifest["cases"].as_array().unwrap();
+        entries.push(all.iter().find(|c| c["name"] == *case).unwrap().clone());
+    }
+    (tmp, entries)
+}
+
+/// Writes `cases` as the folder's manifest.
+fn write_manifest(dir: &Path, cases: Vec<serde_json::Value>) {
+    let doc = serde_json::json!({ "cases": cases });
+    std::fs::write(dir.join("cases.json"), doc.to_string()).unwrap();
+}
+
 #[test]
 fn committed_pytorch_cases_pass() {
     let gpu = shared_gpu().expect("a GPU test needs an adapter");
@@ -25,29 +52,13 @@ fn committed_pytorch_cases_pass() {
 #[test]
 fn truncated_and_wrong_cases_fail() {
     let gpu = shared_gpu().expect("a GPU test needs an adapter");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let tmp = std::env::temp_dir().join(format!("wgcnn-golden-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
     let case = "conv_k3_s2_p1";
-    std::fs::create_dir_all(tmp.join(case)).unwrap();
-    for f in std::fs::read_dir(src.join(case)).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), tmp.join(case).join(f.file_name())).unwrap();
-    }
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
-    let one = manifest["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == case)
-        .unwrap()
-        .clone();
-    let mut other_op = one.clone();
+    let (tmp, mut entries) = copy_cases("bad", &[case]);
+    let mut other_op = entries[0].clone();
     other_op["name"] = "unsupported".into();
     other_op["op"] = "lrn".into();
-    let doc = serde_json::json!({ "cases": [one, other_op] });
-    std::fs::write(tmp.join("cases.json"), doc.to_string()).unwrap();
+    entries.push(other_op);
+    write_manifest(&tmp, entries);
 
     let status = |dir: &Path| {
         run_dir(&gpu, dir)
@@ -121,28 +132,17 @@ fn same_padding_matches_the_tensorflow_rule_of_the_goldens() {
 #[test]
 fn eval_batch_norm_needs_no_momentum() {
     let gpu = shared_gpu().expect("a GPU test needs an adapter");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let tmp = std::env::temp_dir().join(format!("wgcnn-golden-bn-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let case = "bn_eval";
-    std::fs::create_dir_all(tmp.join(case)).unwrap();
-    for f in std::fs::read_dir(src.join(case)).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), tmp.join(case).join(f.file_name())).unwrap();
-    }
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
-    let mut one = manifest["cases"]
-        .as_array()
+    let (tmp, mut entries) = copy_cases("bn", &["bn_eval"]);
+    assert!(
+        entries[0]["params"]["momentum"].is_number(),
+        "{}",
+        entries[0]
+    );
+    entries[0]["params"]
+        .as_object_mut()
         .unwrap()
-        .iter()
-        .find(|c| c["name"] == case)
-        .unwrap()
-        .clone();
-    assert!(one["params"]["momentum"].is_number(), "{one}");
-    one["params"].as_object_mut().unwrap().remove("momentum");
-    let doc = serde_json::json!({ "cases": [one] });
-    std::fs::write(tmp.join("cases.json"), doc.to_string()).unwrap();
+        .remove("momentum");
+    write_manifest(&tmp, entries);
     let outcomes = run_dir(&gpu, &tmp).unwrap();
     assert!(
         matches!(outcomes[0].status, Status::Passed { .. }),
@@ -158,11 +158,7 @@ fn eval_batch_norm_needs_no_momentum() {
 #[test]
 fn cases_with_nan_pass_exactly() {
     let gpu = shared_gpu().expect("a GPU test needs an adapter");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let tmp = std::env::temp_dir().join(format!("wgcnn-golden-nan-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
+    let (tmp, cases) = copy_cases("nan", &["relu_nf", "maxpool_k2_s2"]);
     let read = |case: &str, t: &str| -> Vec<f32> {
         std::fs::read(tmp.join(case).join(format!("{t}.f32")))
             .unwrap()
@@ -174,16 +170,6 @@ fn cases_with_nan_pass_exactly() {
         let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
         std::fs::write(tmp.join(case).join(format!("{t}.f32")), bytes).unwrap();
     };
-    let mut cases = Vec::new();
-    for case in ["relu_nf", "maxpool_k2_s2"] {
-        std::fs::create_dir_all(tmp.join(case)).unwrap();
-        for f in std::fs::read_dir(src.join(case)).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), tmp.join(case).join(f.file_name())).unwrap();
-        }
-        let c = manifest["cases"].as_array().unwrap().iter();
-        cases.push(c.clone().find(|c| c["name"] == case).unwrap().clone());
-    }
     // ReLU: x[5] = NaN gives y[5] = NaN, and the gradient passes there.
     let (mut x, mut y, dy, mut dx) = (
         read("relu_nf", "x"),
@@ -208,8 +194,7 @@ fn cases_with_nan_pass_exactly() {
     for (t, v) in [("x", &x), ("y", &y), ("idx", &idx), ("dx", &dx)] {
         write("maxpool_k2_s2", t, v);
     }
-    let doc = serde_json::json!({ "cases": cases });
-    std::fs::write(tmp.join("cases.json"), doc.to_string()).unwrap();
+    write_manifest(&tmp, cases);
     for o in run_dir(&gpu, &tmp).unwrap() {
         assert!(
             matches!(o.status, Status::Passed { .. }),

@@ -341,8 +341,7 @@ fn winograd_declines_what_it_cannot_run() {
 /// gradient, split sums), with every kernel and register tile (gpu::loops).
 #[test]
 fn small_loop_budget_matches_the_reference() {
-    let failures = std::sync::Mutex::new(Vec::new());
-    wgcnn::testing::under_small_budget(1536, |gpu| {
+    let failures = wgcnn::testing::under_small_budget(1536, |gpu| {
         let mut rng = Rng::new(0x5eed_b0d9);
         let mut bad = Vec::new();
         for i in 0..100 {
@@ -352,14 +351,8 @@ fn small_loop_budget_matches_the_reference() {
             };
             bad.extend(run_case(gpu, &case, &mut rng).0);
         }
-        *failures.lock().unwrap() = bad;
+        bad
     })
     .expect("a GPU test needs an adapter");
-    let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    wgcnn::testing::assert_no_failures(&failures);
 }

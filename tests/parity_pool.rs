@@ -242,33 +242,20 @@ fn adaptive_cases(gpu: &Gpu, seed: u64, cases: usize, side: usize) -> Vec<String
 
 #[test]
 fn adaptive_global_and_channel_pooling_match_the_reference() {
-    let bad = adaptive_cases(&gpu(), 0x9002, 120, 15);
-    assert!(
-        bad.is_empty(),
-        "{} failures:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
+    wgcnn::testing::assert_no_failures(&adaptive_cases(&gpu(), 0x9002, 120, 15));
 }
 
 /// The same kinds of case on a Gpu whose loop budget is the smallest allowed (16 passes), so
 /// window rows, window sets and channel groups run in bands (dispatches that accumulate).
 #[test]
 fn pooling_in_bands_matches_the_reference() {
-    let failures = std::sync::Mutex::new(Vec::new());
-    wgcnn::testing::under_small_budget(16, |gpu| {
+    let bad = wgcnn::testing::under_small_budget(16, |gpu| {
         let (mut bad, _) = window_cases(gpu, 0x9003, 120, 10);
         bad.extend(adaptive_cases(gpu, 0x9004, 60, 10));
-        *failures.lock().unwrap() = bad;
+        bad
     })
     .expect("a GPU test needs an adapter");
-    let bad = failures.into_inner().unwrap();
-    assert!(
-        bad.is_empty(),
-        "{} failures:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
+    wgcnn::testing::assert_no_failures(&bad);
 }
 
 /// The reference backward passes against central differences of the reference forward

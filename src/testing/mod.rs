@@ -153,19 +153,29 @@ pub fn budget_gpu(passes: usize) -> crate::Result<crate::Gpu> {
 }
 
 /// Runs `cases` on a Gpu with the default loop budget and on one with `passes`, and returns
-/// the second run's failures; panics unless the small budget made the cases cut their work
+/// what the second run returned; panics unless the small budget made the cases cut their work
 /// (more dispatches), so a parity test under a small budget proves the cutting it names.
-pub fn under_small_budget(passes: usize, cases: impl Fn(&crate::Gpu)) -> crate::Result<()> {
+pub fn under_small_budget<T>(passes: usize, cases: impl Fn(&crate::Gpu) -> T) -> crate::Result<T> {
     let full = budget_gpu(crate::gpu::loops::LOOP_BUDGET)?;
     let small = budget_gpu(passes)?;
     cases(&full);
-    cases(&small);
+    let out = cases(&small);
     let (a, b) = (full.counters().dispatches, small.counters().dispatches);
     assert!(
         b > a,
         "a loop budget of {passes} cut nothing: {b} dispatches against {a}"
     );
-    Ok(())
+    Ok(out)
+}
+
+/// Panics with every failure listed when there are any.
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The path of example `name` as `cargo test` builds it beside the running test binary
