@@ -8,9 +8,9 @@
 //             iw + pl − s·dw = ow·sw land on the output grid, else 0
 //   B[k, ci] = w[grp·cog + co, ci, r, s]
 // No col2im buffer: every dX element gathers its own terms, so no atomics are needed.
-// K-slices (conv2d_params.wgsl): unit rows (co, r) of the window, kr = co·kh + r; loop passes
-// per invocation (every loop rolled, gpu/loops.rs) at most 2 + (MR + 1) + kw·(step + 1) per
-// row, plus the set-up and epilogue of conv2d_forward.wgsl's register kernel (step as there).
+// K-slices (conv2d_params.wgsl): units are segments of window rows (co, r); loop passes per
+// invocation (every loop rolled, gpu/loops.rs) at most 2 + (MR + 1) + seg·(step + 1) per unit,
+// plus the set-up and epilogue of conv2d_forward.wgsl's register kernel (step as there).
 //
 // Stride phases: with stride > 1 most taps miss the output grid. Pixels are grouped by
 // phase (ph, pw) = ((ih + pt) mod sh, (iw + pl) mod sw); within one phase a tap either lands
@@ -98,10 +98,12 @@ fn backward_data(
     }
 
     var acc: array<f32, MR_MAX * NR_MAX>;
-    // Window rows kr = co·kh + r of the slice.
-    var co = p.k_begin / p.kh;
-    var r = p.k_begin % p.kh;
-    for (var kr = p.k_begin; kr < p.k_end; kr++) {
+    // Units u = (co·kh + r)·segs + g: segment g of window row (co, r) (conv2d_params.wgsl).
+    var g = p.k_begin % p.segs;
+    let row = p.k_begin / p.segs;
+    var co = row / p.kh;
+    var r = row % p.kh;
+    for (var u = p.k_begin; u < p.k_end; u++) {
         // Tap r lands iff (ph − r·dh) mod sh = 0; reduce r·dh first so nothing overflows.
         if ((ph + p.stride_h - (r * p.dil_h) % p.stride_h) % p.stride_h == 0u) {
             let dyc = co * hw_out;
@@ -112,7 +114,8 @@ fn backward_data(
                 let oh = qh[i] + off_h;
                 orow[i] = select(-1, oh * i32(p.w_out), oh >= 0 && oh < i32(p.h_out));
             }
-            for (var s = 0u; s < p.kw; s++) {
+            let s0 = g * p.seg;
+            for (var s = s0; s < min(s0 + p.seg, p.kw); s++) {
                 if ((pw + p.stride_w - (s * p.dil_w) % p.stride_w) % p.stride_w != 0u) {
                     continue;
                 }
@@ -133,10 +136,14 @@ fn backward_data(
                 }
             }
         }
-        r++;
-        if (r == p.kh) {
-            r = 0u;
-            co++;
+        g++;
+        if (g == p.segs) {
+            g = 0u;
+            r++;
+            if (r == p.kh) {
+                r = 0u;
+                co++;
+            }
         }
     }
 

@@ -15,8 +15,10 @@
 //
 // K-slices (conv2d_params.wgsl) and loop passes per invocation (every loop rolled,
 // gpu/loops.rs):
-//   forward          unit: window rows r, 2 + kw·(OWT + 2) passes each; OWT + 2 outside
-//   backward_data    unit: pairs (r, k) of window row and multiplier, kr = r·cm + k, as forward
+//   forward          unit: segments of window rows r, 2 + seg·(OWT + 2) passes each; OWT + 2
+//                    outside
+//   backward_data    unit: segments of the rows of pairs (r, k) of window row and multiplier,
+//                    as forward
 //   backward_filter  unit: rows of the split's chunk, cols_per_split + 2 each; 1 outside
 //
 // Bindings: 0 Params; 1 a (x, or dy for backward_data); 2 b (w, or dy for backward_filter);
@@ -63,21 +65,29 @@ fn forward(
     let ih0 = i32(oh * p.stride_h) - i32(p.pad_top);
     let iw0 = i32(ow0 * p.stride_w) - i32(p.pad_left);
     var acc: array<f32, OWT>;
-    for (var r = p.k_begin; r < p.k_end; r++) {
+    // Units u = r·segs + g: segment g of window row r (conv2d_params.wgsl).
+    var g = p.k_begin % p.segs;
+    var r = p.k_begin / p.segs;
+    for (var u = p.k_begin; u < p.k_end; u++) {
         let ih = u32(ih0 + i32(r * p.dil_h));
-        if (ih >= p.h_in) {
-            continue;
-        }
-        let xrow = xbase + ih * p.w_in;
-        for (var s = 0u; s < p.kw; s++) {
-            let wv = b[(co * p.kh + r) * p.kw + s];
-            let iw_s = iw0 + i32(s * p.dil_w);
-            for (var j = 0u; j < OWT; j++) {
-                let iw = u32(iw_s + i32(j * p.stride_w));
-                if (iw < p.w_in) {
-                    acc[j] = fma(wv, a[xrow + iw], acc[j]);
+        if (ih < p.h_in) {
+            let xrow = xbase + ih * p.w_in;
+            let s0 = g * p.seg;
+            for (var s = s0; s < min(s0 + p.seg, p.kw); s++) {
+                let wv = b[(co * p.kh + r) * p.kw + s];
+                let iw_s = iw0 + i32(s * p.dil_w);
+                for (var j = 0u; j < OWT; j++) {
+                    let iw = u32(iw_s + i32(j * p.stride_w));
+                    if (iw < p.w_in) {
+                        acc[j] = fma(wv, a[xrow + iw], acc[j]);
+                    }
                 }
             }
+        }
+        g++;
+        if (g == p.segs) {
+            g = 0u;
+            r++;
         }
     }
     let bias_v = select(0.0, bias[co], p.has_bias != 0u);
@@ -116,32 +126,39 @@ fn backward_data(
     let th = i32(ih + p.pad_top);
     let tw0 = i32(iw0 + p.pad_left);
     var acc: array<f32, OWT>;
-    // Pairs kr = r·cm + k of the slice.
-    var r = p.k_begin / cm;
-    var k = p.k_begin % cm;
-    for (var kr = p.k_begin; kr < p.k_end; kr++) {
+    // Units u = (r·cm + k)·segs + g: segment g of the taps of window row r for multiplier k.
+    var g = p.k_begin % p.segs;
+    let pair = p.k_begin / p.segs;
+    var r = pair / cm;
+    var k = pair % cm;
+    for (var u = p.k_begin; u < p.k_end; u++) {
         // The output row tap r reads this input row from, if it lands on the grid.
         let t = th - i32(r * p.dil_h);
         let oh = u32(t) / p.stride_h;
         if (t >= 0 && u32(t) % p.stride_h == 0u && oh < p.h_out) {
             let co = c * cm + k;
             let dyrow = (img * p.c_out + co) * hw_out + oh * p.w_out;
-            for (var s = 0u; s < p.kw; s++) {
+            let s0 = g * p.seg;
+            for (var s = s0; s < min(s0 + p.seg, p.kw); s++) {
                 let wv = b[(co * p.kh + r) * p.kw + s];
-                let u0 = tw0 - i32(s * p.dil_w);
+                let t0 = tw0 - i32(s * p.dil_w);
                 for (var j = 0u; j < OWT; j++) {
-                    let u = u0 + i32(j);
-                    let ow = u32(u) / p.stride_w;
-                    if (u >= 0 && u32(u) % p.stride_w == 0u && ow < p.w_out) {
+                    let t = t0 + i32(j);
+                    let ow = u32(t) / p.stride_w;
+                    if (t >= 0 && u32(t) % p.stride_w == 0u && ow < p.w_out) {
                         acc[j] = fma(wv, a[dyrow + ow], acc[j]);
                     }
                 }
             }
         }
-        k++;
-        if (k == cm) {
-            k = 0u;
-            r++;
+        g++;
+        if (g == p.segs) {
+            g = 0u;
+            k++;
+            if (k == cm) {
+                k = 0u;
+                r++;
+            }
         }
     }
     let out_row = (img * p.c_in + c) * hw_in + ih * p.w_in;

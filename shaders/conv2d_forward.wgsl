@@ -10,8 +10,8 @@
 //
 // K-slices (conv2d_params.wgsl) and loop passes per invocation, every loop counted rolled
 // (gpu/loops.rs), with step = (MR + 1) + (NR + 1) + NR·(MR + 1) per multiply-accumulate step:
-//   forward        unit: rows (c, r) of the window, kr = c·kh + r, 2 + kw·(step + 1) passes
-//                  each (POINTWISE: channels, step + 1 each); (MR + 1) + (NR + 1) set-up,
+//   forward        unit: segments of window rows (c, r), 2 + seg·(step + 1) passes each
+//                  (POINTWISE: channels, step + 1 each); (MR + 1) + (NR + 1) set-up,
 //                  (MR + 1) + MR·(NR + 1) epilogue, 1 exit
 //   forward_tiled  unit: taps k; 508 passes per BK = 16 of them (1 + 2·5 staging + 17 + 16·30),
 //                  37 outside
@@ -107,14 +107,19 @@ fn forward(
             }
         }
     } else {
-        // Window rows kr = c·kh + r of the slice; k = kr·kw + s indexes the weight row.
-        var c = p.k_begin / p.kh;
-        var r = p.k_begin % p.kh;
-        var k = p.k_begin * p.kw;
-        for (var kr = p.k_begin; kr < p.k_end; kr++) {
+        // Units u = (c·kh + r)·segs + g: segment g of window row (c, r) (conv2d_params.wgsl);
+        // k = (c·kh + r)·kw + s indexes the weight row.
+        var g = p.k_begin % p.segs;
+        let row = p.k_begin / p.segs;
+        var c = row / p.kh;
+        var r = row % p.kh;
+        for (var u = p.k_begin; u < p.k_end; u++) {
             let xc = c * hw_in;
             let dr = i32(r * p.dil_h);
-            for (var s = 0u; s < p.kw; s++) {
+            let s0 = g * p.seg;
+            let s1 = min(s0 + p.seg, p.kw);
+            var k = (c * p.kh + r) * p.kw + s0;
+            for (var s = s0; s < s1; s++) {
                 let ds = i32(s * p.dil_w);
                 var a: array<f32, MR_MAX>;
                 for (var i = 0u; i < MR; i++) {
@@ -133,10 +138,14 @@ fn forward(
                 }
                 k++;
             }
-            r++;
-            if (r == p.kh) {
-                r = 0u;
-                c++;
+            g++;
+            if (g == p.segs) {
+                g = 0u;
+                r++;
+                if (r == p.kh) {
+                    r = 0u;
+                    c++;
+                }
             }
         }
     }

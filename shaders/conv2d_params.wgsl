@@ -4,6 +4,9 @@
 // K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
 // reduction, in the unit its kernel's header names; with accumulate = 1 it adds the value
 // the previous slice stored, and the host sets has_bias and act on the last slice only.
+// Windowed kernels count units of window-row segments: unit u = row·segs + g is segment g, the
+// taps [g·seg, (g + 1)·seg) ∩ [0, kw), of its window row (one segment unless a row is longer
+// than the budget allows).
 // The filter gradients cut their reduction over output rows and columns into
 // splits = row splits · col_splits chunks of rows_per_split rows × cols_per_split columns.
 struct Params {
@@ -13,7 +16,8 @@ struct Params {
     dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
     has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
     act: u32, alpha: f32, k_begin: u32, k_end: u32,
-    accumulate: u32, col_splits: u32, cols_per_split: u32, _pad0: u32,
+    accumulate: u32, col_splits: u32, cols_per_split: u32, seg: u32,
+    segs: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -5,37 +5,38 @@
 // Window of output (oh, ow): rows oh·sh − pt + r·dh (r < kh), columns ow·sw − pl + s·dw (s < kw);
 // taps outside the input are padding: −∞ for max, 0 for average.
 //
-// Bands (the loop budget, gpu/loops.rs): each entry's outer loop (named below) runs only
-// over [k_begin, k_end) of its range, counted from the range's start; with accumulate = 1 it
-// continues from what the previous band stored (the running sum, or the maximum and its
-// index), and the averages divide only when finish = 1. Loop passes per invocation:
-// (k_end − k_begin)·(inner range + 2) + 1, the inner range being kw taps (forwards), the
-// windows along a row (backwards), a cell's or an adaptive window's columns; channel_max_forward
+// Bands (the loop budget, gpu/loops.rs): each entry walks a range of rows (named below),
+// each row a range of columns, as units u = j·segs + g: row j of the range (counted from its
+// start) and its g-th segment of `seg` columns (one segment a row unless rows are longer than
+// the budget allows). A dispatch runs units [k_begin, k_end); with accumulate = 1 it continues
+// from what the previous band stored (the running sum, or the maximum and its index), and the
+// averages divide only when finish = 1. Loop passes per invocation:
+// (k_end − k_begin)·(seg + 2) + 1; channel_max_forward (its units are channels)
 // k_end − k_begin + 1.
 //
 // max_forward            y = max over the window; idx = flat h·W + w of the maximum in row-major
 //                        window order: the first of equal values, a NaN beating every number
 //                        and a later NaN replacing an earlier one (PyTorch), decided on the bits
 //                        (WGSL leaves NaN comparisons to the implementation); as an exact f32
-//                        integer. Band over window rows r.
-// max_backward           dx[ih, iw] = Σ dy over the windows whose idx is this element. Band
-//                        over the rows of windows that contain the element.
+//                        integer. Rows: the window's kh; columns: its kw taps.
+// max_backward           dx[ih, iw] = Σ dy over the windows whose idx is this element. Rows
+//                        and columns: of the windows that contain the element.
 // max_backward_cells     the same where windows cannot overlap (dilation 1, kernel ≤ stride):
 //                        one invocation per output owns its stride cell of dx, rows
 //                        [oh·sh − pt, (oh+1)·sh − pt) clipped to the input (the last cells
 //                        run to its edge), and writes dy at idx and 0 elsewhere: the cells
 //                        tile dx exactly, with no search and a few divisions per output
-//                        instead of per input element. Band over the cell's rows.
+//                        instead of per input element. Rows and columns: the cell's.
 // avg_forward            y = Σ window / divisor: with count_include_pad = 1 the taps inside the
 //                        padded input (kh·kw but for a ceil-mode overhang, as PyTorch), else the
 //                        real elements; taps dilated as max's (ONNX AveragePool `dilations`).
-//                        Band over window rows r.
-// avg_backward           dx = Σ dy / divisor over the windows containing this element. Band
-//                        over the rows of those windows.
+//                        Rows and columns as max_forward.
+// avg_backward           dx = Σ dy / divisor over the windows containing this element. Rows
+//                        and columns as max_backward.
 // adaptive_forward       window rows [⌊oh·H/Ho⌋, ⌈(oh+1)·H/Ho⌉), likewise columns; y = mean.
-//                        Band over the window's rows.
+//                        Rows and columns: the window's.
 // adaptive_backward      dx = Σ dy / window size over the windows containing this element.
-//                        Band over the candidate window rows.
+//                        Rows and columns: the candidate windows.
 // channel_max_forward    y[n, g, h, w] = max over channels g·k … g·k + k − 1; idx = that channel
 //                        (NaN as max_forward). Band over the k channels.
 // channel_max_backward   dx[n, c, h, w] = dy[n, c / k, h, w] where idx is c, else 0.
@@ -52,6 +53,7 @@ struct Params {
     pad_top: u32, pad_left: u32, pad_bottom: u32, pad_right: u32,
     count_include_pad: u32, k: u32, len: u32, no_idx: u32,
     k_begin: u32, k_end: u32, accumulate: u32, finish: u32,
+    seg: u32, segs: u32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -64,6 +66,29 @@ override WG: u32 = 64u;
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// Where a band's walk stands: row j of the range, column segment g of the row.
+struct Cursor {
+    j: u32,
+    g: u32,
+}
+
+fn first_unit() -> Cursor {
+    return Cursor(p.k_begin / p.segs, p.k_begin % p.segs);
+}
+
+fn next_unit(c: Cursor) -> Cursor {
+    if (c.g + 1u == p.segs) {
+        return Cursor(c.j + 1u, 0u);
+    }
+    return Cursor(c.j, c.g + 1u);
+}
+
+// Columns of segment g within a row's columns [first, end).
+fn seg_cols(g: u32, first: u32, end: u32) -> vec2<u32> {
+    let lo = min(first + g * p.seg, end);
+    return vec2<u32>(lo, min(lo + p.seg, end));
 }
 
 // NaN from its bits: comparisons with NaN are left to the implementation in WGSL.
@@ -115,22 +140,24 @@ fn max_forward(
         best = dst[idx];
         at = i32(dst_idx[idx]);
     }
-    for (var r = p.k_begin; r < p.k_end; r++) {
-        let ih = u32(i32(oh * p.stride_h + r * p.dil_h) - i32(p.pad_top));
-        if (ih >= p.h_in) {
-            continue;
-        }
-        for (var s = 0u; s < p.kw; s++) {
-            let iw = u32(i32(ow * p.stride_w + s * p.dil_w) - i32(p.pad_left));
-            if (iw >= p.w_in) {
-                continue;
+    var cur = first_unit();
+    for (var u = p.k_begin; u < p.k_end; u++) {
+        let ih = u32(i32(oh * p.stride_h + cur.j * p.dil_h) - i32(p.pad_top));
+        let taps = seg_cols(cur.g, 0u, p.kw);
+        if (ih < p.h_in) {
+            for (var s = taps.x; s < taps.y; s++) {
+                let iw = u32(i32(ow * p.stride_w + s * p.dil_w) - i32(p.pad_left));
+                if (iw >= p.w_in) {
+                    continue;
+                }
+                let v = src[base + ih * p.w_in + iw];
+                if (at < 0 || beats(v, best)) {
+                    best = v;
+                    at = i32(ih * p.w_in + iw);
+                }
             }
-            let v = src[base + ih * p.w_in + iw];
-            if (at < 0 || beats(v, best)) {
-                best = v;
-                at = i32(ih * p.w_in + iw);
-            }
         }
+        cur = next_unit(cur);
     }
     dst[idx] = best;
     // Inference needs no arg-max: skip the index store (and its buffer).
@@ -154,29 +181,27 @@ fn max_backward(
     let pix = idx % hw_in;
     let th = pix / p.w_in + p.pad_top;
     let tw = pix % p.w_in + p.pad_left;
-    let rows = band(windows_of(th, p.stride_h, p.dil_h, p.kh, p.h_out));
+    let rows = windows_of(th, p.stride_h, p.dil_h, p.kh, p.h_out);
     let cols = windows_of(tw, p.stride_w, p.dil_w, p.kw, p.w_out);
     var sum = select(0.0, dst[idx], p.accumulate != 0u);
-    for (var oh = rows.x; oh < rows.y; oh++) {
-        if (tap_of(th, oh, p.stride_h, p.dil_h, p.kh) >= p.kh) {
-            continue;
-        }
-        for (var ow = cols.x; ow < cols.y; ow++) {
-            if (tap_of(tw, ow, p.stride_w, p.dil_w, p.kw) >= p.kw) {
-                continue;
+    var cur = first_unit();
+    for (var u = p.k_begin; u < p.k_end; u++) {
+        let oh = rows.x + cur.j;
+        let seg = seg_cols(cur.g, cols.x, cols.y);
+        if (oh < rows.y && tap_of(th, oh, p.stride_h, p.dil_h, p.kh) < p.kh) {
+            for (var ow = seg.x; ow < seg.y; ow++) {
+                if (tap_of(tw, ow, p.stride_w, p.dil_w, p.kw) >= p.kw) {
+                    continue;
+                }
+                let o = plane_out + oh * p.w_out + ow;
+                if (u32(aux[o]) == pix) {
+                    sum += src[o];
+                }
             }
-            let o = plane_out + oh * p.w_out + ow;
-            if (u32(aux[o]) == pix) {
-                sum += src[o];
-            }
         }
+        cur = next_unit(cur);
     }
     dst[idx] = sum;
-}
-
-// This dispatch's band [k_begin, k_end) of a range [lo, hi), counted from lo.
-fn band(range: vec2<u32>) -> vec2<u32> {
-    return vec2<u32>(min(range.x + p.k_begin, range.y), min(range.x + p.k_end, range.y));
 }
 
 // Cell [start, end) along one axis of output o (see max_backward_cells); empty (end = start)
@@ -202,16 +227,22 @@ fn max_backward_cells(
     let pix = idx - plane * hw_out;
     let oh = pix / p.w_out;
     let ow = pix - oh * p.w_out;
-    let rows = band(cell(oh, p.stride_h, p.pad_top, p.h_in, p.h_out));
+    let rows = cell(oh, p.stride_h, p.pad_top, p.h_in, p.h_out);
     let cols = cell(ow, p.stride_w, p.pad_left, p.w_in, p.w_out);
     let at = i32(aux[idx]);
     let g = src[idx];
     let base = plane * p.h_in * p.w_in;
-    for (var r = rows.x; r < rows.y; r++) {
-        for (var c = cols.x; c < cols.y; c++) {
-            let e = r * p.w_in + c;
-            dst[base + e] = select(0.0, g, i32(e) == at);
+    var cur = first_unit();
+    for (var u = p.k_begin; u < p.k_end; u++) {
+        let r = rows.x + cur.j;
+        let seg = seg_cols(cur.g, cols.x, cols.y);
+        if (r < rows.y) {
+            for (var c = seg.x; c < seg.y; c++) {
+                let e = r * p.w_in + c;
+                dst[base + e] = select(0.0, g, i32(e) == at);
+            }
         }
+        cur = next_unit(cur);
     }
 }
 
@@ -255,17 +286,19 @@ fn avg_forward(
     let oh = (idx % hw_out) / p.w_out;
     let ow = idx % p.w_out;
     var sum = select(0.0, dst[idx], p.accumulate != 0u);
-    for (var r = p.k_begin; r < p.k_end; r++) {
-        let ih = u32(i32(oh * p.stride_h + r * p.dil_h) - i32(p.pad_top));
-        if (ih >= p.h_in) {
-            continue;
-        }
-        for (var s = 0u; s < p.kw; s++) {
-            let iw = u32(i32(ow * p.stride_w + s * p.dil_w) - i32(p.pad_left));
-            if (iw < p.w_in) {
-                sum += src[base + ih * p.w_in + iw];
+    var cur = first_unit();
+    for (var u = p.k_begin; u < p.k_end; u++) {
+        let ih = u32(i32(oh * p.stride_h + cur.j * p.dil_h) - i32(p.pad_top));
+        let taps = seg_cols(cur.g, 0u, p.kw);
+        if (ih < p.h_in) {
+            for (var s = taps.x; s < taps.y; s++) {
+                let iw = u32(i32(ow * p.stride_w + s * p.dil_w) - i32(p.pad_left));
+                if (iw < p.w_in) {
+                    sum += src[base + ih * p.w_in + iw];
+                }
             }
         }
+        cur = next_unit(cur);
     }
     dst[idx] = select(sum, sum / divisor(oh, ow), p.finish != 0u);
 }
@@ -285,18 +318,21 @@ fn avg_backward(
     let pix = idx % hw_in;
     let th = pix / p.w_in + p.pad_top;
     let tw = pix % p.w_in + p.pad_left;
-    let rows = band(windows_of(th, p.stride_h, p.dil_h, p.kh, p.h_out));
+    let rows = windows_of(th, p.stride_h, p.dil_h, p.kh, p.h_out);
     let cols = windows_of(tw, p.stride_w, p.dil_w, p.kw, p.w_out);
     var sum = select(0.0, dst[idx], p.accumulate != 0u);
-    for (var oh = rows.x; oh < rows.y; oh++) {
-        if (tap_of(th, oh, p.stride_h, p.dil_h, p.kh) >= p.kh) {
-            continue;
-        }
-        for (var ow = cols.x; ow < cols.y; ow++) {
-            if (tap_of(tw, ow, p.stride_w, p.dil_w, p.kw) < p.kw) {
-                sum += src[plane_out + oh * p.w_out + ow] / divisor(oh, ow);
+    var cur = first_unit();
+    for (var u = p.k_begin; u < p.k_end; u++) {
+        let oh = rows.x + cur.j;
+        let seg = seg_cols(cur.g, cols.x, cols.y);
+        if (oh < rows.y && tap_of(th, oh, p.stride_h, p.dil_h, p.kh) < p.kh) {
+            for (var ow = seg.x; ow < seg.y; ow++) {
+                if (tap_of(tw, ow, p.stride_w, p.dil_w, p.kw) < p.kw) {
+                    sum += src[plane_out + oh * p.w_out + ow] / divisor(oh, ow);
+                }
             }
         }
+        cur = next_unit(cur);
     }
     dst[idx] = sum;
 }
@@ -319,12 +355,17 @@ fn adaptive_forward(
     let h1 = ((oh + 1u) * p.h_in + p.h_out - 1u) / p.h_out;
     let w0 = ow * p.w_in / p.w_out;
     let w1 = ((ow + 1u) * p.w_in + p.w_out - 1u) / p.w_out;
-    let rows = band(vec2<u32>(h0, h1));
     var sum = select(0.0, dst[idx], p.accumulate != 0u);
-    for (var ih = rows.x; ih < rows.y; ih++) {
-        for (var iw = w0; iw < w1; iw++) {
-            sum += src[base + ih * p.w_in + iw];
+    var cur = first_unit();
+    for (var u = p.k_begin; u < p.k_end; u++) {
+        let ih = h0 + cur.j;
+        let seg = seg_cols(cur.g, w0, w1);
+        if (ih < h1) {
+            for (var iw = seg.x; iw < seg.y; iw++) {
+                sum += src[base + ih * p.w_in + iw];
+            }
         }
+        cur = next_unit(cur);
     }
     dst[idx] = select(sum, sum / f32((h1 - h0) * (w1 - w0)), p.finish != 0u);
 }
@@ -354,21 +395,23 @@ fn adaptive_backward(
     let oh_hi = min(((ih + 1u) * p.h_out + p.h_in - 1u) / p.h_in + 1u, p.h_out);
     let ow_lo = max(iw * p.w_out / p.w_in, 1u) - 1u;
     let ow_hi = min(((iw + 1u) * p.w_out + p.w_in - 1u) / p.w_in + 1u, p.w_out);
-    let rows = band(vec2<u32>(oh_lo, oh_hi));
     var sum = select(0.0, dst[idx], p.accumulate != 0u);
-    for (var oh = rows.x; oh < rows.y; oh++) {
+    var cur = first_unit();
+    for (var u = p.k_begin; u < p.k_end; u++) {
+        let oh = oh_lo + cur.j;
+        let seg = seg_cols(cur.g, ow_lo, ow_hi);
         let h0 = oh * p.h_in / p.h_out;
         let h1 = ((oh + 1u) * p.h_in + p.h_out - 1u) / p.h_out;
-        if (ih < h0 || ih >= h1) {
-            continue;
-        }
-        for (var ow = ow_lo; ow < ow_hi; ow++) {
-            let w0 = ow * p.w_in / p.w_out;
-            let w1 = ((ow + 1u) * p.w_in + p.w_out - 1u) / p.w_out;
-            if (iw >= w0 && iw < w1) {
-                sum += src[plane_out + oh * p.w_out + ow] / f32((h1 - h0) * (w1 - w0));
+        if (oh < oh_hi && ih >= h0 && ih < h1) {
+            for (var ow = seg.x; ow < seg.y; ow++) {
+                let w0 = ow * p.w_in / p.w_out;
+                let w1 = ((ow + 1u) * p.w_in + p.w_out - 1u) / p.w_out;
+                if (iw >= w0 && iw < w1) {
+                    sum += src[plane_out + oh * p.w_out + ow] / f32((h1 - h0) * (w1 - w0));
+                }
             }
         }
+        cur = next_unit(cur);
     }
     dst[idx] = sum;
 }

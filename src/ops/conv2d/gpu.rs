@@ -47,7 +47,12 @@ pub struct Conv2dUniforms {
     /// Column chunks of the filter gradient's split and columns per chunk.
     pub col_splits: u32,
     pub cols_per_split: u32,
+    /// Taps per segment of a window row and segments per row (conv2d_params.wgsl).
+    pub seg: u32,
+    pub segs: u32,
     pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 }
 
@@ -83,7 +88,11 @@ impl Conv2dUniforms {
             accumulate: 0,
             col_splits: 1,
             cols_per_split: u(g.w_out),
+            seg: u(g.kw),
+            segs: 1,
             _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
         }
     }
 }
@@ -100,21 +109,63 @@ fn units_per_slice(gpu: &Gpu, cost: Cost, what: impl Fn() -> String) -> Result<u
     })
 }
 
-/// Loop passes of the register-tile kernels (the shaders' headers): per window row of kw taps
-/// (`extra` more passes a row: dX's and dW's per-row set-up), or per channel (pointwise).
-fn gemm_cost(t: RegisterTile, taps: usize, extra: usize) -> Cost {
-    Cost {
-        fixed: t.fixed_passes() + 1,
-        unit: 2 + extra + taps * (t.step_passes() + 1),
-    }
+/// How a windowed kernel's window rows are cut (conv2d_params.wgsl): taps per segment,
+/// segments per row, and units (row segments) per dispatch.
+#[derive(Clone, Copy)]
+struct Segments {
+    seg: usize,
+    segs: usize,
+    per: usize,
 }
 
-/// Loop passes of the depthwise forward and dX kernels per window row of kw taps.
-fn depthwise_cost(kw: usize) -> Cost {
-    let owt = DEPTHWISE_OWT as usize;
-    Cost {
-        fixed: owt + 2,
-        unit: 2 + kw * (owt + 2),
+impl Segments {
+    /// For a kernel of `fixed` loop passes, `base` more per unit and `tap` more per tap, on
+    /// rows of `kw` taps: rows longer than the loop budget allows are cut into segments.
+    fn of(gpu: &Gpu, fixed: usize, base: usize, tap: usize, kw: usize) -> Result<Segments> {
+        let budget = gpu.loop_budget();
+        let seg = budget
+            .checked_sub(fixed + base)
+            .map(|room| room / tap)
+            .filter(|&taps| taps >= 1)
+            .ok_or(Error::LoopBudget {
+                op: "conv2d",
+                what: "one tap of a window".into(),
+                passes: fixed + base + tap,
+                budget,
+            })?
+            .min(kw);
+        Ok(Segments {
+            seg,
+            segs: kw.div_ceil(seg),
+            per: (budget - fixed) / (base + seg * tap),
+        })
+    }
+
+    /// The register-tile kernels (the shaders' headers), `extra` passes more per unit (dX's
+    /// set-up of its MR output rows).
+    fn gemm(gpu: &Gpu, t: RegisterTile, extra: usize, kw: usize) -> Result<Segments> {
+        Segments::of(
+            gpu,
+            t.fixed_passes() + 1,
+            2 + extra,
+            t.step_passes() + 1,
+            kw,
+        )
+    }
+
+    /// The depthwise forward and dX kernels.
+    fn depthwise(gpu: &Gpu, kw: usize) -> Result<Segments> {
+        let owt = DEPTHWISE_OWT as usize;
+        Segments::of(gpu, owt + 2, 2, owt + 2, kw)
+    }
+
+    /// The uniforms with this cut.
+    fn apply(self, u: &Conv2dUniforms) -> Result<Conv2dUniforms> {
+        Ok(Conv2dUniforms {
+            seg: count(self.seg)?,
+            segs: count(self.segs)?,
+            ..*u
+        })
     }
 }
 
@@ -259,15 +310,15 @@ pub(crate) fn forward(
         (u.act, u.alpha) = (code + 1, alpha);
     }
     let bufs = [Some(x), Some(w), b, Some(&y)];
-    let window_row = || format!("a window row of {} taps", g.kw);
     match kernel {
         Conv2dKernel::Depthwise => {
             let rows = g.n * g.c_out * g.h_out;
             let invocations = rows * g.w_out.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
-            let per = units_per_slice(gpu, depthwise_cost(g.kw), window_row)?;
+            let cut = Segments::depthwise(gpu, g.kw)?;
             let k = depthwise_key("forward");
-            dispatch_sliced(gpu, &k, &u, &bufs, blocks, 1, g.kh, per)?;
+            let units = g.kh * cut.segs;
+            dispatch_sliced(gpu, &k, &cut.apply(&u)?, &bufs, blocks, 1, units, cut.per)?;
         }
         Conv2dKernel::Tiled => {
             let m = g.n * g.h_out * g.w_out;
@@ -284,18 +335,21 @@ pub(crate) fn forward(
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(g.groups * g.cog().div_ceil(t.nr as usize))?;
             let pointwise = matches!(kernel, Conv2dKernel::Pointwise(_));
-            // Pointwise slices channels (one step each), the GEMM window rows (c, r).
-            let (units, cost) = if pointwise {
-                let step = t.step_passes() + 1;
+            // Pointwise slices channels (one step each), the GEMM segments of window rows.
+            let (units, per, u) = if pointwise {
                 let cost = Cost {
                     fixed: t.fixed_passes() + 1,
-                    unit: step,
+                    unit: t.step_passes() + 1,
                 };
-                (g.cg(), cost)
+                (
+                    g.cg(),
+                    units_per_slice(gpu, cost, || "a channel".into())?,
+                    u,
+                )
             } else {
-                (g.cg() * g.kh, gemm_cost(t, g.kw, 0))
+                let cut = Segments::gemm(gpu, t, 0, g.kw)?;
+                (g.cg() * g.kh * cut.segs, cut.per, cut.apply(&u)?)
             };
-            let per = units_per_slice(gpu, cost, window_row)?;
             let k = gemm_forward_key(t, pointwise);
             dispatch_sliced(gpu, &k, &u, &bufs, blocks, z, units, per)?;
         }
@@ -319,18 +373,17 @@ pub(crate) fn backward_data(
     let gpu = dy.gpu();
     let dx = Tensor::zeros(gpu, g.x_shape())?;
     let u = Conv2dUniforms::new(g);
-    let window_row = || format!("a window row of {} taps", g.kw);
     match kernel {
         Conv2dKernel::Depthwise => {
             let bufs = [Some(dy), Some(w), None, Some(&dx)];
             let rows = g.n * g.c_in * g.h_in;
             let invocations = rows * g.w_in.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
-            // Slices of (window row, channel multiplier) pairs.
-            let units = g.kh * (g.c_out / g.c_in);
-            let per = units_per_slice(gpu, depthwise_cost(g.kw), window_row)?;
+            // Segments of the rows of (window row, channel multiplier) pairs.
+            let cut = Segments::depthwise(gpu, g.kw)?;
+            let units = g.kh * (g.c_out / g.c_in) * cut.segs;
             let k = depthwise_key("backward_data");
-            dispatch_sliced(gpu, &k, &u, &bufs, blocks, 1, units, per)?;
+            dispatch_sliced(gpu, &k, &cut.apply(&u)?, &bufs, blocks, 1, units, cut.per)?;
         }
         Conv2dKernel::Gemm(t) => {
             // Pixels are enumerated per stride phase (see the shader's header).
@@ -339,11 +392,11 @@ pub(crate) fn backward_data(
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(sh * sw * g.groups * g.cg().div_ceil(t.nr as usize))?;
             let bufs = [Some(dy), Some(w), Some(&dx)];
-            // A window row also sets up its MR output rows.
-            let cost = gemm_cost(t, g.kw, t.mr as usize + 1);
-            let per = units_per_slice(gpu, cost, window_row)?;
+            // A unit also sets up its MR output rows.
+            let cut = Segments::gemm(gpu, t, t.mr as usize + 1, g.kw)?;
+            let units = g.cog() * g.kh * cut.segs;
             let k = gemm_backward_data_key(t);
-            dispatch_sliced(gpu, &k, &u, &bufs, blocks, z, g.cog() * g.kh, per)?;
+            dispatch_sliced(gpu, &k, &cut.apply(&u)?, &bufs, blocks, z, units, cut.per)?;
         }
         // Winograd returned above.
         Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {

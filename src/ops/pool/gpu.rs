@@ -38,6 +38,11 @@ pub struct PoolUniforms {
     pub k_end: u32,
     pub accumulate: u32,
     pub finish: u32,
+    /// Columns per segment of a row, segments per row (pool.wgsl's units).
+    pub seg: u32,
+    pub segs: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
 }
 }
 
@@ -101,31 +106,44 @@ fn adaptive_uniforms(g: &AdaptiveGeometry) -> PoolUniforms {
     }
 }
 
-/// The bands of one pooling pass: `units` rows of its outer loop, each costing `cost` loop
-/// passes (its inner range + 2).
+/// The walk of one pooling pass: `rows` rows of its outer range, each of at most `cols`
+/// columns (pool.wgsl's header).
 #[derive(Clone, Copy)]
 struct Bands {
-    units: usize,
-    cost: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// How a pass's units are cut: columns per segment, segments per row, units per dispatch.
+#[derive(Clone, Copy)]
+struct Cut {
+    seg: usize,
+    segs: usize,
+    per: usize,
 }
 
 impl Bands {
-    /// Rows per band within the loop budget (the window's row itself must fit).
-    fn per(self, gpu: &Gpu) -> Result<usize> {
+    /// A unit of `seg` columns costs seg + 2 loop passes and a dispatch 1 more: rows longer
+    /// than the budget allows are cut into segments.
+    fn cut(self, gpu: &Gpu) -> Cut {
+        // `set_loop_budget` keeps the budget ≥ 16.
         let budget = gpu.loop_budget();
-        if self.cost + 1 > budget {
-            return Err(Error::LoopBudget {
-                op: "pool2d",
-                what: format!("a window row of {} positions", self.cost - 2),
-                passes: self.cost + 1,
-                budget,
-            });
+        let seg = self.cols.clamp(1, budget - 3);
+        Cut {
+            seg,
+            segs: self.cols.div_ceil(seg).max(1),
+            per: (budget - 1) / (seg + 2),
         }
-        Ok((budget - 1) / self.cost)
     }
 
-    fn count(self, gpu: &Gpu) -> Result<usize> {
-        Ok(self.units.div_ceil(self.per(gpu)?))
+    fn units(self, cut: Cut) -> usize {
+        self.rows * cut.segs
+    }
+
+    /// Dispatches the pass takes.
+    fn dispatches(self, gpu: &Gpu) -> usize {
+        let cut = self.cut(gpu);
+        self.units(cut).div_ceil(cut.per)
     }
 }
 
@@ -143,12 +161,16 @@ fn run_banded(
     elements: usize,
     bands: Bands,
 ) -> Result<()> {
-    for (i, b) in slices(bands.units, bands.per(gpu)?).enumerate() {
+    let cut = bands.cut(gpu);
+    let units = bands.units(cut);
+    for (i, b) in slices(units, cut.per).enumerate() {
         let band = PoolUniforms {
             k_begin: u(b.start),
             k_end: u(b.end),
             accumulate: u32::from(i > 0),
-            finish: u32::from(b.end == bands.units),
+            finish: u32::from(b.end == units),
+            seg: u(cut.seg),
+            segs: u(cut.segs),
             ..*uniforms
         };
         run(gpu, entry, &band, bufs, elements)?;
@@ -181,11 +203,11 @@ pub(crate) fn max_forward(
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
     let bands = Bands {
-        units: g.kernel.h,
-        cost: g.kernel.w + 2,
+        rows: g.kernel.h,
+        cols: g.kernel.w,
     };
     // Several bands carry the arg-max from one to the next, so they need the indices.
-    let store_idx = with_idx || bands.count(gpu)? > 1;
+    let store_idx = with_idx || bands.dispatches(gpu) > 1;
     let idx = store_idx
         .then(|| Tensor::zeros(gpu, g.y_shape()))
         .transpose()?;
@@ -214,8 +236,8 @@ pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Res
             stride.max(size.saturating_sub(last_start))
         };
         let bands = Bands {
-            units: cell(g.h_in, g.h_out, g.stride.h, g.pad_top),
-            cost: cell(g.w_in, g.w_out, g.stride.w, g.pad_left) + 2,
+            rows: cell(g.h_in, g.h_out, g.stride.h, g.pad_top),
+            cols: cell(g.w_in, g.w_out, g.stride.w, g.pad_left),
         };
         run_banded(
             gpu,
@@ -235,8 +257,8 @@ pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Res
 /// Bands of the backward passes that gather from the windows containing an input element.
 fn window_bands(g: &Pool2dGeometry) -> Bands {
     Bands {
-        units: windows_per_input(g.kernel.h, g.dilation.h, g.stride.h, g.h_out),
-        cost: windows_per_input(g.kernel.w, g.dilation.w, g.stride.w, g.w_out) + 2,
+        rows: windows_per_input(g.kernel.h, g.dilation.h, g.stride.h, g.h_out),
+        cols: windows_per_input(g.kernel.w, g.dilation.w, g.stride.w, g.w_out),
     }
 }
 
@@ -244,8 +266,8 @@ pub(crate) fn avg_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, g.y_shape())?;
     let bands = Bands {
-        units: g.kernel.h,
-        cost: g.kernel.w + 2,
+        rows: g.kernel.h,
+        cols: g.kernel.w,
     };
     let bufs = [Some(x), None, Some(&y), None];
     run_banded(gpu, "avg_forward", &uniforms(g), bufs, y.numel(), bands)?;
@@ -272,8 +294,8 @@ pub(crate) fn adaptive_forward(x: &Tensor, g: &AdaptiveGeometry) -> Result<Tenso
     let y = Tensor::zeros(gpu, g.y_shape())?;
     // A window spans at most ⌈size / out⌉ + 1 positions.
     let bands = Bands {
-        units: (g.h_in.div_ceil(g.h_out) + 1).min(g.h_in),
-        cost: (g.w_in.div_ceil(g.w_out) + 1).min(g.w_in) + 2,
+        rows: (g.h_in.div_ceil(g.h_out) + 1).min(g.h_in),
+        cols: (g.w_in.div_ceil(g.w_out) + 1).min(g.w_in),
     };
     let bufs = [Some(x), None, Some(&y), None];
     run_banded(
@@ -292,8 +314,8 @@ pub(crate) fn adaptive_backward(dy: &Tensor, g: &AdaptiveGeometry) -> Result<Ten
     let dx = Tensor::zeros(gpu, g.x_shape())?;
     // The kernel searches at most ⌈out / size⌉ + 3 candidate windows per axis.
     let bands = Bands {
-        units: (g.h_out.div_ceil(g.h_in) + 3).min(g.h_out),
-        cost: (g.w_out.div_ceil(g.w_in) + 3).min(g.w_out) + 2,
+        rows: (g.h_out.div_ceil(g.h_in) + 3).min(g.h_out),
+        cols: (g.w_out.div_ceil(g.w_in) + 3).min(g.w_out),
     };
     let bufs = [Some(dy), None, Some(&dx), None];
     let u = adaptive_uniforms(g);
@@ -321,7 +343,8 @@ pub(crate) fn channel_max_forward(x: &Tensor, k: usize) -> Result<(Tensor, Tenso
     let idx = Tensor::zeros(gpu, shape)?;
     let u = channel_uniforms(x.shape(), k);
     let bufs = [Some(x), None, Some(&y), Some(&idx)];
-    let bands = Bands { units: k, cost: 1 };
+    // Its units are the k channels (one segment of one column each).
+    let bands = Bands { rows: k, cols: 1 };
     run_banded(gpu, "channel_max_forward", &u, bufs, y.numel(), bands)?;
     Ok((y, idx))
 }
