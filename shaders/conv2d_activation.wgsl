@@ -3,17 +3,17 @@
 // The fused activation of the epilogue (act: 0 none, 1 ReLU, 2 LeakyReLU(alpha),
 // 3 ELU(alpha), 4 tanh, 5 sigmoid), in the same overflow-free forms as elementwise.wgsl.
 // A NaN stays NaN for every activation (PyTorch); tested on the bits, since WGSL leaves NaN
-// comparisons and max / min to the implementation.
+// comparisons and max / min to the implementation, and chosen with a select (no per-lane
+// branch in the epilogue).
 fn activate(v: f32) -> f32 {
-    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) {
-        return v;
-    }
+    var y = v;
     switch p.act {
-        case 0u: { return v; }
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return select(p.alpha * v, v, v > 0.0); }
-        case 3u: { return select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
-        case 4u: { let e = exp(-2.0 * abs(v)); return sign(v) * (1.0 - e) / (1.0 + e); }
-        default: { let e = exp(-abs(v)); return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
+        case 0u: { y = v; }
+        case 1u: { y = max(v, 0.0); }
+        case 2u: { y = select(p.alpha * v, v, v > 0.0); }
+        case 3u: { y = select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
+        case 4u: { let e = exp(-2.0 * abs(v)); y = sign(v) * (1.0 - e) / (1.0 + e); }
+        default: { let e = exp(-abs(v)); y = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
     }
+    return select(y, v, (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u);
 }

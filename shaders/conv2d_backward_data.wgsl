@@ -152,8 +152,7 @@ fn backward_data(
             for (var j = 0u; j < NR; j++) {
                 let ci = ci0 + j;
                 if (ci < cg) {
-                    let at = u32(dst[i]) + (grp * cg + ci) * hw_in;
-                    dx[at] = acc[i * NR + j] + select(0.0, dx[at], p.accumulate != 0u);
+                    dx[u32(dst[i]) + (grp * cg + ci) * hw_in] = acc[i * NR + j];
                 }
             }
         }

@@ -117,8 +117,7 @@ fn backward_filter(
             for (var j = 0u; j < NR; j++) {
                 let co = co0 + j;
                 if (co < cog) {
-                    let at = slice + (grp * cog + co) * m_total + m;
-                    parts[at] = acc[i * NR + j] + select(0.0, parts[at], p.accumulate != 0u);
+                    parts[slice + (grp * cog + co) * m_total + m] = acc[i * NR + j];
                 }
             }
         }

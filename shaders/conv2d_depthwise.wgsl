@@ -94,12 +94,7 @@ fn forward(
     let out_row = (img * p.c_out + co) * hw_out + oh * p.w_out;
     for (var j = 0u; j < OWT; j++) {
         if (ow0 + j < p.w_out) {
-            let at = out_row + ow0 + j;
-            var v = acc[j];
-            if (p.accumulate != 0u) {
-                v += out[at];
-            }
-            out[at] = activate(v + bias_v);
+            out[out_row + ow0 + j] = activate(acc[j] + bias_v);
         }
     }
 }
@@ -164,8 +159,7 @@ fn backward_data(
     let out_row = (img * p.c_in + c) * hw_in + ih * p.w_in;
     for (var j = 0u; j < OWT; j++) {
         if (iw0 + j < p.w_in) {
-            let at = out_row + iw0 + j;
-            out[at] = acc[j] + select(0.0, out[at], p.accumulate != 0u);
+            out[out_row + iw0 + j] = acc[j];
         }
     }
 }
@@ -214,5 +208,5 @@ fn backward_filter(
             }
         }
     }
-    out[idx] = sum + select(0.0, out[idx], p.accumulate != 0u);
+    out[idx] = sum;
 }

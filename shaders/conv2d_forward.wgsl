@@ -158,15 +158,11 @@ fn forward(
             for (var j = 0u; j < NR; j++) {
                 let co = co0 + j;
                 if (co < co_end) {
-                    let at = (img * p.c_out + co) * hw_out + pix;
                     var v = acc[i * NR + j];
-                    if (p.accumulate != 0u) {
-                        v += y[at];
-                    }
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }
-                    y[at] = activate(v);
+                    y[(img * p.c_out + co) * hw_out + pix] = activate(v);
                 }
             }
         }
@@ -276,15 +272,11 @@ fn forward_tiled(
             for (var j = 0u; j < 4u; j++) {
                 let co = co_base + ty + 16u * j;
                 if (co < co_end) {
-                    let at = (img * p.c_out + co) * hw_out + pix;
                     var v = acc[i * 4u + j];
-                    if (p.accumulate != 0u) {
-                        v += y[at];
-                    }
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }
-                    y[at] = activate(v);
+                    y[(img * p.c_out + co) * hw_out + pix] = activate(v);
                 }
             }
         }

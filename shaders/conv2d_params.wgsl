@@ -2,8 +2,10 @@
 // _backward_filter, _depthwise, _reduce), put before each of their sources.
 //
 // K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
-// reduction, in the unit its kernel's header names; with accumulate = 1 it adds the value
-// the previous slice stored, and the host sets has_bias and act on the last slice only.
+// reduction, in the unit its kernel's header names. The kernels only write: the first slice
+// writes the output (with the bias), later ones a temporary that elementwise.wgsl's
+// accumulate adds in, applying the activation after the last (sum_splits, memory-bound,
+// adds in place when accumulate = 1). act is set only when there is one slice.
 // Windowed kernels count units of window-row segments: unit u = row·segs + g is segment g, the
 // taps [g·seg, (g + 1)·seg) ∩ [0, kw), of its window row (one segment unless a row is longer
 // than the budget allows).

@@ -15,6 +15,9 @@
 // copy_channels        concat / split along channels of NCHW tensors:
 //                      op 0: dst[n, offset + c, :] = a[n, c, :]   (a has `channels`, dst `channels_b`)
 //                      op 1: dst[n, c, :] = a[n, offset + c, :]   (dst has `channels`, a `channels_b`)
+// accumulate           dst = dst + a, then f(·) of op when activate = 1: the K-slices of the
+//                      GEMM kernels add up here, so those never read their output (a read in
+//                      their epilogue slowed Mesa 22's register-tiled matmul by 1.3-1.6×)
 // track_nonfinite      one invocation; dst = [steps, first, value]: steps += 1, and while first
 //                      is 0, a non-finite a[0] (a step's loss) sets first = steps and
 //                      value = a[0] (finiteness from the bits)
@@ -24,7 +27,7 @@
 struct Params {
     len: u32, op: u32, alpha: f32, beta: f32,
     inner: u32, channels: u32, channels_b: u32, offset: u32,
-    seed: u32, step: u32, threshold: u32, _pad: u32,
+    seed: u32, step: u32, threshold: u32, activate: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -53,18 +56,18 @@ fn is_nan(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
 
-// A NaN input gives NaN for every activation (PyTorch), whatever max and min do with it.
+// A NaN input gives NaN for every activation (PyTorch), whatever max and min do with it
+// (a select, so no lane branches).
 fn act(x: f32) -> f32 {
-    if (is_nan(x)) {
-        return x;
-    }
+    var y = x;
     switch p.op {
-        case 0u: { return max(x, 0.0); }
-        case 1u: { return select(p.alpha * x, x, x > 0.0); }
-        case 2u: { return select(p.alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0); }
-        case 3u: { return tanh_stable(x); }
-        default: { return sigmoid(x); }
+        case 0u: { y = max(x, 0.0); }
+        case 1u: { y = select(p.alpha * x, x, x > 0.0); }
+        case 2u: { y = select(p.alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0); }
+        case 3u: { y = tanh_stable(x); }
+        default: { y = sigmoid(x); }
     }
+    return select(y, x, is_nan(x));
 }
 
 // ReLU passes the gradient where x is not ≤ 0, NaN included (PyTorch's threshold_backward).
@@ -166,6 +169,15 @@ fn copy_channels(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
         dst[wide] = a[i];
     } else {
         dst[i] = a[wide];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn accumulate(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid);
+    if (i < p.len) {
+        let v = dst[i] + a[i];
+        dst[i] = select(v, act(v), p.activate != 0u);
     }
 }
 

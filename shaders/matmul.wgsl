@@ -4,9 +4,10 @@
 //   when has_bias = 1). Transposes are only other strides, so no branch reads them; the host
 //   also solves Cᵀ = Bᵀ·Aᵀ through the strides when that puts the longer side across the
 //   invocations.
-//   K-slices (loop budget, gpu/loops.rs): one dispatch sums k in [k_begin, k_end) only; with
-//   accumulate = 1 it adds C's value from the previous slice, and the host sets has_bias on
-//   the last slice only. Loop passes per invocation, every loop counted rolled (gpu/loops.rs):
+//   K-slices (loop budget, gpu/loops.rs): one dispatch sums k in [k_begin, k_end) only. The
+//   GEMM kernels only write (a read of C in the epilogue slowed Mesa 22's register tiles by
+//   1.3-1.6×): the first slice writes C with the bias, later ones write a dense temporary
+//   [batch, M, N] that `accumulate` adds into C. Loop passes per invocation, every loop counted rolled (gpu/loops.rs):
 //   matmul (MR + 1) + (NR + 1) set-up, (k_end − k_begin)·(step + 1) + 1 with
 //   step = (MR + 1) + (NR + 1) + NR·(MR + 1), and (MR + 1) + MR·(NR + 1) in the epilogue;
 //   matmul_tiled 508 per step of 16 (1 + 5 + 17 + 16·30 + 5) and 36 outside them. `batch` independent products run in one dispatch, the b-th offset by
@@ -21,13 +22,15 @@
 //               conv2d's (≤ MR_MAX × NR_MAX).
 //               Grid: x·y (folded) = ceil(M / (WG·MR)), z = batch · ceil(N / NR).
 // matmul_tiled  double-buffered workgroup-memory tiles (hardware GPUs), below.
+// accumulate    C[b, m, n] += a[(b·M + m)·N + n] for every element of the batch's products
+//               (a = a K-slice's dense temporary), one invocation each.
 
 struct Params {
     m: u32, n: u32, k_end: u32, has_bias: u32,
     a_m: u32, a_k: u32, b_k: u32, b_n: u32,
     c_m: u32, c_n: u32, bias_m: u32, bias_n: u32,
     batch: u32, a_b: u32, b_b: u32, c_b: u32,
-    k_begin: u32, accumulate: u32, _pad0: u32, _pad1: u32,
+    k_begin: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -84,15 +87,11 @@ fn matmul(
             for (var j = 0u; j < NR; j++) {
                 let col = n0 + j;
                 if (col < p.n) {
-                    let at = bat * p.c_b + row * p.c_m + col * p.c_n;
                     var v = acc[i * NR + j];
-                    if (p.accumulate != 0u) {
-                        v += c[at];
-                    }
                     if (p.has_bias != 0u) {
                         v += bias[row * p.bias_m + col * p.bias_n];
                     }
-                    c[at] = v;
+                    c[bat * p.c_b + row * p.c_m + col * p.c_n] = v;
                 }
             }
         }
@@ -196,16 +195,31 @@ fn matmul_tiled(
         for (var j = 0u; j < 4u; j++) {
             let col = n_base + tx + 16u * j;
             if (row < p.m && col < p.n) {
-                let at = bat * p.c_b + row * p.c_m + col * p.c_n;
                 var v = acc[i * 4u + j];
-                if (p.accumulate != 0u) {
-                    v += c[at];
-                }
                 if (p.has_bias != 0u) {
                     v += bias[row * p.bias_m + col * p.bias_n];
                 }
-                c[at] = v;
+                c[bat * p.c_b + row * p.c_m + col * p.c_n] = v;
             }
         }
     }
+}
+
+@compute @workgroup_size(64)
+fn accumulate(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let e = (wid.x + wid.y * nwg.x) * 64u + lid;
+    let per = p.m * p.n;
+    if (e >= p.batch * per) {
+        return;
+    }
+    let bat = e / per;
+    let rest = e - bat * per;
+    let row = rest / p.n;
+    let col = rest - row * p.n;
+    let at = bat * p.c_b + row * p.c_m + col * p.c_n;
+    c[at] = c[at] + a[e];
 }

@@ -122,11 +122,14 @@ fn vgg16_inference_needs_about_two_consecutive_activations() {
     let io = (batch * (3 * 32 * 32 + 1) * 4) as u64;
     let acts = mem.inference_activations - io;
     // Beside the two large buffers: small per-layer temporaries (the loss's per-row terms),
-    // and the folded weights of a conv whose batch norm is folded in (only where its weights
-    // are at most 1/16 of its output: here the 64-channel layers' 64·64·9 floats).
+    // the folded weights of a conv whose batch norm is folded in (only where its weights
+    // are at most 1/16 of its output: here the 64-channel layers' 64·64·9 floats), and the
+    // temporary of a conv whose reduction runs in K-slices (gpu::loops; the later slices add
+    // up there): at most one largest conv output, 64 channels of 32×32.
     let folded = 64 * 64 * 9 * 4;
+    let k_slices = (batch * 64 * 32 * 32 * 4) as u64;
     assert!(
-        acts <= mem.two_largest_consecutive + folded + (64 << 10),
+        acts <= mem.two_largest_consecutive + folded + k_slices + (64 << 10),
         "inference pool {acts} B > two largest consecutive layers {} B",
         mem.two_largest_consecutive
     );

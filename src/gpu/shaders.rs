@@ -149,9 +149,10 @@ impl Shader {
                 "bias_add",
                 "dropout",
                 "copy_channels",
+                "accumulate",
                 "track_nonfinite",
             ],
-            Shader::Matmul => &["matmul", "matmul_tiled"],
+            Shader::Matmul => &["matmul", "matmul_tiled", "accumulate"],
             Shader::Reduce => &[
                 "reduce_axis",
                 "reduce_axis_tree",

@@ -175,32 +175,50 @@ const TILED_COST: Cost = Cost {
     unit: 508,
 };
 
-/// Records `key` once per K-slice of `units` reduction units, at most `per` each: the later
-/// slices accumulate, the last one adds the bias and the activation.
-#[allow(clippy::too_many_arguments)]
-fn dispatch_sliced(
-    gpu: &Gpu,
-    key: &PipelineKey,
-    u: &Conv2dUniforms,
-    bufs: &[Option<&Tensor>],
+/// One pass of a K-sliced kernel: its pipeline, uniforms, the bindings before its output and
+/// its grid.
+struct Sliced<'a> {
+    key: PipelineKey,
+    u: Conv2dUniforms,
+    inputs: Vec<Option<&'a Tensor>>,
     blocks: u32,
     z: u32,
-    units: usize,
-    per: usize,
-) -> Result<()> {
-    for (i, ks) in slices(units, per).enumerate() {
-        let last = ks.end == units;
-        let slice = Conv2dUniforms {
-            k_begin: count(ks.start)?,
-            k_end: count(ks.end)?,
-            accumulate: u32::from(i > 0),
-            has_bias: if last { u.has_bias } else { 0 },
-            act: if last { u.act } else { 0 },
-            ..*u
+}
+
+impl Sliced<'_> {
+    /// Records the pass once per K-slice of `units` reduction units, at most `per` each. The
+    /// kernels only write (a read of the output in their epilogue slowed Mesa 22's register
+    /// tiles): the first slice writes `out`, with the bias, each later one a temporary that
+    /// `accumulate` adds into `out`, applying the activation `act` after the last.
+    fn run(&self, out: &Tensor, act: Option<Activation>, units: usize, per: usize) -> Result<()> {
+        let ranges: Vec<_> = slices(units, per).collect();
+        let temp = match ranges.len() {
+            0 | 1 => None,
+            _ => Some(Tensor::zeros(out.gpu(), out.shape().clone())?),
         };
-        gpu.dispatch_tensors(key, &slice, bufs, blocks, z)?;
+        for (i, ks) in ranges.iter().enumerate() {
+            let slice = Conv2dUniforms {
+                k_begin: count(ks.start)?,
+                k_end: count(ks.end)?,
+                has_bias: if i == 0 { self.u.has_bias } else { 0 },
+                act: if temp.is_none() { self.u.act } else { 0 },
+                ..self.u
+            };
+            let target = match (i, &temp) {
+                (0, _) | (_, None) => out,
+                (_, Some(t)) => t,
+            };
+            let mut bufs = self.inputs.clone();
+            bufs.push(Some(target));
+            out.gpu()
+                .dispatch_tensors(&self.key, &slice, &bufs, self.blocks, self.z)?;
+            if let (true, Some(t)) = (i > 0, &temp) {
+                let f = act.filter(|_| i + 1 == ranges.len());
+                crate::ops::elementwise::gpu::accumulate(out, t, f)?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Invocations per workgroup (the `WG` override).
@@ -309,24 +327,37 @@ pub(crate) fn forward(
         let (code, alpha) = f.code();
         (u.act, u.alpha) = (code + 1, alpha);
     }
-    let bufs = [Some(x), Some(w), b, Some(&y)];
+    let inputs = vec![Some(x), Some(w), b];
     match kernel {
         Conv2dKernel::Depthwise => {
             let rows = g.n * g.c_out * g.h_out;
             let invocations = rows * g.w_out.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
             let cut = Segments::depthwise(gpu, g.kw)?;
-            let k = depthwise_key("forward");
-            let units = g.kh * cut.segs;
-            dispatch_sliced(gpu, &k, &cut.apply(&u)?, &bufs, blocks, 1, units, cut.per)?;
+            let (key, u) = (depthwise_key("forward"), cut.apply(&u)?);
+            let pass = Sliced {
+                key,
+                u,
+                inputs,
+                blocks,
+                z: 1,
+            };
+            pass.run(&y, act, g.kh * cut.segs, cut.per)?;
         }
         Conv2dKernel::Tiled => {
             let m = g.n * g.h_out * g.w_out;
             let blocks = count(m.div_ceil(TILE as usize))?;
             let z = count(g.groups * g.cog().div_ceil(TILE as usize))?;
             let per = units_per_slice(gpu, TILED_COST, || "a tile step".into())? * BK as usize;
-            let taps = g.reduction_len();
-            dispatch_sliced(gpu, &tiled_forward_key(), &u, &bufs, blocks, z, taps, per)?;
+            let key = tiled_forward_key();
+            let pass = Sliced {
+                key,
+                u,
+                inputs,
+                blocks,
+                z,
+            };
+            pass.run(&y, act, g.reduction_len(), per)?;
         }
         // Winograd returned above.
         Conv2dKernel::Winograd(_) => return Err(unsupported(kernel, g)),
@@ -350,8 +381,15 @@ pub(crate) fn forward(
                 let cut = Segments::gemm(gpu, t, 0, g.kw)?;
                 (g.cg() * g.kh * cut.segs, cut.per, cut.apply(&u)?)
             };
-            let k = gemm_forward_key(t, pointwise);
-            dispatch_sliced(gpu, &k, &u, &bufs, blocks, z, units, per)?;
+            let key = gemm_forward_key(t, pointwise);
+            let pass = Sliced {
+                key,
+                u,
+                inputs,
+                blocks,
+                z,
+            };
+            pass.run(&y, act, units, per)?;
         }
     }
     Ok(y)
@@ -375,15 +413,20 @@ pub(crate) fn backward_data(
     let u = Conv2dUniforms::new(g);
     match kernel {
         Conv2dKernel::Depthwise => {
-            let bufs = [Some(dy), Some(w), None, Some(&dx)];
             let rows = g.n * g.c_in * g.h_in;
             let invocations = rows * g.w_in.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
             // Segments of the rows of (window row, channel multiplier) pairs.
             let cut = Segments::depthwise(gpu, g.kw)?;
             let units = g.kh * (g.c_out / g.c_in) * cut.segs;
-            let k = depthwise_key("backward_data");
-            dispatch_sliced(gpu, &k, &cut.apply(&u)?, &bufs, blocks, 1, units, cut.per)?;
+            let pass = Sliced {
+                key: depthwise_key("backward_data"),
+                u: cut.apply(&u)?,
+                inputs: vec![Some(dy), Some(w), None],
+                blocks,
+                z: 1,
+            };
+            pass.run(&dx, None, units, cut.per)?;
         }
         Conv2dKernel::Gemm(t) => {
             // Pixels are enumerated per stride phase (see the shader's header).
@@ -391,12 +434,17 @@ pub(crate) fn backward_data(
             let m = g.n * g.h_in.div_ceil(sh) * g.w_in.div_ceil(sw);
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
             let z = count(sh * sw * g.groups * g.cg().div_ceil(t.nr as usize))?;
-            let bufs = [Some(dy), Some(w), Some(&dx)];
             // A unit also sets up its MR output rows.
             let cut = Segments::gemm(gpu, t, t.mr as usize + 1, g.kw)?;
             let units = g.cog() * g.kh * cut.segs;
-            let k = gemm_backward_data_key(t);
-            dispatch_sliced(gpu, &k, &cut.apply(&u)?, &bufs, blocks, z, units, cut.per)?;
+            let pass = Sliced {
+                key: gemm_backward_data_key(t),
+                u: cut.apply(&u)?,
+                inputs: vec![Some(dy), Some(w)],
+                blocks,
+                z,
+            };
+            pass.run(&dx, None, units, cut.per)?;
         }
         // Winograd returned above.
         Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
@@ -525,13 +573,18 @@ pub(crate) fn backward_filter(
             return Err(unsupported(kernel, g))
         }
     };
-    let bufs = [Some(x), Some(dy), None, Some(&parts)];
-    let bufs = match kernel {
-        Conv2dKernel::Depthwise => &bufs[..],
-        _ => &[Some(x), Some(dy), Some(&parts)][..],
+    let inputs = match kernel {
+        Conv2dKernel::Depthwise => vec![Some(x), Some(dy), None],
+        _ => vec![Some(x), Some(dy)],
     };
-    let (rows, per) = (fs.rows_per_split, fs.rows_per_dispatch);
-    dispatch_sliced(gpu, &key, &u, bufs, blocks, z, rows, per)?;
+    let pass = Sliced {
+        key,
+        u,
+        inputs,
+        blocks,
+        z,
+    };
+    pass.run(&parts, None, fs.rows_per_split, fs.rows_per_dispatch)?;
     if fs.splits > 1 {
         sum_splits(&parts, &dw, fs.splits, len)?;
     }
@@ -551,7 +604,17 @@ fn sum_splits(parts: &Tensor, dst: &Tensor, splits: usize, len: usize) -> Result
     let bufs = [Some(parts), Some(dst)];
     let cost = Cost { fixed: 1, unit: 1 };
     let per = units_per_slice(gpu, cost, || "a split".into())?;
-    dispatch_sliced(gpu, &sum_splits_key(), &u, &bufs, blocks, 1, splits, per)
+    // Memory-bound: later slices add into dst in place.
+    for (i, ks) in slices(splits, per).enumerate() {
+        let slice = Conv2dUniforms {
+            k_begin: count(ks.start)?,
+            k_end: count(ks.end)?,
+            accumulate: u32::from(i > 0),
+            ..u
+        };
+        gpu.dispatch_tensors(&sum_splits_key(), &slice, &bufs, blocks, 1)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {

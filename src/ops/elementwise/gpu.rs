@@ -19,7 +19,8 @@ pub struct EwUniforms {
     pub seed: u32,
     pub step: u32,
     pub threshold: u32,
-    pub _pad: u32,
+    /// `accumulate`: 1 applies the activation `op` to the sum.
+    pub activate: u32,
 }
 }
 
@@ -188,4 +189,26 @@ pub(crate) fn track_nonfinite(loss: &Tensor, watch: &Tensor) -> Result<()> {
         ..EwUniforms::default()
     };
     run("track_nonfinite", u, loss, None, watch)
+}
+
+/// `dst += src`, then `f` of the sum where given: how the K-slices of a long reduction add up
+/// (`gpu::loops`), the activation applied after the last.
+pub(crate) fn accumulate(dst: &Tensor, src: &Tensor, f: Option<Activation>) -> Result<()> {
+    if dst.numel() != src.numel() {
+        return Err(Error::ShapeMismatch {
+            op: "accumulate",
+            what: "src",
+            expected: dst.shape().to_string(),
+            got: src.shape().to_string(),
+        });
+    }
+    let (op, alpha) = f.map_or((0, 0.0), Activation::code);
+    let u = EwUniforms {
+        len: len_u32(dst)?,
+        op,
+        alpha,
+        activate: u32::from(f.is_some()),
+        ..EwUniforms::default()
+    };
+    run("accumulate", u, src, None, dst)
 }

@@ -32,10 +32,9 @@ pub struct MatmulUniforms {
     pub c_b: u32,
     /// Start of this dispatch's K-slice.
     pub k_begin: u32,
-    /// 1: add C's value from the previous K-slice.
-    pub accumulate: u32,
     pub _pad0: u32,
     pub _pad1: u32,
+    pub _pad2: u32,
 }
 }
 
@@ -120,6 +119,7 @@ pub fn pipelines() -> Vec<PipelineKey> {
         .map(|t| key(MatmulKernel::Register(t)))
         .collect();
     keys.push(key(MatmulKernel::Tiled));
+    keys.push(accumulate_key());
     keys
 }
 
@@ -322,15 +322,56 @@ fn dispatch(
         MatmulKernel::Register(_) => steps,
         MatmulKernel::Tiled => steps * TILE_K,
     };
-    for (i, ks) in slices(g.k, per).enumerate() {
-        let slice = MatmulUniforms {
+    // The first slice writes C with the bias; each later one a dense temporary that
+    // `accumulate` adds in (the GEMM kernels never read C).
+    let ranges: Vec<_> = slices(g.k, per).collect();
+    let temp = match ranges.len() {
+        0 | 1 => None,
+        _ => Some(Tensor::zeros(
+            gpu,
+            Shape::new([u.batch as usize, u.m as usize, u.n as usize]),
+        )?),
+    };
+    for (i, ks) in ranges.iter().enumerate() {
+        let mut slice = MatmulUniforms {
             k_begin: u32_of(ks.start),
             k_end: u32_of(ks.end),
-            accumulate: u32::from(i > 0),
-            has_bias: u.has_bias * u32::from(ks.end == g.k),
+            has_bias: u.has_bias * u32::from(i == 0),
             ..u
         };
-        gpu.dispatch_tensors(&key(k), &slice, &bufs, blocks, z)?;
+        match (i, &temp) {
+            (0, _) | (_, None) => gpu.dispatch_tensors(&key(k), &slice, &bufs, blocks, z)?,
+            (_, Some(t)) => {
+                (slice.c_m, slice.c_n, slice.c_b) = (u.n, 1, u.m * u.n);
+                let into_t = [Some(first), Some(second), None, Some(t)];
+                gpu.dispatch_tensors(&key(k), &slice, &into_t, blocks, z)?;
+                let elements = t.numel().div_ceil(64);
+                let blocks = u32::try_from(elements).map_err(|_| too_large(t))?;
+                gpu.dispatch_tensors(
+                    &accumulate_key(),
+                    &u,
+                    &[Some(t), None, None, Some(c)],
+                    blocks,
+                    1,
+                )?;
+            }
+        }
     }
     Ok(())
+}
+
+fn accumulate_key() -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Matmul,
+        entry: "accumulate",
+        overrides: Overrides::default(),
+    }
+}
+
+fn too_large(t: &Tensor) -> Error {
+    Error::TooLarge {
+        what: format!("matmul accumulation of {}", t.shape()),
+        bytes: t.numel() as u64 * 4,
+        limit: u64::from(u32::MAX) * 64,
+    }
 }
