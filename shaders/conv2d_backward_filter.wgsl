@@ -11,7 +11,7 @@
 // output columns (chunk s: row block s / col_splits, column block s mod col_splits); each
 // chunk writes its partial dW to its own slice of `parts`, and conv2d_reduce.wgsl::sum_splits
 // adds the slices in a fixed order. No float atomics: two runs give the same bits.
-// A chunk's rows run in K-slices [k_begin, k_end) (conv2d_params.wgsl); loop passes per
+// A chunk's rows run in K-slices [k_begin, k_end) (common/conv2d_params.wgsl); loop passes per
 // invocation (every loop rolled, gpu/loops.rs): 2 + (MR + 1) + cols_per_split·(step + 1) per
 // row, plus the set-up and epilogue of conv2d_forward.wgsl's register kernel (step as there).
 //
@@ -22,7 +22,33 @@
 // One invocation: MR taps (WG apart) × NR consecutive output channels, in registers.
 // Grid: x·y (folded) = ceil(M / (WG·MR)), z = splits · groups · ceil(cog / NR).
 
-// Params and p: conv2d_params.wgsl, put before this source.
+// #include common/conv2d_params.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The uniform block of every direct conv2d shader (conv2d_forward, _backward_data,
+// _backward_filter, _depthwise, _reduce).
+//
+// K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
+// reduction, in the unit its kernel's header names. The kernels only write: the first slice
+// writes the output (with the bias), later ones a temporary that elementwise.wgsl's
+// accumulate adds in, applying the activation after the last (sum_splits, memory-bound,
+// adds in place when accumulate = 1). act is set only when there is one slice.
+// Windowed kernels count units of window-row segments: unit u = row·segs + g is segment g, the
+// taps [g·seg, (g + 1)·seg) ∩ [0, kw), of its window row (one segment unless a row is longer
+// than the budget allows).
+// The filter gradients cut their reduction over output rows and columns into
+// splits = row splits · col_splits chunks of rows_per_split rows × cols_per_split columns.
+struct Params {
+    n: u32, c_in: u32, h_in: u32, w_in: u32,
+    c_out: u32, h_out: u32, w_out: u32, groups: u32,
+    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
+    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+    act: u32, alpha: f32, k_begin: u32, k_end: u32,
+    accumulate: u32, col_splits: u32, cols_per_split: u32, seg: u32,
+    segs: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// #end common/conv2d_params.wgsl
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> parts: array<f32>;

@@ -8,12 +8,12 @@
 //                  over the taps whose (oh, ow) land on the output grid; one invocation per
 //                  OWT consecutive inputs of a row.
 // backward_filter: parts[split, co, 0, r, s] = Σ over the split's rows (img, oh) and columns ow
-//                  (conv2d_params.wgsl) of x[img, co/cm, ih, iw] · dy[img, co, oh, ow]; one
+//                  (common/conv2d_params.wgsl) of x[img, co/cm, ih, iw] · dy[img, co, oh, ow]; one
 //                  invocation per (split, co, r, s); conv2d_reduce.wgsl::sum_splits adds the
 //                  splits in order.
 // with ih = oh·sh − pt + r·dh, iw = ow·sw − pl + s·dw (0 outside the input).
 //
-// K-slices (conv2d_params.wgsl) and loop passes per invocation (every loop rolled,
+// K-slices (common/conv2d_params.wgsl) and loop passes per invocation (every loop rolled,
 // gpu/loops.rs):
 //   forward          unit: segments of window rows r, 2 + seg·(OWT + 2) passes each; OWT + 2
 //                    outside
@@ -25,9 +25,34 @@
 //           3 bias (forward only; read when has_bias = 1); 4 out (y, dx or parts).
 // Overrides: WG invocations per workgroup. Grid x·y (folded) = ceil(invocations / WG).
 
-// Params and p: conv2d_params.wgsl, put before this source.
+// #include common/conv2d_params.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The uniform block of every direct conv2d shader (conv2d_forward, _backward_data,
+// _backward_filter, _depthwise, _reduce).
+//
+// K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
+// reduction, in the unit its kernel's header names. The kernels only write: the first slice
+// writes the output (with the bias), later ones a temporary that elementwise.wgsl's
+// accumulate adds in, applying the activation after the last (sum_splits, memory-bound,
+// adds in place when accumulate = 1). act is set only when there is one slice.
+// Windowed kernels count units of window-row segments: unit u = row·segs + g is segment g, the
+// taps [g·seg, (g + 1)·seg) ∩ [0, kw), of its window row (one segment unless a row is longer
+// than the budget allows).
+// The filter gradients cut their reduction over output rows and columns into
+// splits = row splits · col_splits chunks of rows_per_split rows × cols_per_split columns.
+struct Params {
+    n: u32, c_in: u32, h_in: u32, w_in: u32,
+    c_out: u32, h_out: u32, w_out: u32, groups: u32,
+    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
+    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+    act: u32, alpha: f32, k_begin: u32, k_end: u32,
+    accumulate: u32, col_splits: u32, cols_per_split: u32, seg: u32,
+    segs: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
 
-// activate(v), the fused activation: conv2d_activation.wgsl, appended to this source.
+@group(0) @binding(0) var<uniform> p: Params;
+// #end common/conv2d_params.wgsl
+
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -35,9 +60,13 @@
 
 override WG: u32 = 64u;
 
-fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid;
+// #include common/grid.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The flat invocation index of a grid folded into x·y (grids past 65,535 workgroups), for a
+// workgroup of wg invocations.
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, wg: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * wg + lid;
 }
+// #end common/grid.wgsl
 
 // Consecutive outputs of one row computed by one forward invocation: each tap's weight is
 // loaded once for all of them.
@@ -51,7 +80,7 @@ fn forward(
 ) {
     let hw_out = p.h_out * p.w_out;
     let segs = (p.w_out + OWT - 1u) / OWT; // row segments per output row
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     if (idx >= p.n * p.c_out * p.h_out * segs) {
         return;
     }
@@ -65,7 +94,7 @@ fn forward(
     let ih0 = i32(oh * p.stride_h) - i32(p.pad_top);
     let iw0 = i32(ow0 * p.stride_w) - i32(p.pad_left);
     var acc: array<f32, OWT>;
-    // Units u = r·segs + g: segment g of window row r (conv2d_params.wgsl).
+    // Units u = r·segs + g: segment g of window row r (common/conv2d_params.wgsl).
     var g = p.k_begin % p.segs;
     var r = p.k_begin / p.segs;
     for (var u = p.k_begin; u < p.k_end; u++) {
@@ -94,7 +123,7 @@ fn forward(
     let out_row = (img * p.c_out + co) * hw_out + oh * p.w_out;
     for (var j = 0u; j < OWT; j++) {
         if (ow0 + j < p.w_out) {
-            out[out_row + ow0 + j] = activate(acc[j] + bias_v);
+            out[out_row + ow0 + j] = activate(acc[j] + bias_v, p.act, p.alpha);
         }
     }
 }
@@ -108,7 +137,7 @@ fn backward_data(
     let hw_in = p.h_in * p.w_in;
     let hw_out = p.h_out * p.w_out;
     let segs = (p.w_in + OWT - 1u) / OWT; // row segments per input row
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     if (idx >= p.n * p.c_in * p.h_in * segs) {
         return;
     }
@@ -172,7 +201,7 @@ fn backward_filter(
 ) {
     let khkw = p.kh * p.kw;
     let len = p.c_out * khkw;
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     if (idx >= p.splits * len) {
         return;
     }
@@ -210,3 +239,23 @@ fn backward_filter(
     }
     out[idx] = sum;
 }
+
+// #include common/activation.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The fused activation of the conv epilogues (act: 0 none, 1 ReLU, 2 LeakyReLU(alpha),
+// 3 ELU(alpha), 4 tanh, 5 sigmoid), in the same overflow-free forms as elementwise.wgsl.
+// A NaN stays NaN for every activation (PyTorch); tested on the bits, since WGSL leaves NaN
+// comparisons and max / min to the implementation, and chosen with a select (no per-lane
+// branch in the epilogue).
+fn activate(v: f32, act: u32, alpha: f32) -> f32 {
+    var y = v;
+    switch act {
+        case 0u: { y = v; }
+        case 1u: { y = max(v, 0.0); }
+        case 2u: { y = select(alpha * v, v, v > 0.0); }
+        case 3u: { y = select(alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
+        case 4u: { let e = exp(-2.0 * abs(v)); y = sign(v) * (1.0 - e) / (1.0 + e); }
+        default: { let e = exp(-abs(v)); y = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
+    }
+    return select(y, v, (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u);
+}
+// #end common/activation.wgsl

@@ -8,7 +8,7 @@
 //   B[k, co] = w[grp·cog + co, c, r, s]
 // No im2col buffer: A is read straight from x.
 //
-// K-slices (conv2d_params.wgsl) and loop passes per invocation, every loop counted rolled
+// K-slices (common/conv2d_params.wgsl) and loop passes per invocation, every loop counted rolled
 // (gpu/loops.rs), with step = (MR + 1) + (NR + 1) + NR·(MR + 1) per multiply-accumulate step:
 //   forward        unit: segments of window rows (c, r), 2 + seg·(step + 1) passes each
 //                  (POINTWISE: channels, step + 1 each); (MR + 1) + (NR + 1) set-up,
@@ -36,9 +36,34 @@
 //                Overrides: BK (depth of a staged step).
 //                Grid: x·y (folded) = ceil(M / BM), z = groups · ceil(cog / BN).
 
-// Params and p: conv2d_params.wgsl, put before this source.
+// #include common/conv2d_params.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The uniform block of every direct conv2d shader (conv2d_forward, _backward_data,
+// _backward_filter, _depthwise, _reduce).
+//
+// K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
+// reduction, in the unit its kernel's header names. The kernels only write: the first slice
+// writes the output (with the bias), later ones a temporary that elementwise.wgsl's
+// accumulate adds in, applying the activation after the last (sum_splits, memory-bound,
+// adds in place when accumulate = 1). act is set only when there is one slice.
+// Windowed kernels count units of window-row segments: unit u = row·segs + g is segment g, the
+// taps [g·seg, (g + 1)·seg) ∩ [0, kw), of its window row (one segment unless a row is longer
+// than the budget allows).
+// The filter gradients cut their reduction over output rows and columns into
+// splits = row splits · col_splits chunks of rows_per_split rows × cols_per_split columns.
+struct Params {
+    n: u32, c_in: u32, h_in: u32, w_in: u32,
+    c_out: u32, h_out: u32, w_out: u32, groups: u32,
+    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
+    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+    act: u32, alpha: f32, k_begin: u32, k_end: u32,
+    accumulate: u32, col_splits: u32, cols_per_split: u32, seg: u32,
+    segs: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
 
-// activate(v), the fused activation: conv2d_activation.wgsl, appended to this source.
+@group(0) @binding(0) var<uniform> p: Params;
+// #end common/conv2d_params.wgsl
+
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -107,7 +132,7 @@ fn forward(
             }
         }
     } else {
-        // Units u = (c·kh + r)·segs + g: segment g of window row (c, r) (conv2d_params.wgsl);
+        // Units u = (c·kh + r)·segs + g: segment g of window row (c, r) (common/conv2d_params.wgsl);
         // k = (c·kh + r)·kw + s indexes the weight row.
         var g = p.k_begin % p.segs;
         let row = p.k_begin / p.segs;
@@ -162,7 +187,7 @@ fn forward(
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }
-                    y[(img * p.c_out + co) * hw_out + pix] = activate(v);
+                    y[(img * p.c_out + co) * hw_out + pix] = activate(v, p.act, p.alpha);
                 }
             }
         }
@@ -276,9 +301,29 @@ fn forward_tiled(
                     if (p.has_bias != 0u) {
                         v += bias[co];
                     }
-                    y[(img * p.c_out + co) * hw_out + pix] = activate(v);
+                    y[(img * p.c_out + co) * hw_out + pix] = activate(v, p.act, p.alpha);
                 }
             }
         }
     }
 }
+
+// #include common/activation.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The fused activation of the conv epilogues (act: 0 none, 1 ReLU, 2 LeakyReLU(alpha),
+// 3 ELU(alpha), 4 tanh, 5 sigmoid), in the same overflow-free forms as elementwise.wgsl.
+// A NaN stays NaN for every activation (PyTorch); tested on the bits, since WGSL leaves NaN
+// comparisons and max / min to the implementation, and chosen with a select (no per-lane
+// branch in the epilogue).
+fn activate(v: f32, act: u32, alpha: f32) -> f32 {
+    var y = v;
+    switch act {
+        case 0u: { y = v; }
+        case 1u: { y = max(v, 0.0); }
+        case 2u: { y = select(alpha * v, v, v > 0.0); }
+        case 3u: { y = select(alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
+        case 4u: { let e = exp(-2.0 * abs(v)); y = sign(v) * (1.0 - e) / (1.0 + e); }
+        default: { let e = exp(-abs(v)); y = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
+    }
+    return select(y, v, (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u);
+}
+// #end common/activation.wgsl

@@ -37,9 +37,13 @@ struct Params {
 
 override WG: u32 = 64u;
 
-fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid;
+// #include common/grid.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The flat invocation index of a grid folded into x·y (grids past 65,535 workgroups), for a
+// workgroup of wg invocations.
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, wg: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * wg + lid;
 }
+// #end common/grid.wgsl
 
 // Overflow-free forms: exp of a non-positive argument only.
 fn sigmoid(x: f32) -> f32 {
@@ -83,7 +87,7 @@ fn act_grad(x: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn activation_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i < p.len) {
         dst[i] = act(a[i]);
     }
@@ -91,7 +95,7 @@ fn activation_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgr
 
 @compute @workgroup_size(WG)
 fn activation_backward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i < p.len) {
         dst[i] = b[i] * act_grad(a[i]);
     }
@@ -109,7 +113,7 @@ fn act_grad_from_output(y: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn activation_backward_output(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i < p.len) {
         dst[i] = b[i] * act_grad_from_output(a[i]);
     }
@@ -117,7 +121,7 @@ fn activation_backward_output(@builtin(local_invocation_index) lid: u32, @builti
 
 @compute @workgroup_size(WG)
 fn binary(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i < p.len) {
         if (p.op == 0u) {
             dst[i] = p.alpha * a[i] + p.beta * b[i];
@@ -132,7 +136,7 @@ fn binary(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
 
 @compute @workgroup_size(WG)
 fn bias_add(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i < p.len) {
         dst[i] = a[i] + b[(i / p.inner) % p.channels];
     }
@@ -147,7 +151,7 @@ fn pcg(v: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn dropout(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i < p.len) {
         let keep = pcg(i ^ pcg(p.seed ^ pcg(p.step))) >= p.threshold;
         dst[i] = select(0.0, a[i] * p.alpha, keep);
@@ -156,7 +160,7 @@ fn dropout(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
 
 @compute @workgroup_size(WG)
 fn copy_channels(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i >= p.len) {
         return;
     }
@@ -174,7 +178,7 @@ fn copy_channels(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
 
 @compute @workgroup_size(WG)
 fn accumulate(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i < p.len) {
         let v = dst[i] + a[i];
         dst[i] = select(v, act(v), p.activate != 0u);
@@ -183,7 +187,7 @@ fn accumulate(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) 
 
 @compute @workgroup_size(WG)
 fn track_nonfinite(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    if (linear(wid, nwg, lid) != 0u) {
+    if (linear(wid, nwg, lid, WG) != 0u) {
         return;
     }
     let steps = dst[0] + 1.0;

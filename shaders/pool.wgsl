@@ -64,9 +64,13 @@ struct Params {
 
 override WG: u32 = 64u;
 
-fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid;
+// #include common/grid.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The flat invocation index of a grid folded into x·y (grids past 65,535 workgroups), for a
+// workgroup of wg invocations.
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, wg: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * wg + lid;
 }
+// #end common/grid.wgsl
 
 // Where a band's walk stands: row j of the range, column segment g of the row.
 struct Cursor {
@@ -126,7 +130,7 @@ fn max_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw_out = p.h_out * p.w_out;
     if (idx >= p.n * p.c * hw_out) {
         return;
@@ -172,7 +176,7 @@ fn max_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw_in = p.h_in * p.w_in;
     if (idx >= p.n * p.c * hw_in) {
         return;
@@ -218,7 +222,7 @@ fn max_backward_cells(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw_out = p.h_out * p.w_out;
     if (idx >= p.n * p.c * hw_out) {
         return;
@@ -277,7 +281,7 @@ fn avg_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw_out = p.h_out * p.w_out;
     if (idx >= p.n * p.c * hw_out) {
         return;
@@ -309,7 +313,7 @@ fn avg_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw_in = p.h_in * p.w_in;
     if (idx >= p.n * p.c * hw_in) {
         return;
@@ -343,7 +347,7 @@ fn adaptive_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw_out = p.h_out * p.w_out;
     if (idx >= p.n * p.c * hw_out) {
         return;
@@ -376,7 +380,7 @@ fn adaptive_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw_in = p.h_in * p.w_in;
     if (idx >= p.n * p.c * hw_in) {
         return;
@@ -422,7 +426,7 @@ fn channel_max_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw = p.h_in * p.w_in;
     let groups = p.c / p.k;
     if (idx >= p.n * groups * hw) {
@@ -459,7 +463,7 @@ fn channel_max_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let idx = linear(wid, nwg, lid);
+    let idx = linear(wid, nwg, lid, WG);
     let hw = p.h_in * p.w_in;
     if (idx >= p.n * p.c * hw) {
         return;

@@ -43,7 +43,18 @@
 // Grid x·y (folded) = ceil(invocations / WG); one workgroup per output for reduce_axis_tree,
 // per chunk for sum_all.
 
-// Params and p: reduce_params.wgsl, put before this source.
+// #include common/reduce_params.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The uniform block of reduce.wgsl and reduce_subgroup.wgsl.
+// chunk: values per chunk of a chunked reduction; total: the axis length a mean divides by;
+// carry: 1 when aux holds an earlier level's arg-max (reduce.wgsl's header).
+struct Params {
+    rows: u32, cols: u32, outer: u32, len: u32,
+    inner: u32, op: u32, k: u32, chunk: u32,
+    scale: f32, total: u32, carry: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// #end common/reduce_params.wgsl
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
@@ -54,9 +65,13 @@ override WG: u32 = 64u;
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partial_idx: array<u32, WG>;
 
-fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid;
+// #include common/grid.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The flat invocation index of a grid folded into x·y (grids past 65,535 workgroups), for a
+// workgroup of wg invocations.
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, wg: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * wg + lid;
 }
+// #end common/grid.wgsl
 
 // NaN from its bits: comparisons with NaN are left to the implementation in WGSL.
 fn is_nan(v: f32) -> bool {
@@ -111,7 +126,7 @@ fn finish(sum: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn reduce_axis(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let out = linear(wid, nwg, lid);
+    let out = linear(wid, nwg, lid, WG);
     if (out >= p.outer * ((p.len + p.chunk - 1u) / p.chunk) * p.inner) {
         return;
     }
@@ -212,7 +227,7 @@ fn sum_all(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
 
 @compute @workgroup_size(WG)
 fn rows_apply(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = linear(wid, nwg, lid);
+    let e = linear(wid, nwg, lid, WG);
     if (p.op == 3u) {
         if (e < p.rows) {
             dst2[e] = select(0.0, 1.0, src[e] < f32(p.k));
@@ -257,7 +272,7 @@ fn row_sum_exp(base: u32, m: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn softmax(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = linear(wid, nwg, lid);
+    let r = linear(wid, nwg, lid, WG);
     if (r >= p.rows) {
         return;
     }
@@ -273,7 +288,7 @@ fn softmax(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
 
 @compute @workgroup_size(WG)
 fn softmax_xent(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = linear(wid, nwg, lid);
+    let r = linear(wid, nwg, lid, WG);
     if (r >= p.rows) {
         return;
     }
@@ -291,7 +306,7 @@ fn softmax_xent(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
 
 @compute @workgroup_size(WG)
 fn topk_hits(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = linear(wid, nwg, lid);
+    let r = linear(wid, nwg, lid, WG);
     if (r >= p.rows) {
         return;
     }
@@ -308,7 +323,7 @@ fn topk_hits(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
 
 @compute @workgroup_size(WG)
 fn pointwise_loss(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = linear(wid, nwg, lid, WG);
     if (i >= p.len) {
         return;
     }

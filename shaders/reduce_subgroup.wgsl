@@ -9,9 +9,22 @@
 // subgroups of consecutive invocation indices (the parity test checks the sum on the adapter).
 // Loop passes per invocation: ⌈chunk / WG⌉ + WG / subgroup size + 2.
 //
-// Bindings: 0 Params (reduce_params.wgsl, put before this source); 1 src; 2 aux (unused);
+// Bindings: 0 Params; 1 src; 2 aux (unused);
 // 3 dst; 4 dst2 (unused).
 // Overrides: WG, a multiple of the subgroup size. Grid x·y (folded) = chunks.
+
+// #include common/reduce_params.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The uniform block of reduce.wgsl and reduce_subgroup.wgsl.
+// chunk: values per chunk of a chunked reduction; total: the axis length a mean divides by;
+// carry: 1 when aux holds an earlier level's arg-max (reduce.wgsl's header).
+struct Params {
+    rows: u32, cols: u32, outer: u32, len: u32,
+    inner: u32, op: u32, k: u32, chunk: u32,
+    scale: f32, total: u32, carry: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// #end common/reduce_params.wgsl
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> aux: array<f32>;

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub use capture::Program;
 pub use pipelines::{Overrides, PipelineKey};
 pub use recorder::Binding;
-pub use shaders::Shader;
+pub use shaders::{Shader, ShaderDef, UniformLayout};
 
 use crate::error::{Error, Result};
 

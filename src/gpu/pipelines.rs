@@ -91,7 +91,7 @@ impl Gpu {
             .collect();
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(key.shader.name()),
+            label: Some(key.shader.name),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
@@ -110,9 +110,7 @@ impl Gpu {
             return Err(Error::Wgpu {
                 op: format!(
                     "compile {}::{} [{}]",
-                    key.shader.name(),
-                    key.entry,
-                    key.overrides
+                    key.shader.name, key.entry, key.overrides
                 ),
                 message: e.to_string(),
             });
@@ -145,8 +143,8 @@ impl Gpu {
         let module = unsafe {
             device.create_shader_module_trusted(
                 wgpu::ShaderModuleDescriptor {
-                    label: Some(shader.name()),
-                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+                    label: Some(shader.name),
+                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
                 },
                 checks,
             )
@@ -162,7 +160,7 @@ impl Gpu {
             },
             count: None,
         }];
-        for (i, &read_only) in shader.storage_read_only().iter().enumerate() {
+        for (i, &read_only) in shader.storage_read_only.iter().enumerate() {
             entries.push(wgpu::BindGroupLayoutEntry {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -175,12 +173,12 @@ impl Gpu {
             });
         }
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(shader.name()),
+            label: Some(shader.name),
             entries: &entries,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Wgpu {
-                op: format!("compile {}", shader.name()),
+                op: format!("compile {}", shader.name),
                 message: e.to_string(),
             });
         }

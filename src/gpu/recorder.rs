@@ -87,8 +87,7 @@ impl Gpu {
         let too_large = || Error::TooLarge {
             what: format!(
                 "dispatch of {}::{} ({blocks} × {z} workgroups)",
-                key.shader.name(),
-                key.entry
+                key.shader.name, key.entry
             ),
             bytes: u64::from(blocks) * u64::from(z),
             limit: u64::from(max) * u64::from(max),
@@ -100,10 +99,10 @@ impl Gpu {
         if blocks == 0 || z == 0 {
             return Ok(());
         }
-        let expected = key.shader.storage_read_only().len();
+        let expected = key.shader.storage_read_only.len();
         if buffers.len() != expected {
             return Err(Error::Wgpu {
-                op: format!("{}::{}", key.shader.name(), key.entry),
+                op: format!("{}::{}", key.shader.name, key.entry),
                 message: format!(
                     "{} buffers bound, the shader declares {expected}",
                     buffers.len()
@@ -116,7 +115,7 @@ impl Gpu {
             .find(|b| b.offset % align != 0 || b.size == 0)
         {
             return Err(Error::Wgpu {
-                op: format!("{}::{}", key.shader.name(), key.entry),
+                op: format!("{}::{}", key.shader.name, key.entry),
                 message: format!(
                     "a binding at byte {} (size {}) is not aligned to {align}",
                     b.offset, b.size
@@ -160,7 +159,7 @@ impl Gpu {
             bind,
             uniforms: ubuf,
             groups,
-            shader: key.shader.name(),
+            shader: key.shader.name,
             entry: key.entry,
         };
         if self.capturing(|c| c.steps.push(step.clone()))? {

@@ -12,7 +12,44 @@ pub mod pool;
 pub mod reduce;
 
 use crate::error::{Error, Result};
+use crate::gpu::{PipelineKey, Shader};
 use crate::tensor::Tensor;
+
+/// Every shader the crate dispatches, as the ops declare them (the naga test walks this list).
+#[doc(hidden)]
+pub static SHADERS: &[Shader] = &[
+    &conv2d::shaders::FORWARD,
+    &conv2d::shaders::BACKWARD_DATA,
+    &conv2d::shaders::BACKWARD_FILTER,
+    &conv2d::shaders::DEPTHWISE,
+    &conv2d::shaders::REDUCE,
+    &conv2d::shaders::WINOGRAD,
+    &pool::gpu::SHADER,
+    &elementwise::gpu::SHADER,
+    &matmul::gpu::SHADER,
+    &reduce::gpu::SHADER,
+    &reduce::gpu::SUBGROUP_SHADER,
+    &optim::gpu::SHADER,
+    &norm::gpu::SHADER,
+    &lrn::gpu::SHADER,
+    &augment::gpu::SHADER,
+];
+
+/// Every pipeline (shader, entry point, override set) the crate can dispatch, from the
+/// functions the dispatch code builds its keys with.
+#[doc(hidden)]
+pub fn all_pipelines() -> Vec<PipelineKey> {
+    let mut keys = conv2d::shaders::pipelines();
+    keys.extend(pool::gpu::pipelines());
+    keys.extend(elementwise::gpu::pipelines());
+    keys.extend(matmul::gpu::pipelines());
+    keys.extend(reduce::gpu::pipelines());
+    keys.extend(optim::gpu::pipelines());
+    keys.extend(norm::gpu::pipelines());
+    keys.extend(lrn::gpu::pipelines());
+    keys.extend(augment::gpu::pipelines());
+    keys
+}
 
 /// Checks that every tensor lives on the first one's device.
 pub(crate) fn same_device(op: &'static str, ts: &[&Tensor]) -> Result<()> {

@@ -2,7 +2,8 @@
 
 use super::AugmentParams;
 use crate::error::{Error, Result};
-use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::ops::reduce::{self, ReduceOp};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -27,10 +28,20 @@ pub struct AugmentUniforms {
 
 const WG: u32 = 64;
 
+/// `shaders/augment.wgsl`: src, means, dst.
+pub static SHADER: ShaderDef = ShaderDef {
+    name: "augment",
+    source: include_str!("../../../shaders/augment.wgsl"),
+    entry_points: &["forward"],
+    storage_read_only: &[true, true, false],
+    uniform: UniformLayout::of::<AugmentUniforms>(),
+    needs_subgroups: false,
+};
+
 fn key() -> PipelineKey {
     PipelineKey {
-        shader: Shader::Augment,
-        entry: "forward",
+        shader: &SHADER,
+        entry: entry_point!(SHADER, "forward"),
         overrides: Overrides::new(&[("WG", WG)]),
     }
 }

@@ -1,14 +1,19 @@
 //! GPU side of conv2d: the uniform block, kernel choice and dispatch of each pass.
 
 use super::kernel::{Conv2dKernel, RegisterTile};
+use super::shaders::*;
 use super::winograd::{self, WinogradConv};
 use super::{Conv2dGeometry, Pass};
 use crate::error::{Error, Result};
 use crate::gpu::loops::{slices, Cost};
-use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Gpu, PipelineKey};
 use crate::ops::elementwise::Activation;
-use crate::shape::Shape;
 use crate::tensor::Tensor;
+
+mod backward_filter;
+pub(crate) use backward_filter::{backward_bias, backward_filter};
+pub use backward_filter::{filter_splits, FilterSplits};
 
 uniform_block! {
 /// Mirror of the WGSL `struct Params` shared by every conv2d shader (same names, same order).
@@ -39,7 +44,7 @@ pub struct Conv2dUniforms {
     /// Fused activation of the forward epilogue: 0 none, else `Activation::code().0 + 1`.
     pub act: u32,
     pub alpha: f32,
-    /// This dispatch's K-slice, in the unit of its kernel (conv2d_params.wgsl).
+    /// This dispatch's K-slice, in the unit of its kernel (common/conv2d_params.wgsl).
     pub k_begin: u32,
     pub k_end: u32,
     /// 1: add the value the previous K-slice stored.
@@ -47,7 +52,7 @@ pub struct Conv2dUniforms {
     /// Column chunks of the filter gradient's split and columns per chunk.
     pub col_splits: u32,
     pub cols_per_split: u32,
-    /// Taps per segment of a window row and segments per row (conv2d_params.wgsl).
+    /// Taps per segment of a window row and segments per row (common/conv2d_params.wgsl).
     pub seg: u32,
     pub segs: u32,
     pub _pad0: u32,
@@ -109,7 +114,7 @@ fn units_per_slice(gpu: &Gpu, cost: Cost, what: impl Fn() -> String) -> Result<u
     })
 }
 
-/// How a windowed kernel's window rows are cut (conv2d_params.wgsl): taps per segment,
+/// How a windowed kernel's window rows are cut (common/conv2d_params.wgsl): taps per segment,
 /// segments per row, and units (row segments) per dispatch.
 #[derive(Clone, Copy)]
 struct Segments {
@@ -222,71 +227,6 @@ impl Sliced<'_> {
 }
 
 /// Invocations per workgroup (the `WG` override).
-const WG: u32 = 64;
-/// Outputs (forward) or inputs (backward data) of a row per depthwise invocation (`const OWT`
-/// in conv2d_depthwise.wgsl).
-pub const DEPTHWISE_OWT: u32 = 8;
-/// Pixels × channels of one workgroup tile of `forward_tiled` (`const BM`, `const BN`).
-pub const TILE: u32 = 64;
-/// K depth staged per step by `forward_tiled` (the `BK` override).
-const BK: u32 = 16;
-/// Workgroup size of the bias-gradient tree reduction (a power of two).
-const WG_REDUCE: u32 = 256;
-
-fn key(shader: Shader, entry: &'static str, overrides: &[(&'static str, u32)]) -> PipelineKey {
-    PipelineKey {
-        shader,
-        entry,
-        overrides: Overrides::new(overrides),
-    }
-}
-
-fn gemm_forward_key(t: RegisterTile, pointwise: bool) -> PipelineKey {
-    let pw = u32::from(pointwise);
-    let o = [("WG", WG), ("MR", t.mr), ("NR", t.nr), ("POINTWISE", pw)];
-    key(Shader::Conv2dForward, "forward", &o)
-}
-fn gemm_backward_data_key(t: RegisterTile) -> PipelineKey {
-    let o = [("WG", WG), ("MR", t.mr), ("NR", t.nr)];
-    key(Shader::Conv2dBackwardData, "backward_data", &o)
-}
-fn gemm_backward_filter_key(t: RegisterTile) -> PipelineKey {
-    let o = [("WG", WG), ("MR", t.mr), ("NR", t.nr)];
-    key(Shader::Conv2dBackwardFilter, "backward_filter", &o)
-}
-fn tiled_forward_key() -> PipelineKey {
-    key(Shader::Conv2dForward, "forward_tiled", &[("BK", BK)])
-}
-fn depthwise_key(entry: &'static str) -> PipelineKey {
-    key(Shader::Conv2dDepthwise, entry, &[("WG", WG)])
-}
-fn sum_splits_key() -> PipelineKey {
-    key(Shader::Conv2dReduce, "sum_splits", &[("WG", WG)])
-}
-
-/// Every pipeline this module dispatches (the naga test validates each).
-pub fn pipelines() -> Vec<PipelineKey> {
-    let mut keys = Vec::new();
-    for t in RegisterTile::ALL {
-        keys.extend([
-            gemm_forward_key(t, false),
-            gemm_forward_key(t, true),
-            gemm_backward_data_key(t),
-            gemm_backward_filter_key(t),
-        ]);
-    }
-    keys.extend(winograd::pipelines());
-    keys.extend([
-        tiled_forward_key(),
-        depthwise_key("forward"),
-        depthwise_key("backward_data"),
-        depthwise_key("backward_filter"),
-        sum_splits_key(),
-        key(Shader::Conv2dReduce, "backward_bias", &[("WG", WG_REDUCE)]),
-    ]);
-    keys
-}
-
 fn unsupported(kernel: Conv2dKernel, g: &Conv2dGeometry) -> Error {
     Error::invalid(
         "conv2d",
@@ -334,7 +274,10 @@ pub(crate) fn forward(
             let invocations = rows * g.w_out.div_ceil(DEPTHWISE_OWT as usize);
             let blocks = count(invocations.div_ceil(WG as usize))?;
             let cut = Segments::depthwise(gpu, g.kw)?;
-            let (key, u) = (depthwise_key("forward"), cut.apply(&u)?);
+            let (key, u) = (
+                depthwise_key(entry_point!(DEPTHWISE, "forward")),
+                cut.apply(&u)?,
+            );
             let pass = Sliced {
                 key,
                 u,
@@ -420,7 +363,7 @@ pub(crate) fn backward_data(
             let cut = Segments::depthwise(gpu, g.kw)?;
             let units = g.kh * (g.c_out / g.c_in) * cut.segs;
             let pass = Sliced {
-                key: depthwise_key("backward_data"),
+                key: depthwise_key(entry_point!(DEPTHWISE, "backward_data")),
                 u: cut.apply(&u)?,
                 inputs: vec![Some(dy), Some(w), None],
                 blocks,
@@ -452,208 +395,4 @@ pub(crate) fn backward_data(
         }
     }
     Ok(dx)
-}
-
-/// How the filter gradient's reduction over the n·h_out output rows and w_out columns is
-/// cut (conv2d_params.wgsl). Depends only on the geometry, the kernel, the adapter type and the
-/// loop budget, so repeated runs reduce in the same order and give the same bits.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct FilterSplits {
-    /// Chunks with partial sums of their own: row chunks × column chunks.
-    pub splits: usize,
-    pub rows_per_split: usize,
-    pub col_splits: usize,
-    pub cols_per_split: usize,
-    /// Rows of a chunk that one dispatch reduces: a chunk's rows run in sequential dispatches
-    /// that accumulate, each within the loop budget.
-    pub rows_per_dispatch: usize,
-}
-
-/// Splits of the filter gradient: enough workgroups to fill the device, never chunks shorter
-/// than a few hundred terms, and each dispatch within the loop budget.
-pub fn filter_splits(g: &Conv2dGeometry, kernel: Conv2dKernel, gpu: &Gpu) -> Result<FilterSplits> {
-    let rows = g.n * g.h_out;
-    let (blocks, z) = filter_workgroups(g, kernel);
-    let target: usize = if gpu.is_software() { 64 } else { 1024 };
-    let by_fill = target.div_ceil((blocks * z).max(1));
-    let by_length = (rows * g.w_out / 256).max(1);
-    let row_splits = by_fill.min(by_length).clamp(1, rows);
-    let rows_per_split = rows.div_ceil(row_splits);
-    // A row of `cols` columns costs 2 + extra + cols·(step + 1) passes (the shaders' headers).
-    let (fixed, extra, step) = match kernel {
-        Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => {
-            (t.fixed_passes() + 1, t.mr as usize + 1, t.step_passes())
-        }
-        _ => (1, 0, 0),
-    };
-    let budget = gpu.loop_budget();
-    let too_long = || Error::LoopBudget {
-        op: "conv2d",
-        what: "one output column of the filter gradient".into(),
-        passes: fixed + extra + step + 3,
-        budget,
-    };
-    let cols_per_split = budget
-        .checked_sub(fixed + extra + 2)
-        .map(|room| room / (step + 1))
-        .filter(|&c| c >= 1)
-        .ok_or_else(too_long)?
-        .min(g.w_out);
-    let col_splits = g.w_out.div_ceil(cols_per_split);
-    let row = Cost {
-        fixed,
-        unit: 2 + extra + cols_per_split * (step + 1),
-    };
-    let rows_per_dispatch = row.per_dispatch(budget).ok_or_else(too_long)?;
-    Ok(FilterSplits {
-        splits: rows.div_ceil(rows_per_split) * col_splits,
-        rows_per_split,
-        col_splits,
-        cols_per_split,
-        rows_per_dispatch: rows_per_dispatch.min(rows_per_split),
-    })
-}
-
-/// Workgroups of one split of the filter gradient: (folded blocks, z).
-fn filter_workgroups(g: &Conv2dGeometry, kernel: Conv2dKernel) -> (usize, usize) {
-    match kernel {
-        Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => (
-            g.reduction_len().div_ceil((WG * t.mr.max(1)) as usize),
-            g.groups * g.cog().div_ceil(t.nr.max(1) as usize),
-        ),
-        Conv2dKernel::Depthwise | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
-            (g.w_shape().numel().div_ceil(WG as usize), 1)
-        }
-    }
-}
-
-pub(crate) fn backward_filter(
-    x: &Tensor,
-    dy: &Tensor,
-    g: &Conv2dGeometry,
-    kernel: Conv2dKernel,
-) -> Result<Tensor> {
-    if !kernel.supports(g, Pass::BackwardFilter) {
-        return Err(unsupported(kernel, g));
-    }
-    if let Conv2dKernel::Winograd(m) = kernel {
-        let c = WinogradConv::backward_filter(g, m);
-        let gemm = winograd::filter_gemm_kernel(x.gpu().adapter_info(), g.c_in);
-        return winograd::run_filter(x, dy, &c, gemm);
-    }
-    let gpu = x.gpu();
-    let w_shape = g.w_shape();
-    let len = w_shape.numel();
-    let fs = filter_splits(g, kernel, gpu)?;
-    let (blocks, z_per_split) = filter_workgroups(g, kernel);
-    let mut u = Conv2dUniforms::new(g);
-    u.splits = count(fs.splits)?;
-    u.rows_per_split = count(fs.rows_per_split)?;
-    u.col_splits = count(fs.col_splits)?;
-    u.cols_per_split = count(fs.cols_per_split)?;
-    u.len = count(len)?;
-    let dw = Tensor::zeros(gpu, w_shape.clone())?;
-    let parts = if fs.splits == 1 {
-        dw.clone()
-    } else {
-        Tensor::zeros(gpu, Shape::new([fs.splits, len]))?
-    };
-    let (key, blocks, z) = match kernel {
-        Conv2dKernel::Depthwise => (
-            depthwise_key("backward_filter"),
-            count((fs.splits * len).div_ceil(WG as usize))?,
-            1,
-        ),
-        Conv2dKernel::Gemm(t) => (
-            gemm_backward_filter_key(t),
-            count(blocks)?,
-            count(fs.splits * z_per_split)?,
-        ),
-        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
-            return Err(unsupported(kernel, g))
-        }
-    };
-    let inputs = match kernel {
-        Conv2dKernel::Depthwise => vec![Some(x), Some(dy), None],
-        _ => vec![Some(x), Some(dy)],
-    };
-    let pass = Sliced {
-        key,
-        u,
-        inputs,
-        blocks,
-        z,
-    };
-    pass.run(&parts, None, fs.rows_per_split, fs.rows_per_dispatch)?;
-    if fs.splits > 1 {
-        sum_splits(&parts, &dw, fs.splits, len)?;
-    }
-    Ok(dw)
-}
-
-/// dst = Σ over the `splits` slices of `len` elements of `parts`, in order, in K-slices of
-/// splits within the loop budget (splits + 1 passes).
-fn sum_splits(parts: &Tensor, dst: &Tensor, splits: usize, len: usize) -> Result<()> {
-    let gpu = parts.gpu();
-    let u = Conv2dUniforms {
-        splits: count(splits)?,
-        len: count(len)?,
-        ..Conv2dUniforms::default()
-    };
-    let blocks = count(len.div_ceil(WG as usize))?;
-    let bufs = [Some(parts), Some(dst)];
-    let cost = Cost { fixed: 1, unit: 1 };
-    let per = units_per_slice(gpu, cost, || "a split".into())?;
-    // Memory-bound: later slices add into dst in place.
-    for (i, ks) in slices(splits, per).enumerate() {
-        let slice = Conv2dUniforms {
-            k_begin: count(ks.start)?,
-            k_end: count(ks.end)?,
-            accumulate: u32::from(i > 0),
-            ..u
-        };
-        gpu.dispatch_tensors(&sum_splits_key(), &slice, &bufs, blocks, 1)?;
-    }
-    Ok(())
-}
-
-pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
-    let &[n, c_out, h_out, w_out] = dy.dims() else {
-        return Err(Error::ShapeMismatch {
-            op: "conv2d",
-            what: "output gradient dy",
-            expected: "rank 4".into(),
-            got: dy.shape().to_string(),
-        });
-    };
-    let gpu = dy.gpu();
-    let db = Tensor::zeros(gpu, Shape::new([c_out]))?;
-    // Chunks of a channel's n·h·w values: a pass per WG of them, one more, and the tree's.
-    let per_channel = n * h_out * w_out;
-    let tree = Cost {
-        fixed: 1 + WG_REDUCE.ilog2() as usize + 1,
-        unit: 1,
-    };
-    let len = units_per_slice(gpu, tree, || "a bias-gradient chunk".into())? * WG_REDUCE as usize;
-    let chunks = per_channel.div_ceil(len).max(1);
-    let u = Conv2dUniforms {
-        n: count(n)?,
-        c_out: count(c_out)?,
-        h_out: count(h_out)?,
-        w_out: count(w_out)?,
-        len: count(len)?,
-        ..Conv2dUniforms::default()
-    };
-    let parts = if chunks == 1 {
-        db.clone()
-    } else {
-        Tensor::zeros(gpu, Shape::new([chunks, c_out]))?
-    };
-    let k = key(Shader::Conv2dReduce, "backward_bias", &[("WG", WG_REDUCE)]);
-    let bufs = [dy.binding(), parts.binding()];
-    gpu.dispatch(&k, &u, &bufs, count(c_out)?, count(chunks)?)?;
-    if chunks > 1 {
-        sum_splits(&parts, &db, chunks, c_out)?;
-    }
-    Ok(db)
 }

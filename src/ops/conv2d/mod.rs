@@ -7,6 +7,7 @@
 pub mod cpu;
 pub mod gpu;
 pub mod kernel;
+pub mod shaders;
 pub mod transpose;
 pub mod tune;
 pub mod winograd;

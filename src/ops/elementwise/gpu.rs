@@ -2,7 +2,8 @@
 
 use super::{cpu, Activation};
 use crate::error::{Error, Result};
-use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::tensor::Tensor;
 
 uniform_block! {
@@ -26,20 +27,37 @@ pub struct EwUniforms {
 
 const WG: u32 = 64;
 
+/// `shaders/elementwise.wgsl`: a, b, dst.
+pub static SHADER: ShaderDef = ShaderDef {
+    name: "elementwise",
+    source: include_str!("../../../shaders/elementwise.wgsl"),
+    entry_points: &[
+        "activation_forward",
+        "activation_backward",
+        "activation_backward_output",
+        "binary",
+        "bias_add",
+        "dropout",
+        "copy_channels",
+        "accumulate",
+        "track_nonfinite",
+    ],
+    storage_read_only: &[true, true, false],
+    uniform: UniformLayout::of::<EwUniforms>(),
+    needs_subgroups: false,
+};
+
 fn key(entry: &'static str) -> PipelineKey {
     PipelineKey {
-        shader: Shader::Elementwise,
+        shader: &SHADER,
         entry,
         overrides: Overrides::new(&[("WG", WG)]),
     }
 }
 
+/// Every pipeline this module dispatches: each entry point with the one workgroup size.
 pub fn pipelines() -> Vec<PipelineKey> {
-    Shader::Elementwise
-        .entry_points()
-        .iter()
-        .map(|e| key(e))
-        .collect()
+    SHADER.entry_points.iter().map(|e| key(e)).collect()
 }
 
 fn len_u32(t: &Tensor) -> Result<u32> {
@@ -72,7 +90,7 @@ pub(crate) fn activation_forward(x: &Tensor, f: Activation) -> Result<Tensor> {
         alpha,
         ..EwUniforms::default()
     };
-    run("activation_forward", u, x, None, &y)?;
+    run(entry_point!(SHADER, "activation_forward"), u, x, None, &y)?;
     Ok(y)
 }
 
@@ -85,7 +103,13 @@ pub(crate) fn activation_backward(dy: &Tensor, x: &Tensor, f: Activation) -> Res
         alpha,
         ..EwUniforms::default()
     };
-    run("activation_backward", u, x, Some(dy), &dx)?;
+    run(
+        entry_point!(SHADER, "activation_backward"),
+        u,
+        x,
+        Some(dy),
+        &dx,
+    )?;
     Ok(dx)
 }
 
@@ -98,7 +122,13 @@ pub(crate) fn activation_backward_output(dy: &Tensor, y: &Tensor, f: Activation)
         alpha,
         ..EwUniforms::default()
     };
-    run("activation_backward_output", u, y, Some(dy), &dx)?;
+    run(
+        entry_point!(SHADER, "activation_backward_output"),
+        u,
+        y,
+        Some(dy),
+        &dx,
+    )?;
     Ok(dx)
 }
 
@@ -120,7 +150,7 @@ fn binary_op(a: &Tensor, b: Option<&Tensor>, alpha: f32, beta: f32, op: u32) -> 
         beta,
         ..EwUniforms::default()
     };
-    run("binary", u, a, b, &out)?;
+    run(entry_point!(SHADER, "binary"), u, a, b, &out)?;
     Ok(out)
 }
 
@@ -133,7 +163,7 @@ pub(crate) fn bias_add(x: &Tensor, b: &Tensor, channels: usize) -> Result<Tensor
         channels: channels as u32,
         ..EwUniforms::default()
     };
-    run("bias_add", u, x, Some(b), &out)?;
+    run(entry_point!(SHADER, "bias_add"), u, x, Some(b), &out)?;
     Ok(out)
 }
 
@@ -147,7 +177,7 @@ pub(crate) fn dropout(x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Ten
         threshold: cpu::dropout_threshold(rate),
         ..EwUniforms::default()
     };
-    run("dropout", u, x, None, &out)?;
+    run(entry_point!(SHADER, "dropout"), u, x, None, &out)?;
     Ok(out)
 }
 
@@ -170,7 +200,7 @@ pub(crate) fn copy_channels(
         offset: offset as u32,
         ..EwUniforms::default()
     };
-    run("copy_channels", u, src, None, dst)
+    run(entry_point!(SHADER, "copy_channels"), u, src, None, dst)
 }
 
 /// Counts a step in `watch` = [steps, first, value] and notes the first step whose `loss`
@@ -188,7 +218,13 @@ pub(crate) fn track_nonfinite(loss: &Tensor, watch: &Tensor) -> Result<()> {
         len: 1,
         ..EwUniforms::default()
     };
-    run("track_nonfinite", u, loss, None, watch)
+    run(
+        entry_point!(SHADER, "track_nonfinite"),
+        u,
+        loss,
+        None,
+        watch,
+    )
 }
 
 /// `dst += src`, then `f` of the sum where given: how the K-slices of a long reduction add up
@@ -210,5 +246,5 @@ pub(crate) fn accumulate(dst: &Tensor, src: &Tensor, f: Option<Activation>) -> R
         activate: u32::from(f.is_some()),
         ..EwUniforms::default()
     };
-    run("accumulate", u, src, None, dst)
+    run(entry_point!(SHADER, "accumulate"), u, src, None, dst)
 }

@@ -2,7 +2,8 @@
 
 use super::LrnParams;
 use crate::error::Result;
-use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::tensor::Tensor;
 
 uniform_block! {
@@ -21,16 +22,26 @@ pub struct LrnUniforms {
 
 const WG: u32 = 64;
 
+/// `shaders/lrn.wgsl`: a, b, t, out.
+pub static SHADER: ShaderDef = ShaderDef {
+    name: "lrn",
+    source: include_str!("../../../shaders/lrn.wgsl"),
+    entry_points: &["forward", "backward_terms", "backward_data"],
+    storage_read_only: &[true, true, true, false],
+    uniform: UniformLayout::of::<LrnUniforms>(),
+    needs_subgroups: false,
+};
+
 fn key(entry: &'static str) -> PipelineKey {
     PipelineKey {
-        shader: Shader::Lrn,
+        shader: &SHADER,
         entry,
         overrides: Overrides::new(&[("WG", WG)]),
     }
 }
 
 pub fn pipelines() -> Vec<PipelineKey> {
-    Shader::Lrn.entry_points().iter().map(|e| key(e)).collect()
+    SHADER.entry_points.iter().map(|e| key(e)).collect()
 }
 
 /// Bounded by u32 in `check`.
@@ -58,7 +69,12 @@ fn run(entry: &'static str, u: &LrnUniforms, x: &Tensor, rest: [Option<&Tensor>;
 pub(crate) fn forward(x: &Tensor, p: &LrnParams, dims: (usize, usize, usize)) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, x.shape().clone())?;
-    run("forward", &uniforms(dims, p), x, [None, None, Some(&y)])?;
+    run(
+        entry_point!(SHADER, "forward"),
+        &uniforms(dims, p),
+        x,
+        [None, None, Some(&y)],
+    )?;
     Ok(y)
 }
 
@@ -71,8 +87,18 @@ pub(crate) fn backward(
     let gpu = x.gpu();
     let u = uniforms(dims, p);
     let terms = Tensor::zeros(gpu, x.shape().clone())?;
-    run("backward_terms", &u, x, [Some(dy), None, Some(&terms)])?;
+    run(
+        entry_point!(SHADER, "backward_terms"),
+        &u,
+        x,
+        [Some(dy), None, Some(&terms)],
+    )?;
     let dx = Tensor::zeros(gpu, x.shape().clone())?;
-    run("backward_data", &u, x, [Some(dy), Some(&terms), Some(&dx)])?;
+    run(
+        entry_point!(SHADER, "backward_data"),
+        &u,
+        x,
+        [Some(dy), Some(&terms), Some(&dx)],
+    )?;
     Ok(dx)
 }

@@ -3,7 +3,8 @@
 use super::MatmulGeometry;
 use crate::error::{Error, Result};
 use crate::gpu::loops::{slices, Cost};
-use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::ops::conv2d::kernel::{MR_MAX, NR_MAX};
 use crate::ops::conv2d::RegisterTile;
 use crate::shape::Shape;
@@ -95,13 +96,26 @@ impl MatmulKernel {
     }
 }
 
+/// `shaders/matmul.wgsl`: a, b, bias, c.
+pub static SHADER: ShaderDef = ShaderDef {
+    name: "matmul",
+    source: include_str!("../../../shaders/matmul.wgsl"),
+    entry_points: &["matmul", "matmul_tiled", "accumulate"],
+    storage_read_only: &[true, true, true, false],
+    uniform: UniformLayout::of::<MatmulUniforms>(),
+    needs_subgroups: false,
+};
+
 fn key(k: MatmulKernel) -> PipelineKey {
     let (entry, overrides) = match k {
-        MatmulKernel::Register(t) => ("matmul", vec![("WG", WG), ("MR", t.mr), ("NR", t.nr)]),
-        MatmulKernel::Tiled => ("matmul_tiled", Vec::new()),
+        MatmulKernel::Register(t) => (
+            entry_point!(SHADER, "matmul"),
+            vec![("WG", WG), ("MR", t.mr), ("NR", t.nr)],
+        ),
+        MatmulKernel::Tiled => (entry_point!(SHADER, "matmul_tiled"), Vec::new()),
     };
     PipelineKey {
-        shader: Shader::Matmul,
+        shader: &SHADER,
         entry,
         overrides: Overrides::new(&overrides),
     }
@@ -362,8 +376,8 @@ fn dispatch(
 
 fn accumulate_key() -> PipelineKey {
     PipelineKey {
-        shader: Shader::Matmul,
-        entry: "accumulate",
+        shader: &SHADER,
+        entry: entry_point!(SHADER, "accumulate"),
         overrides: Overrides::default(),
     }
 }

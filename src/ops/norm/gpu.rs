@@ -2,7 +2,8 @@
 
 use super::{BatchNormGrads, BatchNormParams, BatchNormTrain};
 use crate::error::Result;
-use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::ops::reduce::ReduceOp;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -32,16 +33,34 @@ const WG: u32 = 256;
 /// Elements per invocation of the plane-walking entries (`const PER` in norm.wgsl).
 const PER: u32 = 8;
 
+/// `shaders/norm.wgsl`: x, dy, gamma, aux, stats, out, chan_out.
+pub static SHADER: ShaderDef = ShaderDef {
+    name: "norm",
+    source: include_str!("../../../shaders/norm.wgsl"),
+    entry_points: &[
+        "stats_forward",
+        "stats_partial",
+        "stats_finalize",
+        "normalize",
+        "backward_reduce",
+        "backward_data",
+        "fold_conv",
+    ],
+    storage_read_only: &[true, true, true, true, true, false, false],
+    uniform: UniformLayout::of::<NormUniforms>(),
+    needs_subgroups: false,
+};
+
 fn key(entry: &'static str) -> PipelineKey {
     PipelineKey {
-        shader: Shader::Norm,
+        shader: &SHADER,
         entry,
         overrides: Overrides::new(&[("WG", WG)]),
     }
 }
 
 pub fn pipelines() -> Vec<PipelineKey> {
-    Shader::Norm.entry_points().iter().map(|e| key(e)).collect()
+    SHADER.entry_points.iter().map(|e| key(e)).collect()
 }
 
 type Dims = (usize, usize, usize);
@@ -147,16 +166,34 @@ pub(crate) fn train_forward(
     let (u, chunks) = uniforms(gpu, dims, p.eps, p.momentum, 1);
     if chunks == 1 {
         let bufs = [Some(x), None, None, None, Some(&running), None, Some(&chan)];
-        run(gpu, "stats_forward", &u, bufs, Some(1))?;
+        run(
+            gpu,
+            entry_point!(SHADER, "stats_forward"),
+            &u,
+            bufs,
+            Some(1),
+        )?;
     } else {
         // Σ x by chunks, then Σ (x − mean)² by chunks, then the statistics.
         let parts = Tensor::zeros(gpu, Shape::new([chunks as usize * c]))?;
         let first = NormUniforms { flag: 0, ..u };
         let bufs = [Some(x), None, None, None, None, None, Some(&parts)];
-        run(gpu, "stats_partial", &first, bufs, Some(chunks))?;
+        run(
+            gpu,
+            entry_point!(SHADER, "stats_partial"),
+            &first,
+            bufs,
+            Some(chunks),
+        )?;
         let sums = add_chunks(&parts, chunks, c)?;
         let bufs = [Some(x), None, None, None, Some(&sums), None, Some(&parts)];
-        run(gpu, "stats_partial", &u, bufs, Some(chunks))?;
+        run(
+            gpu,
+            entry_point!(SHADER, "stats_partial"),
+            &u,
+            bufs,
+            Some(chunks),
+        )?;
         let squares = add_chunks(&parts, chunks, c)?;
         let bufs = [
             None,
@@ -168,13 +205,19 @@ pub(crate) fn train_forward(
             Some(&chan),
         ];
         let blocks = u.c.div_ceil(WG);
-        gpu.dispatch_tensors(&key("stats_finalize"), &u, &bufs, blocks, 1)?;
+        gpu.dispatch_tensors(
+            &key(entry_point!(SHADER, "stats_finalize")),
+            &u,
+            &bufs,
+            blocks,
+            1,
+        )?;
     }
     let y = Tensor::zeros(gpu, x.shape().clone())?;
     // normalize reads stats[0..2c] = mean | var from the front of `chan`.
     run(
         gpu,
-        "normalize",
+        entry_point!(SHADER, "normalize"),
         &u,
         [
             Some(x),
@@ -214,7 +257,7 @@ pub(crate) fn eval_forward(
     let (u, _) = uniforms(gpu, dims, eps, 0.0, 0);
     run(
         gpu,
-        "normalize",
+        entry_point!(SHADER, "normalize"),
         &u,
         [
             Some(x),
@@ -256,7 +299,13 @@ pub(crate) fn backward(
         None,
         Some(&parts),
     ];
-    run(gpu, "backward_reduce", &u, bufs, Some(chunks))?;
+    run(
+        gpu,
+        entry_point!(SHADER, "backward_reduce"),
+        &u,
+        bufs,
+        Some(chunks),
+    )?;
     let sums = if chunks == 1 {
         parts
     } else {
@@ -265,7 +314,7 @@ pub(crate) fn backward(
     let dx = Tensor::zeros(gpu, x.shape().clone())?;
     run(
         gpu,
-        "backward_data",
+        entry_point!(SHADER, "backward_data"),
         &u,
         [
             Some(x),
@@ -320,7 +369,13 @@ pub(crate) fn fold_conv(
         Some(&wf),
         Some(&bf),
     ];
-    gpu.dispatch_tensors(&key("fold_conv"), &u, &bufs, blocks, 1)?;
+    gpu.dispatch_tensors(
+        &key(entry_point!(SHADER, "fold_conv")),
+        &u,
+        &bufs,
+        blocks,
+        1,
+    )?;
     Ok((wf, bf))
 }
 

@@ -3,7 +3,8 @@
 use super::cpu::StepScalars;
 use super::{Optimizer, OptimizerState};
 use crate::error::{Error, Result};
-use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::tensor::Tensor;
 
 uniform_block! {
@@ -34,20 +35,26 @@ const NESTEROV: u32 = 2;
 const DECOUPLED: u32 = 4;
 const CENTERED: u32 = 8;
 
+/// `shaders/optim.wgsl`: grad, param, s1, s2, s3.
+pub static SHADER: ShaderDef = ShaderDef {
+    name: "optim",
+    source: include_str!("../../../shaders/optim.wgsl"),
+    entry_points: &["sgd", "adam", "nadam", "rmsprop"],
+    storage_read_only: &[true, false, false, false, false],
+    uniform: UniformLayout::of::<OptimUniforms>(),
+    needs_subgroups: false,
+};
+
 fn key(entry: &'static str) -> PipelineKey {
     PipelineKey {
-        shader: Shader::Optim,
+        shader: &SHADER,
         entry,
         overrides: Overrides::new(&[("WG", WG)]),
     }
 }
 
 pub fn pipelines() -> Vec<PipelineKey> {
-    Shader::Optim
-        .entry_points()
-        .iter()
-        .map(|e| key(e))
-        .collect()
+    SHADER.entry_points.iter().map(|e| key(e)).collect()
 }
 
 /// The entry point and uniforms of `state`'s next step over `len` parameters.
@@ -76,7 +83,7 @@ pub(crate) fn uniforms(
             weight_decay,
             nesterov,
         } => (
-            "sgd",
+            entry_point!(SHADER, "sgd"),
             OptimUniforms {
                 flags: first | if nesterov { NESTEROV } else { 0 },
                 lr,
@@ -94,7 +101,7 @@ pub(crate) fn uniforms(
             weight_decay,
             decoupled,
         } => (
-            "adam",
+            entry_point!(SHADER, "adam"),
             OptimUniforms {
                 flags: if decoupled { DECOUPLED } else { 0 },
                 lr,
@@ -112,7 +119,7 @@ pub(crate) fn uniforms(
             weight_decay,
             ..
         } => (
-            "nadam",
+            entry_point!(SHADER, "nadam"),
             OptimUniforms {
                 wd: weight_decay,
                 beta1,
@@ -131,7 +138,7 @@ pub(crate) fn uniforms(
             momentum,
             centered,
         } => (
-            "rmsprop",
+            entry_point!(SHADER, "rmsprop"),
             OptimUniforms {
                 flags: if centered { CENTERED } else { 0 },
                 lr,

@@ -3,7 +3,8 @@
 use super::{AdaptiveGeometry, Pool2dGeometry, PoolKind};
 use crate::error::{Error, Result};
 use crate::gpu::loops::slices;
-use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -48,9 +49,29 @@ pub struct PoolUniforms {
 
 const WG: u32 = 64;
 
+/// `shaders/pool.wgsl`: src, aux, dst, dst_idx.
+pub static SHADER: ShaderDef = ShaderDef {
+    name: "pool",
+    source: include_str!("../../../shaders/pool.wgsl"),
+    entry_points: &[
+        "max_forward",
+        "max_backward",
+        "max_backward_cells",
+        "avg_forward",
+        "avg_backward",
+        "adaptive_forward",
+        "adaptive_backward",
+        "channel_max_forward",
+        "channel_max_backward",
+    ],
+    storage_read_only: &[true, true, false, false],
+    uniform: UniformLayout::of::<PoolUniforms>(),
+    needs_subgroups: false,
+};
+
 fn key(entry: &'static str) -> PipelineKey {
     PipelineKey {
-        shader: Shader::Pool,
+        shader: &SHADER,
         entry,
         overrides: Overrides::new(&[("WG", WG)]),
     }
@@ -58,7 +79,7 @@ fn key(entry: &'static str) -> PipelineKey {
 
 /// Every pipeline this module dispatches.
 pub fn pipelines() -> Vec<PipelineKey> {
-    Shader::Pool.entry_points().iter().map(|e| key(e)).collect()
+    SHADER.entry_points.iter().map(|e| key(e)).collect()
 }
 
 /// Sizes are checked against u32 by `resolve`, so the casts cannot truncate.
@@ -216,7 +237,14 @@ pub(crate) fn max_forward(
         ..uniforms(g)
     };
     let bufs = [Some(x), None, Some(&y), idx.as_ref()];
-    run_banded(gpu, "max_forward", &u, bufs, y.numel(), bands)?;
+    run_banded(
+        gpu,
+        entry_point!(SHADER, "max_forward"),
+        &u,
+        bufs,
+        y.numel(),
+        bands,
+    )?;
     Ok((y, idx.filter(|_| with_idx)))
 }
 
@@ -241,7 +269,7 @@ pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Res
         };
         run_banded(
             gpu,
-            "max_backward_cells",
+            entry_point!(SHADER, "max_backward_cells"),
             &uniforms(g),
             bufs,
             dy.numel(),
@@ -249,7 +277,14 @@ pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Res
         )?;
     } else {
         let bands = window_bands(g);
-        run_banded(gpu, "max_backward", &uniforms(g), bufs, dx.numel(), bands)?;
+        run_banded(
+            gpu,
+            entry_point!(SHADER, "max_backward"),
+            &uniforms(g),
+            bufs,
+            dx.numel(),
+            bands,
+        )?;
     }
     Ok(dx)
 }
@@ -270,7 +305,14 @@ pub(crate) fn avg_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
         cols: g.kernel.w,
     };
     let bufs = [Some(x), None, Some(&y), None];
-    run_banded(gpu, "avg_forward", &uniforms(g), bufs, y.numel(), bands)?;
+    run_banded(
+        gpu,
+        entry_point!(SHADER, "avg_forward"),
+        &uniforms(g),
+        bufs,
+        y.numel(),
+        bands,
+    )?;
     Ok(y)
 }
 
@@ -280,7 +322,7 @@ pub(crate) fn avg_backward(dy: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
     let bufs = [Some(dy), None, Some(&dx), None];
     run_banded(
         gpu,
-        "avg_backward",
+        entry_point!(SHADER, "avg_backward"),
         &uniforms(g),
         bufs,
         dx.numel(),
@@ -300,7 +342,7 @@ pub(crate) fn adaptive_forward(x: &Tensor, g: &AdaptiveGeometry) -> Result<Tenso
     let bufs = [Some(x), None, Some(&y), None];
     run_banded(
         gpu,
-        "adaptive_forward",
+        entry_point!(SHADER, "adaptive_forward"),
         &adaptive_uniforms(g),
         bufs,
         y.numel(),
@@ -319,7 +361,14 @@ pub(crate) fn adaptive_backward(dy: &Tensor, g: &AdaptiveGeometry) -> Result<Ten
     };
     let bufs = [Some(dy), None, Some(&dx), None];
     let u = adaptive_uniforms(g);
-    run_banded(gpu, "adaptive_backward", &u, bufs, dx.numel(), bands)?;
+    run_banded(
+        gpu,
+        entry_point!(SHADER, "adaptive_backward"),
+        &u,
+        bufs,
+        dx.numel(),
+        bands,
+    )?;
     Ok(dx)
 }
 
@@ -345,7 +394,14 @@ pub(crate) fn channel_max_forward(x: &Tensor, k: usize) -> Result<(Tensor, Tenso
     let bufs = [Some(x), None, Some(&y), Some(&idx)];
     // Its units are the k channels (one segment of one column each).
     let bands = Bands { rows: k, cols: 1 };
-    run_banded(gpu, "channel_max_forward", &u, bufs, y.numel(), bands)?;
+    run_banded(
+        gpu,
+        entry_point!(SHADER, "channel_max_forward"),
+        &u,
+        bufs,
+        y.numel(),
+        bands,
+    )?;
     Ok((y, idx))
 }
 
@@ -360,7 +416,7 @@ pub(crate) fn channel_max_backward(
     let u = channel_uniforms(x_shape, k);
     run(
         gpu,
-        "channel_max_backward",
+        entry_point!(SHADER, "channel_max_backward"),
         &u,
         [Some(dy), Some(idx), Some(&dx), None],
         dx.numel(),

@@ -2,12 +2,13 @@
 
 use super::{PointwiseLoss, ReduceOp};
 use crate::error::{Error, Result};
-use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 uniform_block! {
-/// Mirror of `struct Params` in reduce_params.wgsl.
+/// Mirror of `struct Params` in common/reduce_params.wgsl.
 pub struct ReduceUniforms {
     pub rows: u32,
     pub cols: u32,
@@ -31,6 +32,35 @@ const WG: u32 = 64;
 /// Workgroup of `sum_all` (a power of two).
 const WG_SUM: u32 = 256;
 
+/// `shaders/reduce.wgsl`: src, aux, dst, dst2.
+pub static SHADER: ShaderDef = ShaderDef {
+    name: "reduce",
+    source: include_str!("../../../shaders/reduce.wgsl"),
+    entry_points: &[
+        "reduce_axis",
+        "reduce_axis_tree",
+        "sum_all",
+        "softmax",
+        "softmax_xent",
+        "topk_hits",
+        "pointwise_loss",
+        "rows_apply",
+    ],
+    storage_read_only: &[true, true, false, false],
+    uniform: UniformLayout::of::<ReduceUniforms>(),
+    needs_subgroups: false,
+};
+
+/// `shaders/reduce_subgroup.wgsl`: `sum_all` with subgroup operations; src, aux, dst, dst2.
+pub static SUBGROUP_SHADER: ShaderDef = ShaderDef {
+    name: "reduce_subgroup",
+    source: include_str!("../../../shaders/reduce_subgroup.wgsl"),
+    entry_points: &["sum_all_subgroup"],
+    storage_read_only: &[true, true, false, false],
+    uniform: UniformLayout::of::<ReduceUniforms>(),
+    needs_subgroups: true,
+};
+
 fn key(entry: &'static str) -> PipelineKey {
     // The workgroup-tree entries use the wide workgroup.
     let wg = if entry.starts_with("sum_all") || entry == "reduce_axis_tree" {
@@ -38,10 +68,10 @@ fn key(entry: &'static str) -> PipelineKey {
     } else {
         WG
     };
-    let shader = if entry == "sum_all_subgroup" {
-        Shader::ReduceSubgroup
+    let shader = if SUBGROUP_SHADER.entry_points.contains(&entry) {
+        &SUBGROUP_SHADER
     } else {
-        Shader::Reduce
+        &SHADER
     };
     PipelineKey {
         shader,
@@ -51,11 +81,11 @@ fn key(entry: &'static str) -> PipelineKey {
 }
 
 pub fn pipelines() -> Vec<PipelineKey> {
-    let entries = Shader::Reduce
-        .entry_points()
-        .iter()
-        .chain(Shader::ReduceSubgroup.entry_points());
-    entries.map(|e| key(e)).collect()
+    let entries = SHADER.entry_points.iter();
+    entries
+        .chain(SUBGROUP_SHADER.entry_points)
+        .map(|e| key(e))
+        .collect()
 }
 
 fn u32_of(v: usize) -> Result<u32> {
@@ -112,9 +142,9 @@ pub fn sum_all_with(x: &Tensor, scale: f32, subgroups: bool) -> Result<Tensor> {
         tree_chunk(budget)
     } * WG_SUM as usize;
     let entry = if subgroups {
-        "sum_all_subgroup"
+        entry_point!(SUBGROUP_SHADER, "sum_all_subgroup")
     } else {
-        "sum_all"
+        entry_point!(SHADER, "sum_all")
     };
     let mut src = x.clone();
     loop {
@@ -247,11 +277,17 @@ fn reduce_levels(
         let bufs = [Some(&src), aux, Some(&y), idx.as_ref()];
         if tree {
             // One workgroup per output.
-            let k = key("reduce_axis_tree");
+            let k = key(entry_point!(SHADER, "reduce_axis_tree"));
             gpu.dispatch_tensors(&k, &u, &bufs, u32_of(outputs)?, 1)?;
         } else {
             let blocks = u32_of(outputs.div_ceil(WG as usize))?;
-            gpu.dispatch_tensors(&key("reduce_axis"), &u, &bufs, blocks, 1)?;
+            gpu.dispatch_tensors(
+                &key(entry_point!(SHADER, "reduce_axis")),
+                &u,
+                &bufs,
+                blocks,
+                1,
+            )?;
         }
         if last {
             return Ok((y, idx));
@@ -305,11 +341,17 @@ pub(crate) fn softmax(x: &Tensor, rows: usize, cols: usize, log: bool) -> Result
         ..rows_uniforms(rows, cols)?
     };
     if per_row_fits(x.gpu(), cols) {
-        run("softmax", &u, x, [None, Some(&y), None], rows)?;
+        run(
+            entry_point!(SHADER, "softmax"),
+            &u,
+            x,
+            [None, Some(&y), None],
+            rows,
+        )?;
     } else {
         let stats = row_stats(x, rows, cols, None)?;
         run(
-            "rows_apply",
+            entry_point!(SHADER, "rows_apply"),
             &u,
             x,
             [Some(&stats), Some(&y), None],
@@ -330,12 +372,12 @@ pub(crate) fn softmax_xent(
     let u = rows_uniforms(rows, cols)?;
     if per_row_fits(x.gpu(), cols) {
         let bufs = [Some(targets), Some(&grad), Some(&per_row)];
-        run("softmax_xent", &u, x, bufs, rows)?;
+        run(entry_point!(SHADER, "softmax_xent"), &u, x, bufs, rows)?;
     } else {
         let stats = row_stats(x, rows, cols, Some(targets))?;
         let u = ReduceUniforms { op: 2, ..u };
         let bufs = [Some(&stats), Some(&grad), Some(&per_row)];
-        run("rows_apply", &u, x, bufs, rows * cols)?;
+        run(entry_point!(SHADER, "rows_apply"), &u, x, bufs, rows * cols)?;
     }
     let loss = sum_all(&per_row, 1.0 / rows as f32)?;
     Ok((loss, grad))
@@ -355,7 +397,13 @@ pub(crate) fn topk_hits(
     };
     // cols + 1 passes per row.
     if cols + 2 <= x.gpu().loop_budget() {
-        run("topk_hits", &u, x, [Some(targets), None, Some(&hits)], rows)?;
+        run(
+            entry_point!(SHADER, "topk_hits"),
+            &u,
+            x,
+            [Some(targets), None, Some(&hits)],
+            rows,
+        )?;
     } else {
         let (before, _) = reduce_levels(
             x,
@@ -366,7 +414,13 @@ pub(crate) fn topk_hits(
             tree_fits(rows, cols),
         )?;
         let u = ReduceUniforms { op: 3, ..u };
-        run("rows_apply", &u, &before, [None, None, Some(&hits)], rows)?;
+        run(
+            entry_point!(SHADER, "rows_apply"),
+            &u,
+            &before,
+            [None, None, Some(&hits)],
+            rows,
+        )?;
     }
     sum_all(&hits, 1.0)
 }
@@ -389,7 +443,7 @@ pub(crate) fn pointwise_loss(
         ..ReduceUniforms::default()
     };
     run(
-        "pointwise_loss",
+        entry_point!(SHADER, "pointwise_loss"),
         &u,
         pred,
         [Some(target), Some(&grad), Some(&terms)],

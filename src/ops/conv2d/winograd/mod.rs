@@ -11,9 +11,11 @@ pub mod cpu;
 
 pub use cpu::{reference, reference_filter};
 
+use super::shaders::{winograd_key as key, WINOGRAD};
 use super::{Conv2dGeometry, RegisterTile};
 use crate::error::{Error, Result};
-use crate::gpu::{uniform_block, Overrides, PipelineKey, Shader};
+use crate::gpu::shaders::entry_point;
+use crate::gpu::uniform_block;
 use crate::ops::elementwise::Activation;
 use crate::ops::matmul::gpu::{matmul_batched, Batch, MatmulKernel};
 use crate::ops::matmul::MatmulGeometry;
@@ -27,7 +29,7 @@ pub const BLOCKS: [u32; 2] = [2, 4];
 /// larger shapes run the direct kernels.
 pub const MAX_TEMP_BYTES: usize = 128 << 20;
 
-const WG: u32 = 64;
+pub(super) const WG: u32 = 64;
 
 uniform_block! {
 /// Mirror of `struct Params` in conv2d_winograd.wgsl.
@@ -246,28 +248,6 @@ impl WinogradConv {
     }
 }
 
-fn key(entry: &'static str, m: u32) -> PipelineKey {
-    PipelineKey {
-        shader: Shader::Conv2dWinograd,
-        entry,
-        overrides: Overrides::new(&[("WG", WG), ("T", m + 2)]),
-    }
-}
-
-pub fn pipelines() -> Vec<PipelineKey> {
-    let entries = [
-        "filter_transform",
-        "input_transform",
-        "output_transform",
-        "dy_transform",
-        "filter_output",
-    ];
-    BLOCKS
-        .iter()
-        .flat_map(|&m| entries.map(|e| key(e, m)))
-        .collect()
-}
-
 fn blocks(invocations: usize) -> Result<u32> {
     u32::try_from(invocations.div_ceil(WG as usize)).map_err(|_| Error::TooLarge {
         what: "conv2d Winograd dispatch".into(),
@@ -294,10 +274,22 @@ pub(crate) fn run(
     let (i, o, p) = (c.c_in, c.c_out, c.p());
     let filters = Tensor::zeros(gpu, Shape::new([t2, o, i]))?;
     let bufs = [Some(w), None, Some(&filters)];
-    gpu.dispatch_tensors(&key("filter_transform", m), &u, &bufs, blocks(o * i)?, 1)?;
+    gpu.dispatch_tensors(
+        &key(entry_point!(WINOGRAD, "filter_transform"), m),
+        &u,
+        &bufs,
+        blocks(o * i)?,
+        1,
+    )?;
     let inputs = Tensor::zeros(gpu, Shape::new([t2, i, p]))?;
     let bufs = [Some(src), None, Some(&inputs)];
-    gpu.dispatch_tensors(&key("input_transform", m), &u, &bufs, blocks(i * p)?, 1)?;
+    gpu.dispatch_tensors(
+        &key(entry_point!(WINOGRAD, "input_transform"), m),
+        &u,
+        &bufs,
+        blocks(i * p)?,
+        1,
+    )?;
     // Products[a][o][tile] = Σ_i U[a][o][i] · V[a][i][tile], tiles along the GEMM's rows.
     let products = Tensor::zeros(gpu, Shape::new([t2, o, p]))?;
     let g = MatmulGeometry {
@@ -321,7 +313,13 @@ pub(crate) fn run(
     drop((inputs, filters));
     let y = Tensor::zeros(gpu, Shape::new([c.n, o, c.h_out, c.w_out]))?;
     let bufs = [Some(&products), bias, Some(&y)];
-    gpu.dispatch_tensors(&key("output_transform", m), &u, &bufs, blocks(o * p)?, 1)?;
+    gpu.dispatch_tensors(
+        &key(entry_point!(WINOGRAD, "output_transform"), m),
+        &u,
+        &bufs,
+        blocks(o * p)?,
+        1,
+    )?;
     Ok(y)
 }
 
@@ -368,7 +366,7 @@ pub(crate) fn run_filter(
     let inputs = Tensor::zeros(gpu, Shape::new([t2 * s, i, chunk]))?;
     let bufs = [Some(x), None, Some(&inputs)];
     gpu.dispatch_tensors(
-        &key("input_transform", m),
+        &key(entry_point!(WINOGRAD, "input_transform"), m),
         &u,
         &bufs,
         blocks(i * s * chunk)?,
@@ -377,7 +375,7 @@ pub(crate) fn run_filter(
     let grads = Tensor::zeros(gpu, Shape::new([t2 * s, o, chunk]))?;
     let bufs = [Some(dy), None, Some(&grads)];
     gpu.dispatch_tensors(
-        &key("dy_transform", m),
+        &key(entry_point!(WINOGRAD, "dy_transform"), m),
         &u,
         &bufs,
         blocks(o * s * chunk)?,
@@ -406,7 +404,13 @@ pub(crate) fn run_filter(
     drop((inputs, grads));
     let dw = Tensor::zeros(gpu, Shape::new([o, i, 3, 3]))?;
     let bufs = [Some(&products), None, Some(&dw)];
-    gpu.dispatch_tensors(&key("filter_output", m), &u, &bufs, blocks(o * i)?, 1)?;
+    gpu.dispatch_tensors(
+        &key(entry_point!(WINOGRAD, "filter_output"), m),
+        &u,
+        &bufs,
+        blocks(o * i)?,
+        1,
+    )?;
     Ok(dw)
 }
 

@@ -1,5 +1,5 @@
-// The uniform block every direct conv2d shader reads (conv2d_forward, _backward_data,
-// _backward_filter, _depthwise, _reduce), put before each of their sources.
+// The uniform block of every direct conv2d shader (conv2d_forward, _backward_data,
+// _backward_filter, _depthwise, _reduce).
 //
 // K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
 // reduction, in the unit its kernel's header names. The kernels only write: the first slice

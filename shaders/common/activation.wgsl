@@ -1,17 +1,15 @@
-// The fused activation of the conv epilogues, appended to the source of every conv shader
-// that has one (which declares `p` with the fields `act` and `alpha`).
-// The fused activation of the epilogue (act: 0 none, 1 ReLU, 2 LeakyReLU(alpha),
+// The fused activation of the conv epilogues (act: 0 none, 1 ReLU, 2 LeakyReLU(alpha),
 // 3 ELU(alpha), 4 tanh, 5 sigmoid), in the same overflow-free forms as elementwise.wgsl.
 // A NaN stays NaN for every activation (PyTorch); tested on the bits, since WGSL leaves NaN
 // comparisons and max / min to the implementation, and chosen with a select (no per-lane
 // branch in the epilogue).
-fn activate(v: f32) -> f32 {
+fn activate(v: f32, act: u32, alpha: f32) -> f32 {
     var y = v;
-    switch p.act {
+    switch act {
         case 0u: { y = v; }
         case 1u: { y = max(v, 0.0); }
-        case 2u: { y = select(p.alpha * v, v, v > 0.0); }
-        case 3u: { y = select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
+        case 2u: { y = select(alpha * v, v, v > 0.0); }
+        case 3u: { y = select(alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
         case 4u: { let e = exp(-2.0 * abs(v)); y = sign(v) * (1.0 - e) / (1.0 + e); }
         default: { let e = exp(-abs(v)); y = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
     }

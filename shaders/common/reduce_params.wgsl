@@ -1,4 +1,4 @@
-// The uniform block of reduce.wgsl and reduce_subgroup.wgsl, put before each of their sources.
+// The uniform block of reduce.wgsl and reduce_subgroup.wgsl.
 // chunk: values per chunk of a chunked reduction; total: the axis length a mean divides by;
 // carry: 1 when aux holds an earlier level's arg-max (reduce.wgsl's header).
 struct Params {
