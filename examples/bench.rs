@@ -16,7 +16,7 @@ use wgcnn::testing::workloads::{
     ConvWorkload, OtherWorkload, TrainWorkload, CONV, OTHER, TRAIN, TRAIN_BATCH,
 };
 use wgcnn::testing::{to_f64, Rng};
-use wgcnn::{Gpu, Shape, Tensor};
+use wgcnn::{ConvTuning, Gpu, Shape, Tensor};
 
 #[derive(Parser)]
 struct Args {

@@ -44,7 +44,7 @@ pub struct ReadmeDoctests;
 pub use gpu::Gpu;
 pub use ops::conv2d::{
     conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Conv2dGeometry,
-    Conv2dKernel, Conv2dParams,
+    Conv2dKernel, Conv2dParams, ConvTuning,
 };
 pub use shape::{Padding, Shape, HW};
 pub use tensor::Tensor;
@@ -55,6 +55,6 @@ pub mod prelude {
     pub use crate::ops::optim::Optimizer;
     pub use crate::{
         conv2d, conv2d_backward_bias, conv2d_backward_data, conv2d_backward_filter, Conv2dParams,
-        Error, Gpu, Padding, Result, Shape, Tensor, HW,
+        ConvTuning, Error, Gpu, Padding, Result, Shape, Tensor, HW,
     };
 }

@@ -6,7 +6,7 @@ use wgcnn::ops::conv2d::{
     self, choose_forward, cpu, Conv2dKernel, Conv2dParams, Pass, RegisterTile,
 };
 use wgcnn::testing::{compare, compare_with, to_f64, winograd_bounds, Rng};
-use wgcnn::{Gpu, Padding, Shape, Tensor};
+use wgcnn::{ConvTuning, Gpu, Padding, Shape, Tensor};
 
 #[test]
 fn tuning_is_cached_per_adapter_and_optional() {

@@ -8,7 +8,7 @@ use wgcnn::testing::{
     bound, compare, compare_with, shared_gpu, to_f64, winograd_bounds, winograd_filter_bounds,
     Report, Rng,
 };
-use wgcnn::{Gpu, Shape, Tensor};
+use wgcnn::{ConvTuning, Gpu, Shape, Tensor};
 
 /// The forward result's bound for `kernel`: direct convolution's from Σ|x·w| over the
 /// reduction, Winograd's from its magnitudes.

@@ -7,7 +7,7 @@ use wgcnn::nn::{Conv2d, Dense, Flatten};
 use wgcnn::ops::optim::Optimizer;
 use wgcnn::testing::{shared_gpu, Rng};
 use wgcnn::train::{Dataset, FitOptions, Loss, Model};
-use wgcnn::Error;
+use wgcnn::{ConvTuning, Error};
 
 fn trainable(g: &Graph) -> usize {
     g.summary().trainable

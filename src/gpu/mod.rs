@@ -14,6 +14,8 @@ mod recorder;
 pub mod shaders;
 pub mod timing;
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -66,8 +68,8 @@ pub(crate) struct GpuInner {
     /// 4-byte buffers bound where a kernel's optional binding is absent, one per binding slot
     /// (a buffer may not be bound read-only and writable in one dispatch).
     pub(crate) stand_ins: Mutex<Vec<Arc<wgpu::Buffer>>>,
-    /// The conv2d kernel autotuner's choices.
-    pub(crate) tuner: crate::ops::conv2d::tune::Tuner,
+    /// Per-device state of the layers above, by type (`Gpu::extension`).
+    extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Plans being compiled, one per thread at most (see `capture`).
     pub(crate) capture: Mutex<Vec<capture::Capture>>,
     pub(crate) submits: AtomicU64,
@@ -134,7 +136,6 @@ impl Gpu {
     }
 
     fn build(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Gpu {
-        let tuner = crate::ops::conv2d::tune::Tuner::new(&info);
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -155,7 +156,7 @@ impl Gpu {
             pending: Mutex::new(recorder::Pending::default()),
             errors,
             stand_ins: Mutex::new(Vec::new()),
-            tuner,
+            extensions: Mutex::default(),
             capture: Mutex::new(Vec::new()),
             submits: AtomicU64::new(0),
             dispatches: AtomicU64::new(0),
@@ -170,6 +171,20 @@ impl Gpu {
             }
         }
         gpu
+    }
+
+    /// This device's `T`, made by `init` when first asked for: per-device state that an op
+    /// owns (the conv autotuner's choices) without the device layer knowing the op.
+    pub(crate) fn extension<T: Any + Send + Sync>(&self, init: impl FnOnce(&Gpu) -> T) -> Arc<T> {
+        // A panic elsewhere cannot leave the map half-written: recover it from a poisoned lock.
+        let mut slots = self.0.extensions.lock().unwrap_or_else(|e| e.into_inner());
+        let id = TypeId::of::<T>();
+        if let Some(t) = slots.get(&id).and_then(|s| s.clone().downcast::<T>().ok()) {
+            return t;
+        }
+        let t = Arc::new(init(self));
+        slots.insert(id, t.clone());
+        t
     }
 
     pub fn device(&self) -> &wgpu::Device {

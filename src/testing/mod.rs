@@ -7,6 +7,7 @@ pub mod workloads;
 
 use std::fmt;
 
+use crate::ops::conv2d::ConvTuning;
 use crate::ops::Reference;
 
 /// f32 unit roundoff (half an ulp of 1.0).

@@ -13,7 +13,7 @@ use crate::graph::params::{BankOptimizers, ParamStore};
 use crate::graph::plan::{Plan, PlanSpec};
 use crate::graph::{Graph, Memory, Summary};
 use crate::nn::Layer;
-use crate::ops::conv2d::Pass;
+use crate::ops::conv2d::{ConvTuning, Pass};
 use crate::ops::optim::Optimizer;
 use crate::tensor::Tensor;
 

@@ -18,7 +18,7 @@ pub use kernel::{
     choose_backward_data, choose_backward_filter, choose_direct, choose_forward, Conv2dKernel,
     RegisterTile,
 };
-pub use tune::Pass;
+pub use tune::{ConvTuning, Pass};
 
 use crate::error::{Error, Result};
 use crate::ops::elementwise::Activation;

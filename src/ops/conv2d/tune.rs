@@ -2,7 +2,7 @@
 //! that supports it is timed on the adapter and the fastest is kept — in memory, and on disk
 //! under the user cache directory, one file per adapter and driver, so a later process starts
 //! tuned. The heuristic of `kernel.rs` is the fallback when tuning is off
-//! (`WGCNN_AUTOTUNE=0` or [`Gpu::set_autotune`]) and for classes not tuned yet. Every variant
+//! (`WGCNN_AUTOTUNE=0` or [`ConvTuning::set_autotune`]) and for classes not tuned yet. Every variant
 //! is proven against the reference, so tuning changes speed, not results beyond tolerance.
 //!
 //! A shape class is the pass, the kernel-relevant flags (pointwise, depthwise) and the
@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::kernel::{choose_backward_data, choose_backward_filter, choose_direct, choose_forward};
@@ -121,7 +121,7 @@ pub const MIN_TUNED_FLOPS: f64 = 5e7;
 /// The tuner's state on a `Gpu`.
 pub(crate) struct Tuner {
     enabled: Mutex<bool>,
-    /// Largest workspace a conv kernel may make (see `Gpu::set_conv_workspace_limit`).
+    /// Largest workspace a conv kernel may make (see `ConvTuning::set_conv_workspace_limit`).
     workspace: Mutex<usize>,
     choices: Mutex<HashMap<ShapeClass, Conv2dKernel>>,
     /// The disk cache (none when no cache directory is known).
@@ -213,59 +213,67 @@ fn heuristic(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> Conv2d
     }
 }
 
-impl Gpu {
+/// The conv2d autotuner's controls, as methods of the `Gpu` whose choices they keep (the
+/// tuner's state lives in the device's extension slot, owned by this module).
+pub trait ConvTuning {
     /// Turns autotuning on or off for this `Gpu` (default: on unless `WGCNN_AUTOTUNE=0`).
-    pub fn set_autotune(&self, on: bool) {
-        if let Ok(mut e) = self.0.tuner.enabled.lock() {
-            *e = on;
-        }
-    }
-
+    fn set_autotune(&self, on: bool);
     /// Whether autotuning is on.
-    pub fn autotune(&self) -> bool {
-        self.0.tuner.enabled.lock().map(|e| *e).unwrap_or(false)
-    }
-
+    fn autotune(&self) -> bool;
     /// Caps the temporary memory one conv kernel may use, in bytes (default: 128 MiB, where
     /// Winograd's transformed tensors may take up to about 4.5× the conv's input and output;
     /// 0 keeps every conv to the direct kernels, for the leanest plans). Plans compiled
     /// afterwards follow it.
-    pub fn set_conv_workspace_limit(&self, bytes: usize) {
-        if let Ok(mut w) = self.0.tuner.workspace.lock() {
+    fn set_conv_workspace_limit(&self, bytes: usize);
+    /// The conv workspace limit in bytes.
+    fn conv_workspace_limit(&self) -> usize;
+    /// The kernel for `g`'s `pass`: the tuned choice of its class if there is one (and tuning
+    /// is on), else the heuristic; a direct kernel where those need more workspace than the
+    /// limit allows.
+    fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: Pass) -> Conv2dKernel;
+    /// Times the candidate kernels for `g`'s `pass` (unless its class is tuned already, its
+    /// work is too small to matter or tuning is off) and keeps the fastest for the class.
+    /// Returns the kernel `conv2d_kernel` will pick.
+    fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel>;
+}
+
+/// This device's tuner, made (and its disk cache read) on first use.
+fn tuner(gpu: &Gpu) -> Arc<Tuner> {
+    gpu.extension(|gpu| Tuner::new(gpu.adapter_info()))
+}
+
+impl ConvTuning for Gpu {
+    fn set_autotune(&self, on: bool) {
+        if let Ok(mut e) = tuner(self).enabled.lock() {
+            *e = on;
+        }
+    }
+
+    fn autotune(&self) -> bool {
+        tuner(self).enabled.lock().map(|e| *e).unwrap_or(false)
+    }
+
+    fn set_conv_workspace_limit(&self, bytes: usize) {
+        if let Ok(mut w) = tuner(self).workspace.lock() {
             *w = bytes;
         }
     }
 
-    /// The conv workspace limit in bytes.
-    pub fn conv_workspace_limit(&self) -> usize {
-        self.0.tuner.workspace.lock().map(|w| *w).unwrap_or(0)
+    fn conv_workspace_limit(&self) -> usize {
+        tuner(self).workspace.lock().map(|w| *w).unwrap_or(0)
     }
 
-    /// Whether `k` may run `g`'s `pass` on this `Gpu`: supported, within the workspace limit,
-    /// each temporary within one storage binding of this device.
-    fn allowed(&self, k: Conv2dKernel, g: &Conv2dGeometry, pass: Pass) -> bool {
-        let binding = self
-            .limits()
-            .max_storage_buffer_binding_size
-            .min(self.limits().max_buffer_size);
-        k.supports(g, pass)
-            && k.workspace(g, pass) <= self.conv_workspace_limit()
-            && k.largest_temp(g, pass) as u64 <= binding
-    }
-
-    /// The kernel for `g`'s `pass`: the tuned choice of its class if there is one (and tuning
-    /// is on), else the heuristic; a direct kernel where those need more workspace than the
-    /// limit allows.
-    pub fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: Pass) -> Conv2dKernel {
+    fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: Pass) -> Conv2dKernel {
+        let tuner = tuner(self);
         let tuned = self.autotune().then(|| {
-            let choices = self.0.tuner.choices.lock().ok()?;
+            let choices = tuner.choices.lock().ok()?;
             choices.get(&ShapeClass::of(g, pass)).copied()
         });
         let info = self.adapter_info();
         match tuned.flatten() {
-            Some(k) if self.allowed(k, g, pass) => k,
+            Some(k) if allowed(self, k, g, pass) => k,
             _ => match heuristic(g, pass, info) {
-                k if self.allowed(k, g, pass) => k,
+                k if allowed(self, k, g, pass) => k,
                 k => {
                     let direct = choose_direct(g, pass, info);
                     log::debug!(
@@ -278,16 +286,13 @@ impl Gpu {
         }
     }
 
-    /// Times the candidate kernels for `g`'s `pass` (unless its class is tuned already, its
-    /// work is too small to matter or tuning is off) and keeps the fastest for the class. Returns the kernel `conv2d_kernel` will pick.
-    pub fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel> {
+    fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel> {
         let class = ShapeClass::of(g, pass);
-        let known = self
-            .0
-            .tuner
+        let tuner = tuner(self);
+        let known = tuner
             .choices
             .lock()
-            .map(|c| c.get(&class).is_some_and(|k| self.allowed(*k, g, pass)))
+            .map(|c| c.get(&class).is_some_and(|k| allowed(self, *k, g, pass)))
             .unwrap_or(true);
         // Timing pays only where a choice can matter: below MIN_TUNED_FLOPS a worse kernel
         // costs a few milliseconds a step, while compiling the candidates costs seconds on a
@@ -303,7 +308,7 @@ impl Gpu {
         let hand_tuned = [heuristic(g, pass, info), choose_direct(g, pass, info)];
         let candidates: Vec<Conv2dKernel> = Conv2dKernel::all()
             .into_iter()
-            .filter(|k| self.allowed(*k, g, pass))
+            .filter(|k| allowed(self, *k, g, pass))
             .filter(|k| {
                 !self.is_software()
                     || hand_tuned.contains(k)
@@ -313,69 +318,81 @@ impl Gpu {
         let choice = match candidates[..] {
             [] => self.conv2d_kernel(g, pass),
             [only] => only,
-            _ => self.fastest(g, pass, &candidates)?,
+            _ => fastest(self, g, pass, &candidates)?,
         };
         log::info!(
             "conv2d autotune {}: {choice:?} (of {} candidates)",
             class.text(),
             candidates.len()
         );
-        if let Ok(mut c) = self.0.tuner.choices.lock() {
+        if let Ok(mut c) = tuner.choices.lock() {
             c.insert(class, choice);
-            self.0.tuner.save(&c);
+            tuner.save(&c);
         }
         Ok(choice)
     }
+}
 
-    /// Times each candidate once on seeded inputs of `g`'s shapes, after a warm-up run of
-    /// each on one image, and returns the fastest. A candidate that fails (the device refuses
-    /// a buffer or a grid) drops out; if every one fails, the heuristic's choice stands.
-    fn fastest(
-        &self,
-        g: &Conv2dGeometry,
-        pass: Pass,
-        candidates: &[Conv2dKernel],
-    ) -> Result<Conv2dKernel> {
-        let fill = |s: Shape| {
-            let n = s.numel();
-            let v: Vec<f32> = (0..n)
-                .map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5)
-                .collect();
-            Tensor::from_slice(self, s, &v)
-        };
-        // Lavapipe compiles a pipeline at its first dispatch: every candidate runs once on
-        // one image first, so the timed runs compare kernels, not compilers.
-        let one = Conv2dGeometry { n: 1, ..*g };
-        let inputs = |g: &Conv2dGeometry| -> Result<[Tensor; 3]> {
-            Ok([fill(g.x_shape())?, fill(g.w_shape())?, fill(g.y_shape())?])
-        };
-        let (small, full) = (inputs(&one)?, inputs(g)?);
-        let run = |k: Conv2dKernel, g: &Conv2dGeometry, [x, w, dy]: &[Tensor; 3]| -> Result<()> {
-            match pass {
-                Pass::Forward => gpu::forward(x, w, None, g, k, None).map(drop),
-                Pass::BackwardData => gpu::backward_data(dy, w, g, k).map(drop),
-                Pass::BackwardFilter => gpu::backward_filter(x, dy, g, k).map(drop),
-            }
-        };
-        let runnable: Vec<Conv2dKernel> = candidates
-            .iter()
-            .copied()
-            .filter(|&k| run(k, &one, &small).and_then(|()| self.sync()).is_ok())
+/// Whether `k` may run `g`'s `pass` on this `Gpu`: supported, within the workspace limit,
+/// each temporary within one storage binding of this device.
+fn allowed(gpu: &Gpu, k: Conv2dKernel, g: &Conv2dGeometry, pass: Pass) -> bool {
+    let binding = gpu
+        .limits()
+        .max_storage_buffer_binding_size
+        .min(gpu.limits().max_buffer_size);
+    k.supports(g, pass)
+        && k.workspace(g, pass) <= gpu.conv_workspace_limit()
+        && k.largest_temp(g, pass) as u64 <= binding
+}
+
+/// Times each candidate once on seeded inputs of `g`'s shapes, after a warm-up run of
+/// each on one image, and returns the fastest. A candidate that fails (the device refuses
+/// a buffer or a grid) drops out; if every one fails, the heuristic's choice stands.
+fn fastest(
+    gpu: &Gpu,
+    g: &Conv2dGeometry,
+    pass: Pass,
+    candidates: &[Conv2dKernel],
+) -> Result<Conv2dKernel> {
+    let fill = |s: Shape| {
+        let n = s.numel();
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5)
             .collect();
-        let mut best: Option<(f64, Conv2dKernel)> = None;
-        for k in runnable {
-            self.sync()?;
-            let start = Instant::now();
-            if run(k, g, &full).and_then(|()| self.sync()).is_err() {
-                continue;
-            }
-            let t = start.elapsed().as_secs_f64();
-            if best.is_none_or(|(b, _)| t < b) {
-                best = Some((t, k));
-            }
+        Tensor::from_slice(gpu, s, &v)
+    };
+    // Lavapipe compiles a pipeline at its first dispatch: every candidate runs once on
+    // one image first, so the timed runs compare kernels, not compilers.
+    let one = Conv2dGeometry { n: 1, ..*g };
+    let inputs = |g: &Conv2dGeometry| -> Result<[Tensor; 3]> {
+        Ok([fill(g.x_shape())?, fill(g.w_shape())?, fill(g.y_shape())?])
+    };
+    let (small, full) = (inputs(&one)?, inputs(g)?);
+    let run = |k: Conv2dKernel, g: &Conv2dGeometry, [x, w, dy]: &[Tensor; 3]| -> Result<()> {
+        match pass {
+            Pass::Forward => gpu::forward(x, w, None, g, k, None).map(drop),
+            Pass::BackwardData => gpu::backward_data(dy, w, g, k).map(drop),
+            Pass::BackwardFilter => gpu::backward_filter(x, dy, g, k).map(drop),
         }
-        Ok(best.map_or_else(|| heuristic(g, pass, self.adapter_info()), |(_, k)| k))
+    };
+    let runnable: Vec<Conv2dKernel> = candidates
+        .iter()
+        .copied()
+        .filter(|&k| run(k, &one, &small).and_then(|()| gpu.sync()).is_ok())
+        .collect();
+    let mut best: Option<(f64, Conv2dKernel)> = None;
+    for k in runnable {
+        gpu.sync()?;
+        let start = Instant::now();
+        if run(k, g, &full).and_then(|()| gpu.sync()).is_err() {
+            continue;
+        }
+        let t = start.elapsed().as_secs_f64();
+        if best.is_none_or(|(b, _)| t < b) {
+            best = Some((t, k));
+        }
     }
+    Ok(best.map_or_else(|| heuristic(g, pass, gpu.adapter_info()), |(_, k)| k))
 }
 
 #[cfg(test)]
