@@ -14,10 +14,10 @@ use crate::error::{Error, Result};
 use crate::gpu::timing::{KernelTime, Timer};
 use crate::gpu::{Gpu, Program};
 use crate::nn::backend::{GpuBackend, StepField};
+use crate::nn::loss::Head;
 use crate::nn::Backend;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-use crate::train::loss::Head;
 
 /// One captured pass of a graph at a fixed batch size.
 pub(crate) struct Plan {

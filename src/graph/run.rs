@@ -5,8 +5,8 @@
 
 use super::Graph;
 use crate::error::{Error, Result};
+use crate::nn::loss::Head;
 use crate::nn::{Activation, Backend, BackendTensor, Layer, Need, Pass};
-use crate::train::loss::Head;
 
 /// What one pass produces.
 pub(crate) struct Outcome<T> {

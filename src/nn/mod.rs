@@ -9,6 +9,7 @@ pub mod backend;
 mod conv;
 mod host;
 pub mod init;
+pub mod loss;
 mod merge;
 mod norm;
 mod pool;

@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 
 use super::fit::Metrics;
-use super::loss::{Head, Loss};
 use super::{Dataset, Schedule};
 use crate::error::{Error, Result};
 use crate::gpu::timing::KernelTime;
@@ -12,6 +11,7 @@ use crate::gpu::Gpu;
 use crate::graph::params::{BankOptimizers, ParamStore};
 use crate::graph::plan::{Plan, PlanSpec};
 use crate::graph::{Graph, Memory, Summary};
+use crate::nn::loss::{Head, Loss};
 use crate::nn::Layer;
 use crate::ops::conv2d::{ConvTuning, Pass};
 use crate::ops::optim::Optimizer;

@@ -2,10 +2,10 @@
 //! run through [`CpuBackend`] with the reference optimiser step. Tests train a model on both and
 //! compare the weights; finite differences use [`ReferenceTrainer::loss_and_grads`].
 
-use super::loss::Head;
 use crate::error::{Error, Result};
 use crate::graph::run::{run, Outcome, RunMode};
 use crate::graph::Graph;
+use crate::nn::loss::Head;
 use crate::nn::{CpuBackend, HostTensor};
 use crate::ops::optim::{cpu as optim_cpu, Optimizer};
 

@@ -1,7 +1,7 @@
 //! Losses over a model's outputs (logits), and the weighted heads of a multi-output model.
 
+use super::{Backend, BackendTensor};
 use crate::error::{Error, Result};
-use crate::nn::{Backend, BackendTensor};
 use crate::ops::reduce::PointwiseLoss;
 use crate::shape::Shape;
 
