@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 const NO_ADAPTER_HINT: &str = "Install your GPU's Vulkan/Metal/DX12 driver, or on a machine \
 without a GPU install Mesa's software Vulkan (Debian/Ubuntu: `apt-get install -y \
 mesa-vulkan-drivers`; on Debian 12 wgcnn's tools/install-lavapipe.sh takes Mesa 25 from \
-bookworm-backports, 2.6-5x faster than Debian 12's own). WGPU_BACKEND=gl tries OpenGL instead.";
+bookworm-backports, 1.5-5x faster than Debian 12's own). WGPU_BACKEND=gl tries OpenGL instead.";
 
 fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     let kind = match info.device_type {

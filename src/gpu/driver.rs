@@ -11,8 +11,9 @@ pub enum Quirk {
     /// on 25.0.7 (versions between not measured). wgcnn keeps every dispatch under its loop
     /// budget on every adapter (`gpu::loops`), so nothing needs to change here.
     LoopLimit,
-    /// lavapipe before Mesa 25 runs wgcnn's kernels 2.6–5× slower than Mesa 25 on the same
-    /// machine (22.3.6 against 25.0.7): a warning; `tools/install-lavapipe.sh` installs 25.
+    /// lavapipe before Mesa 25 runs wgcnn's training steps 1.5–5× slower than Mesa 25 on the
+    /// same machine (22.3.6 against 25.0.7; BENCH.md): a warning; `tools/install-lavapipe.sh`
+    /// installs 25.
     SlowMesa,
 }
 
@@ -30,7 +31,7 @@ impl fmt::Display for Quirk {
                 "loops end after 65,535 passes per invocation (kept under by the loop budget)"
             }
             Quirk::SlowMesa => {
-                "Mesa before 25: kernels 2.6-5x slower than on Mesa 25; upgrade (tools/install-lavapipe.sh)"
+                "Mesa before 25: training 1.5-5x slower than on Mesa 25; upgrade (tools/install-lavapipe.sh)"
             }
         })
     }
