@@ -22,6 +22,8 @@
 //! # Ok::<(), wgcnn::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod error;
 pub mod gpu;
@@ -32,6 +34,7 @@ pub mod ops;
 pub mod rng;
 pub mod shape;
 pub mod tensor;
+#[doc(hidden)]
 pub mod testing;
 pub mod train;
 
