@@ -23,6 +23,8 @@ impl BackendTensor for HostTensor {
 }
 
 impl HostTensor {
+    /// A tensor of `shape` holding `data` (row-major, last index fastest); an
+    /// [`Error::ShapeMismatch`] unless `data` has the shape's element count.
     pub fn new(shape: impl Into<Shape>, data: Vec<f64>) -> Result<HostTensor> {
         let shape = shape.into();
         if shape.checked_numel() != Some(data.len()) {
@@ -38,9 +40,11 @@ impl HostTensor {
             data: Rc::new(RefCell::new(data)),
         })
     }
+    /// [`HostTensor::new`] from f32 values, widened exactly to f64.
     pub fn from_f32(shape: impl Into<Shape>, data: &[f32]) -> Result<HostTensor> {
         HostTensor::new(shape, data.iter().map(|&v| f64::from(v)).collect())
     }
+    /// A copy of the values, row-major.
     pub fn to_vec(&self) -> Vec<f64> {
         self.data.borrow().clone()
     }
@@ -82,4 +86,61 @@ pub(crate) fn nc_hw(s: &Shape) -> [usize; 3] {
 pub(crate) fn w_shape(x: &Shape, dy: &Shape, p: &Conv2dParams) -> Shape {
     let cg = x.dims().get(1).copied().unwrap_or(0) / p.groups.max(1);
     Shape::new([dy.dims()[1], cg, p.kernel.h, p.kernel.w])
+}
+
+/// Checks that a gradient has its value's shape.
+pub(super) fn same_shape(dy: &HostTensor, x: &HostTensor) -> Result<()> {
+    if dy.shape != x.shape {
+        return Err(Error::ShapeMismatch {
+            op: "reference",
+            what: "gradient",
+            expected: x.shape.to_string(),
+            got: dy.shape.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that every per-channel tensor has `c` values.
+pub(super) fn per_channel(c: usize, ts: &[&HostTensor]) -> Result<()> {
+    match ts.iter().find(|t| t.shape.numel() != c) {
+        Some(t) => Err(Error::ShapeMismatch {
+            op: "batch_norm",
+            what: "per-channel tensor",
+            expected: format!("{c} values"),
+            got: t.shape.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// (classes, class indices) of `[rows, classes]` logits and `rows` targets, each an integer
+/// below `classes`.
+pub(super) fn class_targets(
+    op: &'static str,
+    logits: &HostTensor,
+    targets: &HostTensor,
+) -> Result<(usize, Vec<u32>)> {
+    let &[rows, classes] = logits.shape.dims() else {
+        return Err(Error::ShapeMismatch {
+            op,
+            what: "logits",
+            expected: "rank 2 [n, classes]".into(),
+            got: logits.shape.to_string(),
+        });
+    };
+    let tg = targets.v();
+    if tg.len() != rows
+        || tg
+            .iter()
+            .any(|&v| !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0))
+    {
+        return Err(Error::invalid(
+            op,
+            "targets",
+            format!("{} values", tg.len()),
+            format!("{rows} class indices in 0..{classes}"),
+        ));
+    }
+    Ok((classes, tg.iter().map(|&v| v as u32).collect()))
 }

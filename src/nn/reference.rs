@@ -4,7 +4,7 @@
 
 use super::backend::Backend;
 pub use super::host::HostTensor;
-use super::host::{dims4, nc_hw, t, w_shape};
+use super::host::{class_targets, dims4, nc_hw, per_channel, same_shape, t, w_shape};
 use crate::error::{Error, Result};
 use crate::ops::augment::{self, AugmentParams};
 use crate::ops::conv2d::{self, Conv2dParams};
@@ -15,63 +15,6 @@ use crate::ops::norm::{self, BatchNormParams};
 use crate::ops::pool::{self, AdaptiveGeometry, Pool2dParams};
 use crate::ops::reduce::{self, PointwiseLoss};
 use crate::shape::{Shape, HW};
-
-/// Checks that a gradient has its value's shape.
-fn same_shape(dy: &HostTensor, x: &HostTensor) -> Result<()> {
-    if dy.shape != x.shape {
-        return Err(Error::ShapeMismatch {
-            op: "reference",
-            what: "gradient",
-            expected: x.shape.to_string(),
-            got: dy.shape.to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// Checks that every per-channel tensor has `c` values.
-fn per_channel(c: usize, ts: &[&HostTensor]) -> Result<()> {
-    match ts.iter().find(|t| t.shape.numel() != c) {
-        Some(t) => Err(Error::ShapeMismatch {
-            op: "batch_norm",
-            what: "per-channel tensor",
-            expected: format!("{c} values"),
-            got: t.shape.to_string(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// (classes, class indices) of `[rows, classes]` logits and `rows` targets, each an integer
-/// below `classes`.
-fn class_targets(
-    op: &'static str,
-    logits: &HostTensor,
-    targets: &HostTensor,
-) -> Result<(usize, Vec<u32>)> {
-    let &[rows, classes] = logits.shape.dims() else {
-        return Err(Error::ShapeMismatch {
-            op,
-            what: "logits",
-            expected: "rank 2 [n, classes]".into(),
-            got: logits.shape.to_string(),
-        });
-    };
-    let tg = targets.v();
-    if tg.len() != rows
-        || tg
-            .iter()
-            .any(|&v| !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0))
-    {
-        return Err(Error::invalid(
-            op,
-            "targets",
-            format!("{} values", tg.len()),
-            format!("{rows} class indices in 0..{classes}"),
-        ));
-    }
-    Ok((classes, tg.iter().map(|&v| v as u32).collect()))
-}
 
 /// The reference backend (stateless).
 #[derive(Clone, Copy, Debug, Default)]
@@ -145,17 +88,8 @@ impl Backend for CpuBackend {
         )
     }
     fn bias_backward(&self, dy: &HostTensor) -> Result<HostTensor> {
-        let [n, c, hw] = nc_hw(&dy.shape);
-        let v = dy.v();
-        let db = (0..c)
-            .map(|ch| {
-                (0..n)
-                    .flat_map(|b| (0..hw).map(move |p| (b * c + ch) * hw + p))
-                    .map(|i| v[i])
-                    .sum()
-            })
-            .collect();
-        t(Shape::new([c]), db)
+        let dims = nc_hw(&dy.shape);
+        t(Shape::new([dims[1]]), conv2d::cpu::bias_sums(&dy.v(), dims))
     }
     fn dense(&self, x: &HostTensor, w: &HostTensor, b: Option<&HostTensor>) -> Result<HostTensor> {
         let g = MatmulGeometry::new(&x.shape, false, &w.shape, true)?;
@@ -265,22 +199,11 @@ impl Backend for CpuBackend {
         let stats = norm::cpu::stats(&x.v(), dims);
         let y = norm::cpu::normalize(&x.v(), dims, &stats, &g.v(), &b.v(), f64::from(p.eps));
         let m = (dims[0] * dims[2]) as f64;
-        let mom = f64::from(p.momentum);
-        let (mean, var): (Vec<f64>, Vec<f64>) = stats.iter().copied().unzip();
-        let new_rm = rm
-            .v()
-            .iter()
-            .zip(&mean)
-            .map(|(r, s)| (1.0 - mom) * r + mom * s)
-            .collect();
-        let new_rv = rv
-            .v()
-            .iter()
-            .zip(&var)
-            .map(|(r, s)| (1.0 - mom) * r + mom * s * m / (m - 1.0))
-            .collect();
+        let (new_rm, new_rv) =
+            norm::cpu::running_update([&rm.v(), &rv.v()], &stats, m, f64::from(p.momentum));
         rm.set(new_rm);
         rv.set(new_rv);
+        let (mean, var): (Vec<f64>, Vec<f64>) = stats.into_iter().unzip();
         let c = Shape::new([dims[1]]);
         Ok([t(x.shape.clone(), y)?, t(c.clone(), mean)?, t(c, var)?])
     }
@@ -338,7 +261,6 @@ impl Backend for CpuBackend {
         eps: f32,
     ) -> Result<(HostTensor, HostTensor)> {
         let c = dims4(&w.shape)?[0];
-        let per = w.shape.numel() / c.max(1);
         let stats = [g, be, rm, rv].into_iter().chain(b);
         if stats.into_iter().any(|s| s.shape.numel() != c) {
             return Err(Error::invalid(
@@ -348,18 +270,13 @@ impl Backend for CpuBackend {
                 format!("{c} values each"),
             ));
         }
-        let (g, be, rm, rv) = (g.v(), be.v(), rm.v(), rv.v());
-        let s: Vec<f64> = (0..c)
-            .map(|k| g[k] / (rv[k] + f64::from(eps)).sqrt())
-            .collect();
-        let wf = w
-            .v()
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| v * s[i / per])
-            .collect();
-        let bias = b.map(|b| b.to_vec()).unwrap_or_else(|| vec![0.0; c]);
-        let bf = (0..c).map(|k| be[k] + (bias[k] - rm[k]) * s[k]).collect();
+        let bias = b.map(|b| b.to_vec());
+        let (wf, bf) = norm::cpu::fold_conv(
+            &w.v(),
+            bias.as_deref(),
+            [&g.v(), &be.v(), &rm.v(), &rv.v()],
+            f64::from(eps),
+        );
         Ok((t(w.shape.clone(), wf)?, t(Shape::new([c]), bf)?))
     }
     fn activation(&self, x: &HostTensor, f: Activation) -> Result<HostTensor> {
@@ -402,20 +319,10 @@ impl Backend for CpuBackend {
         t(y.shape.clone(), v)
     }
     fn dropout(&self, x: &HostTensor, rate: f32, seed: u32, step: u32) -> Result<HostTensor> {
-        let scale = 1.0 / (1.0 - f64::from(rate));
-        let v = x
-            .v()
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                if elementwise::cpu::dropout_keeps(i as u32, seed, step, rate) {
-                    v * scale
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        t(x.shape.clone(), v)
+        t(
+            x.shape.clone(),
+            elementwise::cpu::dropout(&x.v(), rate, seed, step),
+        )
     }
     fn dropout_backward(
         &self,
@@ -465,11 +372,7 @@ impl Backend for CpuBackend {
         let (al, be) = (f64::from(alpha), f64::from(beta));
         t(
             a.shape.clone(),
-            a.v()
-                .iter()
-                .zip(b.v().iter())
-                .map(|(x, y)| al * x + be * y)
-                .collect(),
+            elementwise::cpu::axpby(al, &a.v(), be, &b.v()),
         )
     }
     fn add_relu(&self, a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
@@ -498,14 +401,13 @@ impl Backend for CpuBackend {
             }
             c += pc;
         }
-        let hw = first[2] * first[3];
-        let mut out = Vec::with_capacity(first[0] * c * hw);
-        for b in 0..first[0] {
-            for p in parts {
-                let pc = p.shape.dims()[1];
-                out.extend_from_slice(&p.v()[b * pc * hw..(b + 1) * pc * hw]);
-            }
-        }
+        let values: Vec<_> = parts.iter().map(|p| p.v()).collect();
+        let channels: Vec<(&[f64], usize)> = values
+            .iter()
+            .zip(parts)
+            .map(|(v, p)| (&v[..], p.shape.dims()[1]))
+            .collect();
+        let out = elementwise::cpu::concat_channels(&channels, first[0], first[2] * first[3]);
         t(Shape::new([first[0], c, first[2], first[3]]), out)
     }
     fn split(&self, x: &HostTensor, sizes: &[usize]) -> Result<Vec<HostTensor>> {
@@ -518,19 +420,11 @@ impl Backend for CpuBackend {
                 format!("must add up to the {c} channels"),
             ));
         }
-        let hw = h * w;
-        let v = x.v();
-        let mut start = 0;
-        let mut outs = Vec::new();
-        for &s in sizes {
-            let mut part = Vec::with_capacity(n * s * hw);
-            for b in 0..n {
-                part.extend_from_slice(&v[(b * c + start) * hw..(b * c + start + s) * hw]);
-            }
-            outs.push(t(Shape::new([n, s, h, w]), part)?);
-            start += s;
-        }
-        Ok(outs)
+        elementwise::cpu::split_channels(&x.v(), [n, c, h * w], sizes)
+            .into_iter()
+            .zip(sizes)
+            .map(|(part, &s)| t(Shape::new([n, s, h, w]), part))
+            .collect()
     }
     fn softmax_cross_entropy(
         &self,
@@ -558,41 +452,15 @@ impl Backend for CpuBackend {
                 got: target.shape.to_string(),
             });
         }
-        let n = pred.shape.numel() as f64;
-        let (p, y) = (pred.v(), target.v());
-        let (mut total, mut grad) = (0.0, Vec::with_capacity(p.len()));
-        for (&x, &t) in p.iter().zip(y.iter()) {
-            match loss {
-                PointwiseLoss::Mse => {
-                    total += (x - t).powi(2);
-                    grad.push(2.0 * (x - t) / n);
-                }
-                PointwiseLoss::BceWithLogits => {
-                    total += x.max(0.0) - x * t + (-x.abs()).exp().ln_1p();
-                    grad.push((1.0 / (1.0 + (-x).exp()) - t) / n);
-                }
-            }
-        }
+        let (total, grad) = reduce::cpu::pointwise_loss(&pred.v(), &target.v(), loss);
         Ok((
-            t(Shape::new([1]), vec![total / n])?,
+            t(Shape::new([1]), vec![total])?,
             t(pred.shape.clone(), grad)?,
         ))
     }
     fn hits(&self, logits: &HostTensor, targets: &HostTensor) -> Result<HostTensor> {
         let (classes, tg) = class_targets("hits", logits, targets)?;
-        let v = logits.v();
-        let hits = tg
-            .iter()
-            .enumerate()
-            .filter(|&(r, &t)| {
-                let row = &v[r * classes..(r + 1) * classes];
-                let t = t as usize;
-                // argmax's rule: the first maximum wins.
-                row.iter()
-                    .enumerate()
-                    .all(|(c, &x)| x < row[t] || (x == row[t] && c >= t))
-            })
-            .count();
+        let hits = reduce::cpu::hits(&logits.v(), &tg, classes);
         t(Shape::new([1]), vec![hits as f64])
     }
 }

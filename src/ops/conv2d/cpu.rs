@@ -161,3 +161,15 @@ pub fn transpose_forward(
     }
     y
 }
+
+/// The bias gradient of any NCHW output gradient `[n, c, h·w]`: per channel, the sum over
+/// images and pixels (the layers' form of `backward_bias`, without a conv geometry).
+pub fn bias_sums(dy: &[f64], [n, c, hw]: [usize; 3]) -> Vec<f64> {
+    (0..c)
+        .map(|ch| {
+            (0..n)
+                .flat_map(|b| dy[(b * c + ch) * hw..][..hw].iter())
+                .sum()
+        })
+        .collect()
+}

@@ -108,3 +108,53 @@ pub fn track_nonfinite(watch: [f64; 3], loss: f64) -> [f64; 3] {
         [steps, watch[1], watch[2]]
     }
 }
+
+/// Inverted dropout of `x` for `(seed, step)`: kept elements scaled by 1 / (1 − rate). Its
+/// backward is the same map applied to the gradient.
+pub fn dropout(x: &[f64], rate: f32, seed: u32, step: u32) -> Vec<f64> {
+    let scale = 1.0 / (1.0 - f64::from(rate));
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if dropout_keeps(i as u32, seed, step, rate) {
+                v * scale
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// `alpha·a + beta·b`, elementwise (`a` and `b` of one length).
+pub fn axpby(alpha: f64, a: &[f64], beta: f64, b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| alpha * x + beta * y).collect()
+}
+
+/// NCHW tensors of `n` images and `hw` pixels, each `(values, channels)`, joined along the
+/// channels.
+pub fn concat_channels(parts: &[(&[f64], usize)], n: usize, hw: usize) -> Vec<f64> {
+    let c: usize = parts.iter().map(|p| p.1).sum();
+    let mut out = Vec::with_capacity(n * c * hw);
+    for b in 0..n {
+        for &(v, pc) in parts {
+            out.extend_from_slice(&v[b * pc * hw..(b + 1) * pc * hw]);
+        }
+    }
+    out
+}
+
+/// An NCHW tensor `[n, c, h·w]` cut along the channels into parts of `sizes` channels (which
+/// add up to `c`).
+pub fn split_channels(x: &[f64], [n, c, hw]: [usize; 3], sizes: &[usize]) -> Vec<Vec<f64>> {
+    let mut start = 0;
+    let mut outs = Vec::with_capacity(sizes.len());
+    for &s in sizes {
+        let mut part = Vec::with_capacity(n * s * hw);
+        for b in 0..n {
+            part.extend_from_slice(&x[(b * c + start) * hw..(b * c + start + s) * hw]);
+        }
+        outs.push(part);
+        start += s;
+    }
+    outs
+}

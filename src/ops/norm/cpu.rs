@@ -65,3 +65,42 @@ pub fn backward(
     }
     (dx, dgamma, dbeta)
 }
+
+/// Running statistics after a training step (PyTorch): `(1 − momentum)·running + momentum·batch`
+/// for the means; the variances take the batch variance unbiased over `m` values per channel.
+pub fn running_update(
+    [rm, rv]: [&[f64]; 2],
+    stats: &[(f64, f64)],
+    m: f64,
+    momentum: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mean = rm
+        .iter()
+        .zip(stats)
+        .map(|(r, s)| (1.0 - momentum) * r + momentum * s.0)
+        .collect();
+    let var = rv
+        .iter()
+        .zip(stats)
+        .map(|(r, s)| (1.0 - momentum) * r + momentum * s.1 * m / (m - 1.0))
+        .collect();
+    (mean, var)
+}
+
+/// A conv's weights `[c_out, …]` and bias with an eval-mode batch norm folded in:
+/// `w·γ/√(σ² + ε)` per output channel, `β + (b − μ)·γ/√(σ² + ε)`.
+pub fn fold_conv(
+    w: &[f64],
+    bias: Option<&[f64]>,
+    [gamma, beta, mean, var]: [&[f64]; 4],
+    eps: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let c = gamma.len();
+    let per = w.len() / c.max(1);
+    let s: Vec<f64> = (0..c).map(|k| gamma[k] / (var[k] + eps).sqrt()).collect();
+    let wf = w.iter().enumerate().map(|(i, &v)| v * s[i / per]).collect();
+    let bf = (0..c)
+        .map(|k| beta[k] + (bias.map_or(0.0, |b| b[k]) - mean[k]) * s[k])
+        .collect();
+    (wf, bf)
+}
