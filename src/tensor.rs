@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use crate::error::{Error, Result};
-use crate::gpu::{Binding, Gpu};
+use crate::gpu::{Binding, BufferRange, Gpu};
 use crate::shape::Shape;
 
 /// An f32 tensor in a GPU buffer, NCHW for activations. Cloning shares the buffer.
@@ -83,7 +83,7 @@ impl Tensor {
             true => gpu.pooled_buffer(size)?,
             false => None,
         };
-        let buf = buf.unwrap_or_else(|| Arc::new(new_buffer(gpu, size)));
+        let buf = buf.unwrap_or_else(|| Arc::new(gpu.storage_buffer(size)));
         Ok(Tensor {
             gpu: gpu.clone(),
             buf,
@@ -112,18 +112,25 @@ impl Tensor {
         })
     }
 
+    /// The tensor's shape.
     pub fn shape(&self) -> &Shape {
         &self.shape
     }
+    /// The shape's dimensions, outermost first (`[n, c, h, w]` for an activation).
     pub fn dims(&self) -> &[usize] {
         self.shape.dims()
     }
+    /// Number of elements (f32 values).
     pub fn numel(&self) -> usize {
         self.shape.numel()
     }
+    /// The device the tensor lives on; ops refuse tensors of other devices.
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
     }
+    /// The wgpu buffer that holds the data. It may be shared with other tensors (clones,
+    /// views into a plan's parameter buffer) and be larger than this tensor: the data starts
+    /// at [`Tensor::offset`] and spans `numel() * 4` bytes.
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buf
     }
@@ -212,15 +219,10 @@ impl Tensor {
     }
 }
 
-pub(crate) fn new_buffer(gpu: &Gpu, size: u64) -> wgpu::Buffer {
-    gpu.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("tensor"),
-        size,
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
+impl BufferRange for Tensor {
+    fn binding(&self) -> Binding<'_> {
+        Tensor::binding(self)
+    }
 }
 
 type MapFlag = Arc<Mutex<Option<std::result::Result<(), String>>>>;

@@ -232,7 +232,7 @@ impl Gpu {
 
         let shared = buffer_sizes
             .iter()
-            .map(|&s| Arc::new(crate::tensor::new_buffer(self, s)))
+            .map(|&s| Arc::new(self.storage_buffer(s)))
             .collect();
         let assigned = Alloc::Assigned {
             shared,
@@ -347,7 +347,7 @@ impl Gpu {
                     let stand_in = match stand_ins.iter().find(|b| b.size() == bucket) {
                         Some(b) => b.clone(),
                         None => {
-                            let b = crate::tensor::new_buffer(self, bucket);
+                            let b = self.storage_buffer(bucket);
                             stand_ins.push(b.clone());
                             b
                         }
@@ -376,7 +376,7 @@ impl Gpu {
                     *next += 1;
                     match at.filter(|_| !*diverged) {
                         Some(b) => b.clone(),
-                        None => Arc::new(crate::tensor::new_buffer(self, size)),
+                        None => Arc::new(self.storage_buffer(size)),
                     }
                 }
             });

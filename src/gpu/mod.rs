@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 pub use capture::Program;
 pub use pipelines::{Overrides, PipelineKey};
-pub use recorder::Binding;
+pub use recorder::{Binding, BufferRange};
 pub use shaders::{Shader, ShaderDef, UniformLayout};
 
 use crate::error::{Error, Result};
@@ -187,18 +187,38 @@ impl Gpu {
         t
     }
 
+    /// A storage buffer of `size` bytes that kernels read and write and copies reach (every
+    /// tensor's and every pooled plan buffer's kind).
+    pub(crate) fn storage_buffer(&self, size: u64) -> wgpu::Buffer {
+        self.0.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tensor"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// The wgpu device, for programs that record their own work next to wgcnn's.
     pub fn device(&self) -> &wgpu::Device {
         &self.0.device
     }
+    /// The wgpu queue that wgcnn submits to and uploads through.
     pub fn queue(&self) -> &wgpu::Queue {
         &self.0.queue
     }
+    /// Name, vendor, driver, type and backend of the adapter the device is on.
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.0.info
     }
+    /// The device's limits (the adapter's own, not wgpu's defaults, for a device that
+    /// [`Gpu::new`] opened); buffer sizes and dispatches are checked against these.
     pub fn limits(&self) -> &wgpu::Limits {
         &self.0.limits
     }
+    /// The device's features; wgcnn uses `SUBGROUP`, `TIMESTAMP_QUERY` and `PIPELINE_CACHE`
+    /// where present.
     pub fn features(&self) -> wgpu::Features {
         self.0.device.features()
     }

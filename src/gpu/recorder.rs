@@ -8,11 +8,11 @@ use super::capture::{record, Step};
 use super::pipelines::PipelineKey;
 use super::Gpu;
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
 
 /// A buffer range bound to one of a kernel's storage bindings (1, 2, … in order).
 #[derive(Clone, Copy, Debug)]
 pub struct Binding<'a> {
+    /// The buffer the range is in.
     pub buffer: &'a wgpu::Buffer,
     /// Bytes; a multiple of the adapter's `min_storage_buffer_offset_alignment`.
     pub offset: u64,
@@ -29,6 +29,13 @@ impl<'a> Binding<'a> {
             size: buffer.size(),
         }
     }
+}
+
+/// A buffer range that kernels bind and copies read or write: what a tensor is to the device
+/// layer, which names no tensor type (the tensor layer implements this for `Tensor`).
+pub trait BufferRange {
+    /// The range, for binding to a kernel.
+    fn binding(&self) -> Binding<'_>;
 }
 
 /// Work recorded but not yet submitted.
@@ -177,11 +184,11 @@ impl Gpu {
 impl Gpu {
     /// Like `dispatch`, with tensors for bindings 1.. where an absent one (`None`) is bound to
     /// a 4-byte stand-in of its own slot.
-    pub(crate) fn dispatch_tensors<U: Pod>(
+    pub(crate) fn dispatch_tensors<U: Pod, T: BufferRange>(
         &self,
         key: &PipelineKey,
         uniforms: &U,
-        tensors: &[Option<&Tensor>],
+        tensors: &[Option<&T>],
         blocks: u32,
         z: u32,
     ) -> Result<()> {
@@ -217,17 +224,18 @@ impl Gpu {
     /// `dst` into the pending encoder.
     pub(crate) fn copy(
         &self,
-        src: &Tensor,
+        src: &impl BufferRange,
         src_at: usize,
-        dst: &Tensor,
+        dst: &impl BufferRange,
         dst_at: usize,
         elements: usize,
     ) -> Result<()> {
+        let (src, dst) = (src.binding(), dst.binding());
         let step = Step::Copy {
-            src: src.buffer().clone(),
-            src_offset: src.offset() + src_at as u64 * 4,
-            dst: dst.buffer().clone(),
-            dst_offset: dst.offset() + dst_at as u64 * 4,
+            src: src.buffer.clone(),
+            src_offset: src.offset + src_at as u64 * 4,
+            dst: dst.buffer.clone(),
+            dst_offset: dst.offset + dst_at as u64 * 4,
             bytes: elements as u64 * 4,
         };
         if self.capturing(|c| c.steps.push(step.clone()))? {
