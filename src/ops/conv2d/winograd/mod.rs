@@ -8,19 +8,16 @@
 //! absolute values instead of direct convolution's Σ|x·w|.
 
 pub mod cpu;
+mod gpu;
 
 pub use cpu::{reference, reference_filter};
+pub use gpu::{filter_gemm_kernel, gemm_kernel, FILTER_TILES};
+pub(crate) use gpu::{run, run_filter};
 
-use super::shaders::{winograd_key as key, WINOGRAD};
-use super::{Conv2dGeometry, RegisterTile};
-use crate::error::{Error, Result};
-use crate::gpu::shaders::entry_point;
+use super::Conv2dGeometry;
 use crate::gpu::uniform_block;
 use crate::ops::elementwise::Activation;
-use crate::ops::matmul::gpu::{matmul_batched, Batch, MatmulKernel};
-use crate::ops::matmul::MatmulGeometry;
-use crate::shape::{Shape, HW};
-use crate::tensor::Tensor;
+use crate::shape::HW;
 
 /// The output-block sizes m of the shaders (`T = m + 2`).
 pub const BLOCKS: [u32; 2] = [2, 4];
@@ -34,26 +31,46 @@ pub(super) const WG: u32 = 64;
 uniform_block! {
 /// Mirror of `struct Params` in conv2d_winograd.wgsl.
 pub struct WinogradUniforms {
+    /// Batch size.
     pub n: u32,
+    /// Input channels `I` of the convolution run (dY's channels for the input gradient).
     pub c_in: u32,
+    /// Input height.
     pub h_in: u32,
+    /// Input width.
     pub w_in: u32,
+    /// Output channels `O`.
     pub c_out: u32,
+    /// Output height.
     pub h_out: u32,
+    /// Output width.
     pub w_out: u32,
+    /// Output blocks down the image: `ceil(h_out / m)`.
     pub tiles_h: u32,
+    /// Output blocks across the image: `ceil(w_out / m)`.
     pub tiles_w: u32,
+    /// Zero rows above the input; negative is a crop (the input gradient pads by 2 − pad).
     pub pad_top: i32,
+    /// Zero columns left of the input; negative is a crop.
     pub pad_left: i32,
+    /// 1 reads the filters as `[I, O, 3, 3]` rotated by 180° (the input gradient).
     pub flip: u32,
+    /// 1 adds `bias` in the output transform.
     pub has_bias: u32,
+    /// Fused activation: 0 none, 1 ReLU, 2 LeakyReLU, 3 ELU, 4 tanh, 5 sigmoid.
     pub act: u32,
+    /// LeakyReLU's or ELU's alpha.
     pub alpha: f32,
-    /// Tiles per chunk and chunks of the reduction over tiles (the filter gradient's).
+    /// Tiles per chunk of the reduction over tiles (all `n·tiles_h·tiles_w` of them but for
+    /// the filter gradient).
     pub chunk: u32,
+    /// Chunks of the filter gradient's reduction over tiles (1 otherwise).
     pub splits: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad1: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad2: u32,
 }
 }
@@ -64,21 +81,32 @@ pub struct WinogradUniforms {
 pub struct WinogradConv {
     /// Output block size (2 or 4).
     pub m: usize,
+    /// Batch size.
     pub n: usize,
+    /// Input channels of the convolution run: the geometry's `c_out` for the input gradient,
+    /// whose input is dY.
     pub c_in: usize,
+    /// Input height (`h_out` of the geometry for the input gradient).
     pub h_in: usize,
+    /// Input width (`w_out` of the geometry for the input gradient).
     pub w_in: usize,
+    /// Output channels of the convolution run (the geometry's `c_in` for the input gradient).
     pub c_out: usize,
+    /// Output height (`h_in` of the geometry for the input gradient).
     pub h_out: usize,
+    /// Output width (`w_in` of the geometry for the input gradient).
     pub w_out: usize,
-    /// Signed: the input gradient pads by 2 − pad, a crop when pad > 2.
+    /// Zero rows above the input. Signed: the input gradient pads by 2 − pad, a crop when
+    /// pad > 2.
     pub pad_top: i64,
+    /// Zero columns left of the input, signed like `pad_top`.
     pub pad_left: i64,
     /// Filters read as `w[i, o]` rotated by 180° (the input gradient).
     pub flip: bool,
     /// The filter gradient of this convolution instead of its output; its reduction over the
     /// tiles runs in `splits` chunks (1 otherwise).
     pub filter_grad: bool,
+    /// Chunks of the filter gradient's reduction over tiles (1 otherwise).
     pub splits: usize,
 }
 
@@ -100,6 +128,7 @@ pub fn eligible(g: &Conv2dGeometry) -> bool {
 }
 
 impl WinogradConv {
+    /// The forward pass of `g` with output blocks of `m × m`.
     pub fn forward(g: &Conv2dGeometry, m: u32) -> WinogradConv {
         WinogradConv {
             m: m as usize,
@@ -151,6 +180,7 @@ impl WinogradConv {
     pub fn t(&self) -> usize {
         self.m + 2
     }
+    /// Output blocks per image: (down, across) = `(ceil(h_out / m), ceil(w_out / m))`.
     pub fn tiles(&self) -> (usize, usize) {
         (self.h_out.div_ceil(self.m), self.w_out.div_ceil(self.m))
     }
@@ -247,176 +277,12 @@ impl WinogradConv {
         }
     }
 }
-
-fn blocks(invocations: usize) -> Result<u32> {
-    u32::try_from(invocations.div_ceil(WG as usize)).map_err(|_| Error::TooLarge {
-        what: "conv2d Winograd dispatch".into(),
-        bytes: invocations as u64,
-        limit: u64::from(u32::MAX),
-    })
-}
-
-/// Records the convolution `c` of `src` (x, or dY for the input gradient) with `w`: filter
-/// and input transforms, T² GEMMs run by `gemm`, output transform with bias and
-/// activation. The temporaries are dropped as soon as the next stage has read them.
-pub(crate) fn run(
-    src: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    c: &WinogradConv,
-    act: Option<Activation>,
-    gemm: MatmulKernel,
-) -> Result<Tensor> {
-    let gpu = src.gpu();
-    let m = c.m as u32;
-    let u = c.uniforms(bias.is_some(), act);
-    let t2 = c.t() * c.t();
-    let (i, o, p) = (c.c_in, c.c_out, c.p());
-    let filters = Tensor::zeros(gpu, Shape::new([t2, o, i]))?;
-    let bufs = [Some(w), None, Some(&filters)];
-    gpu.dispatch_tensors(
-        &key(entry_point!(WINOGRAD, "filter_transform"), m),
-        &u,
-        &bufs,
-        blocks(o * i)?,
-        1,
-    )?;
-    let inputs = Tensor::zeros(gpu, Shape::new([t2, i, p]))?;
-    let bufs = [Some(src), None, Some(&inputs)];
-    gpu.dispatch_tensors(
-        &key(entry_point!(WINOGRAD, "input_transform"), m),
-        &u,
-        &bufs,
-        blocks(i * p)?,
-        1,
-    )?;
-    // Products[a][o][tile] = Σ_i U[a][o][i] · V[a][i][tile], tiles along the GEMM's rows.
-    let products = Tensor::zeros(gpu, Shape::new([t2, o, p]))?;
-    let g = MatmulGeometry {
-        m: p,
-        n: o,
-        k: i,
-        a_m: 1,
-        a_k: p,
-        b_k: 1,
-        b_n: i,
-    };
-    let batch = Batch {
-        count: t2,
-        a: i * p,
-        b: o * i,
-        c: o * p,
-        c_m: 1,
-        c_n: p,
-    };
-    matmul_batched(&inputs, &filters, &products, &g, gemm, batch)?;
-    drop((inputs, filters));
-    let y = Tensor::zeros(gpu, Shape::new([c.n, o, c.h_out, c.w_out]))?;
-    let bufs = [Some(&products), bias, Some(&y)];
-    gpu.dispatch_tensors(
-        &key(entry_point!(WINOGRAD, "output_transform"), m),
-        &u,
-        &bufs,
-        blocks(o * p)?,
-        1,
-    )?;
-    Ok(y)
-}
-
-/// The filter gradient's GEMM tiles: its rows are the input channels, often fewer than one
-/// workgroup's 64 invocations × a tall tile would cover.
-pub const FILTER_TILES: [RegisterTile; 3] = [
-    RegisterTile { mr: 1, nr: 16 },
-    RegisterTile { mr: 4, nr: 16 },
-    RegisterTile { mr: 8, nr: 16 },
-];
-
-/// The GEMM kernel of the forward and dX transforms on this adapter.
-pub fn gemm_kernel(info: &wgpu::AdapterInfo) -> MatmulKernel {
-    MatmulKernel::for_adapter(info)
-}
-
-/// The filter gradient's GEMM kernel for `c_in` rows on this adapter.
-pub fn filter_gemm_kernel(info: &wgpu::AdapterInfo, c_in: usize) -> MatmulKernel {
-    match MatmulKernel::for_adapter(info) {
-        MatmulKernel::Register(_) => MatmulKernel::Register(match c_in {
-            0..=64 => FILTER_TILES[0],
-            65..=256 => FILTER_TILES[1],
-            _ => FILTER_TILES[2],
-        }),
-        tiled => tiled,
-    }
-}
-
-/// Records the filter gradient `c` (made by [`WinogradConv::backward_filter`]) of the
-/// convolution of `x` whose output gradient is `dy`: input and output-gradient transforms
-/// into chunks of tiles, T²·splits GEMMs run by `gemm`, the chunks added and
-/// transformed back into `[c_out, c_in, 3, 3]`.
-pub(crate) fn run_filter(
-    x: &Tensor,
-    dy: &Tensor,
-    c: &WinogradConv,
-    gemm: MatmulKernel,
-) -> Result<Tensor> {
-    let gpu = x.gpu();
-    let m = c.m as u32;
-    let u = c.uniforms(false, None);
-    let (t2, s, chunk) = (c.t() * c.t(), c.splits, c.chunk());
-    let (i, o) = (c.c_in, c.c_out);
-    let inputs = Tensor::zeros(gpu, Shape::new([t2 * s, i, chunk]))?;
-    let bufs = [Some(x), None, Some(&inputs)];
-    gpu.dispatch_tensors(
-        &key(entry_point!(WINOGRAD, "input_transform"), m),
-        &u,
-        &bufs,
-        blocks(i * s * chunk)?,
-        1,
-    )?;
-    let grads = Tensor::zeros(gpu, Shape::new([t2 * s, o, chunk]))?;
-    let bufs = [Some(dy), None, Some(&grads)];
-    gpu.dispatch_tensors(
-        &key(entry_point!(WINOGRAD, "dy_transform"), m),
-        &u,
-        &bufs,
-        blocks(o * s * chunk)?,
-        1,
-    )?;
-    // F[a, s][i][o] = Σ_pc V[a, s][i][pc] · D[a, s][o][pc].
-    let products = Tensor::zeros(gpu, Shape::new([t2 * s, i, o]))?;
-    let g = MatmulGeometry {
-        m: i,
-        n: o,
-        k: chunk,
-        a_m: chunk,
-        a_k: 1,
-        b_k: 1,
-        b_n: chunk,
-    };
-    let batch = Batch {
-        count: t2 * s,
-        a: i * chunk,
-        b: o * chunk,
-        c: i * o,
-        c_m: o,
-        c_n: 1,
-    };
-    matmul_batched(&inputs, &grads, &products, &g, gemm, batch)?;
-    drop((inputs, grads));
-    let dw = Tensor::zeros(gpu, Shape::new([o, i, 3, 3]))?;
-    let bufs = [Some(&products), None, Some(&dw)];
-    gpu.dispatch_tensors(
-        &key(entry_point!(WINOGRAD, "filter_output"), m),
-        &u,
-        &bufs,
-        blocks(o * i)?,
-        1,
-    )?;
-    Ok(dw)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::matmul::gpu::MatmulKernel;
+    use crate::shape::Shape;
+    use crate::tensor::Tensor;
     use crate::ops::conv2d::{cpu, Conv2dParams};
     use crate::shape::Padding;
 
