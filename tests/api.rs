@@ -2,12 +2,8 @@
 //! ownership, async read-back.
 
 use wgcnn::ops::conv2d::{self, cpu, Conv2dKernel};
-use wgcnn::testing::{compare, shared_gpu, to_f64, Rng};
+use wgcnn::testing::{compare, gpu, to_f64, Rng};
 use wgcnn::{conv2d, Conv2dParams, Error, Gpu, Padding, Shape, Tensor};
-
-fn gpu() -> Gpu {
-    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
-}
 
 fn t(gpu: &Gpu, dims: &[usize]) -> Tensor {
     let n: usize = dims.iter().product();
@@ -284,7 +280,7 @@ fn hostile_parameters_are_errors_not_panics() {
 /// Mesa 25 has the loop limit (worked around) and is slow (warned); newer drivers have none.
 #[test]
 fn driver_quirks_are_visible() {
-    let gpu = wgcnn::testing::shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let d = gpu.driver();
     let text = gpu.describe();
     println!("{text}");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use wgcnn::models;
 use wgcnn::ops::optim::Optimizer;
-use wgcnn::testing::{shared_gpu, Rng};
+use wgcnn::testing::{gpu, Rng};
 use wgcnn::train::{Dataset, FitOptions, Loss, Model};
 use wgcnn::Error;
 
@@ -24,7 +24,7 @@ fn data() -> Dataset {
 
 /// A small CIFAR ResNet (batch norm, residual adds) with dropout-free Adam training.
 fn model() -> Model {
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let mut m = Model::new(&gpu, models::resnet_cifar(1, 10, 7).unwrap()).unwrap();
     m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::adam(1e-3))
         .unwrap();
@@ -162,7 +162,7 @@ fn bad_files_are_errors_and_change_nothing() {
     );
 
     // Another architecture: the first tensor that does not fit is named.
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let mut other = Model::new(&gpu, models::resnet_cifar(1, 100, 7).unwrap()).unwrap();
     expect_format(other.load(&path), "fc.weight");
     let mut lenet = Model::new(&gpu, models::lenet5(10, false, 0).unwrap()).unwrap();

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use wgcnn::models;
 use wgcnn::ops::optim::Optimizer;
-use wgcnn::testing::{example_binary as example, shared_gpu};
+use wgcnn::testing::{example_binary as example, gpu};
 use wgcnn::train::{Loss, Model};
 
 fn tmp(name: &str) -> PathBuf {
@@ -40,7 +40,7 @@ fn filters_writes_every_picture() {
 #[test]
 fn classify_prints_the_top_five() {
     let d = tmp("classify");
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let mut m = Model::new(&gpu, models::mnist_cnn(10, 3).unwrap()).unwrap();
     m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::adam(1e-3))
         .unwrap();

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use wgcnn::testing::golden::{run_dir, Status};
-use wgcnn::testing::shared_gpu;
+use wgcnn::testing::gpu;
 
 /// A fresh folder under the temp dir holding copies of the committed cases `names`, and their
 /// manifest entries (to edit before writing `cases.json`).
@@ -35,7 +35,7 @@ fn write_manifest(dir: &Path, cases: Vec<serde_json::Value>) {
 
 #[test]
 fn committed_pytorch_cases_pass() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let outcomes = run_dir(&gpu, &dir).expect("tests/golden/cases.json is readable");
     assert!(outcomes.len() >= 55, "only {} cases", outcomes.len());
@@ -51,7 +51,7 @@ fn committed_pytorch_cases_pass() {
 
 #[test]
 fn truncated_and_wrong_cases_fail() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let case = "conv_k3_s2_p1";
     let (tmp, mut entries) = copy_cases("bad", &[case]);
     let mut other_op = entries[0].clone();
@@ -131,7 +131,7 @@ fn same_padding_matches_the_tensorflow_rule_of_the_goldens() {
 /// A `batch_norm2d_eval` case without `momentum` (evaluation does not use it) passes.
 #[test]
 fn eval_batch_norm_needs_no_momentum() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let (tmp, mut entries) = copy_cases("bn", &["bn_eval"]);
     assert!(
         entries[0]["params"]["momentum"].is_number(),
@@ -157,7 +157,7 @@ fn eval_batch_norm_needs_no_momentum() {
 /// where the golden one is NaN fails.
 #[test]
 fn cases_with_nan_pass_exactly() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let (tmp, cases) = copy_cases("nan", &["relu_nf", "maxpool_k2_s2"]);
     let read = |case: &str, t: &str| -> Vec<f32> {
         std::fs::read(tmp.join(case).join(format!("{t}.f32")))

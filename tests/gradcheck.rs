@@ -3,7 +3,7 @@
 
 use wgcnn::ops::conv2d::{cpu, Conv2dGeometry};
 use wgcnn::testing::cases::Conv2dCase;
-use wgcnn::testing::{to_f64, Rng};
+use wgcnn::testing::{both_sides, to_f64, Rng};
 
 const H: f64 = 1e-3;
 
@@ -28,12 +28,7 @@ fn check(
     let mut bad = Vec::new();
     for _ in 0..12.min(param.len()) {
         let i = rng.range(0, param.len() - 1);
-        let keep = param[i];
-        param[i] = keep + H;
-        let (lp, ap) = eval(param);
-        param[i] = keep - H;
-        let (lm, am) = eval(param);
-        param[i] = keep;
+        let ((lp, ap), (lm, am)) = both_sides(param, i, H, eval);
         let fd = (lp - lm) / (2.0 * H);
         // L is linear in every parameter, so the difference is exact up to the f64 rounding
         // of the two sums of `terms` terms each, divided by 2h.

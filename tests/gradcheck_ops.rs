@@ -5,21 +5,14 @@
 use wgcnn::ops::conv2d::{cpu as conv_cpu, transpose::ConvTranspose2dParams};
 use wgcnn::ops::matmul::{cpu as mm_cpu, MatmulGeometry};
 use wgcnn::ops::pool::{cpu as pool_cpu, AdaptiveGeometry};
-use wgcnn::testing::{to_f64, Rng};
+use wgcnn::testing::{finite_differences, to_f64, Rng};
 use wgcnn::{Shape, HW};
 
 const H: f64 = 1e-6;
 
 /// Central difference of `loss` in every element of `x`, against `grad`.
 fn check(what: &str, x: &mut [f64], grad: &[f64], loss: &dyn Fn(&[f64]) -> f64, tol: f64) {
-    for i in 0..x.len() {
-        let keep = x[i];
-        x[i] = keep + H;
-        let lp = loss(x);
-        x[i] = keep - H;
-        let lm = loss(x);
-        x[i] = keep;
-        let fd = (lp - lm) / (2.0 * H);
+    for (i, fd) in finite_differences(x, H, loss).into_iter().enumerate() {
         assert!(
             (fd - grad[i]).abs() <= tol,
             "{what}[{i}]: analytic {} finite difference {fd}",

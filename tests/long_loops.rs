@@ -15,7 +15,7 @@ use wgcnn::ops::norm::{self, cpu as bn_cpu, BatchNormParams};
 use wgcnn::ops::pool::{self, cpu as pool_cpu, AdaptiveGeometry, Pool2dParams};
 use wgcnn::ops::reduce::{self, gpu as reduce_gpu, ReduceOp};
 use wgcnn::ops::Reference;
-use wgcnn::testing::{bound, compare, compare_with, shared_gpu, to_f64, Rng};
+use wgcnn::testing::{bound, compare, compare_with, gpu, to_f64, Rng};
 use wgcnn::{Conv2dParams, Error, Gpu, Padding, Shape, Tensor, HW};
 
 /// x (or dx) shape, w shape, padding, groups, and the kernel(s) to force.
@@ -23,10 +23,6 @@ type ConvCase<K> = ([usize; 4], [usize; 4], Padding, usize, K);
 
 /// gallivm's limit: a case must need more passes than this in one invocation.
 const LIMIT: usize = 65_535;
-
-fn gpu() -> Gpu {
-    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
-}
 
 /// Values in [0, 1): sums of them do not cancel, so a reduction cut short shows far past the
 /// error bound (with signed values a cut sum of 70,000 terms can still land inside it).

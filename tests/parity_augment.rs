@@ -1,12 +1,12 @@
 //! GPU augmentation against its f64 reference, and its reproducibility.
 
 use wgcnn::ops::augment::{self, cpu, AugmentParams};
-use wgcnn::testing::{shared_gpu, to_f64, Rng};
+use wgcnn::testing::{gpu, to_f64, Rng};
 use wgcnn::Tensor;
 
 #[test]
 fn augment_matches_the_reference() {
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let mut rng = Rng::new(17);
     for case in 0..40 {
         let dims = [
@@ -56,7 +56,7 @@ fn augment_matches_the_reference() {
 
 #[test]
 fn draws_are_reproducible_and_plain_settings_are_exact() {
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let mut rng = Rng::new(3);
     let dims = [8, 3, 6, 5];
     let xs = rng.vec(dims.iter().product());

@@ -5,8 +5,7 @@ use wgcnn::ops::conv2d::winograd::WinogradConv;
 use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, Pass};
 use wgcnn::testing::cases::Conv2dCase;
 use wgcnn::testing::{
-    bound, compare, compare_with, shared_gpu, to_f64, winograd_bounds, winograd_filter_bounds,
-    Report, Rng,
+    bound, compare, compare_with, gpu, to_f64, winograd_bounds, winograd_filter_bounds, Report, Rng,
 };
 use wgcnn::{ConvTuning, Gpu, Shape, Tensor};
 
@@ -118,7 +117,7 @@ fn run_case(gpu: &Gpu, case: &Conv2dCase, rng: &mut Rng) -> (Vec<String>, f64) {
 
 #[test]
 fn random_cases_match_the_reference() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)");
+    let gpu = gpu();
     let mut rng = Rng::new(0x5eed_c0de);
     let mut failures = Vec::new();
     let mut worst = 0.0f64;
@@ -167,7 +166,7 @@ fn random_cases_match_the_reference() {
 
 #[test]
 fn edge_cases_match_the_reference() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let mut rng = Rng::new(7);
     let mut failures = Vec::new();
     for case in Conv2dCase::edge_cases() {
@@ -180,7 +179,7 @@ fn edge_cases_match_the_reference() {
 fn fused_activations_match_the_reference() {
     use wgcnn::ops::elementwise::{cpu as ew_cpu, Activation};
     use wgcnn::testing::EPS32;
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let mut rng = Rng::new(0xf05e);
     let acts = [
         Activation::Relu,
@@ -233,7 +232,7 @@ fn fused_activations_match_the_reference() {
 
 #[test]
 fn winograd_cases_match_the_reference() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let mut rng = Rng::new(0x3a3);
     let mut failures = Vec::new();
     let mut worst = 0.0f64;
@@ -312,7 +311,7 @@ fn winograd_declines_what_it_cannot_run() {
         .geometry()
         .unwrap();
     assert!(!Conv2dKernel::Winograd(2).supports(&big, Pass::Forward));
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let x = Tensor::zeros(&gpu, Shape::new([1, 4, 12, 12])).unwrap();
     let w = Tensor::zeros(&gpu, Shape::new([4, 2, 3, 3])).unwrap();
     let g = Conv2dCase {

@@ -3,12 +3,12 @@
 
 use wgcnn::ops::conv2d::cpu;
 use wgcnn::ops::conv2d::transpose::{self as ct, ConvTranspose2dParams};
-use wgcnn::testing::{compare, shared_gpu, to_f64, Rng};
+use wgcnn::testing::{compare, gpu, to_f64, Rng};
 use wgcnn::{Shape, Tensor, HW};
 
 #[test]
 fn conv_transpose_matches_the_reference() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let mut rng = Rng::new(0x7c);
     let mut done = 0;
     let mut past_stride = 0;

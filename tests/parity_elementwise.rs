@@ -2,12 +2,8 @@
 //! finite differences too), add/axpby/scale, bias, dropout masks, channel concat/split.
 
 use wgcnn::ops::elementwise::{self as ew, cpu, Activation};
-use wgcnn::testing::{compare_with, shared_gpu, to_f64, Rng, EPS32};
-use wgcnn::{Gpu, Shape, Tensor};
-
-fn gpu() -> Gpu {
-    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
-}
+use wgcnn::testing::{central_difference, compare_with, gpu, to_f64, Rng, EPS32};
+use wgcnn::{Shape, Tensor};
 
 const ACTS: [Activation; 6] = [
     Activation::Relu,
@@ -89,7 +85,7 @@ fn reference_gradients_match_finite_differences() {
     for f in ACTS {
         for i in 0..200 {
             let x = (i as f64 - 100.0) * 0.0437 + 0.001; // never exactly at ReLU's kink
-            let fd = (cpu::activation(x + h, f) - cpu::activation(x - h, f)) / (2.0 * h);
+            let fd = central_difference(&mut [x], 0, h, |v| cpu::activation(v[0], f));
             assert!(
                 (fd - cpu::activation_grad(x, f)).abs() < 1e-7,
                 "{f:?} at {x}"

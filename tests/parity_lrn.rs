@@ -2,7 +2,7 @@
 //! finite differences.
 
 use wgcnn::ops::lrn::{self, cpu, LrnParams};
-use wgcnn::testing::{compare_with, shared_gpu, to_f64, Rng, EPS32};
+use wgcnn::testing::{compare_with, finite_differences, gpu, to_f64, Rng, EPS32};
 use wgcnn::{Shape, Tensor};
 
 fn params() -> [LrnParams; 3] {
@@ -25,7 +25,7 @@ fn params() -> [LrnParams; 3] {
 
 #[test]
 fn lrn_matches_the_reference() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let mut rng = Rng::new(0x1e);
     for p in params() {
         for _ in 0..8 {
@@ -78,28 +78,25 @@ fn reference_backward_matches_finite_differences() {
         let mut x: Vec<f64> = to_f64(&rng.vec(36)).iter().map(|v| v * 2.0).collect();
         let dy = to_f64(&rng.vec(36));
         let dx = cpu::backward(&dy, &x, dims, &p);
-        for i in 0..x.len() {
-            let keep = x[i];
-            let loss = |x: &[f64]| {
-                cpu::forward(x, dims, &p)
-                    .iter()
-                    .zip(&dy)
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
-            };
-            x[i] = keep + 1e-6;
-            let lp = loss(&x);
-            x[i] = keep - 1e-6;
-            let lm = loss(&x);
-            x[i] = keep;
-            assert!(((lp - lm) / 2e-6 - dx[i]).abs() < 1e-7, "{p:?} dx[{i}]");
+        let loss = |x: &[f64]| {
+            cpu::forward(x, dims, &p)
+                .iter()
+                .zip(&dy)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+        };
+        for (i, fd) in finite_differences(&mut x, 1e-6, loss)
+            .into_iter()
+            .enumerate()
+        {
+            assert!((fd - dx[i]).abs() < 1e-7, "{p:?} dx[{i}]");
         }
     }
 }
 
 #[test]
 fn bad_lrn_input_is_an_error() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let x = Tensor::from_slice(&gpu, [1, 2, 2, 2], &[1.0; 8]).unwrap();
     assert!(lrn::lrn(
         &x,

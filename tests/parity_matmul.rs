@@ -3,12 +3,8 @@
 use wgcnn::ops::conv2d::RegisterTile;
 use wgcnn::ops::matmul::gpu::{matmul_with_kernel, MatmulKernel};
 use wgcnn::ops::matmul::{self, cpu, MatmulGeometry};
-use wgcnn::testing::{compare, shared_gpu, to_f64, under_small_budget, Rng};
+use wgcnn::testing::{compare, gpu, to_f64, under_small_budget, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
-
-fn gpu() -> Gpu {
-    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
-}
 
 #[test]
 fn matmul_matches_the_reference() {

@@ -2,12 +2,8 @@
 //! reference; finite-difference check of the reference's training backward.
 
 use wgcnn::ops::norm::{self, cpu, BatchNormParams};
-use wgcnn::testing::{bound, shared_gpu, to_f64, under_small_budget, Rng, EPS32};
+use wgcnn::testing::{bound, finite_differences, gpu, to_f64, under_small_budget, Rng, EPS32};
 use wgcnn::{Gpu, Shape, Tensor};
-
-fn gpu() -> Gpu {
-    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
-}
 
 fn close(got: f32, want: f64, tol: f64, what: &str) {
     assert!(
@@ -210,19 +206,11 @@ fn reference_training_backward_matches_finite_differences() {
         y.iter().zip(&dy).map(|(a, b)| a * b).sum()
     };
     let (dx, _, _) = cpu::backward(&dy, &x, dims, &cpu::stats(&x, dims), &gamma, eps, true);
-    for i in 0..len {
-        let keep = x[i];
-        x[i] = keep + 1e-6;
-        let lp = loss(&x);
-        x[i] = keep - 1e-6;
-        let lm = loss(&x);
-        x[i] = keep;
-        assert!(
-            ((lp - lm) / 2e-6 - dx[i]).abs() < 1e-6,
-            "dx[{i}]: {} vs {}",
-            dx[i],
-            (lp - lm) / 2e-6
-        );
+    for (i, fd) in finite_differences(&mut x, 1e-6, loss)
+        .into_iter()
+        .enumerate()
+    {
+        assert!((fd - dx[i]).abs() < 1e-6, "dx[{i}]: {} vs {fd}", dx[i]);
     }
 }
 

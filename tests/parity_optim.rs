@@ -1,7 +1,7 @@
 //! Optimiser steps on the GPU against the f64 reference, step by step over several steps.
 
 use wgcnn::ops::optim::{cpu, Optimizer, OptimizerState};
-use wgcnn::testing::{shared_gpu, Rng, EPS32};
+use wgcnn::testing::{gpu, Rng, EPS32};
 use wgcnn::Tensor;
 
 fn configs() -> Vec<Optimizer> {
@@ -69,7 +69,7 @@ fn configs() -> Vec<Optimizer> {
 
 #[test]
 fn every_optimizer_matches_the_reference_step_by_step() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let mut rng = Rng::new(0x0971);
     let n = 1037;
     for opt in configs() {
@@ -127,7 +127,7 @@ fn every_optimizer_matches_the_reference_step_by_step() {
 
 #[test]
 fn bad_hyper_parameters_and_sizes_are_errors() {
-    let gpu = shared_gpu().expect("a GPU test needs an adapter");
+    let gpu = gpu();
     let bad = [
         Optimizer::sgd(-1.0),
         Optimizer::Sgd {

@@ -4,12 +4,8 @@
 //! the reference backward passes.
 
 use wgcnn::ops::pool::{self, cpu, AdaptiveGeometry, Pool2dParams, PoolKind};
-use wgcnn::testing::{compare, compare_with, shared_gpu, to_f64, Rng};
+use wgcnn::testing::{compare, compare_with, finite_differences, gpu, to_f64, Rng};
 use wgcnn::{Gpu, Padding, Shape, Tensor, HW};
-
-fn gpu() -> Gpu {
-    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
-}
 
 /// Inputs; one case in three draws from 9 exact values so windows hold equal maxima.
 fn input(rng: &mut Rng, len: usize, ties: bool) -> Vec<f32> {
@@ -288,14 +284,7 @@ fn reference_backward_matches_finite_differences() {
             PoolKind::Max => cpu::max_backward(&g, &dy, &cpu::max_forward(&g, &x).1).values,
             PoolKind::Avg { .. } => cpu::avg_backward(&g, &dy).values,
         };
-        for i in 0..n {
-            let keep = x[i];
-            x[i] = keep + h;
-            let lp = loss(&x);
-            x[i] = keep - h;
-            let lm = loss(&x);
-            x[i] = keep;
-            let fd = (lp - lm) / (2.0 * h);
+        for (i, fd) in finite_differences(&mut x, h, loss).into_iter().enumerate() {
             assert!(
                 (fd - dx[i]).abs() < 1e-9,
                 "{p:?} x={x_shape} dx[{i}] = {} vs {fd}",

@@ -2,12 +2,10 @@
 //! reference, including ±1000 logits and all-equal rows.
 
 use wgcnn::ops::reduce::{self, cpu, PointwiseLoss, ReduceOp};
-use wgcnn::testing::{bound, compare_with, shared_gpu, to_f64, under_small_budget, Rng, EPS32};
+use wgcnn::testing::{
+    bound, compare_with, finite_differences, gpu, to_f64, under_small_budget, Rng, EPS32,
+};
 use wgcnn::{Gpu, Shape, Tensor};
-
-fn gpu() -> Gpu {
-    shared_gpu().expect("a GPU test needs an adapter (install mesa-vulkan-drivers)")
-}
 
 #[test]
 fn reductions_along_every_axis_match_the_reference() {
@@ -201,14 +199,12 @@ fn cross_entropy_gradient_matches_finite_differences() {
         .map(|_| rng.range(0, classes - 1) as u32)
         .collect();
     let grad = cpu::softmax_cross_entropy(&x, &t, classes).1;
-    for i in 0..x.len() {
-        let keep = x[i];
-        x[i] = keep + 1e-6;
-        let lp = cpu::softmax_cross_entropy(&x, &t, classes).0;
-        x[i] = keep - 1e-6;
-        let lm = cpu::softmax_cross_entropy(&x, &t, classes).0;
-        x[i] = keep;
-        assert!(((lp - lm) / 2e-6 - grad[i]).abs() < 1e-8, "element {i}");
+    let loss = |x: &[f64]| cpu::softmax_cross_entropy(x, &t, classes).0;
+    for (i, fd) in finite_differences(&mut x, 1e-6, loss)
+        .into_iter()
+        .enumerate()
+    {
+        assert!((fd - grad[i]).abs() < 1e-8, "element {i}");
     }
 }
 
@@ -394,7 +390,7 @@ fn x_of(gpu: &Gpu) -> Tensor {
 
 #[test]
 fn ties_go_to_the_lower_class_as_argmax() {
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let x = Tensor::from_slice(&gpu, [3, 4], &[0.0; 12]).unwrap();
     let hits = |k| {
         reduce::topk_hits(&x, &[0, 1, 3], k)

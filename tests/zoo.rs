@@ -5,7 +5,7 @@ use wgcnn::graph::{Graph, Sequential};
 use wgcnn::models::{self, ResNetDepth, VggDepth};
 use wgcnn::nn::{Conv2d, Dense, Flatten};
 use wgcnn::ops::optim::Optimizer;
-use wgcnn::testing::{shared_gpu, Rng};
+use wgcnn::testing::{gpu, Rng};
 use wgcnn::train::{Dataset, FitOptions, Loss, Model};
 use wgcnn::{ConvTuning, Error};
 
@@ -89,7 +89,7 @@ fn a_layer_that_does_not_fit_is_named() {
 
 #[test]
 fn summary_lists_layers_and_planned_memory() {
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let mut m = Model::new(&gpu, models::resnet_cifar(3, 10, 0).unwrap()).unwrap();
     m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::sgd(0.1))
         .unwrap();
@@ -153,7 +153,7 @@ fn loss_falls(g: Graph, batch: usize, steps: usize) {
         g.nodes().len(),
         g.summary().total()
     );
-    let gpu = shared_gpu().unwrap();
+    let gpu = gpu();
     let input = g.shape(g.inputs()[0]).clone();
     let classes = g.shape(g.outputs()[0]).numel();
     let mut rng = Rng::new(5);

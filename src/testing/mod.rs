@@ -143,6 +143,37 @@ pub fn shared_gpu() -> crate::Result<crate::Gpu> {
     })
 }
 
+/// The shared `Gpu` of a GPU test: panics (the test fails) where there is no adapter, with the
+/// install hint.
+pub fn gpu() -> crate::Gpu {
+    shared_gpu().expect("a GPU test needs an adapter (bash tools/install-lavapipe.sh)")
+}
+
+/// `f` at `x` with `x[i]` moved by `+h` and by `−h`, `x[i]` restored afterwards: the two sides
+/// of a central difference, for checks that need more of `f` than its value.
+pub fn both_sides<T>(x: &mut [f64], i: usize, h: f64, mut f: impl FnMut(&[f64]) -> T) -> (T, T) {
+    let keep = x[i];
+    x[i] = keep + h;
+    let plus = f(x);
+    x[i] = keep - h;
+    let minus = f(x);
+    x[i] = keep;
+    (plus, minus)
+}
+
+/// The central difference `(f(x + h·eᵢ) − f(x − h·eᵢ)) / 2h`.
+pub fn central_difference(x: &mut [f64], i: usize, h: f64, f: impl FnMut(&[f64]) -> f64) -> f64 {
+    let (plus, minus) = both_sides(x, i, h, f);
+    (plus - minus) / (2.0 * h)
+}
+
+/// Central differences of `f` in every element of `x`.
+pub fn finite_differences(x: &mut [f64], h: f64, mut f: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
+    (0..x.len())
+        .map(|i| central_difference(x, i, h, &mut f))
+        .collect()
+}
+
 /// A `Gpu` of its own whose loop budget is lowered to `passes` (autotuning off, as
 /// [`shared_gpu`]): ops cut their work into many K-slices, chunks and bands, so the parity
 /// tests prove the cutting on small shapes.
