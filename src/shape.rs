@@ -9,12 +9,15 @@ use crate::error::{Error, Result};
 pub struct Shape(pub Vec<usize>);
 
 impl Shape {
+    /// A shape of `dims`, outermost first.
     pub fn new(dims: impl Into<Vec<usize>>) -> Shape {
         Shape(dims.into())
     }
+    /// The dimensions, outermost first.
     pub fn dims(&self) -> &[usize] {
         &self.0
     }
+    /// Number of dimensions (4 for an NCHW activation).
     pub fn rank(&self) -> usize {
         self.0.len()
     }
@@ -55,16 +58,20 @@ impl<const R: usize> From<[usize; R]> for Shape {
 /// A (height, width) pair. Named fields, never `0/1`, so the two axes cannot be swapped.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub struct HW<T> {
+    /// Along the height (rows, the `h` of NCHW).
     pub h: T,
+    /// Along the width (columns, the `w` of NCHW).
     pub w: T,
 }
 
 impl<T> HW<T> {
+    /// A pair of height `h` and width `w`.
     pub const fn new(h: T, w: T) -> HW<T> {
         HW { h, w }
     }
 }
 impl<T: Copy> HW<T> {
+    /// The same value `v` for both axes.
     pub const fn square(v: T) -> HW<T> {
         HW { h: v, w: v }
     }
@@ -96,9 +103,13 @@ pub enum Padding {
     Same,
     /// Explicit zero padding on each side.
     Explicit {
+        /// Zero rows added above the input.
         top: usize,
+        /// Zero rows added below the input.
         bottom: usize,
+        /// Zero columns added left of the input.
         left: usize,
+        /// Zero columns added right of the input.
         right: usize,
     },
 }

@@ -29,7 +29,10 @@ const GZIP_LIMIT: u64 = 1 << 30;
 /// An unsigned-byte IDX array.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdxArray {
+    /// The dimensions from the file's header, outermost first (`[n, 28, 28]` for MNIST
+    /// images, `[n]` for labels).
     pub dims: Vec<usize>,
+    /// The values, row-major (last index fastest); `dims`' product of them.
     pub data: Vec<u8>,
 }
 

@@ -44,10 +44,14 @@ pub struct Driver {
     pub name: String,
     /// The Mesa version (major, minor, patch) where the driver is Mesa's.
     pub mesa: Option<(u32, u32, u32)>,
+    /// The quirks this driver is known to have; empty for most adapters.
     pub quirks: Vec<Quirk>,
 }
 
 impl Driver {
+    /// Identifies the driver from what wgpu reports of the adapter: the Mesa version is read
+    /// from `driver_info` or the adapter's name, and gallivm's quirks apply to llvmpipe and
+    /// lavapipe CPU adapters before Mesa 25.
     pub fn of(info: &wgpu::AdapterInfo) -> Driver {
         let name = if info.driver.is_empty() {
             info.name.clone()

@@ -27,7 +27,9 @@ pub const LOOP_BUDGET: usize = 65_000;
 /// part of the reduction it runs, `unit` more for each unit of it (a K step, a window row…).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Cost {
+    /// Passes the invocation runs however few units of the reduction it takes.
     pub fixed: usize,
+    /// Passes added by each unit of the reduction it takes.
     pub unit: usize,
 }
 

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 pub struct Overrides(pub Vec<(&'static str, u32)>);
 
 impl Overrides {
+    /// Overrides of `pairs`, each a WGSL `override` name and its value, in the order given
+    /// (the order is part of the pipeline key).
     pub fn new(pairs: &[(&'static str, u32)]) -> Overrides {
         Overrides(pairs.to_vec())
     }
@@ -31,8 +33,11 @@ impl std::fmt::Display for Overrides {
 /// Identifies one compiled pipeline.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct PipelineKey {
+    /// The WGSL module.
     pub shader: Shader,
+    /// The compute entry point within it (one of `ShaderDef::entry_points`).
     pub entry: &'static str,
+    /// The values of its `override` constants; those not named keep their WGSL defaults.
     pub overrides: Overrides,
 }
 

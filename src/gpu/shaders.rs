@@ -28,11 +28,14 @@ pub struct ShaderDef {
 /// Field names and offsets of a uniform block's Rust mirror, and its size.
 #[derive(Clone, Copy, Debug)]
 pub struct UniformLayout {
+    /// Field names and byte offsets, in declaration order (`UniformBlock::FIELDS`).
     pub fields: &'static [(&'static str, usize)],
+    /// Size of the whole block in bytes, padding included.
     pub size: usize,
 }
 
 impl UniformLayout {
+    /// The layout of the uniform block `T`.
     pub const fn of<T: UniformBlock>() -> UniformLayout {
         UniformLayout {
             fields: T::FIELDS,

@@ -15,6 +15,7 @@ const MAX_QUERIES: usize = 4096;
 pub struct KernelTime {
     /// `shader::entry`, e.g. `conv2d_winograd::input_transform`.
     pub kernel: String,
+    /// Milliseconds between the timestamps at the start and end of its compute pass.
     pub ms: f64,
 }
 

@@ -165,6 +165,7 @@ impl Sequential {
             seed: 0,
         }
     }
+    /// Sets the seed of parameter initialisation and dropout masks (see [`GraphBuilder::new`]).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -175,10 +176,15 @@ impl Sequential {
         self.layers.push((None, layer.into()));
         self
     }
+    /// Appends a layer under `name` instead of the automatic one (parameters are saved as
+    /// `<name>.weight`, …).
     pub fn add_named(mut self, name: &str, layer: impl Into<Layer>) -> Self {
         self.layers.push((Some(name.to_string()), layer.into()));
         self
     }
+    /// Builds the graph, inferring each layer's output shape and initialising its parameters.
+    /// Fails at the first layer that does not fit its input (an [`Error::Layer`] naming it),
+    /// or whose name is empty or taken.
     pub fn build(self) -> Result<Graph> {
         let mut g = GraphBuilder::new(self.seed);
         let mut v = g.input(self.input);

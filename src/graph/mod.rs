@@ -22,9 +22,14 @@ pub struct ValueId(pub(crate) usize);
 /// One layer applied to its inputs.
 #[derive(Clone, Debug)]
 pub struct Node {
+    /// Unique within the graph: Keras's automatic name (`conv2d_3`) or the one given to
+    /// `add_named`. Parameter names (`<name>.weight`) and layer errors use it.
     pub name: String,
+    /// The layer and its configuration.
     pub layer: Layer,
+    /// The values it reads, in the order the layer takes them.
     pub inputs: Vec<ValueId>,
+    /// The value it produces.
     pub output: ValueId,
     /// Indices into [`Graph::params`], in the layer's spec order.
     pub params: Vec<usize>,
@@ -37,7 +42,10 @@ pub struct Node {
 pub struct Param {
     /// `<layer>.<spec name>`, e.g. `layer1.0.conv1.weight`.
     pub name: String,
+    /// Its shape, initialiser and whether the optimiser trains it, as the layer declares it.
     pub spec: ParamSpec,
+    /// The values, row-major, `spec.shape`'s element count of them: the initialiser's at
+    /// build time, then whatever `Model::sync_params` or the caller last wrote.
     pub data: Vec<f32>,
 }
 
@@ -58,9 +66,12 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The layers, in a topological order (each after the nodes of its inputs).
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
+    /// Every parameter and buffer, in layer order and each layer's spec order; [`Node::params`]
+    /// indexes into it.
     pub fn params(&self) -> &[Param] {
         &self.params
     }
@@ -69,9 +80,11 @@ impl Graph {
     pub fn params_mut(&mut self) -> &mut [Param] {
         &mut self.params
     }
+    /// The model inputs, in the order they were declared with `GraphBuilder::input`.
     pub fn inputs(&self) -> &[ValueId] {
         &self.inputs
     }
+    /// The outputs given to `build`, in order; loss heads name them by index.
     pub fn outputs(&self) -> &[ValueId] {
         &self.outputs
     }
@@ -85,6 +98,8 @@ impl Graph {
         d.extend_from_slice(self.shapes[v.0].dims());
         Shape::new(d)
     }
+    /// The seed the graph was built with: it drew the initial parameters and keys the
+    /// dropout masks.
     pub fn seed(&self) -> u64 {
         self.seed
     }

@@ -9,7 +9,9 @@ use crate::shape::Shape;
 /// One row of the summary.
 #[derive(Clone, Debug)]
 pub struct LayerRow {
+    /// The node's name ([`super::Node::name`]).
     pub name: String,
+    /// The layer type's Keras name stem (`conv2d`, `dense`, …).
     pub kind: &'static str,
     /// Per-sample output shape (Keras prints the batch axis as `None`).
     pub output: Shape,
@@ -22,6 +24,7 @@ pub struct LayerRow {
 /// Planned device memory of a compiled model, in bytes.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Memory {
+    /// The batch size the plans were made for.
     pub batch: usize,
     /// Parameters and buffers (the flat parameter banks, alignment padding included).
     pub params: u64,
@@ -35,13 +38,17 @@ pub struct Memory {
     pub two_largest_consecutive: u64,
     /// Dispatches per step of each plan.
     pub inference_dispatches: u64,
+    /// Dispatches per training step; 0, like the training bytes, before `compile`.
     pub training_dispatches: u64,
 }
 
 impl Memory {
+    /// Bytes of an inference at `batch`: parameters and inference activations.
     pub fn inference_total(&self) -> u64 {
         self.params + self.inference_activations
     }
+    /// Bytes of training at `batch`: parameters, training activations, gradients and
+    /// optimiser state.
     pub fn training_total(&self) -> u64 {
         self.params + self.training_activations + self.training_state
     }
@@ -50,9 +57,14 @@ impl Memory {
 /// A model's summary; `Display` prints the table.
 #[derive(Clone, Debug)]
 pub struct Summary {
+    /// One row per layer, in the graph's order.
     pub rows: Vec<LayerRow>,
+    /// Sum of the rows' trainable elements.
     pub trainable: usize,
+    /// Sum of the rows' frozen weights and buffers.
     pub non_trainable: usize,
+    /// The planned device memory: `Some` from `Model::summary`, `None` from
+    /// `Graph::summary`, which needs no device.
     pub memory: Option<Memory>,
 }
 

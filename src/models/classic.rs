@@ -186,7 +186,9 @@ pub fn alexnet(classes: usize, cifar: bool, lrn: bool, seed: u64) -> Result<Grap
 /// VGG depth (torchvision's configurations A and D).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum VggDepth {
+    /// VGG-11 (configuration A): 8 convolutions in 5 stages.
     V11,
+    /// VGG-16 (configuration D): 13 convolutions in 5 stages.
     V16,
 }
 
@@ -254,11 +256,17 @@ pub fn vgg(
 /// Widths of an inception module: 1×1; 1×1 → 3×3; 1×1 → 5×5; 3×3 max pool → 1×1.
 #[derive(Clone, Copy, Debug)]
 pub struct InceptionCfg {
+    /// Output channels of branch 1, the 1×1 conv.
     pub b1: usize,
+    /// Channels of branch 2's 1×1 reduction before its 3×3.
     pub b2_reduce: usize,
+    /// Output channels of branch 2's 3×3 conv.
     pub b2: usize,
+    /// Channels of branch 3's 1×1 reduction before its 5×5.
     pub b3_reduce: usize,
+    /// Output channels of branch 3's 5×5 conv.
     pub b3: usize,
+    /// Output channels of branch 4's 1×1 conv after the 3×3 max pool (the pool projection).
     pub b4: usize,
 }
 

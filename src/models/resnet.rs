@@ -10,8 +10,11 @@ use crate::nn::{AddRelu, Dense, GlobalAvgPool2d, MaxPool2d};
 /// Which torchvision ResNet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ResNetDepth {
+    /// ResNet-18: basic blocks, 2-2-2-2 per stage.
     R18,
+    /// ResNet-34: basic blocks, 3-4-6-3 per stage.
     R34,
+    /// ResNet-50: bottleneck blocks, 3-4-6-3 per stage.
     R50,
 }
 

@@ -20,6 +20,7 @@ use crate::{ops, Gpu};
 
 /// A backend's tensor: cheap to clone (shared storage), with a shape.
 pub trait BackendTensor: Clone {
+    /// The tensor's shape, outermost first.
     fn shape(&self) -> &Shape;
 }
 
@@ -31,8 +32,11 @@ impl BackendTensor for Tensor {
 
 /// Forward and backward ops in the layouts of `ops` (NCHW, OIHW, dense `[out, in]`).
 pub trait Backend {
+    /// The backend's tensor: [`Tensor`] on the GPU, a host tensor of f64 in the reference.
     type T: BackendTensor;
+    /// The same elements under shape `s`; an error unless `s` has `x`'s element count.
     fn reshape(&self, x: &Self::T, s: Shape) -> Result<Self::T>;
+    /// `conv2d(x, w) + b`: x `[n, c_in, h, w]`, w `[c_out, c_in/groups, kh, kw]`, b `[c_out]`.
     fn conv2d(
         &self,
         x: &Self::T,
@@ -49,6 +53,7 @@ pub trait Backend {
         p: &Conv2dParams,
         f: Activation,
     ) -> Result<Self::T>;
+    /// Gradient of the conv with respect to its input, shaped `x`.
     fn conv2d_backward_data(
         &self,
         dy: &Self::T,
@@ -56,6 +61,7 @@ pub trait Backend {
         x: &Shape,
         p: &Conv2dParams,
     ) -> Result<Self::T>;
+    /// Gradient of the conv with respect to its weights, `[c_out, c_in/groups, kh, kw]`.
     fn conv2d_backward_filter(
         &self,
         x: &Self::T,
@@ -64,8 +70,11 @@ pub trait Backend {
     ) -> Result<Self::T>;
     /// Sums `dy` over every axis but 1 (conv and dense bias gradients).
     fn bias_backward(&self, dy: &Self::T) -> Result<Self::T>;
+    /// `x·wᵀ + b`: x `[n, in]`, w `[out, in]`, b `[out]`.
     fn dense(&self, x: &Self::T, w: &Self::T, b: Option<&Self::T>) -> Result<Self::T>;
+    /// `dx = dy·w`: dy `[n, out]`, w `[out, in]`.
     fn dense_backward_data(&self, dy: &Self::T, w: &Self::T) -> Result<Self::T>;
+    /// `dw = dyᵀ·x`, `[out, in]`.
     fn dense_backward_filter(&self, x: &Self::T, dy: &Self::T) -> Result<Self::T>;
     /// (y, arg-max indices when `with_idx`; inference skips them).
     fn max_pool(
@@ -74,6 +83,8 @@ pub trait Backend {
         p: &Pool2dParams,
         with_idx: bool,
     ) -> Result<(Self::T, Option<Self::T>)>;
+    /// Gradient of max pooling, shaped `x`: each `dy` goes to its window's arg-max in `idx`,
+    /// summed where windows overlap.
     fn max_pool_backward(
         &self,
         dy: &Self::T,
@@ -81,12 +92,18 @@ pub trait Backend {
         x: &Shape,
         p: &Pool2dParams,
     ) -> Result<Self::T>;
+    /// Average pooling of NCHW `x`.
     fn avg_pool(&self, x: &Self::T, p: &Pool2dParams) -> Result<Self::T>;
+    /// Gradient of average pooling, shaped `x`.
     fn avg_pool_backward(&self, dy: &Self::T, x: &Shape, p: &Pool2dParams) -> Result<Self::T>;
     /// `[n, c, h, w]` → `[n, c, 1, 1]`.
     fn global_avg_pool(&self, x: &Self::T) -> Result<Self::T>;
+    /// Gradient of [`Backend::global_avg_pool`] from dy `[n, c, 1, 1]`, shaped `x`.
     fn global_avg_pool_backward(&self, dy: &Self::T, x: &Shape) -> Result<Self::T>;
+    /// Maximum over groups of `k` consecutive channels, `[n, c, h, w]` → `[n, c/k, h, w]`:
+    /// (y, flat channel index of each maximum as exact f32 values).
     fn channel_max_pool(&self, x: &Self::T, k: usize) -> Result<(Self::T, Self::T)>;
+    /// Gradient of channel max pooling, shaped `x`, from the indices it returned.
     fn channel_max_pool_backward(
         &self,
         dy: &Self::T,
@@ -102,6 +119,7 @@ pub trait Backend {
         running: [&Self::T; 2],
         p: &BatchNormParams,
     ) -> Result<[Self::T; 3]>;
+    /// Evaluation-mode batch norm: normalises with the running statistics (mean, variance).
     fn batch_norm_eval(
         &self,
         x: &Self::T,
@@ -129,7 +147,9 @@ pub trait Backend {
         running: [&Self::T; 2],
         eps: f32,
     ) -> Result<(Self::T, Self::T)>;
+    /// `f(x)` elementwise.
     fn activation(&self, x: &Self::T, f: Activation) -> Result<Self::T>;
+    /// `dy · f'(x)` from the activation's input `x`.
     fn activation_backward(&self, dy: &Self::T, x: &Self::T, f: Activation) -> Result<Self::T>;
     /// `dy · f'(x)` from `y = f(x)` (see `Activation::grad_from_output`).
     fn activation_backward_from_output(
@@ -140,15 +160,23 @@ pub trait Backend {
     ) -> Result<Self::T>;
     /// Dropout whose mask is keyed by (seed, step); a compiled plan advances `step` itself.
     fn dropout(&self, x: &Self::T, rate: f32, seed: u32, step: u32) -> Result<Self::T>;
+    /// Gradient of [`Backend::dropout`]: the mask of the same `rate`, `seed` and `step`
+    /// recomputed and applied to `dy`.
     fn dropout_backward(&self, dy: &Self::T, rate: f32, seed: u32, step: u32) -> Result<Self::T>;
     /// Random augmentation keyed by (seed, step); a compiled plan advances `step` itself.
     fn augment(&self, x: &Self::T, p: &AugmentParams, seed: u32, step: u32) -> Result<Self::T>;
+    /// Local response normalisation across the channels of NCHW `x`.
     fn lrn(&self, x: &Self::T, p: &LrnParams) -> Result<Self::T>;
+    /// Gradient of [`Backend::lrn`] from its input `x`.
     fn lrn_backward(&self, dy: &Self::T, x: &Self::T, p: &LrnParams) -> Result<Self::T>;
+    /// `alpha·a + beta·b` for `a` and `b` of one shape.
     fn axpby(&self, alpha: f32, a: &Self::T, beta: f32, b: &Self::T) -> Result<Self::T>;
     /// `max(a + b, 0)`.
     fn add_relu(&self, a: &Self::T, b: &Self::T) -> Result<Self::T>;
+    /// Concatenates NCHW tensors of equal n, h, w along channels.
     fn concat(&self, parts: &[&Self::T]) -> Result<Self::T>;
+    /// Splits NCHW `x` along channels into parts of `sizes` channels (the gradient of
+    /// [`Backend::concat`]).
     fn split(&self, x: &Self::T, sizes: &[usize]) -> Result<Vec<Self::T>>;
     /// (mean loss `[1]`, d loss / d logits) for class indices held as exact f32 values.
     fn softmax_cross_entropy(
@@ -156,6 +184,8 @@ pub trait Backend {
         logits: &Self::T,
         targets: &Self::T,
     ) -> Result<(Self::T, Self::T)>;
+    /// (loss `[1]`, d loss / d pred) of a loss averaged over every element, for `pred` and
+    /// `target` of one shape.
     fn pointwise_loss(
         &self,
         pred: &Self::T,
@@ -183,6 +213,7 @@ pub struct GpuBackend {
 }
 
 impl GpuBackend {
+    /// Runs the layers' ops as kernels on `gpu`, recorded into its pending encoder.
     pub fn new(gpu: &Gpu) -> GpuBackend {
         GpuBackend {
             gpu: gpu.clone(),

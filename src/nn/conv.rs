@@ -9,11 +9,18 @@ use crate::shape::{Padding, Shape, HW};
 /// 2-D convolution over NCHW with `filters` output channels (Keras's options and names).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv2d {
+    /// Output channels `c_out` (at least 1).
     pub filters: usize,
+    /// Kernel size, stride, padding, dilation and groups of the convolution.
     pub params: Conv2dParams,
+    /// Whether the layer has a `bias` of `filters` elements added per output channel.
     pub use_bias: bool,
+    /// Applied to `conv2d(x, w) + b`; fused into the conv's kernel where its derivative
+    /// follows from the output ([`Activation::grad_from_output`]).
     pub activation: Option<Activation>,
+    /// Initialiser of the `weight` `[filters, c_in / groups, kh, kw]`.
     pub kernel_initializer: Init,
+    /// Initialiser of the `bias`.
     pub bias_initializer: Init,
 }
 
@@ -30,30 +37,38 @@ impl Conv2d {
             bias_initializer: Init::Zeros,
         }
     }
+    /// Sets the stride between neighbouring windows.
     pub fn strides(mut self, s: impl Into<HW<usize>>) -> Self {
         self.params = self.params.stride(s);
         self
     }
+    /// Sets the border treatment ([`Padding::Same`] is Keras's `"same"`).
     pub fn padding(mut self, p: Padding) -> Self {
         self.params = self.params.padding(p);
         self
     }
+    /// Sets the spacing between kernel taps (1 = dense).
     pub fn dilation_rate(mut self, d: impl Into<HW<usize>>) -> Self {
         self.params = self.params.dilation(d);
         self
     }
+    /// Sets the channel groups (PyTorch's `groups`; must divide the input channels and
+    /// `filters`).
     pub fn groups(mut self, g: usize) -> Self {
         self.params = self.params.groups(g);
         self
     }
+    /// Turns the bias on or off.
     pub fn use_bias(mut self, on: bool) -> Self {
         self.use_bias = on;
         self
     }
+    /// Applies `f` after the convolution.
     pub fn activation(mut self, f: Activation) -> Self {
         self.activation = Some(f);
         self
     }
+    /// Sets the initialiser of the weight.
     pub fn kernel_initializer(mut self, i: Init) -> Self {
         self.kernel_initializer = i;
         self
@@ -195,14 +210,21 @@ impl Conv2d {
 /// A fully connected layer over `[n, features]` with `units` outputs; weight `[units, features]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dense {
+    /// Output features (at least 1).
     pub units: usize,
+    /// Whether the layer has a `bias` of `units` elements.
     pub use_bias: bool,
+    /// Applied to `x·wᵀ + b`.
     pub activation: Option<Activation>,
+    /// Initialiser of the `weight` `[units, features]`.
     pub kernel_initializer: Init,
+    /// Initialiser of the `bias`.
     pub bias_initializer: Init,
 }
 
 impl Dense {
+    /// `units` outputs, bias on, no activation, Glorot-uniform kernel and zero bias (the
+    /// Keras defaults).
     pub fn new(units: usize) -> Dense {
         Dense {
             units,
@@ -212,14 +234,17 @@ impl Dense {
             bias_initializer: Init::Zeros,
         }
     }
+    /// Turns the bias on or off.
     pub fn use_bias(mut self, on: bool) -> Self {
         self.use_bias = on;
         self
     }
+    /// Applies `f` after the affine map.
     pub fn activation(mut self, f: Activation) -> Self {
         self.activation = Some(f);
         self
     }
+    /// Sets the initialiser of the weight.
     pub fn kernel_initializer(mut self, i: Init) -> Self {
         self.kernel_initializer = i;
         self

@@ -6,8 +6,11 @@ use crate::shape::Shape;
 /// How a parameter's first values are drawn.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Init {
+    /// Every value 0 (the Keras default for biases).
     Zeros,
+    /// Every value 1 (batch norm's γ and running variance).
     Ones,
+    /// Every value the given constant.
     Constant(f32),
     /// N(0, 2 / fan_in) (He et al.; PyTorch's `kaiming_normal_`, fan-in mode).
     HeNormal,

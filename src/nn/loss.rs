@@ -58,12 +58,16 @@ impl Loss {
 /// A loss on output `output` of the graph, weighted in the total.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct Head {
+    /// Index into the graph's outputs ([`crate::graph::Graph::outputs`]).
     pub output: usize,
+    /// The loss applied to that output.
     pub loss: Loss,
+    /// Its factor in the total loss `Σ weight · loss`; 1 by default, must be finite.
     pub weight: f32,
 }
 
 impl Head {
+    /// `loss` on output `output`, weight 1.
     pub fn new(output: usize, loss: Loss) -> Head {
         Head {
             output,
@@ -71,6 +75,7 @@ impl Head {
             weight: 1.0,
         }
     }
+    /// Sets the head's weight in the total loss.
     pub fn weight(mut self, w: f32) -> Head {
         self.weight = w;
         self

@@ -35,7 +35,9 @@ use crate::shape::Shape;
 pub struct ParamSpec {
     /// Suffix of the checkpoint name (`weight`, `bias`, `running_mean`, …), PyTorch's words.
     pub name: &'static str,
+    /// Its full shape, no batch axis (a conv weight is `[filters, c / groups, kh, kw]`).
     pub shape: Shape,
+    /// How its first values are drawn when the graph is built.
     pub init: Init,
     /// `false` for buffers the optimiser never touches (batch-norm running statistics).
     pub trainable: bool,
@@ -67,6 +69,8 @@ pub struct Pass {
     pub frozen: bool,
     /// Dropout's mask key: the model seed mixed with the node index, and the step.
     pub seed: u32,
+    /// The model's training step, from 0: with `seed` it keys dropout's mask and
+    /// augmentation's draw, so each step gets new ones and a backward sees its forward's.
     pub step: u32,
 }
 
@@ -97,20 +101,38 @@ pub type Grads<T> = (Vec<Option<T>>, Vec<T>);
 /// One layer of a model.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
+    /// 2-D convolution of `[n, c, h, w]` with an optional bias and activation (Keras's
+    /// `Conv2D`).
     Conv2d(Conv2d),
+    /// Fully connected `[n, features]` → `[n, units]`, optional bias and activation (Keras's
+    /// `Dense`).
     Dense(Dense),
+    /// Max pooling over windows of each channel (Keras's `MaxPooling2D`).
     MaxPool2d(MaxPool2d),
+    /// Average pooling over windows of each channel (Keras's `AveragePooling2D`).
     AvgPool2d(AvgPool2d),
+    /// Mean of each channel's plane, `[n, c, h, w]` → `[n, c]` (Keras's
+    /// `GlobalAveragePooling2D`).
     GlobalAvgPool2d(GlobalAvgPool2d),
+    /// Maximum over groups of `k` neighbouring channels (maxout).
     ChannelMaxPool(ChannelMaxPool),
+    /// Batch normalisation per channel with running statistics (PyTorch's `BatchNorm2d`).
     BatchNorm2d(BatchNorm2d),
+    /// Local response normalisation across channels (AlexNet).
     Lrn(Lrn),
+    /// Inverted dropout in training, the identity in inference.
     Dropout(Dropout),
+    /// `[n, …]` → `[n, product of the rest]`, a view without a copy.
     Flatten(Flatten),
+    /// An elementwise activation on its own (Keras's `Activation`).
     Activation(Activation),
+    /// Elementwise sum of two or more inputs of one shape (Keras's `Add`).
     Add(Add),
+    /// `max(a + b, 0)` of two inputs in one pass: a residual unit's sum and ReLU.
     AddRelu(AddRelu),
+    /// Concatenation along channels of NCHW inputs (Keras's `Concatenate`, channel axis).
     Concat(Concat),
+    /// Random image augmentation in training, the identity in inference; it has no gradient.
     Augment(Augment),
 }
 
@@ -170,18 +192,30 @@ pub(crate) trait LayerImpl {
 }
 
 impl Layer {
+    /// Keras's name stem for the layer type (`conv2d`, `dense`, …): automatic node names
+    /// (`conv2d_3`) and summaries use it.
     pub fn kind(&self) -> &'static str {
         each_layer!(self, l => l.kind())
     }
     pub(crate) fn arity(&self) -> std::ops::RangeInclusive<usize> {
         each_layer!(self, l => l.arity())
     }
+    /// The output shape for inputs of shapes `x` (batch axis included). Fails when the
+    /// layer's configuration or those shapes are invalid ([`crate::Error::InvalidParam`],
+    /// [`crate::Error::ShapeMismatch`]), or past the kernels' 32-bit indexing
+    /// ([`crate::Error::TooLarge`]).
     pub fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
         each_layer!(self, l => l.output_shape(x))
     }
+    /// The parameters and buffers the layer owns for inputs of shapes `x`, in the order
+    /// `forward` and `backward` take them (empty for a layer without any). Meaningful only
+    /// for shapes that [`Layer::output_shape`] accepts.
     pub fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
         each_layer!(self, l => l.params(x))
     }
+    /// Runs the layer on backend `b` with inputs `x` and parameters `p` (in
+    /// [`Layer::params`] order): the output and what `backward` needs from this pass (empty
+    /// unless `pass.training`).
     pub fn forward<B: Backend>(
         &self,
         b: &B,
@@ -191,6 +225,9 @@ impl Layer {
     ) -> Result<(B::T, Vec<B::T>)> {
         each_layer!(self, l => l.forward(b, x, p, pass))
     }
+    /// Gradients from `dy` (d loss / d output), the input shapes `x`, what the training
+    /// `forward` saved and the parameters `p`, for the same `pass`: those `need` asks for
+    /// (see [`Grads`]).
     #[allow(clippy::too_many_arguments)]
     pub fn backward<B: Backend>(
         &self,

@@ -17,10 +17,13 @@ impl BatchNorm2d {
     pub fn new() -> BatchNorm2d {
         BatchNorm2d::default()
     }
+    /// Sets the value added to the variance before its square root (PyTorch's `eps`).
     pub fn eps(mut self, eps: f32) -> Self {
         self.0.eps = eps;
         self
     }
+    /// Sets the weight of each new batch statistic in the running averages (PyTorch's
+    /// `momentum`: `running = (1 − m)·running + m·batch`).
     pub fn momentum(mut self, m: f32) -> Self {
         self.0.momentum = m;
         self

@@ -16,10 +16,12 @@ macro_rules! pool_layer {
             pub fn new(pool_size: impl Into<HW<usize>>) -> $name {
                 $name(Pool2dParams::$ctor(pool_size))
             }
+            /// Sets the stride between neighbouring windows (default: the window size).
             pub fn strides(mut self, s: impl Into<HW<usize>>) -> Self {
                 self.0 = self.0.stride(s);
                 self
             }
+            /// Sets the border treatment ([`Padding::Same`] is Keras's `"same"`).
             pub fn padding(mut self, p: Padding) -> Self {
                 self.0 = self.0.padding(p);
                 self

@@ -11,6 +11,7 @@ use crate::shape::Shape;
 pub struct Dropout(pub f32);
 
 impl Dropout {
+    /// Dropout of `rate`, in [0, 1) (checked when the layer is added to a graph).
     pub fn new(rate: f32) -> Dropout {
         Dropout(rate)
     }

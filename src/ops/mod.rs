@@ -64,7 +64,10 @@ pub(crate) fn same_device(op: &'static str, ts: &[&Tensor]) -> Result<()> {
 /// Reference values and, per element, the sum of the absolute values of its terms.
 #[derive(Clone, Debug, Default)]
 pub struct Reference {
+    /// The exact (f64) result, element by element.
     pub values: Vec<f64>,
+    /// Per element, `Σ |term|` over the terms summed into it: the scale a tolerance for the
+    /// f32 kernels' rounding error is measured against.
     pub abs_terms: Vec<f64>,
 }
 

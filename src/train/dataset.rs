@@ -7,9 +7,20 @@ use crate::shape::Shape;
 #[derive(Clone, Debug)]
 pub enum Targets {
     /// One class index per sample, each below `classes`.
-    Classes { labels: Vec<u32>, classes: usize },
+    Classes {
+        /// The class index of each sample.
+        labels: Vec<u32>,
+        /// Number of classes; every label must be below it.
+        classes: usize,
+    },
     /// `sample.numel()` values per sample (regression, box coordinates, multi-label).
-    Values { data: Vec<f32>, sample: Shape },
+    Values {
+        /// The values, sample after sample, `sample.numel()` each.
+        data: Vec<f32>,
+        /// Shape of one sample's targets, no batch axis; training needs as many values per
+        /// sample as the head's output has.
+        sample: Shape,
+    },
 }
 
 impl Targets {
@@ -40,8 +51,12 @@ impl Targets {
 /// Samples `x` (`len × sample.numel()` values, NCHW per sample) with targets per head.
 #[derive(Clone, Debug)]
 pub struct Dataset {
+    /// The inputs, sample after sample, `sample.numel()` values each.
     pub x: Vec<f32>,
+    /// Shape of one input sample, no batch axis (`[c, h, w]` for images); it must be the
+    /// model's input shape.
     pub sample: Shape,
+    /// One target set per loss head, in the order of the model's heads.
     pub targets: Vec<Targets>,
 }
 
@@ -147,9 +162,11 @@ impl Dataset {
         Dataset::new(x, sample, vec![Targets::Classes { labels, classes }])
     }
 
+    /// Number of samples.
     pub fn len(&self) -> usize {
         self.x.len() / self.sample.numel().max(1)
     }
+    /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

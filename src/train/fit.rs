@@ -11,20 +11,28 @@ use crate::rng::Rng;
 /// `None` without one).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Metrics {
+    /// The total loss `Σ weight · loss` over the heads, averaged per sample (each batch's
+    /// mean weighted by its size).
     pub loss: f64,
+    /// Fraction in [0, 1] of samples whose target class has the largest logit.
     pub accuracy: Option<f64>,
+    /// Samples the metrics are over.
     pub samples: usize,
 }
 
 /// Options of [`Model::fit`].
 #[derive(Clone, Debug)]
 pub struct FitOptions {
+    /// Epoch to stop before, as Keras's `epochs`: fitting runs epochs
+    /// `initial_epoch..epochs`.
     pub epochs: usize,
+    /// Samples per training step (at least 1); validation runs in batches of this size too.
     pub batch_size: usize,
     /// Epochs already done (resuming from a checkpoint): fitting starts at this epoch.
     pub initial_epoch: usize,
     /// Shuffle each epoch with a permutation drawn from (seed, epoch).
     pub shuffle: bool,
+    /// Seed of the shuffling permutations (the graph's seed keys dropout and augmentation).
     pub seed: u64,
     /// Read the loss back and report a [`Event::Step`] every this many steps (0: only per
     /// epoch). Each read-back waits for the GPU.
@@ -33,7 +41,7 @@ pub struct FitOptions {
     pub drop_last: bool,
     /// Stop with [`Error::NonFiniteLoss`] naming the step whose loss was NaN or infinite
     /// (Keras's TerminateOnNaN). Every step's loss is checked on the GPU; the host looks at
-    /// the result every [`NAN_CHECK_STEPS`] steps, at each log and at the epoch's end, so at
+    /// the result every 32 steps (`NAN_CHECK_STEPS`), at each log and at the epoch's end, so at
     /// most that many steps run past the bad one.
     pub terminate_on_nan: bool,
 }
@@ -60,23 +68,33 @@ impl Default for FitOptions {
 /// Progress within an epoch.
 #[derive(Clone, Copy, Debug)]
 pub struct StepLog {
+    /// The epoch, from 0 (counting the ones before `initial_epoch`).
     pub epoch: usize,
     /// Steps done in this epoch, and the epoch's total.
     pub step: usize,
+    /// Steps in the epoch.
     pub steps: usize,
     /// Since the previous report.
     pub loss: f64,
+    /// Training accuracy since the previous report; `None` without a classification head.
     pub accuracy: Option<f64>,
+    /// Samples trained per second of wall time since the previous report.
     pub images_per_sec: f64,
 }
 
 /// One finished epoch.
 #[derive(Clone, Copy, Debug)]
 pub struct EpochLog {
+    /// The epoch, from 0 (counting the ones before `initial_epoch`).
     pub epoch: usize,
+    /// Loss and accuracy of the epoch's training steps as they ran (training mode, the
+    /// weights changing as it went), as Keras reports them.
     pub train: Metrics,
+    /// Metrics of the validation set in inference mode after the epoch, when one was given.
     pub valid: Option<Metrics>,
+    /// Wall time of the epoch's training, validation excluded.
     pub seconds: f64,
+    /// Training samples per second over `seconds`.
     pub images_per_sec: f64,
     /// The learning rate at the epoch's last step.
     pub lr: f32,
@@ -85,13 +103,16 @@ pub struct EpochLog {
 /// What `fit` reports to its callback (the library never prints).
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
+    /// Every `FitOptions::log_every` steps, except at an epoch's last step.
     Step(&'a StepLog),
+    /// At the end of each epoch, after validation.
     Epoch(&'a EpochLog),
 }
 
 /// Every epoch's log.
 #[derive(Clone, Debug, Default)]
 pub struct History {
+    /// One log per epoch run, in order (the same the callback received).
     pub epochs: Vec<EpochLog>,
 }
 

@@ -116,9 +116,13 @@ impl Model {
         self.schedule = s;
     }
 
+    /// The model's graph. Its parameter values are the GPU's as of the last
+    /// [`Model::sync_params`] (which [`Model::load`] and [`Model::set_trainable`] also run),
+    /// else those given to [`Model::new`]: training steps do not update them.
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
+    /// The device the model lives on.
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
     }
@@ -126,6 +130,7 @@ impl Model {
     pub fn steps(&self) -> u64 {
         self.step
     }
+    /// The loss heads of the last `compile` or `compile_heads`; empty before either.
     pub fn heads(&self) -> &[Head] {
         &self.heads
     }

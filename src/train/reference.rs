@@ -11,6 +11,9 @@ use crate::ops::optim::{cpu as optim_cpu, Optimizer};
 
 /// A graph trained on the CPU in f64.
 pub struct ReferenceTrainer {
+    /// The graph it trains: its layers, shapes and which parameters train. Its `Param::data`
+    /// keep the values the trainer started from; the trained ones are
+    /// [`ReferenceTrainer::params`].
     pub graph: Graph,
     params: Vec<HostTensor>,
     heads: Vec<Head>,
@@ -21,6 +24,9 @@ pub struct ReferenceTrainer {
 }
 
 impl ReferenceTrainer {
+    /// Starts from `graph`'s parameter values (widened to f64) with fresh optimiser state;
+    /// `heads` as for `Model::compile_heads`. An error if `optimizer`'s hyper-parameters are
+    /// invalid.
     pub fn new(graph: Graph, heads: &[Head], optimizer: Optimizer) -> Result<ReferenceTrainer> {
         optimizer.validate()?;
         let params = graph

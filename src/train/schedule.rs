@@ -9,15 +9,28 @@ pub enum Schedule {
     #[default]
     Constant,
     /// Multiplied by `gamma` every `every` steps (PyTorch's `StepLR`).
-    Step { every: u64, gamma: f32 },
+    Step {
+        /// Steps between decays (0 acts as 1).
+        every: u64,
+        /// Factor applied at each decay.
+        gamma: f32,
+    },
     /// Half a cosine from the base rate down to `min_lr` over `total` steps, then `min_lr`.
-    Cosine { total: u64, min_lr: f32 },
+    Cosine {
+        /// Steps of the half cosine.
+        total: u64,
+        /// The rate it ends at and keeps.
+        min_lr: f32,
+    },
     /// Smith's one-cycle (PyTorch's `OneCycleLR`, cosine annealing): from `max_lr / 25` up to
     /// `max_lr` over the first `pct_start` of `total` steps, then down to `max_lr / 25e4`.
     /// Only the learning rate cycles; PyTorch also cycles momentum by default, this does not.
     OneCycle {
+        /// Steps of the whole cycle.
         total: u64,
+        /// The peak rate; the optimiser's base rate is not used.
         max_lr: f32,
+        /// Fraction of `total` spent rising to `max_lr` (PyTorch's default is 0.3).
         pct_start: f32,
     },
 }

@@ -11,17 +11,29 @@ use crate::tensor::Tensor;
 uniform_block! {
 /// Mirror of `struct Params` in augment.wgsl.
 pub struct AugmentUniforms {
+    /// Batch size.
     pub n: u32,
+    /// Channels per image.
     pub c: u32,
+    /// Image height.
     pub h: u32,
+    /// Image width.
     pub w: u32,
+    /// Elements of the batch (`n·c·h·w`), one invocation each.
     pub len: u32,
+    /// 1 mirrors each image left–right with probability 1/2.
     pub flip: u32,
+    /// Largest translation each way, in pixels.
     pub max_shift: u32,
+    /// Seed of the draws, hashed with `step` and the image index.
     pub seed: u32,
+    /// Training step, so that each step draws afresh.
     pub step: u32,
+    /// Largest rotation either way, in radians.
     pub max_angle: f32,
+    /// Contrast factors are drawn from `[1 − contrast, 1 + contrast]`; 0 leaves `means` unread.
     pub contrast: f32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad: u32,
 }
 }
@@ -46,6 +58,7 @@ fn key() -> PipelineKey {
     }
 }
 
+/// Every pipeline this module dispatches: `forward` with the one workgroup size.
 pub fn pipelines() -> Vec<PipelineKey> {
     vec![key()]
 }

@@ -25,6 +25,8 @@ pub struct AugmentParams {
 }
 
 impl AugmentParams {
+    /// Checks the ranges: `max_angle` in `[0, π]`, `contrast` in `[0, 1]` and `max_shift` at
+    /// most 65,536; the error names the first field outside its range.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=std::f32::consts::PI).contains(&self.max_angle) {
             return Err(Error::invalid(

@@ -18,22 +18,39 @@ pub use backward_filter::{filter_splits, FilterSplits};
 uniform_block! {
 /// Mirror of the WGSL `struct Params` shared by every conv2d shader (same names, same order).
 pub struct Conv2dUniforms {
+    /// Batch size.
     pub n: u32,
+    /// Input channels.
     pub c_in: u32,
+    /// Input height.
     pub h_in: u32,
+    /// Input width.
     pub w_in: u32,
+    /// Output channels.
     pub c_out: u32,
+    /// Output height.
     pub h_out: u32,
+    /// Output width.
     pub w_out: u32,
+    /// Channel groups.
     pub groups: u32,
+    /// Kernel height.
     pub kh: u32,
+    /// Kernel width.
     pub kw: u32,
+    /// Vertical stride.
     pub stride_h: u32,
+    /// Horizontal stride.
     pub stride_w: u32,
+    /// Vertical dilation.
     pub dil_h: u32,
+    /// Horizontal dilation.
     pub dil_w: u32,
+    /// Zero rows above the input (the bottom pad follows from the output size).
     pub pad_top: u32,
+    /// Zero columns left of the input.
     pub pad_left: u32,
+    /// 1 adds the bias; set on the first K-slice only.
     pub has_bias: u32,
     /// Split-K chunks of the filter gradient.
     pub splits: u32,
@@ -43,20 +60,27 @@ pub struct Conv2dUniforms {
     pub len: u32,
     /// Fused activation of the forward epilogue: 0 none, else `Activation::code().0 + 1`.
     pub act: u32,
+    /// LeakyReLU's or ELU's alpha for `act`.
     pub alpha: f32,
     /// This dispatch's K-slice, in the unit of its kernel (common/conv2d_params.wgsl).
     pub k_begin: u32,
+    /// End (exclusive) of this dispatch's K-slice.
     pub k_end: u32,
     /// 1: add the value the previous K-slice stored.
     pub accumulate: u32,
     /// Column chunks of the filter gradient's split and columns per chunk.
     pub col_splits: u32,
+    /// Output columns per column chunk of the filter gradient.
     pub cols_per_split: u32,
     /// Taps per segment of a window row and segments per row (common/conv2d_params.wgsl).
     pub seg: u32,
+    /// Segments per window row (1 unless a row is longer than the loop budget allows).
     pub segs: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad1: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad2: u32,
 }
 }

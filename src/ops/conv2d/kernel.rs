@@ -8,12 +8,17 @@ use super::{Conv2dGeometry, Pass};
 /// (the `MR` / `NR` overrides).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct RegisterTile {
+    /// GEMM rows per invocation (pixels; filter taps in the filter gradient), WG apart: the
+    /// `MR` override, at most [`MR_MAX`].
     pub mr: u32,
+    /// Consecutive GEMM columns (channels) per invocation: the `NR` override, at most
+    /// [`NR_MAX`].
     pub nr: u32,
 }
 
-/// Largest tile the shaders' arrays hold (`const MR_MAX`, `const NR_MAX`).
+/// Largest `mr` the shaders' arrays hold (their `const MR_MAX`).
 pub const MR_MAX: u32 = 16;
+/// Largest `nr` the shaders' arrays hold (their `const NR_MAX`).
 pub const NR_MAX: u32 = 16;
 
 impl RegisterTile {

@@ -31,10 +31,17 @@ const OP: &str = "conv2d";
 /// Options of a 2-D convolution.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Conv2dParams {
+    /// Kernel height and width `kh × kw`; must match the weight's last two dimensions.
     pub kernel: HW<usize>,
+    /// Step between neighbouring windows, per axis (at least 1).
     pub stride: HW<usize>,
+    /// Border treatment; [`Padding::Same`] is TensorFlow/Keras's "same".
     pub padding: Padding,
+    /// Spacing between kernel taps, per axis (1 = dense); the window spans
+    /// `dilation·(kernel − 1) + 1` pixels.
     pub dilation: HW<usize>,
+    /// Channel groups: input and output channels are split into `groups` blocks, output block
+    /// `g` reading input block `g` only (PyTorch's `groups`). Must divide `c_in` and `c_out`.
     pub groups: usize,
 }
 
@@ -49,18 +56,22 @@ impl Conv2dParams {
             groups: 1,
         }
     }
+    /// Sets the stride.
     pub fn stride(mut self, s: impl Into<HW<usize>>) -> Self {
         self.stride = s.into();
         self
     }
+    /// Sets the padding.
     pub fn padding(mut self, p: Padding) -> Self {
         self.padding = p;
         self
     }
+    /// Sets the dilation.
     pub fn dilation(mut self, d: impl Into<HW<usize>>) -> Self {
         self.dilation = d.into();
         self
     }
+    /// Sets the number of channel groups.
     pub fn groups(mut self, g: usize) -> Self {
         self.groups = g;
         self
@@ -183,21 +194,37 @@ impl Conv2dParams {
 /// reference, the GPU uniforms and the FLOP count all read from here.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Conv2dGeometry {
+    /// Batch size.
     pub n: usize,
+    /// Input channels.
     pub c_in: usize,
+    /// Input height.
     pub h_in: usize,
+    /// Input width.
     pub w_in: usize,
+    /// Output channels (filters).
     pub c_out: usize,
+    /// Output height.
     pub h_out: usize,
+    /// Output width.
     pub w_out: usize,
+    /// Kernel height.
     pub kh: usize,
+    /// Kernel width.
     pub kw: usize,
+    /// Step between neighbouring windows, per axis.
     pub stride: HW<usize>,
+    /// Spacing between kernel taps, per axis.
     pub dilation: HW<usize>,
+    /// Zero rows above the input, resolved from the [`Padding`].
     pub pad_top: usize,
+    /// Zero rows below the input.
     pub pad_bottom: usize,
+    /// Zero columns left of the input.
     pub pad_left: usize,
+    /// Zero columns right of the input.
     pub pad_right: usize,
+    /// Channel groups (see [`Conv2dParams`]'s `groups`).
     pub groups: usize,
 }
 
@@ -214,12 +241,15 @@ impl Conv2dGeometry {
     pub fn reduction_len(&self) -> usize {
         self.cg() * self.kh * self.kw
     }
+    /// Input shape `[n, c_in, h_in, w_in]`.
     pub fn x_shape(&self) -> Shape {
         Shape::new([self.n, self.c_in, self.h_in, self.w_in])
     }
+    /// Weight shape `[c_out, c_in/groups, kh, kw]` (OIHW).
     pub fn w_shape(&self) -> Shape {
         Shape::new([self.c_out, self.cg(), self.kh, self.kw])
     }
+    /// Output shape `[n, c_out, h_out, w_out]`.
     pub fn y_shape(&self) -> Shape {
         Shape::new([self.n, self.c_out, self.h_out, self.w_out])
     }
@@ -386,6 +416,7 @@ pub fn conv2d_backward_data(
     conv2d_backward_data_with(dy, w, &g, dy.gpu().conv2d_kernel(&g, Pass::BackwardData))
 }
 
+/// Input gradient with a chosen kernel (tests and benches force each variant).
 pub fn conv2d_backward_data_with(
     dy: &Tensor,
     w: &Tensor,
@@ -408,6 +439,7 @@ pub fn conv2d_backward_filter(x: &Tensor, dy: &Tensor, p: &Conv2dParams) -> Resu
     conv2d_backward_filter_with(x, dy, &g, dy.gpu().conv2d_kernel(&g, Pass::BackwardFilter))
 }
 
+/// Weight gradient with a chosen kernel (tests and benches force each variant).
 pub fn conv2d_backward_filter_with(
     x: &Tensor,
     dy: &Tensor,

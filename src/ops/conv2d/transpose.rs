@@ -17,16 +17,24 @@ const OP: &str = "conv_transpose2d";
 /// Options of a transposed convolution (symmetric padding, as PyTorch).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ConvTranspose2dParams {
+    /// Kernel height and width `kh × kw`; must match the weight's last two dimensions.
     pub kernel: HW<usize>,
+    /// Stride of the conv2d this is the gradient of: the output is about `stride` times larger.
     pub stride: HW<usize>,
+    /// Padding of that conv2d, per side (PyTorch's `padding`): rows and columns cut from each
+    /// border of the full output.
     pub padding: HW<usize>,
     /// Extra rows/columns on the bottom/right of the output; must be below the stride.
     pub output_padding: HW<usize>,
+    /// Spacing between kernel taps, per axis (1 = dense).
     pub dilation: HW<usize>,
+    /// Channel groups, as in [`Conv2dParams`]; must divide `c_in`.
     pub groups: usize,
 }
 
 impl ConvTranspose2dParams {
+    /// A `kernel` transposed convolution with stride 1, no padding, no output padding, no
+    /// dilation, one group.
     pub fn new(kernel: impl Into<HW<usize>>) -> Self {
         ConvTranspose2dParams {
             kernel: kernel.into(),

@@ -25,8 +25,11 @@ use crate::tensor::Tensor;
 /// Which conv2d pass a kernel runs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Pass {
+    /// `y = conv2d(x, w)`.
     Forward,
+    /// The input gradient `dx` from `dy` and `w`.
     BackwardData,
+    /// The weight gradient `dw` from `x` and `dy`.
     BackwardFilter,
 }
 
@@ -48,6 +51,8 @@ fn bucket(v: usize) -> u32 {
 }
 
 impl ShapeClass {
+    /// The class of `g`'s `pass`: GEMM sizes M = `n·h_out·w_out`, N = `c_out/groups` and
+    /// K = `c_in/groups·kh·kw`, each bucketed by its bit length.
     pub fn of(g: &Conv2dGeometry, pass: Pass) -> ShapeClass {
         ShapeClass {
             pass,

@@ -9,16 +9,29 @@ use crate::tensor::Tensor;
 uniform_block! {
 /// Mirror of `struct Params` in elementwise.wgsl.
 pub struct EwUniforms {
+    /// Elements to process, one invocation each.
     pub len: u32,
+    /// The entry point's variant: the activation code (0 ReLU, 1 LeakyReLU, 2 ELU, 3 tanh,
+    /// 4 sigmoid), `binary`'s form (0 `alpha·a + beta·b`, 1 `alpha·a`, 2 `max(a + b, 0)`), or
+    /// `copy_channels`' direction (0 into the wide tensor, 1 out of it).
     pub op: u32,
+    /// LeakyReLU's or ELU's alpha, `binary`'s factor of `a`, or dropout's `1 / (1 − rate)`.
     pub alpha: f32,
+    /// `binary`'s factor of `b`.
     pub beta: f32,
+    /// Elements per channel (`h·w` for NCHW, 1 for `[n, features]`).
     pub inner: u32,
+    /// Channels of the bias (`bias_add`) or of the narrow tensor (`copy_channels`).
     pub channels: u32,
+    /// Channels of the wide tensor (`copy_channels`).
     pub channels_b: u32,
+    /// The narrow tensor's first channel within the wide one (`copy_channels`).
     pub offset: u32,
+    /// Dropout seed, hashed with `step` and the element index.
     pub seed: u32,
+    /// Training step, so that each step draws a fresh dropout mask.
     pub step: u32,
+    /// Dropout keeps an element whose hash is at least this (`rate · 2³²`).
     pub threshold: u32,
     /// `accumulate`: 1 applies the activation `op` to the sum.
     pub activate: u32,

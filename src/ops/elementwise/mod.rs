@@ -20,7 +20,9 @@ pub enum Activation {
     LeakyRelu(f32),
     /// x for x > 0, else `alpha·(eˣ − 1)`.
     Elu(f32),
+    /// The hyperbolic tangent, computed in an overflow-free form.
     Tanh,
+    /// The logistic function `1 / (1 + e⁻ˣ)`, computed in an overflow-free form.
     Sigmoid,
 }
 

@@ -12,12 +12,16 @@ fn denom(x: &[f64], [_, c, hw]: [usize; 3], i: usize, p: &LrnParams) -> f64 {
     f64::from(p.k) + f64::from(p.alpha) * s
 }
 
+/// `y_i = x_i · D_i^(−beta)` over `x` `[n, c, hw]`, with `D_i = k + alpha · Σ x_j²` over the
+/// channel window of `i`.
 pub fn forward(x: &[f64], dims: [usize; 3], p: &LrnParams) -> Vec<f64> {
     (0..x.len())
         .map(|i| x[i] * denom(x, dims, i, p).powf(-f64::from(p.beta)))
         .collect()
 }
 
+/// `dx_m = dy_m · D_m^(−beta) − 2·alpha·beta · x_m · Σ_{i in window(m)} dy_i · x_i ·
+/// D_i^(−beta − 1)` over `[n, c, hw]`.
 pub fn backward(dy: &[f64], x: &[f64], dims: [usize; 3], p: &LrnParams) -> Vec<f64> {
     let [_, c, hw] = dims;
     let (alpha, beta) = (f64::from(p.alpha), f64::from(p.beta));

@@ -9,13 +9,21 @@ use crate::tensor::Tensor;
 uniform_block! {
 /// Mirror of `struct Params` in lrn.wgsl.
 pub struct LrnUniforms {
+    /// Batch size.
     pub n: u32,
+    /// Channels.
     pub c: u32,
+    /// Pixels per channel (`h·w`).
     pub hw: u32,
+    /// Channels each side of the window's centre: `min(size / 2, c)`.
     pub half: u32,
+    /// Additive constant of the denominator.
     pub k: f32,
+    /// Scale of the window's sum of squares.
     pub alpha: f32,
+    /// Exponent of the denominator.
     pub beta: f32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad: u32,
 }
 }
@@ -40,6 +48,7 @@ fn key(entry: &'static str) -> PipelineKey {
     }
 }
 
+/// Every pipeline this module dispatches: each entry point with the one workgroup size.
 pub fn pipelines() -> Vec<PipelineKey> {
     SHADER.entry_points.iter().map(|e| key(e)).collect()
 }

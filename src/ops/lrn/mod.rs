@@ -13,12 +13,16 @@ use crate::tensor::Tensor;
 
 const OP: &str = "lrn";
 
+/// Options of a local response normalisation (the module docs give the formula).
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct LrnParams {
     /// Channels in the window (AlexNet: 5).
     pub size: usize,
+    /// Scale of the sum of squares, not divided by `size` (TensorFlow's convention); ≥ 0.
     pub alpha: f32,
+    /// Exponent of the denominator.
     pub beta: f32,
+    /// Additive constant of the denominator; > 0.
     pub k: f32,
 }
 
@@ -80,11 +84,16 @@ fn check(x: &Tensor, p: &LrnParams) -> Result<(usize, usize, usize)> {
     Ok((n, c, h * w))
 }
 
+/// `y = lrn(x)` for `x` `[n, c, h, w]`, across the channels at each pixel.
+///
+/// Fails with `Error::LoopBudget` when a window of channels is too long for one invocation.
 pub fn lrn(x: &Tensor, p: &LrnParams) -> Result<Tensor> {
     let dims = check(x, p)?;
     gpu::forward(x, p, dims)
 }
 
+/// Gradient with respect to the input: `dx` from `dy` and the forward's input `x` (same
+/// shape).
 pub fn lrn_backward(dy: &Tensor, x: &Tensor, p: &LrnParams) -> Result<Tensor> {
     let dims = check(x, p)?;
     crate::ops::same_device(OP, &[x, dy])?;

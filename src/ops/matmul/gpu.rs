@@ -13,28 +13,45 @@ use crate::tensor::Tensor;
 uniform_block! {
 /// Mirror of `struct Params` in matmul.wgsl.
 pub struct MatmulUniforms {
+    /// Rows of C (after the host's swap to Cᵀ = Bᵀ·Aᵀ, when it makes one).
     pub m: u32,
+    /// Columns of C.
     pub n: u32,
     /// End of this dispatch's K-slice (K for the last one).
     pub k_end: u32,
+    /// 1 adds `bias[m·bias_m + n·bias_n]`; set on the first K-slice only.
     pub has_bias: u32,
+    /// Element stride of A along m.
     pub a_m: u32,
+    /// Element stride of A along k.
     pub a_k: u32,
+    /// Element stride of B along k.
     pub b_k: u32,
+    /// Element stride of B along n.
     pub b_n: u32,
+    /// Element stride of C along m.
     pub c_m: u32,
+    /// Element stride of C along n.
     pub c_n: u32,
+    /// Stride of the bias along m (0: one bias per column).
     pub bias_m: u32,
+    /// Stride of the bias along n (0 after the swap to Cᵀ: one bias per row).
     pub bias_n: u32,
     /// Independent products in one dispatch, offset by these strides (1 and 0s for one).
     pub batch: u32,
+    /// Offset of A between consecutive products of the batch.
     pub a_b: u32,
+    /// Offset of B between consecutive products of the batch.
     pub b_b: u32,
+    /// Offset of C between consecutive products of the batch.
     pub c_b: u32,
     /// Start of this dispatch's K-slice.
     pub k_begin: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad1: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad2: u32,
 }
 }
@@ -121,6 +138,8 @@ fn key(k: MatmulKernel) -> PipelineKey {
     }
 }
 
+/// Every pipeline this module dispatches: `matmul` with each register tile the crate uses
+/// (conv2d's and the Winograd filter gradient's), `matmul_tiled`, and `accumulate`.
 pub fn pipelines() -> Vec<PipelineKey> {
     let mut tiles = RegisterTile::ALL.to_vec();
     for t in crate::ops::conv2d::winograd::FILTER_TILES {

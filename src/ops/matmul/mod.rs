@@ -13,12 +13,19 @@ const OP: &str = "matmul";
 /// Strides and sizes of one product `C[m, n] = Σ_k A[m·a_m + k·a_k] · B[k·b_k + n·b_n]`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct MatmulGeometry {
+    /// Rows of C.
     pub m: usize,
+    /// Columns of C.
     pub n: usize,
+    /// Length of each dot product (the inner dimension).
     pub k: usize,
+    /// Element stride of A along m.
     pub a_m: usize,
+    /// Element stride of A along k.
     pub a_k: usize,
+    /// Element stride of B along k.
     pub b_k: usize,
+    /// Element stride of B along n.
     pub b_n: usize,
 }
 
@@ -70,6 +77,7 @@ impl MatmulGeometry {
             b_n,
         })
     }
+    /// FLOPs of the product (a multiply-add counts two).
     pub fn flops(&self) -> f64 {
         2.0 * self.m as f64 * self.n as f64 * self.k as f64
     }

@@ -11,19 +11,31 @@ use crate::tensor::Tensor;
 uniform_block! {
 /// Mirror of `struct Params` in norm.wgsl.
 pub struct NormUniforms {
+    /// Batch size (1 for `fold_conv`).
     pub n: u32,
+    /// Channels.
     pub c: u32,
+    /// Pixels per channel plane, `h·w` (`fold_conv`: weights per output channel).
     pub hw: u32,
+    /// The entry's switch: `stats_partial` sums x (0) or squared deviations (1);
+    /// `backward_data` uses batch statistics (1, training) or running ones (0, evaluation);
+    /// `fold_conv` reads the conv's bias (1).
     pub flag: u32,
+    /// Added to the variance under the square root.
     pub eps: f32,
+    /// Weight of the new batch statistic in the running averages.
     pub momentum: f32,
     /// 1: normalize / backward_data walk channel planes (set by `run` for planes ≥ WG).
     pub planes: u32,
     /// A chunk of a channel: `imgs` images × `seg` plane positions, `segs` segments a plane.
     pub imgs: u32,
+    /// Plane positions per segment of a chunk.
     pub seg: u32,
+    /// Segments per channel plane.
     pub segs: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad1: u32,
 }
 }
@@ -59,6 +71,7 @@ fn key(entry: &'static str) -> PipelineKey {
     }
 }
 
+/// Every pipeline this module dispatches: each entry point with the one workgroup size.
 pub fn pipelines() -> Vec<PipelineKey> {
     SHADER.entry_points.iter().map(|e| key(e)).collect()
 }

@@ -14,6 +14,7 @@ const OP: &str = "batch_norm2d";
 /// Options of a batch normalisation.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct BatchNormParams {
+    /// Added to the variance under the square root, for stability; positive (default 1e-5).
     pub eps: f32,
     /// Weight of the new batch statistic in the running averages (PyTorch's convention).
     pub momentum: f32,
@@ -30,19 +31,25 @@ impl Default for BatchNormParams {
 
 /// What a training-mode forward pass produces.
 pub struct BatchNormTrain {
+    /// The normalised output `[n, c, h, w]`, shaped like `x`.
     pub y: Tensor,
     /// Batch mean and biased variance, `[c]` each: what the backward pass needs.
     pub batch_mean: Tensor,
+    /// Batch variance, biased (divided by `n·h·w`), `[c]`.
     pub batch_var: Tensor,
     /// The running statistics, updated in place (the tensors passed in), `[c]` each.
     pub running_mean: Tensor,
+    /// The running variance, updated in place with the unbiased batch variance, `[c]`.
     pub running_var: Tensor,
 }
 
 /// Gradients of a batch normalisation.
 pub struct BatchNormGrads {
+    /// Input gradient, shaped like `x`.
     pub dx: Tensor,
+    /// Scale gradient `Σ dy·x̂` per channel, `[c]`.
     pub dgamma: Tensor,
+    /// Shift gradient `Σ dy` per channel, `[c]`.
     pub dbeta: Tensor,
 }
 

@@ -7,13 +7,20 @@ use super::Optimizer;
 pub struct StepScalars {
     /// 1 − β1ᵗ and 1 − β2ᵗ.
     pub bc1: f64,
+    /// 1 − β2ᵗ, the second moment's bias correction (1 for SGD and RMSprop).
     pub bc2: f64,
     /// NAdam: coefficients of g / denom and m / denom, and the momentum product after this step.
     pub c_grad: f64,
+    /// NAdam: the coefficient of m / denom, `lr·μₜ₊₁ / (1 − Πₜ·μₜ₊₁)` with `Πₜ` the momentum
+    /// product through step `t`.
     pub c_avg: f64,
+    /// NAdam: the product of the momentum schedule through step `t` (carried over unchanged
+    /// by the others).
     pub mu_product: f64,
 }
 
+/// The scalars of step `t` (1-based) of `opt`, from the momentum product `mu_product` of the
+/// steps before it.
 pub fn step_scalars(opt: &Optimizer, t: u64, mu_product: f64) -> StepScalars {
     let t_f = t as f64;
     match *opt {

@@ -10,21 +10,38 @@ use crate::tensor::Tensor;
 uniform_block! {
 /// Mirror of `struct Params` in optim.wgsl.
 pub struct OptimUniforms {
+    /// Parameters to update, one invocation each.
     pub len: u32,
+    /// Bits: 1 first step (SGD's momentum buffer starts at `d`), 2 Nesterov, 4 decoupled
+    /// weight decay (AdamW), 8 centered RMSprop.
     pub flags: u32,
+    /// Learning rate (unused by NAdam, whose `c_grad` and `c_avg` include it).
     pub lr: f32,
+    /// Weight decay.
     pub wd: f32,
+    /// Momentum factor (SGD, RMSprop).
     pub momentum: f32,
+    /// SGD's dampening.
     pub dampening: f32,
+    /// First-moment decay rate (Adam, NAdam).
     pub beta1: f32,
+    /// Second-moment decay rate (Adam, NAdam).
     pub beta2: f32,
+    /// Added to the denominator after the square root.
     pub eps: f32,
+    /// First-moment bias correction `1 − β1ᵗ` (Adam).
     pub bc1: f32,
+    /// Second-moment bias correction `1 − β2ᵗ` (Adam, NAdam).
     pub bc2: f32,
+    /// RMSprop's smoothing constant.
     pub alpha: f32,
+    /// NAdam's coefficient of `g / denom` for this step.
     pub c_grad: f32,
+    /// NAdam's coefficient of `m / denom` for this step.
     pub c_avg: f32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad1: u32,
 }
 }
@@ -53,6 +70,8 @@ fn key(entry: &'static str) -> PipelineKey {
     }
 }
 
+/// Every pipeline this module dispatches: each optimiser's entry point with the one workgroup
+/// size.
 pub fn pipelines() -> Vec<PipelineKey> {
     SHADER.entry_points.iter().map(|e| key(e)).collect()
 }

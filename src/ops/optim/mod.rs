@@ -15,36 +15,66 @@ const OP: &str = "optimizer";
 /// An optimiser and its hyper-parameters (torch.optim's names and defaults).
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Optimizer {
+    /// `torch.optim.SGD`: `d = g + wd·p`; with momentum `buf = momentum·buf + (1 − dampening)·d`
+    /// (`buf = d` on the first step), `p −= lr·buf` (Nesterov: `p −= lr·(d + momentum·buf)`).
     Sgd {
+        /// Learning rate.
         lr: f32,
+        /// Momentum factor (0: plain SGD).
         momentum: f32,
+        /// Dampening of the gradient added to the momentum buffer.
         dampening: f32,
+        /// L2 penalty added to the gradient: `g + weight_decay·p`.
         weight_decay: f32,
+        /// Nesterov momentum; needs `momentum > 0` and `dampening = 0`.
         nesterov: bool,
     },
     /// `decoupled`: AdamW's weight decay (`p ·= 1 − lr·wd`) instead of Adam's L2 term.
     Adam {
+        /// Learning rate.
         lr: f32,
+        /// Decay rate of the first-moment average, in `[0, 1)`.
         beta1: f32,
+        /// Decay rate of the second-moment average, in `[0, 1)`.
         beta2: f32,
+        /// Added to `√v̂` in the denominator (PyTorch's placement, after the square root).
         eps: f32,
+        /// Weight decay: an L2 term on the gradient, or AdamW's decoupled decay.
         weight_decay: f32,
+        /// AdamW (`true`) or Adam (`false`).
         decoupled: bool,
     },
+    /// `torch.optim.NAdam`: Adam with Nesterov momentum and the momentum schedule
+    /// `μ_t = beta1·(1 − 0.5·0.96^(t·momentum_decay))`.
     Nadam {
+        /// Learning rate.
         lr: f32,
+        /// Base of the first-moment decay schedule, in `[0, 1)`.
         beta1: f32,
+        /// Decay rate of the second-moment average, in `[0, 1)`.
         beta2: f32,
+        /// Added to `√v̂` in the denominator.
         eps: f32,
+        /// L2 penalty added to the gradient.
         weight_decay: f32,
+        /// Speed of the momentum schedule (PyTorch's `momentum_decay`, ψ; default 4e-3).
         momentum_decay: f32,
     },
+    /// `torch.optim.RMSprop`: `sq = alpha·sq + (1 − alpha)·g²`, `p −= lr·g / (√sq + eps)`,
+    /// optionally centered and with momentum.
     RmsProp {
+        /// Learning rate.
         lr: f32,
+        /// Smoothing constant of the square average (PyTorch's `alpha`, default 0.99).
         alpha: f32,
+        /// Added to the root of the square average in the denominator.
         eps: f32,
+        /// L2 penalty added to the gradient.
         weight_decay: f32,
+        /// Momentum factor (0: none).
         momentum: f32,
+        /// Normalise by the variance estimate `sq − ga²` (`ga` the gradient average) instead
+        /// of the square average.
         centered: bool,
     },
 }
@@ -71,6 +101,7 @@ impl Optimizer {
         self
     }
 
+    /// Plain SGD: no momentum, dampening or weight decay.
     pub fn sgd(lr: f32) -> Optimizer {
         Optimizer::Sgd {
             lr,
@@ -80,6 +111,7 @@ impl Optimizer {
             nesterov: false,
         }
     }
+    /// Adam with torch.optim's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
     pub fn adam(lr: f32) -> Optimizer {
         Optimizer::Adam {
             lr,
@@ -90,6 +122,7 @@ impl Optimizer {
             decoupled: false,
         }
     }
+    /// AdamW: Adam's defaults with decoupled weight decay `weight_decay`.
     pub fn adamw(lr: f32, weight_decay: f32) -> Optimizer {
         Optimizer::Adam {
             lr,
@@ -100,6 +133,8 @@ impl Optimizer {
             decoupled: true,
         }
     }
+    /// NAdam with torch.optim's defaults: betas (0.9, 0.999), eps 1e-8, momentum decay 4e-3,
+    /// no weight decay.
     pub fn nadam(lr: f32) -> Optimizer {
         Optimizer::Nadam {
             lr,
@@ -110,6 +145,8 @@ impl Optimizer {
             momentum_decay: 4e-3,
         }
     }
+    /// RMSprop with torch.optim's defaults: alpha 0.99, eps 1e-8, no weight decay or momentum,
+    /// not centered.
     pub fn rmsprop(lr: f32) -> Optimizer {
         Optimizer::RmsProp {
             lr,
@@ -209,6 +246,7 @@ impl Optimizer {
 /// An optimiser's state for one flat parameter buffer: the step count, NAdam's running
 /// momentum product and up to three state tensors (zeros at the start, as in PyTorch).
 pub struct OptimizerState {
+    /// The optimiser and hyper-parameters of the next step (a schedule may change `lr`).
     pub optimizer: Optimizer,
     /// Steps taken so far.
     pub step: u64,

@@ -34,15 +34,23 @@ pub fn global_avg_pool2d(x: &Tensor) -> Result<Tensor> {
 /// Geometry of an adaptive pooling.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct AdaptiveGeometry {
+    /// Batch size.
     pub n: usize,
+    /// Channels (pooled independently).
     pub c: usize,
+    /// Input height.
     pub h_in: usize,
+    /// Input width.
     pub w_in: usize,
+    /// Output height.
     pub h_out: usize,
+    /// Output width.
     pub w_out: usize,
 }
 
 impl AdaptiveGeometry {
+    /// Validates an input `x` `[n, c, h, w]` and an output size of at least 1×1, and checks
+    /// that the shaders' 32-bit window arithmetic cannot overflow.
     pub fn resolve(x: &Shape, out: HW<usize>) -> Result<AdaptiveGeometry> {
         let (n, c, h_in, w_in) = nchw(x)?;
         // The shaders form i·size/out and (i+1)·size in 32 bits.
@@ -74,9 +82,11 @@ impl AdaptiveGeometry {
             w_out: out.w,
         })
     }
+    /// Input shape `[n, c, h_in, w_in]`.
     pub fn x_shape(&self) -> Shape {
         Shape::new([self.n, self.c, self.h_in, self.w_in])
     }
+    /// Output shape `[n, c, h_out, w_out]`.
     pub fn y_shape(&self) -> Shape {
         Shape::new([self.n, self.c, self.h_out, self.w_out])
     }

@@ -118,6 +118,8 @@ pub fn adaptive_forward(g: &AdaptiveGeometry, x: &[f64]) -> Reference {
     y
 }
 
+/// Each adaptive window's `dy` divided by its size, to each of its elements (windows may
+/// overlap, so an input element can sum several).
 pub fn adaptive_backward(g: &AdaptiveGeometry, dy: &[f64]) -> Reference {
     let mut dx = Reference::zeros(g.x_shape().numel());
     let mut o = 0;
@@ -165,6 +167,8 @@ pub fn channel_max_forward(x: &[f64], [n, c, h, w]: [usize; 4], k: usize) -> (Ve
     (y, idx)
 }
 
+/// Gradient of [`channel_max_forward`]: each `dy` to the input channel its index `idx` names,
+/// at the same image and pixel; `dx` is `[n, c, h, w]`.
 pub fn channel_max_backward(
     dy: &[f64],
     idx: &[f64],

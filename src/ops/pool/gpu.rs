@@ -11,38 +11,62 @@ use crate::tensor::Tensor;
 uniform_block! {
 /// Mirror of `struct Params` in pool.wgsl.
 pub struct PoolUniforms {
+    /// Batch size.
     pub n: u32,
+    /// Channels of the input.
     pub c: u32,
+    /// Input height.
     pub h_in: u32,
+    /// Input width.
     pub w_in: u32,
+    /// Output height.
     pub h_out: u32,
+    /// Output width.
     pub w_out: u32,
+    /// Window height.
     pub kh: u32,
+    /// Window width.
     pub kw: u32,
+    /// Vertical stride.
     pub stride_h: u32,
+    /// Horizontal stride.
     pub stride_w: u32,
+    /// Vertical dilation of the taps.
     pub dil_h: u32,
+    /// Horizontal dilation of the taps.
     pub dil_w: u32,
+    /// Padding rows above the input.
     pub pad_top: u32,
+    /// Padding columns left of the input.
     pub pad_left: u32,
+    /// Padding rows below the input (bounds the taps `count_include_pad` counts).
     pub pad_bottom: u32,
+    /// Padding columns right of the input.
     pub pad_right: u32,
+    /// 1: average divides by the taps inside the padded input, pads included (PyTorch).
     pub count_include_pad: u32,
     /// Channels per group of the channel-wise max.
     pub k: u32,
+    /// Not read by any entry point of pool.wgsl; left 0.
     pub len: u32,
     /// 1: the max forward does not store arg-max indices (inference).
     pub no_idx: u32,
     /// This dispatch's band of the outer loop (pool.wgsl), the later bands accumulating and
     /// the last one finishing the averages.
     pub k_begin: u32,
+    /// End (exclusive) of this dispatch's band, in units.
     pub k_end: u32,
+    /// 1: continue from what the previous band stored (running sum, or maximum and index).
     pub accumulate: u32,
+    /// 1 on the last band: the averages divide by their divisor.
     pub finish: u32,
     /// Columns per segment of a row, segments per row (pool.wgsl's units).
     pub seg: u32,
+    /// Segments per row (1 unless a row is longer than the loop budget allows).
     pub segs: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad1: u32,
 }
 }

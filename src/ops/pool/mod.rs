@@ -25,9 +25,12 @@ const OP: &str = "pool2d";
 /// Window reduction of a pooling layer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum PoolKind {
+    /// The window's maximum; padding counts as −∞ and NaN propagates (PyTorch).
     Max,
     /// `count_include_pad`: divide by kh·kw (pad zeros included) instead of the real elements.
     Avg {
+        /// Divide by the full window `kh·kw` (PyTorch's default) rather than by the input
+        /// elements it covers.
         count_include_pad: bool,
     },
 }
@@ -35,17 +38,24 @@ pub enum PoolKind {
 /// Options of a 2-D max or average pooling.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Pool2dParams {
+    /// Max or average.
     pub kind: PoolKind,
+    /// Window height and width.
     pub kernel: HW<usize>,
     /// Defaults to the kernel size (Keras and PyTorch).
     pub stride: HW<usize>,
+    /// Border treatment; max pools over −∞ padding, average over zeros.
     pub padding: Padding,
     /// Spacing of the window's taps (max, and average as ONNX's AveragePool `dilations`).
     pub dilation: HW<usize>,
+    /// Round the output size up instead of down (PyTorch's `ceil_mode`), dropping a last
+    /// window that would start in the bottom/right padding.
     pub ceil_mode: bool,
 }
 
 impl Pool2dParams {
+    /// Max pooling over `kernel` windows with stride = kernel, valid padding, no dilation,
+    /// floor mode.
     pub fn max(kernel: impl Into<HW<usize>>) -> Pool2dParams {
         let kernel = kernel.into();
         Pool2dParams {
@@ -57,6 +67,8 @@ impl Pool2dParams {
             ceil_mode: false,
         }
     }
+    /// Average pooling with the defaults of [`Pool2dParams::max`] and `count_include_pad`
+    /// (PyTorch's defaults).
     pub fn avg(kernel: impl Into<HW<usize>>) -> Pool2dParams {
         Pool2dParams {
             kind: PoolKind::Avg {
@@ -65,18 +77,22 @@ impl Pool2dParams {
             ..Pool2dParams::max(kernel)
         }
     }
+    /// Sets the stride.
     pub fn stride(mut self, s: impl Into<HW<usize>>) -> Self {
         self.stride = s.into();
         self
     }
+    /// Sets the padding.
     pub fn padding(mut self, p: Padding) -> Self {
         self.padding = p;
         self
     }
+    /// Sets the dilation.
     pub fn dilation(mut self, d: impl Into<HW<usize>>) -> Self {
         self.dilation = d.into();
         self
     }
+    /// Sets ceil mode.
     pub fn ceil_mode(mut self, on: bool) -> Self {
         self.ceil_mode = on;
         self
@@ -202,26 +218,42 @@ fn check_u32(x: &Shape) -> Result<()> {
 /// Every number of one pooling, resolved once.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Pool2dGeometry {
+    /// Batch size.
     pub n: usize,
+    /// Channels (pooled independently).
     pub c: usize,
+    /// Input height.
     pub h_in: usize,
+    /// Input width.
     pub w_in: usize,
+    /// Output height.
     pub h_out: usize,
+    /// Output width.
     pub w_out: usize,
+    /// Window height and width.
     pub kernel: HW<usize>,
+    /// Step between neighbouring windows, per axis.
     pub stride: HW<usize>,
+    /// Spacing of the window's taps, per axis.
     pub dilation: HW<usize>,
+    /// Padding rows above the input, resolved from the [`Padding`].
     pub pad_top: usize,
+    /// Padding rows below the input.
     pub pad_bottom: usize,
+    /// Padding columns left of the input.
     pub pad_left: usize,
+    /// Padding columns right of the input.
     pub pad_right: usize,
+    /// Max or average.
     pub kind: PoolKind,
 }
 
 impl Pool2dGeometry {
+    /// Input shape `[n, c, h_in, w_in]`.
     pub fn x_shape(&self) -> Shape {
         Shape::new([self.n, self.c, self.h_in, self.w_in])
     }
+    /// Output shape `[n, c, h_out, w_out]`.
     pub fn y_shape(&self) -> Shape {
         Shape::new([self.n, self.c, self.h_out, self.w_out])
     }

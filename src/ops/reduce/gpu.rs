@@ -10,20 +10,33 @@ use crate::tensor::Tensor;
 uniform_block! {
 /// Mirror of `struct Params` in common/reduce_params.wgsl.
 pub struct ReduceUniforms {
+    /// Rows of the row-major `[rows, cols]` view of the per-row entries.
     pub rows: u32,
+    /// Values per row (classes, for softmax, cross-entropy and top-k).
     pub cols: u32,
+    /// Product of the dimensions before the reduced axis (`reduce_axis`).
     pub outer: u32,
+    /// Length of the reduced axis (`reduce_axis`), of the values `sum_all` sums, or of the
+    /// elements `pointwise_loss` averages over.
     pub len: u32,
+    /// Product of the dimensions after the reduced axis (`reduce_axis`).
     pub inner: u32,
+    /// The entry's variant (reduce.wgsl's header): `reduce_axis` 0 sum, 1 mean, 2 max,
+    /// 3 Σ exp(x − max), 4 top-k rank counts; `softmax` 0 softmax, 1 log-softmax; `rows_apply`
+    /// 0–3; `pointwise_loss` 0 MSE, 1 BCE with logits.
     pub op: u32,
+    /// Top-k: a row is a hit when fewer than `k` classes rank before its target.
     pub k: u32,
     /// Values per chunk of a chunked reduction (the loop budget).
     pub chunk: u32,
+    /// Factor on `sum_all`'s sums: the caller's scale (`1 / len` for a mean) on the last
+    /// level, 1 on those before it.
     pub scale: f32,
     /// The axis length a mean divides by.
     pub total: u32,
     /// 1: aux holds the arg-max of an earlier level's maxima.
     pub carry: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad: u32,
 }
 }
@@ -80,6 +93,8 @@ fn key(entry: &'static str) -> PipelineKey {
     }
 }
 
+/// Every pipeline this module dispatches: each entry point of both shaders, the
+/// workgroup-tree ones with the wide workgroup.
 pub fn pipelines() -> Vec<PipelineKey> {
     let entries = SHADER.entry_points.iter();
     entries

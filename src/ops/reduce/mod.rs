@@ -12,9 +12,12 @@ use crate::tensor::Tensor;
 
 const OP: &str = "reduce";
 
+/// The reduction [`reduce`] applies along an axis.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum ReduceOp {
+    /// Sum of the values, in a fixed order.
     Sum,
+    /// Sum divided by the number of values reduced.
     Mean,
     /// Also returns the index of the first maximum along the axis (exact f32).
     Max,

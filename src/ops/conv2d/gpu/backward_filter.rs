@@ -20,8 +20,13 @@ use crate::tensor::Tensor;
 pub struct FilterSplits {
     /// Chunks with partial sums of their own: row chunks × column chunks.
     pub splits: usize,
+    /// Output rows `(img, oh)` of the `n·h_out` in one row chunk (the last may have fewer).
     pub rows_per_split: usize,
+    /// Column chunks per row chunk: chunk `s` covers row block `s / col_splits` and column
+    /// block `s mod col_splits`.
     pub col_splits: usize,
+    /// Output columns of the `w_out` in one column chunk, as many as one output row's pass
+    /// over them fits in the loop budget.
     pub cols_per_split: usize,
     /// Rows of a chunk that one dispatch reduces: a chunk's rows run in sequential dispatches
     /// that accumulate, each within the loop budget.
