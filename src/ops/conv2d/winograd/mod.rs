@@ -280,11 +280,11 @@ impl WinogradConv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::conv2d::{cpu, Conv2dParams};
     use crate::ops::matmul::gpu::MatmulKernel;
+    use crate::shape::Padding;
     use crate::shape::Shape;
     use crate::tensor::Tensor;
-    use crate::ops::conv2d::{cpu, Conv2dParams};
-    use crate::shape::Padding;
 
     /// Every pass with the workgroup-memory GEMM (the hardware GPUs' choice) against the
     /// reference, on shapes past one 64×64 tile and with a filter gradient in two chunks.
