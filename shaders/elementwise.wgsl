@@ -69,6 +69,7 @@ fn act(x: f32) -> f32 {
         case 1u: { y = select(p.alpha * x, x, x > 0.0); }
         case 2u: { y = select(p.alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0); }
         case 3u: { y = tanh_stable(x); }
+        case 5u: { y = min(max(x, 0.0), 6.0); }
         default: { y = sigmoid(x); }
     }
     return select(y, x, is_nan(x));
@@ -81,6 +82,7 @@ fn act_grad(x: f32) -> f32 {
         case 1u: { return select(p.alpha, 1.0, x > 0.0); }
         case 2u: { return select(p.alpha * exp(min(x, 0.0)), 1.0, x > 0.0); }
         case 3u: { let t = tanh_stable(x); return 1.0 - t * t; }
+        case 5u: { return select(0.0, 1.0, (x > 0.0 && x < 6.0) || is_nan(x)); }
         default: { let s = sigmoid(x); return s * (1.0 - s); }
     }
 }
@@ -107,6 +109,7 @@ fn act_grad_from_output(y: f32) -> f32 {
         case 1u: { return select(p.alpha, 1.0, y > 0.0); }
         case 2u: { return select(y + p.alpha, 1.0, y > 0.0); }
         case 3u: { return 1.0 - y * y; }
+        case 5u: { return select(0.0, 1.0, (y > 0.0 && y < 6.0) || is_nan(y)); }
         default: { return y * (1.0 - y); }
     }
 }

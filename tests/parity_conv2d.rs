@@ -187,6 +187,7 @@ fn fused_activations_match_the_reference() {
         Activation::Elu(1.0),
         Activation::Tanh,
         Activation::Sigmoid,
+        Activation::Relu6,
     ];
     let mut failures = Vec::new();
     for i in 0..80 {

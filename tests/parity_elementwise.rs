@@ -5,13 +5,14 @@ use wgcnn::ops::elementwise::{self as ew, cpu, Activation};
 use wgcnn::testing::{central_difference, compare_with, gpu, to_f64, Rng, EPS32};
 use wgcnn::{Shape, Tensor};
 
-const ACTS: [Activation; 6] = [
+const ACTS: [Activation; 7] = [
     Activation::Relu,
     Activation::LeakyRelu(0.01),
     Activation::LeakyRelu(0.3),
     Activation::Elu(1.0),
     Activation::Tanh,
     Activation::Sigmoid,
+    Activation::Relu6,
 ];
 
 /// Values over a wide range with exact ±0 and a few large magnitudes.
@@ -84,7 +85,8 @@ fn reference_gradients_match_finite_differences() {
     let h = 1e-6;
     for f in ACTS {
         for i in 0..200 {
-            let x = (i as f64 - 100.0) * 0.0437 + 0.001; // never exactly at ReLU's kink
+            // -8.7 … 8.7, never within 0.001 of a kink (0, and 6 for ReLU6).
+            let x = (i as f64 - 100.0) * 0.0874 + 0.001;
             let fd = central_difference(&mut [x], 0, h, |v| cpu::activation(v[0], f));
             assert!(
                 (fd - cpu::activation_grad(x, f)).abs() < 1e-7,
@@ -258,6 +260,7 @@ fn nan_and_infinity_propagate_as_in_pytorch() {
         Activation::Elu(1.0),
         Activation::Tanh,
         Activation::Sigmoid,
+        Activation::Relu6,
     ];
     for f in acts {
         let y = ew::activation(&x, f).unwrap().to_vec().unwrap();

@@ -24,6 +24,7 @@ pub fn activation(x: f64, f: Activation) -> f64 {
         }
         Activation::Tanh => x.tanh(),
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Activation::Relu6 => x.clamp(0.0, 6.0),
     }
 }
 
@@ -56,6 +57,7 @@ pub fn activation_grad(x: f64, f: Activation) -> f64 {
             let s = 1.0 / (1.0 + (-x).exp());
             s * (1.0 - s)
         }
+        Activation::Relu6 => f64::from(u8::from((x > 0.0 && x < 6.0) || x.is_nan())),
     }
 }
 
@@ -79,6 +81,7 @@ pub fn activation_grad_from_output(y: f64, f: Activation) -> f64 {
         }
         Activation::Tanh => 1.0 - y * y,
         Activation::Sigmoid => y * (1.0 - y),
+        Activation::Relu6 => f64::from(u8::from((y > 0.0 && y < 6.0) || y.is_nan())),
     }
 }
 

@@ -24,6 +24,9 @@ pub enum Activation {
     Tanh,
     /// The logistic function `1 / (1 + e⁻ˣ)`, computed in an overflow-free form.
     Sigmoid,
+    /// min(max(x, 0), 6) (PyTorch `ReLU6`, Keras `relu6`); derivative 0 at 0 and at 6, as
+    /// PyTorch's `hardtanh_backward`.
+    Relu6,
 }
 
 impl Activation {
@@ -44,6 +47,7 @@ impl Activation {
             Activation::Elu(a) => (2, a),
             Activation::Tanh => (3, 0.0),
             Activation::Sigmoid => (4, 0.0),
+            Activation::Relu6 => (5, 0.0),
         }
     }
 }
