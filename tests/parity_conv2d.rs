@@ -177,18 +177,11 @@ fn edge_cases_match_the_reference() {
 
 #[test]
 fn fused_activations_match_the_reference() {
-    use wgcnn::ops::elementwise::{cpu as ew_cpu, Activation};
+    use wgcnn::ops::elementwise::cpu as ew_cpu;
     use wgcnn::testing::EPS32;
     let gpu = gpu();
     let mut rng = Rng::new(0xf05e);
-    let acts = [
-        Activation::Relu,
-        Activation::LeakyRelu(0.1),
-        Activation::Elu(1.0),
-        Activation::Tanh,
-        Activation::Sigmoid,
-        Activation::Relu6,
-    ];
+    let acts = wgcnn::testing::cases::ACTIVATIONS;
     let mut failures = Vec::new();
     for i in 0..80 {
         // Every other case one Winograd takes, to cover its epilogue.

@@ -254,14 +254,7 @@ fn nan_and_infinity_propagate_as_in_pytorch() {
     ];
     let x = Tensor::from_slice(&gpu, [xs.len()], &xs).unwrap();
     let dy = Tensor::from_slice(&gpu, [xs.len()], &[1.0; 8]).unwrap();
-    let acts = [
-        Activation::Relu,
-        Activation::LeakyRelu(0.1),
-        Activation::Elu(1.0),
-        Activation::Tanh,
-        Activation::Sigmoid,
-        Activation::Relu6,
-    ];
+    let acts = wgcnn::testing::cases::ACTIVATIONS;
     for f in acts {
         let y = ew::activation(&x, f).unwrap().to_vec().unwrap();
         for (i, (&g, &v)) in y.iter().zip(&xs).enumerate() {

@@ -4,7 +4,19 @@ use std::fmt;
 
 use super::Rng;
 use crate::ops::conv2d::{Conv2dGeometry, Conv2dParams};
+use crate::ops::elementwise::Activation;
 use crate::shape::{Padding, Shape, HW};
+
+/// One of each activation kind, with a non-trivial alpha where there is one: the parity
+/// tests run every activation path (elementwise and fused epilogues) over this list.
+pub const ACTIVATIONS: [Activation; 6] = [
+    Activation::Relu,
+    Activation::LeakyRelu(0.1),
+    Activation::Elu(1.0),
+    Activation::Tanh,
+    Activation::Sigmoid,
+    Activation::Relu6,
+];
 
 /// One conv2d problem. `Display` prints a line that reproduces it.
 #[derive(Clone, Debug)]
