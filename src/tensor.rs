@@ -49,11 +49,18 @@ impl Tensor {
         Ok(t)
     }
 
-    /// A tensor of zeros (wgpu zero-fills new buffers).
-    ///
-    /// While a plan is being captured on this thread, the buffer comes from the plan's pool
-    /// instead and holds whatever an earlier step left there: ops write every output element.
+    /// A tensor of zeros. In a plan being captured its buffer comes from the plan's pool and
+    /// every replay clears it first; elsewhere it is a new buffer (wgpu zero-fills those).
     pub fn zeros(gpu: &Gpu, shape: impl Into<Shape>) -> Result<Tensor> {
+        let t = Tensor::alloc(gpu, shape.into(), true)?;
+        gpu.clear_in_capture(&t)?;
+        Ok(t)
+    }
+
+    /// A tensor whose values are unspecified, for an output that its op writes in full. In a
+    /// plan being captured its buffer comes from the plan's pool and holds whatever an earlier
+    /// step left there; elsewhere it is a new (zero-filled) buffer.
+    pub(crate) fn uninit(gpu: &Gpu, shape: impl Into<Shape>) -> Result<Tensor> {
         Tensor::alloc(gpu, shape.into(), true)
     }
 
@@ -287,5 +294,35 @@ impl Future for ReadFuture {
         // No callback reaches the executor on native backends: ask to be polled again.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tensor;
+    use crate::ops::elementwise::{activation, Activation};
+
+    /// In a plan, `zeros` gets a pooled buffer that an earlier tenant filled; every replay
+    /// must still see zeros, while `uninit` keeps what the tenant left.
+    #[test]
+    fn zeros_in_a_plan_are_zeros_at_every_replay() {
+        let gpu = crate::testing::gpu();
+        let sevens = Tensor::from_slice(&gpu, [64], &[7.0; 64]).unwrap();
+        let (out, program) = gpu
+            .capture(|| {
+                // The tenant: a pooled output written with 7s, dead before `zeros` allocates.
+                let tenant = activation(&sevens, Activation::Relu)?;
+                drop(tenant);
+                let z = Tensor::zeros(&gpu, [64])?;
+                // Keep z alive past the plan by copying it out: its pooled buffer is reused.
+                let out = Tensor::from_slice(&gpu, [64], &[1.0; 64])?;
+                gpu.copy(&z, 0, &out, 0, 64)?;
+                Ok(out)
+            })
+            .unwrap();
+        for _ in 0..2 {
+            program.record().unwrap();
+            assert_eq!(out.to_vec().unwrap(), vec![0.0; 64]);
+        }
     }
 }

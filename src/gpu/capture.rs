@@ -3,17 +3,18 @@
 //! compiled plan replays every step with no allocation and no bind-group creation.
 //!
 //! Buffers are planned in two passes over the same code. The first pass hands every
-//! `Tensor::zeros` a stand-in and records its lifetime: an allocation is live until no `Tensor`
+//! pooled allocation (`Tensor::uninit`, `Tensor::zeros`) a stand-in and records its lifetime: an allocation is live until no `Tensor`
 //! refers to it (the capture holds the only `Arc`), so liveness is Rust ownership — a value
 //! dropped after its last consumer was captured is dead. The lifetimes are then packed into
 //! shared buffers greedily by size (largest first, each into the smallest shared buffer with no
-//! overlapping tenant; Pisarchyk & Lee, arXiv 2001.03288), and the second pass, which makes the
+//! overlapping tenant: `pack.rs`), and the second pass, which makes the
 //! real program, gets those buffers. Replays run in capture order, so a shared buffer is never
 //! read after a later tenant overwrote it.
 
 use std::sync::Arc;
 use std::thread::ThreadId;
 
+use super::pack::{pack, Lifetime};
 use super::pipelines::Pipeline;
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -36,6 +37,13 @@ pub(crate) enum Step {
         dst_offset: u64,
         bytes: u64,
     },
+    /// Zeroes a range (`Tensor::zeros` in a plan, whose pooled buffer holds an earlier tenant's
+    /// values at every replay).
+    Clear {
+        buffer: wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    },
 }
 
 /// Encodes `steps` into `enc`: runs of dispatches share one compute pass (wgpu orders
@@ -52,6 +60,14 @@ pub(crate) fn record(enc: &mut wgpu::CommandEncoder, steps: &[Step]) {
                 bytes,
             } => {
                 enc.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *bytes);
+                i += 1;
+            }
+            Step::Clear {
+                buffer,
+                offset,
+                bytes,
+            } => {
+                enc.clear_buffer(buffer, *offset, Some(*bytes));
                 i += 1;
             }
             Step::Dispatch { entry, .. } => {
@@ -82,13 +98,6 @@ pub(crate) struct Capture {
     alloc: Alloc,
 }
 
-/// One allocation of the first pass: its size and the allocation clock while it was live.
-struct Lifetime {
-    size: u64,
-    start: usize,
-    end: usize,
-}
-
 enum Alloc {
     /// First pass: stand-in buffers (one per power-of-two size, never executed) and lifetimes.
     Record {
@@ -106,46 +115,6 @@ enum Alloc {
         /// Set once the sequences differ; every later allocation then gets its own buffer.
         diverged: bool,
     },
-}
-
-/// Packs lifetimes into shared buffers, largest first; returns (buffer sizes, assignment).
-/// Among the buffers a lifetime fits, the smallest wins, then the one whose tenants come
-/// closest in time: in a chain that leaves the other buffer free for the neighbour.
-fn pack(lifetimes: &[Lifetime]) -> (Vec<u64>, Vec<usize>) {
-    let mut order: Vec<usize> = (0..lifetimes.len()).collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(lifetimes[i].size), i));
-    let mut sizes: Vec<u64> = Vec::new();
-    let mut tenants: Vec<Vec<usize>> = Vec::new();
-    let mut assign = vec![0; lifetimes.len()];
-    for i in order {
-        let l = &lifetimes[i];
-        let overlaps = |j: &usize| lifetimes[*j].start <= l.end && l.start <= lifetimes[*j].end;
-        let gap = |b: usize| {
-            tenants[b]
-                .iter()
-                .map(|&j| {
-                    let t = &lifetimes[j];
-                    if t.end < l.start {
-                        l.start - t.end
-                    } else {
-                        t.start.saturating_sub(l.end)
-                    }
-                })
-                .min()
-                .unwrap_or(usize::MAX)
-        };
-        let fit = (0..sizes.len())
-            .filter(|&b| sizes[b] >= l.size && !tenants[b].iter().any(overlaps))
-            .min_by_key(|&b| (sizes[b], gap(b)));
-        let b = fit.unwrap_or_else(|| {
-            sizes.push(l.size);
-            tenants.push(Vec::new());
-            sizes.len() - 1
-        });
-        tenants[b].push(i);
-        assign[i] = b;
-    }
-    (sizes, assign)
 }
 
 /// A captured sequence of dispatches and copies, replayed into the pending encoder each step.
@@ -396,43 +365,5 @@ fn capture_lost() -> Error {
     Error::Wgpu {
         op: "plan".into(),
         message: "the capture state was lost".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{pack, Lifetime};
-
-    #[test]
-    fn a_chain_packs_into_its_two_largest_neighbours() {
-        // x0 → x1 → x2 → x3, each live from its allocation to its consumer's.
-        let sizes = [4u64, 4, 2, 1];
-        let l: Vec<Lifetime> = sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &size)| Lifetime {
-                size,
-                start: i,
-                end: i + 1,
-            })
-            .collect();
-        let (buffers, assign) = pack(&l);
-        assert_eq!(buffers, vec![4, 4]);
-        assert_ne!(assign[0], assign[1]);
-        assert_ne!(assign[2], assign[1]);
-        // Overlapping lifetimes never share.
-        let l = vec![
-            Lifetime {
-                size: 1,
-                start: 0,
-                end: 5,
-            },
-            Lifetime {
-                size: 1,
-                start: 5,
-                end: 6,
-            },
-        ];
-        assert_eq!(pack(&l).0.len(), 2);
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod capture;
 pub(crate) mod disk_cache;
 pub mod driver;
 pub mod loops;
+mod pack;
 mod pipelines;
 mod recorder;
 pub mod shaders;

@@ -220,6 +220,18 @@ impl Gpu {
         Ok(v[..n].to_vec())
     }
 
+    /// Zeroes `range` at every replay of the plan this thread is capturing; `false` (nothing
+    /// recorded) when it is not capturing.
+    pub(crate) fn clear_in_capture(&self, range: &impl BufferRange) -> Result<bool> {
+        let b = range.binding();
+        let step = Step::Clear {
+            buffer: b.buffer.clone(),
+            offset: b.offset,
+            bytes: b.size,
+        };
+        self.capturing(|c| c.steps.push(step))
+    }
+
     /// Records a copy of `bytes` bytes from element `src_at` of `src` to element `dst_at` of
     /// `dst` into the pending encoder.
     pub(crate) fn copy(

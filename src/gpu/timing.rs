@@ -57,7 +57,7 @@ impl Timer {
             .iter()
             .filter_map(|s| match s {
                 Step::Dispatch { shader, entry, .. } => Some(format!("{shader}::{entry}")),
-                Step::Copy { .. } => None,
+                Step::Copy { .. } | Step::Clear { .. } => None,
             })
             .collect();
         let count = 2 * labels.len();
@@ -99,7 +99,9 @@ impl Timer {
         let mut q = 0;
         for step in steps {
             match step {
-                Step::Copy { .. } => super::capture::record(enc, std::slice::from_ref(step)),
+                Step::Copy { .. } | Step::Clear { .. } => {
+                    super::capture::record(enc, std::slice::from_ref(step))
+                }
                 Step::Dispatch {
                     pipeline,
                     bind,

@@ -102,7 +102,7 @@ impl ParamStore {
             let flat = Tensor::from_slice(gpu, Shape::new([host.len()]), &host)?;
             let updated = match upd {
                 0 => None,
-                n => Some((flat.view(0, Shape::new([n]))?, Tensor::zeros(gpu, [n])?)),
+                n => Some((flat.view(0, Shape::new([n]))?, Tensor::uninit(gpu, [n])?)),
             };
             banks.push(Bank { flat, updated });
         }

@@ -67,14 +67,14 @@ impl Plan {
             let inputs = g
                 .inputs
                 .iter()
-                .map(|&v| Tensor::zeros(gpu, g.batch_shape(v, n)))
+                .map(|&v| Tensor::uninit(gpu, g.batch_shape(v, n)))
                 .collect::<Result<Vec<_>>>()?;
             let targets = spec
                 .heads
                 .iter()
                 .map(|h| {
                     let out = g.shape(g.outputs[h.output]);
-                    Tensor::zeros(gpu, Shape::new([n * h.loss.target_len(out)]))
+                    Tensor::uninit(gpu, Shape::new([n * h.loss.target_len(out)]))
                 })
                 .collect::<Result<Vec<_>>>()?;
             Ok((inputs, targets))
@@ -88,8 +88,8 @@ impl Plan {
                 false => t.reshape(g.batch_shape(g.outputs[h.output], n)),
             })
             .collect::<Result<_>>()?;
-        let loss_acc = Tensor::zeros(gpu, [1])?;
-        let hits_acc = Tensor::zeros(gpu, [1])?;
+        let loss_acc = Tensor::uninit(gpu, [1])?;
+        let hits_acc = Tensor::uninit(gpu, [1])?;
         let training = spec.training;
         if training && optimizer.is_none() {
             return Err(Error::Model(

@@ -49,7 +49,7 @@ impl Model {
             )));
         }
         let store = ParamStore::new(gpu, &graph)?;
-        let watch = Tensor::zeros(gpu, [3])?;
+        let watch = Tensor::uninit(gpu, [3])?;
         Ok(Model {
             gpu: gpu.clone(),
             graph,

@@ -83,7 +83,7 @@ pub(crate) fn forward(
         }
         false => None,
     };
-    let out = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let out = Tensor::uninit(x.gpu(), x.shape().clone())?;
     let u = AugmentUniforms {
         n: u32_of(n),
         c: u32_of(c),

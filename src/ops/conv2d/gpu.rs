@@ -223,7 +223,7 @@ impl Sliced<'_> {
         let ranges: Vec<_> = slices(units, per).collect();
         let temp = match ranges.len() {
             0 | 1 => None,
-            _ => Some(Tensor::zeros(out.gpu(), out.shape().clone())?),
+            _ => Some(Tensor::uninit(out.gpu(), out.shape().clone())?),
         };
         for (i, ks) in ranges.iter().enumerate() {
             let slice = Conv2dUniforms {
@@ -284,7 +284,7 @@ pub(crate) fn forward(
         return winograd::run(x, w, b, &WinogradConv::forward(g, m), act, gemm);
     }
     let gpu = x.gpu();
-    let y = Tensor::zeros(gpu, g.y_shape())?;
+    let y = Tensor::uninit(gpu, g.y_shape())?;
     let mut u = Conv2dUniforms::new(g);
     u.has_bias = u32::from(b.is_some());
     if let Some(f) = act {
@@ -376,7 +376,7 @@ pub(crate) fn backward_data(
         return winograd::run(dy, w, None, &WinogradConv::backward_data(g, m), None, gemm);
     }
     let gpu = dy.gpu();
-    let dx = Tensor::zeros(gpu, g.x_shape())?;
+    let dx = Tensor::uninit(gpu, g.x_shape())?;
     let u = Conv2dUniforms::new(g);
     match kernel {
         Conv2dKernel::Depthwise => {

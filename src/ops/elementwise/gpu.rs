@@ -96,7 +96,7 @@ fn run(
 
 pub(crate) fn activation_forward(x: &Tensor, f: Activation) -> Result<Tensor> {
     let (op, alpha) = f.code();
-    let y = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let y = Tensor::uninit(x.gpu(), x.shape().clone())?;
     let u = EwUniforms {
         len: len_u32(x)?,
         op,
@@ -109,7 +109,7 @@ pub(crate) fn activation_forward(x: &Tensor, f: Activation) -> Result<Tensor> {
 
 pub(crate) fn activation_backward(dy: &Tensor, x: &Tensor, f: Activation) -> Result<Tensor> {
     let (op, alpha) = f.code();
-    let dx = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let dx = Tensor::uninit(x.gpu(), x.shape().clone())?;
     let u = EwUniforms {
         len: len_u32(x)?,
         op,
@@ -128,7 +128,7 @@ pub(crate) fn activation_backward(dy: &Tensor, x: &Tensor, f: Activation) -> Res
 
 pub(crate) fn activation_backward_output(dy: &Tensor, y: &Tensor, f: Activation) -> Result<Tensor> {
     let (op, alpha) = f.code();
-    let dx = Tensor::zeros(y.gpu(), y.shape().clone())?;
+    let dx = Tensor::uninit(y.gpu(), y.shape().clone())?;
     let u = EwUniforms {
         len: len_u32(y)?,
         op,
@@ -155,7 +155,7 @@ pub(crate) fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 fn binary_op(a: &Tensor, b: Option<&Tensor>, alpha: f32, beta: f32, op: u32) -> Result<Tensor> {
-    let out = Tensor::zeros(a.gpu(), a.shape().clone())?;
+    let out = Tensor::uninit(a.gpu(), a.shape().clone())?;
     let u = EwUniforms {
         len: len_u32(a)?,
         op,
@@ -168,7 +168,7 @@ fn binary_op(a: &Tensor, b: Option<&Tensor>, alpha: f32, beta: f32, op: u32) -> 
 }
 
 pub(crate) fn bias_add(x: &Tensor, b: &Tensor, channels: usize) -> Result<Tensor> {
-    let out = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let out = Tensor::uninit(x.gpu(), x.shape().clone())?;
     let inner: usize = x.dims()[2..].iter().product();
     let u = EwUniforms {
         len: len_u32(x)?,
@@ -181,7 +181,7 @@ pub(crate) fn bias_add(x: &Tensor, b: &Tensor, channels: usize) -> Result<Tensor
 }
 
 pub(crate) fn dropout(x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
-    let out = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let out = Tensor::uninit(x.gpu(), x.shape().clone())?;
     let u = EwUniforms {
         len: len_u32(x)?,
         alpha: 1.0 / (1.0 - rate),

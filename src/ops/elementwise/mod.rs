@@ -190,7 +190,7 @@ pub fn concat_channels(parts: &[&Tensor]) -> Result<Tensor> {
             }
         }
     }
-    let out = Tensor::zeros(first.gpu(), Shape::new([n, c_total, h, w]))?;
+    let out = Tensor::uninit(first.gpu(), Shape::new([n, c_total, h, w]))?;
     let mut offset = 0;
     for t in parts {
         gpu::copy_channels(t, &out, offset, true)?;
@@ -221,7 +221,7 @@ pub fn split_channels(x: &Tensor, sizes: &[usize]) -> Result<Vec<Tensor>> {
     let mut offset = 0;
     let mut out = Vec::with_capacity(sizes.len());
     for &s in sizes {
-        let part = Tensor::zeros(x.gpu(), Shape::new([n, s, h, w]))?;
+        let part = Tensor::uninit(x.gpu(), Shape::new([n, s, h, w]))?;
         gpu::copy_channels(x, &part, offset, false)?;
         offset += s;
         out.push(part);

@@ -77,7 +77,7 @@ fn run(entry: &'static str, u: &LrnUniforms, x: &Tensor, rest: [Option<&Tensor>;
 
 pub(crate) fn forward(x: &Tensor, p: &LrnParams, dims: (usize, usize, usize)) -> Result<Tensor> {
     let gpu = x.gpu();
-    let y = Tensor::zeros(gpu, x.shape().clone())?;
+    let y = Tensor::uninit(gpu, x.shape().clone())?;
     run(
         entry_point!(SHADER, "forward"),
         &uniforms(dims, p),
@@ -95,14 +95,14 @@ pub(crate) fn backward(
 ) -> Result<Tensor> {
     let gpu = x.gpu();
     let u = uniforms(dims, p);
-    let terms = Tensor::zeros(gpu, x.shape().clone())?;
+    let terms = Tensor::uninit(gpu, x.shape().clone())?;
     run(
         entry_point!(SHADER, "backward_terms"),
         &u,
         x,
         [Some(dy), None, Some(&terms)],
     )?;
-    let dx = Tensor::zeros(gpu, x.shape().clone())?;
+    let dx = Tensor::uninit(gpu, x.shape().clone())?;
     run(
         entry_point!(SHADER, "backward_data"),
         &u,

@@ -238,7 +238,7 @@ pub fn matmul_with_kernel(
     k: MatmulKernel,
 ) -> Result<Tensor> {
     check(a, b, bias, g, k, Batch::one(g))?;
-    let c = Tensor::zeros(a.gpu(), Shape::new([g.m, g.n]))?;
+    let c = Tensor::uninit(a.gpu(), Shape::new([g.m, g.n]))?;
     dispatch(a, b, bias, &c, g, k, Batch::one(g))?;
     Ok(c)
 }
@@ -360,7 +360,7 @@ fn dispatch(
     let ranges: Vec<_> = slices(g.k, per).collect();
     let temp = match ranges.len() {
         0 | 1 => None,
-        _ => Some(Tensor::zeros(
+        _ => Some(Tensor::uninit(
             gpu,
             Shape::new([u.batch as usize, u.m as usize, u.n as usize]),
         )?),

@@ -150,7 +150,7 @@ fn run(
 
 /// `[a | b]` as one `[2c]` buffer.
 fn pack(gpu: &Gpu, a: &Tensor, b: &Tensor, c: usize) -> Result<Tensor> {
-    let out = Tensor::zeros(gpu, Shape::new([2 * c]))?;
+    let out = Tensor::uninit(gpu, Shape::new([2 * c]))?;
     gpu.copy(a, 0, &out, 0, c)?;
     gpu.copy(b, 0, &out, c, c)?;
     Ok(out)
@@ -158,7 +158,7 @@ fn pack(gpu: &Gpu, a: &Tensor, b: &Tensor, c: usize) -> Result<Tensor> {
 
 /// Part `k` (of `c` values) of a packed buffer as its own tensor.
 fn unpack(gpu: &Gpu, packed: &Tensor, k: usize, c: usize) -> Result<Tensor> {
-    let out = Tensor::zeros(gpu, Shape::new([c]))?;
+    let out = Tensor::uninit(gpu, Shape::new([c]))?;
     gpu.copy(packed, k * c, &out, 0, c)?;
     Ok(out)
 }
@@ -175,7 +175,7 @@ pub(crate) fn train_forward(
     let gpu = x.gpu();
     let c = dims.1;
     let running = pack(gpu, rm, rv, c)?;
-    let chan = Tensor::zeros(gpu, Shape::new([4 * c]))?; // mean | var | running mean | running var
+    let chan = Tensor::uninit(gpu, Shape::new([4 * c]))?; // mean | var | running mean | running var
     let (u, chunks) = uniforms(gpu, dims, p.eps, p.momentum, 1);
     if chunks == 1 {
         let bufs = [Some(x), None, None, None, Some(&running), None, Some(&chan)];
@@ -188,7 +188,7 @@ pub(crate) fn train_forward(
         )?;
     } else {
         // Σ x by chunks, then Σ (x − mean)² by chunks, then the statistics.
-        let parts = Tensor::zeros(gpu, Shape::new([chunks as usize * c]))?;
+        let parts = Tensor::uninit(gpu, Shape::new([chunks as usize * c]))?;
         let first = NormUniforms { flag: 0, ..u };
         let bufs = [Some(x), None, None, None, None, None, Some(&parts)];
         run(
@@ -226,7 +226,7 @@ pub(crate) fn train_forward(
             1,
         )?;
     }
-    let y = Tensor::zeros(gpu, x.shape().clone())?;
+    let y = Tensor::uninit(gpu, x.shape().clone())?;
     // normalize reads stats[0..2c] = mean | var from the front of `chan`.
     run(
         gpu,
@@ -266,7 +266,7 @@ pub(crate) fn eval_forward(
 ) -> Result<Tensor> {
     let gpu = x.gpu();
     let stats = pack(gpu, rm, rv, dims.1)?;
-    let y = Tensor::zeros(gpu, x.shape().clone())?;
+    let y = Tensor::uninit(gpu, x.shape().clone())?;
     let (u, _) = uniforms(gpu, dims, eps, 0.0, 0);
     run(
         gpu,
@@ -302,7 +302,7 @@ pub(crate) fn backward(
     let stats = pack(gpu, mean, var, c)?;
     let (u, chunks) = uniforms(gpu, dims, eps, 0.0, u32::from(training));
     // dgamma | dbeta, per chunk when there are several.
-    let parts = Tensor::zeros(gpu, Shape::new([chunks as usize * 2 * c]))?;
+    let parts = Tensor::uninit(gpu, Shape::new([chunks as usize * 2 * c]))?;
     let bufs = [
         Some(x),
         Some(dy),
@@ -324,7 +324,7 @@ pub(crate) fn backward(
     } else {
         add_chunks(&parts, chunks, 2 * c)?
     };
-    let dx = Tensor::zeros(gpu, x.shape().clone())?;
+    let dx = Tensor::uninit(gpu, x.shape().clone())?;
     run(
         gpu,
         entry_point!(SHADER, "backward_data"),
@@ -362,8 +362,8 @@ pub(crate) fn fold_conv(
     let c = w.dims()[0];
     let per = w.numel() / c.max(1);
     let stats = pack(gpu, rm, rv, c)?;
-    let wf = Tensor::zeros(gpu, w.shape().clone())?;
-    let bf = Tensor::zeros(gpu, Shape::new([c]))?;
+    let wf = Tensor::uninit(gpu, w.shape().clone())?;
+    let bf = Tensor::uninit(gpu, Shape::new([c]))?;
     let u = NormUniforms {
         n: 1,
         c: u32::try_from(c).map_err(|_| too_large(w))?,

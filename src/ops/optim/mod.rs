@@ -264,7 +264,7 @@ impl OptimizerState {
     /// Fresh state for `len` parameters.
     pub fn new(gpu: &Gpu, optimizer: Optimizer, len: usize) -> Result<OptimizerState> {
         optimizer.validate()?;
-        let z = || Tensor::zeros(gpu, Shape::new([len]));
+        let z = || Tensor::uninit(gpu, Shape::new([len]));
         Ok(OptimizerState {
             optimizer,
             step: 0,

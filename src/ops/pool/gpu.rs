@@ -246,7 +246,7 @@ pub(crate) fn max_forward(
     with_idx: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let gpu = x.gpu();
-    let y = Tensor::zeros(gpu, g.y_shape())?;
+    let y = Tensor::uninit(gpu, g.y_shape())?;
     let bands = Bands {
         rows: g.kernel.h,
         cols: g.kernel.w,
@@ -254,7 +254,7 @@ pub(crate) fn max_forward(
     // Several bands carry the arg-max from one to the next, so they need the indices.
     let store_idx = with_idx || bands.dispatches(gpu) > 1;
     let idx = store_idx
-        .then(|| Tensor::zeros(gpu, g.y_shape()))
+        .then(|| Tensor::uninit(gpu, g.y_shape()))
         .transpose()?;
     let u = PoolUniforms {
         no_idx: u32::from(!store_idx),
@@ -274,7 +274,7 @@ pub(crate) fn max_forward(
 
 pub(crate) fn max_backward(dy: &Tensor, idx: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
     let gpu = dy.gpu();
-    let dx = Tensor::zeros(gpu, g.x_shape())?;
+    let dx = Tensor::uninit(gpu, g.x_shape())?;
     let bufs = [Some(dy), Some(idx), Some(&dx), None];
     // Windows that cannot overlap (2×2 stride 2 and the like) scatter from the outputs.
     let disjoint = g.dilation.h == 1
@@ -323,7 +323,7 @@ fn window_bands(g: &Pool2dGeometry) -> Bands {
 
 pub(crate) fn avg_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
     let gpu = x.gpu();
-    let y = Tensor::zeros(gpu, g.y_shape())?;
+    let y = Tensor::uninit(gpu, g.y_shape())?;
     let bands = Bands {
         rows: g.kernel.h,
         cols: g.kernel.w,
@@ -342,7 +342,7 @@ pub(crate) fn avg_forward(x: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
 
 pub(crate) fn avg_backward(dy: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
     let gpu = dy.gpu();
-    let dx = Tensor::zeros(gpu, g.x_shape())?;
+    let dx = Tensor::uninit(gpu, g.x_shape())?;
     let bufs = [Some(dy), None, Some(&dx), None];
     run_banded(
         gpu,
@@ -357,7 +357,7 @@ pub(crate) fn avg_backward(dy: &Tensor, g: &Pool2dGeometry) -> Result<Tensor> {
 
 pub(crate) fn adaptive_forward(x: &Tensor, g: &AdaptiveGeometry) -> Result<Tensor> {
     let gpu = x.gpu();
-    let y = Tensor::zeros(gpu, g.y_shape())?;
+    let y = Tensor::uninit(gpu, g.y_shape())?;
     // A window spans at most ⌈size / out⌉ + 1 positions.
     let bands = Bands {
         rows: (g.h_in.div_ceil(g.h_out) + 1).min(g.h_in),
@@ -377,7 +377,7 @@ pub(crate) fn adaptive_forward(x: &Tensor, g: &AdaptiveGeometry) -> Result<Tenso
 
 pub(crate) fn adaptive_backward(dy: &Tensor, g: &AdaptiveGeometry) -> Result<Tensor> {
     let gpu = dy.gpu();
-    let dx = Tensor::zeros(gpu, g.x_shape())?;
+    let dx = Tensor::uninit(gpu, g.x_shape())?;
     // The kernel searches at most ⌈out / size⌉ + 3 candidate windows per axis.
     let bands = Bands {
         rows: (g.h_out.div_ceil(g.h_in) + 3).min(g.h_out),
@@ -412,8 +412,8 @@ pub(crate) fn channel_max_forward(x: &Tensor, k: usize) -> Result<(Tensor, Tenso
     let gpu = x.gpu();
     let d = x.dims();
     let shape = Shape::new([d[0], d[1] / k, d[2], d[3]]);
-    let y = Tensor::zeros(gpu, shape.clone())?;
-    let idx = Tensor::zeros(gpu, shape)?;
+    let y = Tensor::uninit(gpu, shape.clone())?;
+    let idx = Tensor::uninit(gpu, shape)?;
     let u = channel_uniforms(x.shape(), k);
     let bufs = [Some(x), None, Some(&y), Some(&idx)];
     // Its units are the k channels (one segment of one column each).
@@ -436,7 +436,7 @@ pub(crate) fn channel_max_backward(
     k: usize,
 ) -> Result<Tensor> {
     let gpu = dy.gpu();
-    let dx = Tensor::zeros(gpu, x_shape.clone())?;
+    let dx = Tensor::uninit(gpu, x_shape.clone())?;
     let u = channel_uniforms(x_shape, k);
     run(
         gpu,

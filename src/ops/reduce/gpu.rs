@@ -166,7 +166,7 @@ pub fn sum_all_with(x: &Tensor, scale: f32, subgroups: bool) -> Result<Tensor> {
         let len = src.numel();
         let chunks = len.div_ceil(chunk);
         let last = chunks <= 1;
-        let out = Tensor::zeros(gpu, Shape::new([chunks.max(1)]))?;
+        let out = Tensor::uninit(gpu, Shape::new([chunks.max(1)]))?;
         let u = ReduceUniforms {
             len: u32_of(len)?,
             chunk: u32_of(chunk)?,
@@ -269,8 +269,8 @@ fn reduce_levels(
         } else {
             Shape::new([outer * chunks * inner])
         };
-        let y = Tensor::zeros(gpu, shape.clone())?;
-        let idx = is_max.then(|| Tensor::zeros(gpu, shape)).transpose()?;
+        let y = Tensor::uninit(gpu, shape.clone())?;
+        let idx = is_max.then(|| Tensor::uninit(gpu, shape)).transpose()?;
         let (op, aux) = match term {
             Term::Max => (2, carried.as_ref()),
             _ if level > 0 => (u32::from(mean && last), None),
@@ -340,7 +340,7 @@ fn row_stats(x: &Tensor, rows: usize, cols: usize, extra: Option<&Tensor>) -> Re
         Shape::new([rows]),
         tree,
     )?;
-    let stats = Tensor::zeros(gpu, Shape::new([3 * rows]))?;
+    let stats = Tensor::uninit(gpu, Shape::new([3 * rows]))?;
     gpu.copy(&m, 0, &stats, 0, rows)?;
     gpu.copy(&s, 0, &stats, rows, rows)?;
     if let Some(t) = extra {
@@ -350,7 +350,7 @@ fn row_stats(x: &Tensor, rows: usize, cols: usize, extra: Option<&Tensor>) -> Re
 }
 
 pub(crate) fn softmax(x: &Tensor, rows: usize, cols: usize, log: bool) -> Result<Tensor> {
-    let y = Tensor::zeros(x.gpu(), x.shape().clone())?;
+    let y = Tensor::uninit(x.gpu(), x.shape().clone())?;
     let u = ReduceUniforms {
         op: u32::from(log),
         ..rows_uniforms(rows, cols)?
@@ -382,8 +382,8 @@ pub(crate) fn softmax_xent(
     rows: usize,
     cols: usize,
 ) -> Result<(Tensor, Tensor)> {
-    let grad = Tensor::zeros(x.gpu(), x.shape().clone())?;
-    let per_row = Tensor::zeros(x.gpu(), Shape::new([rows]))?;
+    let grad = Tensor::uninit(x.gpu(), x.shape().clone())?;
+    let per_row = Tensor::uninit(x.gpu(), Shape::new([rows]))?;
     let u = rows_uniforms(rows, cols)?;
     if per_row_fits(x.gpu(), cols) {
         let bufs = [Some(targets), Some(&grad), Some(&per_row)];
@@ -405,7 +405,7 @@ pub(crate) fn topk_hits(
     cols: usize,
     k: usize,
 ) -> Result<Tensor> {
-    let hits = Tensor::zeros(x.gpu(), Shape::new([rows]))?;
+    let hits = Tensor::uninit(x.gpu(), Shape::new([rows]))?;
     let u = ReduceUniforms {
         k: u32_of(k.min(cols))?,
         ..rows_uniforms(rows, cols)?
@@ -445,8 +445,8 @@ pub(crate) fn pointwise_loss(
     target: &Tensor,
     loss: PointwiseLoss,
 ) -> Result<(Tensor, Tensor)> {
-    let grad = Tensor::zeros(pred.gpu(), pred.shape().clone())?;
-    let terms = Tensor::zeros(pred.gpu(), pred.shape().clone())?;
+    let grad = Tensor::uninit(pred.gpu(), pred.shape().clone())?;
+    let terms = Tensor::uninit(pred.gpu(), pred.shape().clone())?;
     let op = match loss {
         PointwiseLoss::Mse => 0,
         PointwiseLoss::BceWithLogits => 1,

@@ -116,11 +116,11 @@ pub(crate) fn backward_filter(
     u.col_splits = count(fs.col_splits)?;
     u.cols_per_split = count(fs.cols_per_split)?;
     u.len = count(len)?;
-    let dw = Tensor::zeros(gpu, w_shape.clone())?;
+    let dw = Tensor::uninit(gpu, w_shape.clone())?;
     let parts = if fs.splits == 1 {
         dw.clone()
     } else {
-        Tensor::zeros(gpu, Shape::new([fs.splits, len]))?
+        Tensor::uninit(gpu, Shape::new([fs.splits, len]))?
     };
     let (key, blocks, z) = match kernel {
         Conv2dKernel::Depthwise => (
@@ -191,7 +191,7 @@ pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
         });
     };
     let gpu = dy.gpu();
-    let db = Tensor::zeros(gpu, Shape::new([c_out]))?;
+    let db = Tensor::uninit(gpu, Shape::new([c_out]))?;
     // Chunks of a channel's n·h·w values: a pass per WG of them, one more, and the tree's.
     let per_channel = n * h_out * w_out;
     let tree = Cost {
@@ -211,7 +211,7 @@ pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
     let parts = if chunks == 1 {
         db.clone()
     } else {
-        Tensor::zeros(gpu, Shape::new([chunks, c_out]))?
+        Tensor::uninit(gpu, Shape::new([chunks, c_out]))?
     };
     let k = backward_bias_key();
     let bufs = [dy.binding(), parts.binding()];

@@ -36,7 +36,7 @@ pub(crate) fn run(
     let u = c.uniforms(bias.is_some(), act);
     let t2 = c.t() * c.t();
     let (i, o, p) = (c.c_in, c.c_out, c.p());
-    let filters = Tensor::zeros(gpu, Shape::new([t2, o, i]))?;
+    let filters = Tensor::uninit(gpu, Shape::new([t2, o, i]))?;
     let bufs = [Some(w), None, Some(&filters)];
     gpu.dispatch_tensors(
         &key(entry_point!(WINOGRAD, "filter_transform"), m),
@@ -45,7 +45,7 @@ pub(crate) fn run(
         blocks(o * i)?,
         1,
     )?;
-    let inputs = Tensor::zeros(gpu, Shape::new([t2, i, p]))?;
+    let inputs = Tensor::uninit(gpu, Shape::new([t2, i, p]))?;
     let bufs = [Some(src), None, Some(&inputs)];
     gpu.dispatch_tensors(
         &key(entry_point!(WINOGRAD, "input_transform"), m),
@@ -55,7 +55,7 @@ pub(crate) fn run(
         1,
     )?;
     // Products[a][o][tile] = Σ_i U[a][o][i] · V[a][i][tile], tiles along the GEMM's rows.
-    let products = Tensor::zeros(gpu, Shape::new([t2, o, p]))?;
+    let products = Tensor::uninit(gpu, Shape::new([t2, o, p]))?;
     let g = MatmulGeometry {
         m: p,
         n: o,
@@ -75,7 +75,7 @@ pub(crate) fn run(
     };
     matmul_batched(&inputs, &filters, &products, &g, gemm, batch)?;
     drop((inputs, filters));
-    let y = Tensor::zeros(gpu, Shape::new([c.n, o, c.h_out, c.w_out]))?;
+    let y = Tensor::uninit(gpu, Shape::new([c.n, o, c.h_out, c.w_out]))?;
     let bufs = [Some(&products), bias, Some(&y)];
     gpu.dispatch_tensors(
         &key(entry_point!(WINOGRAD, "output_transform"), m),
@@ -127,7 +127,7 @@ pub(crate) fn run_filter(
     let u = c.uniforms(false, None);
     let (t2, s, chunk) = (c.t() * c.t(), c.splits, c.chunk());
     let (i, o) = (c.c_in, c.c_out);
-    let inputs = Tensor::zeros(gpu, Shape::new([t2 * s, i, chunk]))?;
+    let inputs = Tensor::uninit(gpu, Shape::new([t2 * s, i, chunk]))?;
     let bufs = [Some(x), None, Some(&inputs)];
     gpu.dispatch_tensors(
         &key(entry_point!(WINOGRAD, "input_transform"), m),
@@ -136,7 +136,7 @@ pub(crate) fn run_filter(
         blocks(i * s * chunk)?,
         1,
     )?;
-    let grads = Tensor::zeros(gpu, Shape::new([t2 * s, o, chunk]))?;
+    let grads = Tensor::uninit(gpu, Shape::new([t2 * s, o, chunk]))?;
     let bufs = [Some(dy), None, Some(&grads)];
     gpu.dispatch_tensors(
         &key(entry_point!(WINOGRAD, "dy_transform"), m),
@@ -146,7 +146,7 @@ pub(crate) fn run_filter(
         1,
     )?;
     // F[a, s][i][o] = Σ_pc V[a, s][i][pc] · D[a, s][o][pc].
-    let products = Tensor::zeros(gpu, Shape::new([t2 * s, i, o]))?;
+    let products = Tensor::uninit(gpu, Shape::new([t2 * s, i, o]))?;
     let g = MatmulGeometry {
         m: i,
         n: o,
@@ -166,7 +166,7 @@ pub(crate) fn run_filter(
     };
     matmul_batched(&inputs, &grads, &products, &g, gemm, batch)?;
     drop((inputs, grads));
-    let dw = Tensor::zeros(gpu, Shape::new([o, i, 3, 3]))?;
+    let dw = Tensor::uninit(gpu, Shape::new([o, i, 3, 3]))?;
     let bufs = [Some(&products), None, Some(&dw)];
     gpu.dispatch_tensors(
         &key(entry_point!(WINOGRAD, "filter_output"), m),
