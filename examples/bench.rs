@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, Pass, RegisterTile};
+use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, ConvPass, RegisterTile};
 use wgcnn::testing::workloads::{
     ConvWorkload, OtherWorkload, TrainWorkload, CONV, OTHER, TRAIN, TRAIN_BATCH,
 };
@@ -134,7 +134,7 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgc
     let tuned = args.forward == "tuned";
     // --tile forces one tile everywhere; by default each pass takes its own choice.
     let forced = |k: Conv2dKernel| if args.tile.is_some() { pick(k) } else { k };
-    let choose = |pass: Pass, heuristic: Conv2dKernel| -> wgcnn::Result<Conv2dKernel> {
+    let choose = |pass: ConvPass, heuristic: Conv2dKernel| -> wgcnn::Result<Conv2dKernel> {
         Ok(match winograd {
             Some(k) if k.supports(&g, pass) => k,
             _ if tuned => gpu.tune_conv2d(&g, pass)?,
@@ -144,11 +144,14 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgc
     let kernel = match args.forward.as_str() {
         "gemm" if !g.is_depthwise() => Conv2dKernel::Gemm(tile),
         "tiled" if !g.is_depthwise() => Conv2dKernel::Tiled,
-        _ => choose(Pass::Forward, pick(conv2d::choose_forward(&g, info)))?,
+        _ => choose(ConvPass::Forward, pick(conv2d::choose_forward(&g, info)))?,
     };
-    let backward_data = choose(Pass::BackwardData, conv2d::choose_backward_data(&g, info))?;
+    let backward_data = choose(
+        ConvPass::BackwardData,
+        conv2d::choose_backward_data(&g, info),
+    )?;
     let backward_filter = choose(
-        Pass::BackwardFilter,
+        ConvPass::BackwardFilter,
         conv2d::choose_backward_filter(&g, info),
     )?;
     let forward = || conv2d::conv2d_with(&x, &w, Some(&b), &g, kernel);

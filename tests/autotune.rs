@@ -3,7 +3,7 @@
 //! it points the cache at a temporary folder through the environment before any Gpu exists.
 
 use wgcnn::ops::conv2d::{
-    self, choose_forward, cpu, Conv2dKernel, Conv2dParams, Pass, RegisterTile,
+    self, choose_forward, cpu, Conv2dKernel, Conv2dParams, ConvPass, RegisterTile,
 };
 use wgcnn::testing::{compare, compare_with, to_f64, winograd_bounds, Rng};
 use wgcnn::{ConvTuning, Gpu, Padding, Shape, Tensor};
@@ -25,11 +25,11 @@ fn tuning_is_cached_per_adapter_and_optional() {
     let tiny = p
         .resolve(&Shape::new([1, 3, 8, 8]), &Shape::new([4, 3, 3, 3]))
         .unwrap();
-    gpu.tune_conv2d(&tiny, Pass::Forward).unwrap();
-    let k = gpu.tune_conv2d(&g, Pass::Forward).unwrap();
-    assert!(k.supports(&g, Pass::Forward));
-    assert_eq!(gpu.conv2d_kernel(&g, Pass::Forward), k);
-    for pass in [Pass::BackwardData, Pass::BackwardFilter] {
+    gpu.tune_conv2d(&tiny, ConvPass::Forward).unwrap();
+    let k = gpu.tune_conv2d(&g, ConvPass::Forward).unwrap();
+    assert!(k.supports(&g, ConvPass::Forward));
+    assert_eq!(gpu.conv2d_kernel(&g, ConvPass::Forward), k);
+    for pass in [ConvPass::BackwardData, ConvPass::BackwardFilter] {
         assert!(gpu.tune_conv2d(&g, pass).unwrap().supports(&g, pass));
     }
     // The tuned kernel computes what the reference does.
@@ -76,10 +76,10 @@ fn tuning_is_cached_per_adapter_and_optional() {
         .to_string();
     std::fs::write(&files[0], format!("{{\"{key}\": \"gemm16x4\"}}")).unwrap();
     let again = Gpu::new().unwrap();
-    assert_eq!(again.conv2d_kernel(&g, Pass::Forward), forced);
+    assert_eq!(again.conv2d_kernel(&g, ConvPass::Forward), forced);
     again.set_autotune(false);
     assert_eq!(
-        again.conv2d_kernel(&g, Pass::Forward),
+        again.conv2d_kernel(&g, ConvPass::Forward),
         choose_forward(&g, again.adapter_info())
     );
 
@@ -87,10 +87,10 @@ fn tuning_is_cached_per_adapter_and_optional() {
     std::fs::write(&files[0], "{ not json").unwrap();
     let fresh = Gpu::new().unwrap();
     assert_eq!(
-        fresh.conv2d_kernel(&g, Pass::Forward),
+        fresh.conv2d_kernel(&g, ConvPass::Forward),
         choose_forward(&g, fresh.adapter_info())
     );
-    fresh.tune_conv2d(&g, Pass::Forward).unwrap();
+    fresh.tune_conv2d(&g, ConvPass::Forward).unwrap();
     assert!(std::fs::read_to_string(&files[0]).unwrap().contains("fwd:"));
 
     // The driver's pipeline cache is written when the last handle to a Gpu goes, and a

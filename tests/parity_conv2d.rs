@@ -2,7 +2,7 @@
 //! random cases over the whole option space, plus edge cases.
 
 use wgcnn::ops::conv2d::winograd::WinogradConv;
-use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, Pass};
+use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, ConvPass};
 use wgcnn::testing::cases::Conv2dCase;
 use wgcnn::testing::{
     bound, compare, compare_with, gpu, to_f64, winograd_bounds, winograd_filter_bounds, Report, Rng,
@@ -75,7 +75,7 @@ fn run_case(gpu: &Gpu, case: &Conv2dCase, rng: &mut Rng) -> (Vec<String>, f64) {
             worst = worst.max(r.worst_ratio);
             failures.extend(check(what, case, kernel, &r));
         };
-        if kernel.supports(&g, Pass::Forward) {
+        if kernel.supports(&g, ConvPass::Forward) {
             let y = conv2d::conv2d_with(&x, &w, case.bias.then_some(&b), &g, kernel).unwrap();
             let bounds = forward_bounds(&g, kernel, &xd, &wd, bias, &y_ref);
             note(
@@ -83,7 +83,7 @@ fn run_case(gpu: &Gpu, case: &Conv2dCase, rng: &mut Rng) -> (Vec<String>, f64) {
                 compare_with(&y.to_vec().unwrap(), &y_ref.values, bounds),
             );
         }
-        if kernel.supports(&g, Pass::BackwardData) {
+        if kernel.supports(&g, ConvPass::BackwardData) {
             let dx = conv2d::conv2d_backward_data_with(&dy, &w, &g, kernel).unwrap();
             let got = dx.to_vec().unwrap();
             let r = match kernel {
@@ -95,7 +95,7 @@ fn run_case(gpu: &Gpu, case: &Conv2dCase, rng: &mut Rng) -> (Vec<String>, f64) {
             };
             note("backward_data", r);
         }
-        if kernel.supports(&g, Pass::BackwardFilter) {
+        if kernel.supports(&g, ConvPass::BackwardFilter) {
             let dw = conv2d::conv2d_backward_filter_with(&x, &dy, &g, kernel).unwrap();
             let got = dw.to_vec().unwrap();
             let r = match kernel {
@@ -207,7 +207,7 @@ fn fused_activations_match_the_reference() {
         let (xd, wd, bd) = (to_f64(&xs), to_f64(&ws), to_f64(&bs));
         for kernel in Conv2dKernel::all()
             .into_iter()
-            .filter(|k| k.supports(&g, Pass::Forward))
+            .filter(|k| k.supports(&g, ConvPass::Forward))
         {
             // The conv's bound passes through f (Lipschitz ≤ 1 for these), plus exp's
             // (3 + 2|z|) ulp and a few roundings of the activation itself.
@@ -237,7 +237,7 @@ fn winograd_cases_match_the_reference() {
         let case = Conv2dCase::random_winograd(&mut rng);
         let g = case.geometry().unwrap();
         assert!(
-            Conv2dKernel::Winograd(2).supports(&g, Pass::Forward),
+            Conv2dKernel::Winograd(2).supports(&g, ConvPass::Forward),
             "{case}"
         );
         tally(
@@ -276,10 +276,10 @@ fn winograd_declines_what_it_cannot_run() {
     };
     let ok = shapes([1, 4, 8, 8], [4, 4, 3, 3]).geometry().unwrap();
     for m in [2, 4] {
-        assert!(Conv2dKernel::Winograd(m).supports(&ok, Pass::BackwardData));
-        assert!(Conv2dKernel::Winograd(m).supports(&ok, Pass::BackwardFilter));
+        assert!(Conv2dKernel::Winograd(m).supports(&ok, ConvPass::BackwardData));
+        assert!(Conv2dKernel::Winograd(m).supports(&ok, ConvPass::BackwardFilter));
     }
-    assert!(!Conv2dKernel::Winograd(3).supports(&ok, Pass::Forward));
+    assert!(!Conv2dKernel::Winograd(3).supports(&ok, ConvPass::Forward));
     let strided = conv2d::Conv2dParams {
         stride: 2.into(),
         ..p
@@ -296,7 +296,7 @@ fn winograd_declines_what_it_cannot_run() {
         };
         let g = c.geometry().unwrap();
         assert!(
-            !Conv2dKernel::Winograd(2).supports(&g, Pass::Forward),
+            !Conv2dKernel::Winograd(2).supports(&g, ConvPass::Forward),
             "{c}"
         );
     }
@@ -304,7 +304,7 @@ fn winograd_declines_what_it_cannot_run() {
     let big = shapes([64, 64, 128, 128], [64, 64, 3, 3])
         .geometry()
         .unwrap();
-    assert!(!Conv2dKernel::Winograd(2).supports(&big, Pass::Forward));
+    assert!(!Conv2dKernel::Winograd(2).supports(&big, ConvPass::Forward));
     let gpu = gpu();
     let x = Tensor::zeros(&gpu, Shape::new([1, 4, 12, 12])).unwrap();
     let w = Tensor::zeros(&gpu, Shape::new([4, 2, 3, 3])).unwrap();
@@ -321,10 +321,14 @@ fn winograd_declines_what_it_cannot_run() {
     lean.set_autotune(false);
     let vgg = shapes([8, 64, 32, 32], [64, 64, 3, 3]).geometry().unwrap();
     let winograd = |k: Conv2dKernel| matches!(k, Conv2dKernel::Winograd(_));
-    let by_default = lean.conv2d_kernel(&vgg, Pass::Forward);
+    let by_default = lean.conv2d_kernel(&vgg, ConvPass::Forward);
     assert_eq!(winograd(by_default), lean.is_software(), "{by_default:?}");
     lean.set_conv_workspace_limit(0);
-    for pass in [Pass::Forward, Pass::BackwardData, Pass::BackwardFilter] {
+    for pass in [
+        ConvPass::Forward,
+        ConvPass::BackwardData,
+        ConvPass::BackwardFilter,
+    ] {
         assert!(!winograd(lean.conv2d_kernel(&vgg, pass)));
     }
 }

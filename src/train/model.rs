@@ -13,7 +13,7 @@ use crate::graph::plan::{Plan, PlanSpec};
 use crate::graph::{Graph, Memory, Summary};
 use crate::nn::loss::{Head, Loss};
 use crate::nn::Layer;
-use crate::ops::conv2d::{ConvTuning, Pass};
+use crate::ops::conv2d::{ConvPass, ConvTuning};
 use crate::ops::optim::Optimizer;
 use crate::tensor::Tensor;
 
@@ -219,9 +219,9 @@ impl Model {
             let data = training && needs[node.inputs[0].0];
             let filter = training && node.params.iter().any(|&k| updated[k]);
             let passes = [
-                (Pass::Forward, true),
-                (Pass::BackwardData, data),
-                (Pass::BackwardFilter, filter),
+                (ConvPass::Forward, true),
+                (ConvPass::BackwardData, data),
+                (ConvPass::BackwardFilter, filter),
             ];
             for (p, _) in passes.into_iter().filter(|&(_, on)| on) {
                 self.gpu.tune_conv2d(&g, p)?;

@@ -3,7 +3,7 @@
 use super::kernel::{Conv2dKernel, RegisterTile};
 use super::shaders::*;
 use super::winograd::{self, WinogradConv};
-use super::{Conv2dGeometry, Pass};
+use super::{Conv2dGeometry, ConvPass};
 use crate::error::{Error, Result};
 use crate::gpu::loops::{slices, Cost};
 use crate::gpu::shaders::entry_point;
@@ -276,7 +276,7 @@ pub(crate) fn forward(
     kernel: Conv2dKernel,
     act: Option<Activation>,
 ) -> Result<Tensor> {
-    if !kernel.supports(g, Pass::Forward) {
+    if !kernel.supports(g, ConvPass::Forward) {
         return Err(unsupported(kernel, g));
     }
     if let Conv2dKernel::Winograd(m) = kernel {
@@ -368,7 +368,7 @@ pub(crate) fn backward_data(
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
 ) -> Result<Tensor> {
-    if !kernel.supports(g, Pass::BackwardData) {
+    if !kernel.supports(g, ConvPass::BackwardData) {
         return Err(unsupported(kernel, g));
     }
     if let Conv2dKernel::Winograd(m) = kernel {

@@ -2,7 +2,7 @@
 //! geometry and the adapter, so tests and benches can force every variant.
 
 use super::winograd::{self, WinogradConv};
-use super::{Conv2dGeometry, Pass};
+use super::{Conv2dGeometry, ConvPass};
 
 /// The register tile of the GEMM kernels: `mr` pixels × `nr` channels per invocation
 /// (the `MR` / `NR` overrides).
@@ -102,13 +102,15 @@ impl Conv2dKernel {
 
     /// Bytes of temporary tensors the kernel makes for `g`'s `pass` beyond its output (the
     /// Winograd transforms; the direct kernels need none worth counting).
-    pub fn workspace(self, g: &Conv2dGeometry, pass: Pass) -> usize {
+    pub fn workspace(self, g: &Conv2dGeometry, pass: ConvPass) -> usize {
         match (self, pass) {
-            (Conv2dKernel::Winograd(m), Pass::Forward) => WinogradConv::forward(g, m).workspace(),
-            (Conv2dKernel::Winograd(m), Pass::BackwardData) => {
+            (Conv2dKernel::Winograd(m), ConvPass::Forward) => {
+                WinogradConv::forward(g, m).workspace()
+            }
+            (Conv2dKernel::Winograd(m), ConvPass::BackwardData) => {
                 WinogradConv::backward_data(g, m).workspace()
             }
-            (Conv2dKernel::Winograd(m), Pass::BackwardFilter) => {
+            (Conv2dKernel::Winograd(m), ConvPass::BackwardFilter) => {
                 WinogradConv::backward_filter(g, m).workspace()
             }
             _ => 0,
@@ -117,15 +119,15 @@ impl Conv2dKernel {
 
     /// Bytes of the kernel's largest temporary tensor for `g`'s `pass` (0 for the direct
     /// kernels): it must fit one storage binding of the device.
-    pub fn largest_temp(self, g: &Conv2dGeometry, pass: Pass) -> usize {
+    pub fn largest_temp(self, g: &Conv2dGeometry, pass: ConvPass) -> usize {
         match (self, pass) {
-            (Conv2dKernel::Winograd(m), Pass::Forward) => {
+            (Conv2dKernel::Winograd(m), ConvPass::Forward) => {
                 WinogradConv::forward(g, m).largest_temp()
             }
-            (Conv2dKernel::Winograd(m), Pass::BackwardData) => {
+            (Conv2dKernel::Winograd(m), ConvPass::BackwardData) => {
                 WinogradConv::backward_data(g, m).largest_temp()
             }
-            (Conv2dKernel::Winograd(m), Pass::BackwardFilter) => {
+            (Conv2dKernel::Winograd(m), ConvPass::BackwardFilter) => {
                 WinogradConv::backward_filter(g, m).largest_temp()
             }
             _ => 0,
@@ -133,9 +135,9 @@ impl Conv2dKernel {
     }
 
     /// Whether the kernel can run `g`'s `pass`.
-    pub fn supports(self, g: &Conv2dGeometry, pass: Pass) -> bool {
+    pub fn supports(self, g: &Conv2dGeometry, pass: ConvPass) -> bool {
         let fits = |t: RegisterTile| (1..=MR_MAX).contains(&t.mr) && (1..=NR_MAX).contains(&t.nr);
-        let forward = pass == Pass::Forward;
+        let forward = pass == ConvPass::Forward;
         match self {
             Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) if !fits(t) => false,
             Conv2dKernel::Gemm(_) => true,
@@ -145,9 +147,9 @@ impl Conv2dKernel {
             Conv2dKernel::Winograd(m) => {
                 winograd::eligible(g)
                     && match pass {
-                        Pass::Forward => WinogradConv::forward(g, m).fits(),
-                        Pass::BackwardData => WinogradConv::backward_data(g, m).fits(),
-                        Pass::BackwardFilter => WinogradConv::backward_filter(g, m).fits(),
+                        ConvPass::Forward => WinogradConv::forward(g, m).fits(),
+                        ConvPass::BackwardData => WinogradConv::backward_data(g, m).fits(),
+                        ConvPass::BackwardFilter => WinogradConv::backward_filter(g, m).fits(),
                     }
             }
         }
@@ -159,7 +161,11 @@ impl Conv2dKernel {
 /// 828 → 453 ms on lavapipe; cifar_c1, 3 input channels, forward 8 → 13 ms): F(4×4) on images
 /// of 8 × 8 and more, F(2×2) below, where 4×4 blocks would be mostly padding. Hardware GPUs
 /// are left to the autotuner: not measured there.
-fn winograd_pays(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> Option<Conv2dKernel> {
+fn winograd_pays(
+    g: &Conv2dGeometry,
+    pass: ConvPass,
+    info: &wgpu::AdapterInfo,
+) -> Option<Conv2dKernel> {
     let m = if g.h_out.min(g.w_out) >= 8 { 4 } else { 2 };
     let k = Conv2dKernel::Winograd(m);
     (info.device_type == wgpu::DeviceType::Cpu && g.c_in.min(g.c_out) >= 16 && k.supports(g, pass))
@@ -169,16 +175,16 @@ fn winograd_pays(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> Op
 /// The forward kernel for `g`: register blocking on software adapters, where workgroup memory
 /// and barriers are slow; workgroup-memory tiles on hardware GPUs.
 pub fn choose_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
-    winograd_pays(g, Pass::Forward, info).unwrap_or_else(|| direct_forward(g, info))
+    winograd_pays(g, ConvPass::Forward, info).unwrap_or_else(|| direct_forward(g, info))
 }
 
 /// The choice among the kernels that need no workspace (for a `Gpu` whose workspace limit
 /// rules Winograd out).
-pub fn choose_direct(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+pub fn choose_direct(g: &Conv2dGeometry, pass: ConvPass, info: &wgpu::AdapterInfo) -> Conv2dKernel {
     match pass {
-        Pass::Forward => direct_forward(g, info),
-        Pass::BackwardData => direct_backward_data(g, info),
-        Pass::BackwardFilter => direct_backward_filter(g, info),
+        ConvPass::Forward => direct_forward(g, info),
+        ConvPass::BackwardData => direct_backward_data(g, info),
+        ConvPass::BackwardFilter => direct_backward_filter(g, info),
     }
 }
 
@@ -200,7 +206,7 @@ fn direct_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel 
 /// channels: 7.8 → 5.3 ms on lavapipe with 8×8 against 8×16, whose 16 columns were mostly
 /// padding), else the adapter's.
 pub fn choose_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
-    winograd_pays(g, Pass::BackwardData, info).unwrap_or_else(|| direct_backward_data(g, info))
+    winograd_pays(g, ConvPass::BackwardData, info).unwrap_or_else(|| direct_backward_data(g, info))
 }
 
 fn direct_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
@@ -218,7 +224,8 @@ fn direct_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dK
 
 /// The kernel for dW: Winograd where it pays (as forward), else the direct GEMM.
 pub fn choose_backward_filter(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
-    winograd_pays(g, Pass::BackwardFilter, info).unwrap_or_else(|| direct_backward_filter(g, info))
+    winograd_pays(g, ConvPass::BackwardFilter, info)
+        .unwrap_or_else(|| direct_backward_filter(g, info))
 }
 
 /// The direct dW GEMM's rows are the c_in/groups·kh·kw taps; when they do not fill one block

@@ -18,7 +18,7 @@ pub use kernel::{
     choose_backward_data, choose_backward_filter, choose_direct, choose_forward, Conv2dKernel,
     RegisterTile,
 };
-pub use tune::{ConvTuning, Pass};
+pub use tune::{ConvPass, ConvTuning};
 
 use crate::error::{Error, Result};
 use crate::ops::elementwise::Activation;
@@ -358,7 +358,7 @@ fn check_shape(what: &'static str, t: &Tensor, expected: &Shape) -> Result<()> {
 /// `y = conv2d(x, w) + b`, recorded into the GPU's pending encoder.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: &Conv2dParams) -> Result<Tensor> {
     let g = p.resolve(x.shape(), w.shape())?;
-    conv2d_with(x, w, b, &g, x.gpu().conv2d_kernel(&g, Pass::Forward))
+    conv2d_with(x, w, b, &g, x.gpu().conv2d_kernel(&g, ConvPass::Forward))
 }
 
 /// `y = f(conv2d(x, w) + b)` in one kernel: the activation runs in the conv's epilogue.
@@ -370,7 +370,7 @@ pub fn conv2d_activated(
     f: Activation,
 ) -> Result<Tensor> {
     let g = p.resolve(x.shape(), w.shape())?;
-    let k = x.gpu().conv2d_kernel(&g, Pass::Forward);
+    let k = x.gpu().conv2d_kernel(&g, ConvPass::Forward);
     conv2d_fused_with(x, w, b, &g, k, Some(f))
 }
 
@@ -413,7 +413,12 @@ pub fn conv2d_backward_data(
     p: &Conv2dParams,
 ) -> Result<Tensor> {
     let g = p.resolve(x_shape, w.shape())?;
-    conv2d_backward_data_with(dy, w, &g, dy.gpu().conv2d_kernel(&g, Pass::BackwardData))
+    conv2d_backward_data_with(
+        dy,
+        w,
+        &g,
+        dy.gpu().conv2d_kernel(&g, ConvPass::BackwardData),
+    )
 }
 
 /// Input gradient with a chosen kernel (tests and benches force each variant).
@@ -436,7 +441,12 @@ pub fn conv2d_backward_filter(x: &Tensor, dy: &Tensor, p: &Conv2dParams) -> Resu
     let c_in = x.dims().get(1).copied().unwrap_or(0);
     let w_shape = Shape::new([c_out, c_in / p.groups.max(1), p.kernel.h, p.kernel.w]);
     let g = p.resolve(x.shape(), &w_shape)?;
-    conv2d_backward_filter_with(x, dy, &g, dy.gpu().conv2d_kernel(&g, Pass::BackwardFilter))
+    conv2d_backward_filter_with(
+        x,
+        dy,
+        &g,
+        dy.gpu().conv2d_kernel(&g, ConvPass::BackwardFilter),
+    )
 }
 
 /// Weight gradient with a chosen kernel (tests and benches force each variant).

@@ -24,7 +24,7 @@ use crate::tensor::Tensor;
 
 /// Which conv2d pass a kernel runs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Pass {
+pub enum ConvPass {
     /// `y = conv2d(x, w)`.
     Forward,
     /// The input gradient `dx` from `dy` and `w`.
@@ -36,7 +36,7 @@ pub enum Pass {
 /// A tuned kernel choice's class (see the module docs).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ShapeClass {
-    pass: Pass,
+    pass: ConvPass,
     pointwise: bool,
     depthwise: bool,
     /// Winograd applies (3×3, stride 1, no dilation, one group).
@@ -53,7 +53,7 @@ fn bucket(v: usize) -> u32 {
 impl ShapeClass {
     /// The class of `g`'s `pass`: GEMM sizes M = `n·h_out·w_out`, N = `c_out/groups` and
     /// K = `c_in/groups·kh·kw`, each bucketed by its bit length.
-    pub fn of(g: &Conv2dGeometry, pass: Pass) -> ShapeClass {
+    pub fn of(g: &Conv2dGeometry, pass: ConvPass) -> ShapeClass {
         ShapeClass {
             pass,
             pointwise: g.is_pointwise(),
@@ -67,9 +67,9 @@ impl ShapeClass {
 
     fn text(&self) -> String {
         let p = match self.pass {
-            Pass::Forward => "fwd",
-            Pass::BackwardData => "dx",
-            Pass::BackwardFilter => "dw",
+            ConvPass::Forward => "fwd",
+            ConvPass::BackwardData => "dx",
+            ConvPass::BackwardFilter => "dw",
         };
         format!(
             "{p}:pw{}:dw{}:wg{}:m{}:n{}:k{}",
@@ -193,9 +193,9 @@ impl Tuner {
 fn parse_class(s: &str) -> Option<ShapeClass> {
     let mut it = s.split(':');
     let pass = match it.next()? {
-        "fwd" => Pass::Forward,
-        "dx" => Pass::BackwardData,
-        "dw" => Pass::BackwardFilter,
+        "fwd" => ConvPass::Forward,
+        "dx" => ConvPass::BackwardData,
+        "dw" => ConvPass::BackwardFilter,
         _ => return None,
     };
     let mut field = |prefix: &str| it.next()?.strip_prefix(prefix)?.parse::<u32>().ok();
@@ -210,11 +210,11 @@ fn parse_class(s: &str) -> Option<ShapeClass> {
     })
 }
 
-fn heuristic(g: &Conv2dGeometry, pass: Pass, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+fn heuristic(g: &Conv2dGeometry, pass: ConvPass, info: &wgpu::AdapterInfo) -> Conv2dKernel {
     match pass {
-        Pass::Forward => choose_forward(g, info),
-        Pass::BackwardData => choose_backward_data(g, info),
-        Pass::BackwardFilter => choose_backward_filter(g, info),
+        ConvPass::Forward => choose_forward(g, info),
+        ConvPass::BackwardData => choose_backward_data(g, info),
+        ConvPass::BackwardFilter => choose_backward_filter(g, info),
     }
 }
 
@@ -235,11 +235,11 @@ pub trait ConvTuning {
     /// The kernel for `g`'s `pass`: the tuned choice of its class if there is one (and tuning
     /// is on), else the heuristic; a direct kernel where those need more workspace than the
     /// limit allows.
-    fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: Pass) -> Conv2dKernel;
+    fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: ConvPass) -> Conv2dKernel;
     /// Times the candidate kernels for `g`'s `pass` (unless its class is tuned already, its
     /// work is too small to matter or tuning is off) and keeps the fastest for the class.
     /// Returns the kernel `conv2d_kernel` will pick.
-    fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel>;
+    fn tune_conv2d(&self, g: &Conv2dGeometry, pass: ConvPass) -> Result<Conv2dKernel>;
 }
 
 /// This device's tuner, made (and its disk cache read) on first use.
@@ -268,7 +268,7 @@ impl ConvTuning for Gpu {
         tuner(self).workspace.lock().map(|w| *w).unwrap_or(0)
     }
 
-    fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: Pass) -> Conv2dKernel {
+    fn conv2d_kernel(&self, g: &Conv2dGeometry, pass: ConvPass) -> Conv2dKernel {
         let tuner = tuner(self);
         let tuned = self.autotune().then(|| {
             let choices = tuner.choices.lock().ok()?;
@@ -291,7 +291,7 @@ impl ConvTuning for Gpu {
         }
     }
 
-    fn tune_conv2d(&self, g: &Conv2dGeometry, pass: Pass) -> Result<Conv2dKernel> {
+    fn tune_conv2d(&self, g: &Conv2dGeometry, pass: ConvPass) -> Result<Conv2dKernel> {
         let class = ShapeClass::of(g, pass);
         let tuner = tuner(self);
         let known = tuner
@@ -340,7 +340,7 @@ impl ConvTuning for Gpu {
 
 /// Whether `k` may run `g`'s `pass` on this `Gpu`: supported, within the workspace limit,
 /// each temporary within one storage binding of this device.
-fn allowed(gpu: &Gpu, k: Conv2dKernel, g: &Conv2dGeometry, pass: Pass) -> bool {
+fn allowed(gpu: &Gpu, k: Conv2dKernel, g: &Conv2dGeometry, pass: ConvPass) -> bool {
     let binding = gpu
         .limits()
         .max_storage_buffer_binding_size
@@ -356,7 +356,7 @@ fn allowed(gpu: &Gpu, k: Conv2dKernel, g: &Conv2dGeometry, pass: Pass) -> bool {
 fn fastest(
     gpu: &Gpu,
     g: &Conv2dGeometry,
-    pass: Pass,
+    pass: ConvPass,
     candidates: &[Conv2dKernel],
 ) -> Result<Conv2dKernel> {
     let fill = |s: Shape| {
@@ -375,9 +375,9 @@ fn fastest(
     let (small, full) = (inputs(&one)?, inputs(g)?);
     let run = |k: Conv2dKernel, g: &Conv2dGeometry, [x, w, dy]: &[Tensor; 3]| -> Result<()> {
         match pass {
-            Pass::Forward => gpu::forward(x, w, None, g, k, None).map(drop),
-            Pass::BackwardData => gpu::backward_data(dy, w, g, k).map(drop),
-            Pass::BackwardFilter => gpu::backward_filter(x, dy, g, k).map(drop),
+            ConvPass::Forward => gpu::forward(x, w, None, g, k, None).map(drop),
+            ConvPass::BackwardData => gpu::backward_data(dy, w, g, k).map(drop),
+            ConvPass::BackwardFilter => gpu::backward_filter(x, dy, g, k).map(drop),
         }
     };
     let runnable: Vec<Conv2dKernel> = candidates
@@ -407,7 +407,7 @@ mod tests {
     #[test]
     fn classes_and_kernels_round_trip_as_text() {
         let c = ShapeClass {
-            pass: Pass::BackwardFilter,
+            pass: ConvPass::BackwardFilter,
             pointwise: true,
             depthwise: false,
             winograd: false,

@@ -4,7 +4,7 @@
 use super::super::kernel::Conv2dKernel;
 use super::super::shaders::*;
 use super::super::winograd::{self, WinogradConv};
-use super::super::{Conv2dGeometry, Pass};
+use super::super::{Conv2dGeometry, ConvPass};
 use super::{count, units_per_slice, unsupported, Conv2dUniforms, Sliced};
 use crate::error::{Error, Result};
 use crate::gpu::loops::{slices, Cost};
@@ -97,7 +97,7 @@ pub(crate) fn backward_filter(
     g: &Conv2dGeometry,
     kernel: Conv2dKernel,
 ) -> Result<Tensor> {
-    if !kernel.supports(g, Pass::BackwardFilter) {
+    if !kernel.supports(g, ConvPass::BackwardFilter) {
         return Err(unsupported(kernel, g));
     }
     if let Conv2dKernel::Winograd(m) = kernel {
