@@ -197,13 +197,7 @@ impl Conv2d {
         let &[_, c, _, _] = x.dims() else {
             return Err(wrong_input("Conv2d", "rank 4 [n, c, h, w]", x));
         };
-        let g = self.params.groups.max(1);
-        Ok(Shape::new([
-            self.filters,
-            c / g,
-            self.params.kernel.h,
-            self.params.kernel.w,
-        ]))
+        Ok(self.params.weight_shape(c, self.filters))
     }
 }
 

@@ -84,8 +84,7 @@ pub(crate) fn nc_hw(s: &Shape) -> [usize; 3] {
 }
 
 pub(crate) fn w_shape(x: &Shape, dy: &Shape, p: &Conv2dParams) -> Shape {
-    let cg = x.dims().get(1).copied().unwrap_or(0) / p.groups.max(1);
-    Shape::new([dy.dims()[1], cg, p.kernel.h, p.kernel.w])
+    p.weight_shape(x.dims().get(1).copied().unwrap_or(0), dy.dims()[1])
 }
 
 /// Checks that a gradient has its value's shape.

@@ -77,12 +77,21 @@ impl Conv2dParams {
         self
     }
 
+    /// The weight shape `[c_out, c_in/groups, kh, kw]` (OIHW) of these parameters between
+    /// `c_in` and `c_out` channels (`resolve` checks that groups divide them).
+    pub fn weight_shape(&self, c_in: usize, c_out: usize) -> Shape {
+        Shape::new([
+            c_out,
+            c_in / self.groups.max(1),
+            self.kernel.h,
+            self.kernel.w,
+        ])
+    }
+
     /// Output shape for an input of shape `x` and `c_out` filters, without touching a device.
     pub fn output_shape(&self, x: &Shape, c_out: usize) -> Result<Shape> {
         let c_in = x.dims().get(1).copied().unwrap_or(0);
-        let groups = self.groups.max(1);
-        let w = Shape::new([c_out, c_in / groups, self.kernel.h, self.kernel.w]);
-        let g = self.resolve(x, &w)?;
+        let g = self.resolve(x, &self.weight_shape(c_in, c_out))?;
         Ok(g.y_shape())
     }
 
@@ -439,8 +448,7 @@ pub fn conv2d_backward_data_with(
 pub fn conv2d_backward_filter(x: &Tensor, dy: &Tensor, p: &Conv2dParams) -> Result<Tensor> {
     let c_out = dy.dims().get(1).copied().unwrap_or(0);
     let c_in = x.dims().get(1).copied().unwrap_or(0);
-    let w_shape = Shape::new([c_out, c_in / p.groups.max(1), p.kernel.h, p.kernel.w]);
-    let g = p.resolve(x.shape(), &w_shape)?;
+    let g = p.resolve(x.shape(), &p.weight_shape(c_in, c_out))?;
     conv2d_backward_filter_with(
         x,
         dy,
