@@ -1,6 +1,6 @@
 //! Conv2d and Dense: weights, optional bias, optional activation after the affine map.
 
-use super::{wrong_input, Backend, Grads, Init, LayerImpl, Need, ParamSpec, Pass};
+use super::{wrong_input, Backend, Backward, Forward, Grads, Init, LayerImpl, ParamSpec, Pass};
 use crate::error::{Error, Result};
 use crate::ops::conv2d::Conv2dParams;
 use crate::ops::elementwise::Activation;
@@ -140,13 +140,8 @@ impl LayerImpl for Conv2d {
         let bias = self.use_bias.then_some(self.filters);
         weight_bias(w, bias, (self.kernel_initializer, self.bias_initializer))
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        p: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, p, pass } = c;
         match self.activation.filter(|f| f.grad_from_output()) {
             // One kernel; backward takes f' from the output.
             Some(f) => {
@@ -163,16 +158,16 @@ impl LayerImpl for Conv2d {
             }
         }
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        x: &[Shape],
-        saved: &[B::T],
-        p: &[B::T],
-        _: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward {
+            b,
+            dy,
+            x,
+            saved,
+            p,
+            need,
+            ..
+        } = c;
         let dz = match self.activation.filter(|f| f.grad_from_output()) {
             Some(f) => b.activation_backward_from_output(dy, &saved[1], f)?,
             None => deactivate(b, dy, self.activation, saved)?,
@@ -268,26 +263,20 @@ impl LayerImpl for Dense {
         let init = (self.kernel_initializer, self.bias_initializer);
         weight_bias(Shape::new([self.units, f]), bias, init)
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        p: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, p, pass } = c;
         let z = b.dense(x[0], &p[0], p.get(1))?;
         finish(b, x[0], z, self.activation, pass)
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        _: &[Shape],
-        saved: &[B::T],
-        p: &[B::T],
-        _: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward {
+            b,
+            dy,
+            saved,
+            p,
+            need,
+            ..
+        } = c;
         let dz = deactivate(b, dy, self.activation, saved)?;
         let dx = match need.inputs[0] {
             true => Some(b.dense_backward_data(&dz, &p[0])?),

@@ -1,6 +1,6 @@
 //! Merge layers for graphs: residual Add and channel Concat (inception).
 
-use super::{Backend, Grads, LayerImpl, Need, Pass};
+use super::{Backend, Backward, Forward, Grads, LayerImpl};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 
@@ -26,29 +26,16 @@ impl LayerImpl for Add {
         }
         Ok(x[0].clone())
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        _: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, .. } = c;
         let mut y = b.axpby(1.0, x[0], 1.0, x[1])?;
         for t in &x[2..] {
             y = b.axpby(1.0, &y, 1.0, t)?;
         }
         Ok((y, vec![]))
     }
-    fn backward<B: Backend>(
-        &self,
-        _: &B,
-        dy: &B::T,
-        x: &[Shape],
-        _: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { dy, x, need, .. } = c;
         let dx = (0..x.len())
             .map(|i| need.inputs[i].then(|| dy.clone()))
             .collect();
@@ -71,27 +58,16 @@ impl LayerImpl for AddRelu {
     fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
         Add.output_shape(x)
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, pass, .. } = c;
         let y = b.add_relu(x[0], x[1])?;
         let saved = pass.keep(vec![y.clone()]);
         Ok((y, saved))
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        _: &[Shape],
-        saved: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward {
+            b, dy, saved, need, ..
+        } = c;
         let dz = b.activation_backward_from_output(
             dy,
             &saved[0],
@@ -133,25 +109,12 @@ impl LayerImpl for Concat {
         let d = x[0].dims();
         Ok(Shape::new([d[0], c, d[2], d[3]]))
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        _: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, .. } = c;
         Ok((b.concat(x)?, vec![]))
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        x: &[Shape],
-        _: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { b, dy, x, need, .. } = c;
         let sizes: Vec<usize> = x.iter().map(|s| s.dims()[1]).collect();
         let parts = b.split(dy, &sizes)?;
         Ok((

@@ -85,6 +85,27 @@ impl Pass {
     }
 }
 
+/// What a layer's forward gets: the backend, its inputs, its parameters (in spec order) and
+/// how the pass runs.
+pub(crate) struct Forward<'a, B: Backend> {
+    pub(crate) b: &'a B,
+    pub(crate) x: &'a [&'a B::T],
+    pub(crate) p: &'a [B::T],
+    pub(crate) pass: Pass,
+}
+
+/// What a layer's backward gets: the backend, d loss / d output, the input shapes, what its
+/// forward saved, its parameters, the forward's pass and what to produce.
+pub(crate) struct Backward<'a, B: Backend> {
+    pub(crate) b: &'a B,
+    pub(crate) dy: &'a B::T,
+    pub(crate) x: &'a [Shape],
+    pub(crate) saved: &'a [B::T],
+    pub(crate) p: &'a [B::T],
+    pub(crate) pass: Pass,
+    pub(crate) need: &'a Need,
+}
+
 /// What a backward pass must produce.
 #[derive(Clone, Debug)]
 pub struct Need {
@@ -98,64 +119,113 @@ pub struct Need {
 /// in spec order (empty when not needed).
 pub type Grads<T> = (Vec<Option<T>>, Vec<T>);
 
-/// One layer of a model.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Layer {
-    /// 2-D convolution of `[n, c, h, w]` with an optional bias and activation (Keras's
-    /// `Conv2D`).
-    Conv2d(Conv2d),
-    /// Fully connected `[n, features]` → `[n, units]`, optional bias and activation (Keras's
-    /// `Dense`).
-    Dense(Dense),
-    /// Max pooling over windows of each channel (Keras's `MaxPooling2D`).
-    MaxPool2d(MaxPool2d),
-    /// Average pooling over windows of each channel (Keras's `AveragePooling2D`).
-    AvgPool2d(AvgPool2d),
-    /// Mean of each channel's plane, `[n, c, h, w]` → `[n, c]` (Keras's
-    /// `GlobalAveragePooling2D`).
-    GlobalAvgPool2d(GlobalAvgPool2d),
-    /// Maximum over groups of `k` neighbouring channels (maxout).
-    ChannelMaxPool(ChannelMaxPool),
-    /// Batch normalisation per channel with running statistics (PyTorch's `BatchNorm2d`).
-    BatchNorm2d(BatchNorm2d),
-    /// Local response normalisation across channels (AlexNet).
-    Lrn(Lrn),
-    /// Inverted dropout in training, the identity in inference.
-    Dropout(Dropout),
-    /// `[n, …]` → `[n, product of the rest]`, a view without a copy.
-    Flatten(Flatten),
-    /// An elementwise activation on its own (Keras's `Activation`).
-    Activation(Activation),
-    /// Elementwise sum of two or more inputs of one shape (Keras's `Add`).
-    Add(Add),
-    /// `max(a + b, 0)` of two inputs in one pass: a residual unit's sum and ReLU.
-    AddRelu(AddRelu),
-    /// Concatenation along channels of NCHW inputs (Keras's `Concatenate`, channel axis).
-    Concat(Concat),
-    /// Random image augmentation in training, the identity in inference; it has no gradient.
-    Augment(Augment),
-}
+/// The one list of layers: it generates the [`Layer`] enum, its dispatch to each layer's
+/// [`LayerImpl`] and the `From` conversions. A new layer is a file with its type and
+/// `LayerImpl`, its `mod` / `pub use` lines above, and one entry here.
+macro_rules! layers {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// One layer of a model.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Layer {
+            $($(#[$doc])* $name($name),)*
+        }
 
-macro_rules! each_layer {
-    ($self:expr, $l:ident => $e:expr) => {
-        match $self {
-            Layer::Conv2d($l) => $e,
-            Layer::Dense($l) => $e,
-            Layer::MaxPool2d($l) => $e,
-            Layer::AvgPool2d($l) => $e,
-            Layer::GlobalAvgPool2d($l) => $e,
-            Layer::ChannelMaxPool($l) => $e,
-            Layer::BatchNorm2d($l) => $e,
-            Layer::Lrn($l) => $e,
-            Layer::Dropout($l) => $e,
-            Layer::Flatten($l) => $e,
-            Layer::Activation($l) => $e,
-            Layer::Add($l) => $e,
-            Layer::AddRelu($l) => $e,
-            Layer::Concat($l) => $e,
-            Layer::Augment($l) => $e,
+        $(impl From<$name> for Layer {
+            fn from(l: $name) -> Layer {
+                Layer::$name(l)
+            }
+        })*
+
+        impl Layer {
+            /// Keras's name stem for the layer type (`conv2d`, `dense`, …): automatic node
+            /// names (`conv2d_3`) and summaries use it.
+            pub fn kind(&self) -> &'static str {
+                match self { $(Layer::$name(l) => l.kind(),)* }
+            }
+            pub(crate) fn arity(&self) -> std::ops::RangeInclusive<usize> {
+                match self { $(Layer::$name(l) => l.arity(),)* }
+            }
+            /// The output shape for inputs of shapes `x` (batch axis included). Fails when the
+            /// layer's configuration or those shapes are invalid ([`crate::Error::InvalidParam`],
+            /// [`crate::Error::ShapeMismatch`]), or past the kernels' 32-bit indexing
+            /// ([`crate::Error::TooLarge`]).
+            pub fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+                match self { $(Layer::$name(l) => l.output_shape(x),)* }
+            }
+            /// The parameters and buffers the layer owns for inputs of shapes `x`, in the order
+            /// `forward` and `backward` take them (empty for a layer without any). Meaningful
+            /// only for shapes that [`Layer::output_shape`] accepts.
+            pub fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
+                match self { $(Layer::$name(l) => l.params(x),)* }
+            }
+            /// Runs the layer on backend `b` with inputs `x` and parameters `p` (in
+            /// [`Layer::params`] order): the output and what `backward` needs from this pass
+            /// (empty unless `pass.training`).
+            pub fn forward<B: Backend>(
+                &self,
+                b: &B,
+                x: &[&B::T],
+                p: &[B::T],
+                pass: Pass,
+            ) -> Result<(B::T, Vec<B::T>)> {
+                let c = Forward { b, x, p, pass };
+                match self { $(Layer::$name(l) => l.forward(c),)* }
+            }
+            /// Gradients from `dy` (d loss / d output), the input shapes `x`, what the training
+            /// `forward` saved and the parameters `p`, for the same `pass`: those `need` asks
+            /// for (see [`Grads`]).
+            #[allow(clippy::too_many_arguments)]
+            pub fn backward<B: Backend>(
+                &self,
+                b: &B,
+                dy: &B::T,
+                x: &[Shape],
+                saved: &[B::T],
+                p: &[B::T],
+                pass: Pass,
+                need: &Need,
+            ) -> Result<Grads<B::T>> {
+                let c = Backward { b, dy, x, saved, p, pass, need };
+                match self { $(Layer::$name(l) => l.backward(c),)* }
+            }
         }
     };
+}
+
+layers! {
+    /// 2-D convolution of `[n, c, h, w]` with an optional bias and activation (Keras's
+    /// `Conv2D`).
+    Conv2d,
+    /// Fully connected `[n, features]` → `[n, units]`, optional bias and activation (Keras's
+    /// `Dense`).
+    Dense,
+    /// Max pooling over windows of each channel (Keras's `MaxPooling2D`).
+    MaxPool2d,
+    /// Average pooling over windows of each channel (Keras's `AveragePooling2D`).
+    AvgPool2d,
+    /// Mean of each channel's plane, `[n, c, h, w]` → `[n, c]` (Keras's
+    /// `GlobalAveragePooling2D`).
+    GlobalAvgPool2d,
+    /// Maximum over groups of `k` neighbouring channels (maxout).
+    ChannelMaxPool,
+    /// Batch normalisation per channel with running statistics (PyTorch's `BatchNorm2d`).
+    BatchNorm2d,
+    /// Local response normalisation across channels (AlexNet).
+    Lrn,
+    /// Inverted dropout in training, the identity in inference.
+    Dropout,
+    /// `[n, …]` → `[n, product of the rest]`, a view without a copy.
+    Flatten,
+    /// An elementwise activation on its own (Keras's `Activation`).
+    Activation,
+    /// Elementwise sum of two or more inputs of one shape (Keras's `Add`).
+    Add,
+    /// `max(a + b, 0)` of two inputs in one pass: a residual unit's sum and ReLU.
+    AddRelu,
+    /// Concatenation along channels of NCHW inputs (Keras's `Concatenate`, channel axis).
+    Concat,
+    /// Random image augmentation in training, the identity in inference; it has no gradient.
+    Augment,
 }
 
 /// What every layer provides; [`Layer`] forwards to it.
@@ -170,105 +240,10 @@ pub(crate) trait LayerImpl {
         Vec::new()
     }
     /// (output, saved for backward).
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        p: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)>;
-    /// Gradients from `dy`, the input shapes `x`, what forward saved and the parameters.
-    #[allow(clippy::too_many_arguments)]
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        x: &[Shape],
-        saved: &[B::T],
-        p: &[B::T],
-        pass: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>>;
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)>;
+    /// Gradients from `dy`, the input shapes, what forward saved and the parameters.
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>>;
 }
-
-impl Layer {
-    /// Keras's name stem for the layer type (`conv2d`, `dense`, …): automatic node names
-    /// (`conv2d_3`) and summaries use it.
-    pub fn kind(&self) -> &'static str {
-        each_layer!(self, l => l.kind())
-    }
-    pub(crate) fn arity(&self) -> std::ops::RangeInclusive<usize> {
-        each_layer!(self, l => l.arity())
-    }
-    /// The output shape for inputs of shapes `x` (batch axis included). Fails when the
-    /// layer's configuration or those shapes are invalid ([`crate::Error::InvalidParam`],
-    /// [`crate::Error::ShapeMismatch`]), or past the kernels' 32-bit indexing
-    /// ([`crate::Error::TooLarge`]).
-    pub fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
-        each_layer!(self, l => l.output_shape(x))
-    }
-    /// The parameters and buffers the layer owns for inputs of shapes `x`, in the order
-    /// `forward` and `backward` take them (empty for a layer without any). Meaningful only
-    /// for shapes that [`Layer::output_shape`] accepts.
-    pub fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
-        each_layer!(self, l => l.params(x))
-    }
-    /// Runs the layer on backend `b` with inputs `x` and parameters `p` (in
-    /// [`Layer::params`] order): the output and what `backward` needs from this pass (empty
-    /// unless `pass.training`).
-    pub fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        p: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
-        each_layer!(self, l => l.forward(b, x, p, pass))
-    }
-    /// Gradients from `dy` (d loss / d output), the input shapes `x`, what the training
-    /// `forward` saved and the parameters `p`, for the same `pass`: those `need` asks for
-    /// (see [`Grads`]).
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        x: &[Shape],
-        saved: &[B::T],
-        p: &[B::T],
-        pass: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>> {
-        each_layer!(self, l => l.backward(b, dy, x, saved, p, pass, need))
-    }
-}
-
-macro_rules! into_layer {
-    ($($t:ident),*) => {$(
-        impl From<$t> for Layer {
-            fn from(l: $t) -> Layer {
-                Layer::$t(l)
-            }
-        }
-    )*};
-}
-into_layer!(
-    Conv2d,
-    Dense,
-    MaxPool2d,
-    AvgPool2d,
-    GlobalAvgPool2d,
-    ChannelMaxPool,
-    BatchNorm2d,
-    Lrn,
-    Dropout,
-    Flatten,
-    Activation,
-    Add,
-    AddRelu,
-    Concat,
-    Augment
-);
 
 impl LayerImpl for Activation {
     fn kind(&self) -> &'static str {
@@ -277,26 +252,13 @@ impl LayerImpl for Activation {
     fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
         Ok(x[0].clone())
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, pass, .. } = c;
         let y = b.activation(x[0], *self)?;
         Ok((y, pass.keep(vec![x[0].clone()])))
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        _: &[Shape],
-        saved: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        _: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { b, dy, saved, .. } = c;
         Ok((
             vec![Some(b.activation_backward(dy, &saved[0], *self)?)],
             vec![],

@@ -1,6 +1,6 @@
 //! Normalisation layers: BatchNorm2d (PyTorch's names, eps and momentum) and LRN.
 
-use super::{wrong_input, Backend, Grads, Init, LayerImpl, Need, ParamSpec, Pass};
+use super::{wrong_input, Backend, Backward, Forward, Grads, Init, LayerImpl, ParamSpec};
 use crate::error::Result;
 use crate::ops::lrn::LrnParams;
 use crate::ops::norm::BatchNormParams;
@@ -49,13 +49,8 @@ impl LayerImpl for BatchNorm2d {
             ParamSpec::buffer("running_var", [c], Init::Ones),
         ]
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        p: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, p, pass } = c;
         let (gb, running) = ([&p[0], &p[1]], [&p[2], &p[3]]);
         if pass.training && !pass.frozen {
             let [y, mean, var] = b.batch_norm_train(x[0], gb, running, &self.0)?;
@@ -69,16 +64,16 @@ impl LayerImpl for BatchNorm2d {
             Ok((y, saved))
         }
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        _: &[Shape],
-        saved: &[B::T],
-        p: &[B::T],
-        pass: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward {
+            b,
+            dy,
+            saved,
+            p,
+            pass,
+            need,
+            ..
+        } = c;
         let training = !pass.frozen;
         let [dx, dg, db] = b.batch_norm_backward(
             dy,
@@ -107,26 +102,13 @@ impl LayerImpl for Lrn {
             _ => Err(wrong_input("Lrn", "rank 4 [n, c, h, w]", &x[0])),
         }
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, pass, .. } = c;
         let y = b.lrn(x[0], &self.0)?;
         Ok((y, pass.keep(vec![x[0].clone()])))
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        _: &[Shape],
-        saved: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        _: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { b, dy, saved, .. } = c;
         Ok((vec![Some(b.lrn_backward(dy, &saved[0], &self.0)?)], vec![]))
     }
 }

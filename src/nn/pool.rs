@@ -1,6 +1,6 @@
 //! Pooling layers: max, average, global average (to `[n, c]`, as Keras) and channel-wise max.
 
-use super::{wrong_input, Backend, BackendTensor, Grads, LayerImpl, Need, Pass};
+use super::{wrong_input, Backend, BackendTensor, Backward, Forward, Grads, LayerImpl, Pass};
 use crate::error::{Error, Result};
 use crate::ops::pool::Pool2dParams;
 use crate::shape::{Padding, Shape, HW};
@@ -35,25 +35,14 @@ macro_rules! pool_layer {
             fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
                 self.0.resolve(&x[0]).map(|g| g.y_shape())
             }
-            fn forward<B: Backend>(
-                &self,
-                b: &B,
-                x: &[&B::T],
-                _: &[B::T],
-                pass: Pass,
-            ) -> Result<(B::T, Vec<B::T>)> {
+            fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+                let Forward { b, x, pass, .. } = c;
                 self.run(b, x[0], pass)
             }
-            fn backward<B: Backend>(
-                &self,
-                b: &B,
-                dy: &B::T,
-                x: &[Shape],
-                saved: &[B::T],
-                _: &[B::T],
-                _: Pass,
-                _: &Need,
-            ) -> Result<Grads<B::T>> {
+            fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+                let Backward {
+                    b, dy, x, saved, ..
+                } = c;
                 Ok((vec![Some(self.grad(b, dy, &x[0], saved)?)], vec![]))
             }
         }
@@ -101,27 +90,14 @@ impl LayerImpl for GlobalAvgPool2d {
             _ => Err(wrong_input("GlobalAvgPool2d", "rank 4 [n, c, h, w]", &x[0])),
         }
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        _: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, .. } = c;
         let y = b.global_avg_pool(x[0])?;
         let s = self.output_shape(&[x[0].shape().clone()])?;
         Ok((b.reshape(&y, s)?, vec![]))
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        x: &[Shape],
-        _: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        _: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { b, dy, x, .. } = c;
         let d = x[0].dims();
         let dy4 = b.reshape(dy, Shape::new([d[0], d[1], 1, 1]))?;
         Ok((vec![Some(b.global_avg_pool_backward(&dy4, &x[0])?)], vec![]))
@@ -150,26 +126,15 @@ impl LayerImpl for ChannelMaxPool {
         }
         Ok(Shape::new([n, c / self.0, h, w]))
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, pass, .. } = c;
         let (y, idx) = b.channel_max_pool(x[0], self.0)?;
         Ok((y, pass.keep(vec![idx])))
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        x: &[Shape],
-        saved: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        _: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward {
+            b, dy, x, saved, ..
+        } = c;
         Ok((
             vec![Some(
                 b.channel_max_pool_backward(dy, &saved[0], &x[0], self.0)?,

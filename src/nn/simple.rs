@@ -1,6 +1,6 @@
 //! Dropout, Flatten and the training-time augmentation layer.
 
-use super::{Backend, BackendTensor, Grads, LayerImpl, Need, Pass};
+use super::{Backend, BackendTensor, Backward, Forward, Grads, LayerImpl};
 use crate::error::{Error, Result};
 use crate::ops::augment::AugmentParams;
 use crate::shape::Shape;
@@ -32,28 +32,15 @@ impl LayerImpl for Dropout {
         }
         Ok(x[0].clone())
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, pass, .. } = c;
         match pass.training && self.0 > 0.0 {
             true => Ok((b.dropout(x[0], self.0, pass.seed, pass.step)?, vec![])),
             false => Ok((x[0].clone(), vec![])),
         }
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        _: &[Shape],
-        _: &[B::T],
-        _: &[B::T],
-        pass: Pass,
-        _: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { b, dy, pass, .. } = c;
         match self.0 > 0.0 {
             true => Ok((
                 vec![Some(b.dropout_backward(dy, self.0, pass.seed, pass.step)?)],
@@ -76,28 +63,15 @@ impl LayerImpl for Flatten {
         let d = x[0].dims();
         Ok(Shape::new([d[0], d[1..].iter().product()]))
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        _: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, .. } = c;
         Ok((
             b.reshape(x[0], self.output_shape(&[x[0].shape().clone()])?)?,
             vec![],
         ))
     }
-    fn backward<B: Backend>(
-        &self,
-        b: &B,
-        dy: &B::T,
-        x: &[Shape],
-        _: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        _: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { b, dy, x, .. } = c;
         Ok((vec![Some(b.reshape(dy, x[0].clone())?)], vec![]))
     }
 }
@@ -130,28 +104,15 @@ impl LayerImpl for Augment {
             _ => Err(super::wrong_input("Augment", "rank 4 [n, c, h, w]", &x[0])),
         }
     }
-    fn forward<B: Backend>(
-        &self,
-        b: &B,
-        x: &[&B::T],
-        _: &[B::T],
-        pass: Pass,
-    ) -> Result<(B::T, Vec<B::T>)> {
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, pass, .. } = c;
         match pass.training {
             true => Ok((b.augment(x[0], &self.0, pass.seed, pass.step)?, vec![])),
             false => Ok((x[0].clone(), vec![])),
         }
     }
-    fn backward<B: Backend>(
-        &self,
-        _: &B,
-        _: &B::T,
-        _: &[Shape],
-        _: &[B::T],
-        _: &[B::T],
-        _: Pass,
-        need: &Need,
-    ) -> Result<Grads<B::T>> {
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { need, .. } = c;
         if need.inputs[0] {
             return Err(Error::Model(
                 "Augment has no gradient: put it before every trainable layer".into(),
