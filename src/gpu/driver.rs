@@ -15,6 +15,11 @@ pub enum Quirk {
     /// same machine (22.3.6 against 25.0.7; BENCH.md): a warning; `tools/install-lavapipe.sh`
     /// installs 25.
     SlowMesa,
+    /// wgpu's GL backend shares one GL context between threads and panics ("Could not lock
+    /// adapter context") when a thread waits more than a second for it, which a long shader
+    /// compile on llvmpipe can make happen (gfx-rs/wgpu#5299): a warning; on GL use a `Gpu`
+    /// from one thread at a time.
+    GlContextLock,
 }
 
 impl Quirk {
@@ -32,6 +37,10 @@ impl fmt::Display for Quirk {
             }
             Quirk::SlowMesa => {
                 "Mesa before 25: training 1.5-5x slower than on Mesa 25; upgrade (tools/install-lavapipe.sh)"
+            }
+            Quirk::GlContextLock => {
+                "wgpu's GL backend panics when a thread waits over 1 s for its context \
+                 (gfx-rs/wgpu#5299): use this Gpu from one thread at a time"
             }
         })
     }
@@ -67,6 +76,9 @@ impl Driver {
             if major < 25 {
                 quirks.extend([Quirk::LoopLimit, Quirk::SlowMesa]);
             }
+        }
+        if info.backend == wgpu::Backend::Gl {
+            quirks.push(Quirk::GlContextLock);
         }
         Driver { name, mesa, quirks }
     }
@@ -148,6 +160,16 @@ mod tests {
             cpu,
         ));
         assert_eq!(gl22.quirks, lvp22.quirks);
+        let through_gl = Driver::of(&wgpu::AdapterInfo {
+            backend: wgpu::Backend::Gl,
+            ..info(
+                "llvmpipe (LLVM 15.0.6, 256 bits)",
+                "",
+                "4.5 (Core Profile) Mesa 25.0.7",
+                cpu,
+            )
+        });
+        assert_eq!(through_gl.quirks, vec![Quirk::GlContextLock]);
         let lvp25 = Driver::of(&info("llvmpipe", "llvmpipe", "Mesa 25.0.7", cpu));
         assert!(lvp25.quirks.is_empty());
         let gpu = Driver::of(&info(
@@ -158,5 +180,6 @@ mod tests {
         ));
         assert_eq!((gpu.mesa, gpu.quirks.len()), (None, 0));
         assert!(Quirk::LoopLimit.applied() && !Quirk::SlowMesa.applied());
+        assert!(!Quirk::GlContextLock.applied());
     }
 }
