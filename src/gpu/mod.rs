@@ -31,11 +31,11 @@ use crate::error::{Error, Result};
 /// WGSL `struct Params`, with `FIELDS` (name, byte offset) so the naga test can compare the two
 /// layouts.
 macro_rules! uniform_block {
-    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
         $(#[$m])*
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, Debug, Default, PartialEq)]
-        pub struct $name { $($(#[$fm])* pub $f: $t,)* }
+        $vis struct $name { $($(#[$fm])* pub $f: $t,)* }
         impl $crate::gpu::UniformBlock for $name {
             const FIELDS: &'static [(&'static str, usize)] =
                 &[$((stringify!($f), std::mem::offset_of!($name, $f)),)*];

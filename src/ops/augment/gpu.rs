@@ -10,7 +10,7 @@ use crate::tensor::Tensor;
 
 uniform_block! {
 /// Mirror of `struct Params` in augment.wgsl.
-pub struct AugmentUniforms {
+pub(crate) struct AugmentUniforms {
     /// Batch size.
     pub n: u32,
     /// Channels per image.

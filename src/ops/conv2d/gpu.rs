@@ -17,7 +17,7 @@ pub use backward_filter::{filter_splits, FilterSplits};
 
 uniform_block! {
 /// Mirror of the WGSL `struct Params` shared by every conv2d shader (same names, same order).
-pub struct Conv2dUniforms {
+pub(crate) struct Conv2dUniforms {
     /// Batch size.
     pub n: u32,
     /// Input channels.

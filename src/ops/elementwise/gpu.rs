@@ -8,7 +8,7 @@ use crate::tensor::Tensor;
 
 uniform_block! {
 /// Mirror of `struct Params` in elementwise.wgsl.
-pub struct EwUniforms {
+pub(crate) struct EwUniforms {
     /// Elements to process, one invocation each.
     pub len: u32,
     /// The entry point's variant: the activation code (0 ReLU, 1 LeakyReLU, 2 ELU, 3 tanh,

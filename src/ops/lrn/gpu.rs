@@ -8,7 +8,7 @@ use crate::tensor::Tensor;
 
 uniform_block! {
 /// Mirror of `struct Params` in lrn.wgsl.
-pub struct LrnUniforms {
+pub(crate) struct LrnUniforms {
     /// Batch size.
     pub n: u32,
     /// Channels.

@@ -12,7 +12,7 @@ use crate::tensor::Tensor;
 
 uniform_block! {
 /// Mirror of `struct Params` in matmul.wgsl.
-pub struct MatmulUniforms {
+pub(crate) struct MatmulUniforms {
     /// Rows of C (after the host's swap to Cᵀ = Bᵀ·Aᵀ, when it makes one).
     pub m: u32,
     /// Columns of C.

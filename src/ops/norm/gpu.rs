@@ -10,7 +10,7 @@ use crate::tensor::Tensor;
 
 uniform_block! {
 /// Mirror of `struct Params` in norm.wgsl.
-pub struct NormUniforms {
+pub(crate) struct NormUniforms {
     /// Batch size (1 for `fold_conv`).
     pub n: u32,
     /// Channels.

@@ -9,7 +9,7 @@ use crate::tensor::Tensor;
 
 uniform_block! {
 /// Mirror of `struct Params` in optim.wgsl.
-pub struct OptimUniforms {
+pub(crate) struct OptimUniforms {
     /// Parameters to update, one invocation each.
     pub len: u32,
     /// Bits: 1 first step (SGD's momentum buffer starts at `d`), 2 Nesterov, 4 decoupled

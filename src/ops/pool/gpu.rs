@@ -10,7 +10,7 @@ use crate::tensor::Tensor;
 
 uniform_block! {
 /// Mirror of `struct Params` in pool.wgsl.
-pub struct PoolUniforms {
+pub(crate) struct PoolUniforms {
     /// Batch size.
     pub n: u32,
     /// Channels of the input.

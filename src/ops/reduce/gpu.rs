@@ -9,7 +9,7 @@ use crate::tensor::Tensor;
 
 uniform_block! {
 /// Mirror of `struct Params` in common/reduce_params.wgsl.
-pub struct ReduceUniforms {
+pub(crate) struct ReduceUniforms {
     /// Rows of the row-major `[rows, cols]` view of the per-row entries.
     pub rows: u32,
     /// Values per row (classes, for softmax, cross-entropy and top-k).

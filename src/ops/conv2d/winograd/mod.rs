@@ -30,7 +30,7 @@ pub(super) const WG: u32 = 64;
 
 uniform_block! {
 /// Mirror of `struct Params` in conv2d_winograd.wgsl.
-pub struct WinogradUniforms {
+pub(crate) struct WinogradUniforms {
     /// Batch size.
     pub n: u32,
     /// Input channels `I` of the convolution run (dY's channels for the input gradient).
