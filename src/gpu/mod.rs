@@ -177,15 +177,24 @@ impl Gpu {
     /// This device's `T`, made by `init` when first asked for: per-device state that an op
     /// owns (the conv autotuner's choices) without the device layer knowing the op.
     pub(crate) fn extension<T: Any + Send + Sync>(&self, init: impl FnOnce(&Gpu) -> T) -> Arc<T> {
-        // A panic elsewhere cannot leave the map half-written: recover it from a poisoned lock.
-        let mut slots = self.0.extensions.lock().unwrap_or_else(|e| e.into_inner());
         let id = TypeId::of::<T>();
-        if let Some(t) = slots.get(&id).and_then(|s| s.clone().downcast::<T>().ok()) {
+        // A panic elsewhere cannot leave the map half-written: recover it from a poisoned lock.
+        let slots = || self.0.extensions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = slots()
+            .get(&id)
+            .and_then(|v| v.clone().downcast::<T>().ok())
+        {
             return t;
         }
-        let t = Arc::new(init(self));
-        slots.insert(id, t.clone());
-        t
+        // `init` runs unlocked (it may read files or ask for another extension); if two threads
+        // raced, the first one stored wins and both get it.
+        let made: Arc<dyn Any + Send + Sync> = Arc::new(init(self));
+        let mut s = slots();
+        let stored = s.entry(id).or_insert(made).clone();
+        drop(s);
+        stored
+            .downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("slot of T's TypeId holds a T"))
     }
 
     /// A storage buffer of `size` bytes that kernels read and write and copies reach (every
