@@ -11,30 +11,45 @@
 //           mirror x when flipped; bilinear taps outside the image read 0 (zero padding).
 //
 // Bindings: 0 Params; 1 src [n, c, h, w]; 2 means [n, c] (channel means of src; read only
-// when contrast > 0); 3 dst [n, c, h, w]. Overrides: WG. Grid x·y (folded) = ceil(len / WG).
+// when contrast > 0); 3 dst [n, c, h, w]; 4 TrainingStep (the plan's per-step buffer).
+// Overrides: WG. Grid x·y (folded) = ceil(len / WG).
+
+// #include common/step.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The training step, from the plan's per-step buffer (Rust mirror: gpu::per_step::TrainingStep):
+// with a seed it keys dropout masks and augmentation draws, and a replayed plan rewrites it
+// before each step, so no kernel's own uniforms change between steps.
+struct TrainingStep {
+    step: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+// #end common/step.wgsl
 
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
     len: u32, flip: u32, max_shift: u32, seed: u32,
-    step: u32, max_angle: f32, contrast: f32, _pad: u32,
+    max_angle: f32, contrast: f32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> means: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<uniform> training: TrainingStep;
 
 override WG: u32 = 64u;
 
+// #include common/hash.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// PCG hash (O'Neill), one 32-bit state step: the counter-based random numbers of dropout
+// and augmentation (the CPU references hash the same way).
 fn pcg(v: u32) -> u32 {
     let s = v * 747796405u + 2891336453u;
     let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
     return (w >> 22u) ^ w;
 }
+// #end common/hash.wgsl
 
 // Uniform in [0, 1) with 24 bits, exact in f32.
 fn draw(img: u32, k: u32) -> f32 {
-    let h = pcg(pcg(pcg(p.seed ^ pcg(p.step)) ^ img) ^ k);
+    let h = pcg(pcg(pcg(p.seed ^ pcg(training.step)) ^ img) ^ k);
     return f32(h >> 8u) * (1.0 / 16777216.0);
 }
 

@@ -10,8 +10,6 @@
 // binary               dst = alpha·a + beta·b (op 0), alpha·a (op 1: b unread), or
 //                      max(alpha·a + beta·b, 0) (op 2: a residual unit's add + ReLU; NaN stays)
 // bias_add             dst = a + b[(i / inner) mod channels]   (inner = h·w for NCHW, 1 for NF)
-// dropout              dst = a · keep(i) / (1 − rate); keep(i) = hash(seed, step, i) ≥ threshold,
-//                      so the backward pass recomputes the mask instead of storing it
 // copy_channels        concat / split along channels of NCHW tensors:
 //                      op 0: dst[n, offset + c, :] = a[n, c, :]   (a has `channels`, dst `channels_b`)
 //                      op 1: dst[n, c, :] = a[n, offset + c, :]   (dst has `channels`, a `channels_b`)
@@ -27,7 +25,7 @@
 struct Params {
     len: u32, op: u32, alpha: f32, beta: f32,
     inner: u32, channels: u32, channels_b: u32, offset: u32,
-    seed: u32, step: u32, threshold: u32, activate: u32,
+    activate: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -142,22 +140,6 @@ fn bias_add(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
     let i = linear(wid, nwg, lid, WG);
     if (i < p.len) {
         dst[i] = a[i] + b[(i / p.inner) % p.channels];
-    }
-}
-
-// PCG hash (O'Neill), one 32-bit state step.
-fn pcg(v: u32) -> u32 {
-    let s = v * 747796405u + 2891336453u;
-    let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-    return (w >> 22u) ^ w;
-}
-
-@compute @workgroup_size(WG)
-fn dropout(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(wid, nwg, lid, WG);
-    if (i < p.len) {
-        let keep = pcg(i ^ pcg(p.seed ^ pcg(p.step))) >= p.threshold;
-        dst[i] = select(0.0, a[i] * p.alpha, keep);
     }
 }
 

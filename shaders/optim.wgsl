@@ -1,6 +1,8 @@
 // Optimiser updates, one fused pass over a flat parameter buffer (one invocation per element),
 // following torch.optim step for step. Scalars that depend only on the step count (bias
-// corrections, NAdam's momentum schedule) are computed on the host in f64 and passed in.
+// corrections, NAdam's momentum schedule) are computed on the host in f64 and passed in, with
+// the learning rate, through the plan's per-step buffer (`Step`), so a replayed plan changes
+// only that slot between steps.
 //
 // sgd      d = g + wd·p; buf = first ? d : momentum·buf + (1 − dampening)·d;
 //          p −= lr · (nesterov ? d + momentum·buf : buf)        (momentum = 0: p −= lr·d)
@@ -14,18 +16,23 @@
 //          else p −= lr · g / avg
 //
 // Bindings: 0 Params; 1 grad; 2 param; 3 s1 (momentum buffer / m / square average);
-//           4 s2 (v / centered gradient average); 5 s3 (RMSprop momentum buffer).
+//           4 s2 (v / centered gradient average); 5 s3 (RMSprop momentum buffer); 6 Step.
+// Loop passes per invocation: 0.
 // Overrides: WG. Grid x·y (folded) = ceil(len / WG).
 
 struct Params {
-    len: u32, flags: u32, lr: f32, wd: f32,
-    momentum: f32, dampening: f32, beta1: f32, beta2: f32,
-    eps: f32, bc1: f32, bc2: f32, alpha: f32,
-    c_grad: f32, c_avg: f32, _pad0: u32, _pad1: u32,
+    len: u32, flags: u32, wd: f32, momentum: f32,
+    dampening: f32, beta1: f32, beta2: f32, eps: f32,
+    alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+// The values of this step: first = 1 on the first (SGD's momentum buffer starts at d).
+struct Step {
+    lr: f32, bc1: f32, bc2: f32, c_grad: f32,
+    c_avg: f32, first: u32, _pad0: u32, _pad1: u32,
 }
 
 // flags bits
-const FIRST: u32 = 1u;
 const NESTEROV: u32 = 2u;
 const DECOUPLED: u32 = 4u;
 const CENTERED: u32 = 8u;
@@ -36,6 +43,7 @@ const CENTERED: u32 = 8u;
 @group(0) @binding(3) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(4) var<storage, read_write> s2: array<f32>;
 @group(0) @binding(5) var<storage, read_write> s3: array<f32>;
+@group(0) @binding(6) var<uniform> t: Step;
 
 override WG: u32 = 64u;
 
@@ -51,16 +59,16 @@ fn sgd(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: ve
     }
     let d = grad[i] + p.wd * param[i];
     if (p.momentum == 0.0) {
-        param[i] -= p.lr * d;
+        param[i] -= t.lr * d;
         return;
     }
     var buf = d;
-    if ((p.flags & FIRST) == 0u) {
+    if (t.first == 0u) {
         buf = p.momentum * s1[i] + (1.0 - p.dampening) * d;
     }
     s1[i] = buf;
     let step = select(buf, d + p.momentum * buf, (p.flags & NESTEROV) != 0u);
-    param[i] -= p.lr * step;
+    param[i] -= t.lr * step;
 }
 
 @compute @workgroup_size(WG)
@@ -72,7 +80,7 @@ fn adam(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     var w = param[i];
     var g = grad[i];
     if ((p.flags & DECOUPLED) != 0u) {
-        w *= 1.0 - p.lr * p.wd;
+        w *= 1.0 - t.lr * p.wd;
     } else {
         g += p.wd * w;
     }
@@ -80,7 +88,7 @@ fn adam(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let v = p.beta2 * s2[i] + (1.0 - p.beta2) * g * g;
     s1[i] = m;
     s2[i] = v;
-    param[i] = w - (p.lr / p.bc1) * m / (sqrt(v) / sqrt(p.bc2) + p.eps);
+    param[i] = w - (t.lr / t.bc1) * m / (sqrt(v) / sqrt(t.bc2) + p.eps);
 }
 
 @compute @workgroup_size(WG)
@@ -95,8 +103,8 @@ fn nadam(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
     let v = p.beta2 * s2[i] + (1.0 - p.beta2) * g * g;
     s1[i] = m;
     s2[i] = v;
-    let denom = sqrt(v / p.bc2) + p.eps;
-    param[i] = w - p.c_grad * g / denom - p.c_avg * m / denom;
+    let denom = sqrt(v / t.bc2) + p.eps;
+    param[i] = w - t.c_grad * g / denom - t.c_avg * m / denom;
 }
 
 @compute @workgroup_size(WG)
@@ -120,8 +128,8 @@ fn rmsprop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     if (p.momentum > 0.0) {
         let buf = p.momentum * s3[i] + g / avg;
         s3[i] = buf;
-        param[i] = w - p.lr * buf;
+        param[i] = w - t.lr * buf;
     } else {
-        param[i] = w - p.lr * g / avg;
+        param[i] = w - t.lr * g / avg;
     }
 }

@@ -107,9 +107,9 @@ fn every_entry_point_is_declared_and_dispatched() {
 fn uniform_blocks_and_bindings_match_rust() {
     for &shader in SHADERS {
         let (module, _) = parse(shader);
-        let (fields, size) = (shader.uniform.fields, shader.uniform.size);
+        let per_step_at = shader.storage_read_only.len() as u32 + 1;
         let mut storage = Vec::new();
-        let mut uniform_seen = false;
+        let (mut uniform_seen, mut per_step_seen) = (false, false);
         for (_, var) in module.global_variables.iter() {
             let Some(binding) = &var.binding else {
                 continue;
@@ -121,21 +121,32 @@ fn uniform_blocks_and_bindings_match_rust() {
             );
             match var.space {
                 AddressSpace::Uniform => {
-                    assert_eq!(
-                        binding.binding, 0,
-                        "{}: the uniform block is binding 0",
-                        shader.name
-                    );
-                    let TypeInner::Struct { members, span } = &module.types[var.ty].inner else {
-                        panic!("{}: uniform is not a struct", shader.name);
+                    // Binding 0 is `Params`; the per-step block follows the storage buffers.
+                    let (layout, what) = match binding.binding {
+                        0 => (shader.uniform, "uniform"),
+                        b if b == per_step_at && shader.per_step.is_some() => {
+                            (shader.per_step.unwrap(), "per-step block")
+                        }
+                        b => panic!("{}: a uniform at binding {b}", shader.name),
                     };
-                    assert_eq!(*span as usize, size, "{}: uniform size", shader.name);
+                    let TypeInner::Struct { members, span } = &module.types[var.ty].inner else {
+                        panic!("{}: {what} is not a struct", shader.name);
+                    };
+                    assert_eq!(*span as usize, layout.size, "{}: {what} size", shader.name);
                     let wgsl: Vec<(&str, usize)> = members
                         .iter()
                         .map(|m| (m.name.as_deref().unwrap_or(""), m.offset as usize))
                         .collect();
-                    assert_eq!(wgsl, fields.to_vec(), "{}: uniform fields", shader.name);
-                    uniform_seen = true;
+                    assert_eq!(
+                        wgsl,
+                        layout.fields.to_vec(),
+                        "{}: {what} fields",
+                        shader.name
+                    );
+                    match binding.binding {
+                        0 => uniform_seen = true,
+                        _ => per_step_seen = true,
+                    }
                 }
                 AddressSpace::Storage { access } => {
                     storage.push((binding.binding, !access.contains(StorageAccess::STORE)));
@@ -144,6 +155,12 @@ fn uniform_blocks_and_bindings_match_rust() {
             }
         }
         assert!(uniform_seen, "{}: no uniform block", shader.name);
+        assert_eq!(
+            per_step_seen,
+            shader.per_step.is_some(),
+            "{}: the per-step block at binding {per_step_at}",
+            shader.name
+        );
         storage.sort_unstable();
         let expected: Vec<(u32, bool)> = shader
             .storage_read_only
@@ -350,7 +367,12 @@ fn every_entry_point_is_named_by_a_call_site() {
                 continue;
             };
             let name = rest.split('"').nth(1).unwrap();
-            defs.push((family.clone(), ident.trim().to_string(), name.to_string()));
+            let ident = ident.trim().to_string();
+            assert!(
+                !defs.iter().any(|(f, i, _)| f == family && *i == ident),
+                "two shaders named {ident} in ops::{family}: call sites could not tell them apart"
+            );
+            defs.push((family.clone(), ident, name.to_string()));
         }
     }
     assert_eq!(

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 
 use super::pack::{pack, Lifetime};
+use super::per_step::{PerStepBuffer, PerStepState, StepSlot};
 use super::pipelines::Pipeline;
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -25,7 +26,6 @@ pub(crate) enum Step {
     Dispatch {
         pipeline: Arc<Pipeline>,
         bind: wgpu::BindGroup,
-        uniforms: wgpu::Buffer,
         groups: [u32; 3],
         shader: &'static str,
         entry: &'static str,
@@ -96,6 +96,7 @@ pub(crate) struct Capture {
     thread: ThreadId,
     pub(crate) steps: Vec<Step>,
     alloc: Alloc,
+    pub(crate) per_step: PerStepState,
 }
 
 enum Alloc {
@@ -123,6 +124,7 @@ pub struct Program {
     steps: Vec<Step>,
     pool_bytes: u64,
     dispatches: u64,
+    per_step: Option<PerStepBuffer>,
 }
 
 impl Program {
@@ -160,23 +162,11 @@ impl Program {
         self.pool_bytes
     }
 
-    /// Rewrites bytes `offset..` of dispatch step `i`'s uniforms (effective from the next
-    /// submit on: queue writes land before it).
-    pub(crate) fn set_uniforms(&self, i: usize, offset: u64, bytes: &[u8]) -> Result<()> {
-        match self.steps.get(i) {
-            Some(Step::Dispatch { uniforms, .. })
-                if offset + bytes.len() as u64 <= uniforms.size() =>
-            {
-                self.gpu.queue().write_buffer(uniforms, offset, bytes);
-                Ok(())
-            }
-            _ => Err(Error::Wgpu {
-                op: "plan".into(),
-                message: format!(
-                    "step {i} is not a dispatch with uniform bytes {offset}..{}",
-                    offset + bytes.len() as u64
-                ),
-            }),
+    /// Writes the per-step values of the next replays (see `per_step`): effective from the
+    /// next submit on, as queue writes land before it.
+    pub(crate) fn write_per_step(&self, values: &[(StepSlot, &[u8])]) {
+        if let Some(b) = &self.per_step {
+            b.write(&self.gpu, values);
         }
     }
 }
@@ -192,7 +182,7 @@ impl Gpu {
             lifetimes: Vec::new(),
             stand_ins: Vec::new(),
         };
-        let (_, first) = self.capture_pass(record, &mut f)?;
+        let (_, first) = self.capture_pass(record, PerStepState::default(), &mut f)?;
         let Alloc::Record { lifetimes, .. } = first.alloc else {
             return Err(capture_lost());
         };
@@ -210,7 +200,8 @@ impl Gpu {
             next: 0,
             diverged: false,
         };
-        let (out, cap) = self.capture_pass(assigned, &mut f)?;
+        let per_step = PerStepState::for_second_pass(self, &first.per_step);
+        let (out, cap) = self.capture_pass(assigned, per_step, &mut f)?;
         let Alloc::Assigned { shared, .. } = cap.alloc else {
             return Err(capture_lost());
         };
@@ -226,6 +217,7 @@ impl Gpu {
                 steps: cap.steps,
                 pool_bytes: shared.iter().map(|b| b.size()).sum(),
                 dispatches,
+                per_step: cap.per_step.into_buffer(self),
             },
         ))
     }
@@ -233,6 +225,7 @@ impl Gpu {
     fn capture_pass<T>(
         &self,
         alloc: Alloc,
+        per_step: PerStepState,
         f: &mut impl FnMut() -> Result<T>,
     ) -> Result<(T, Capture)> {
         let thread = std::thread::current().id();
@@ -248,6 +241,7 @@ impl Gpu {
                 thread,
                 steps: Vec::new(),
                 alloc,
+                per_step,
             });
         }
         // Removes this thread's capture however `f` ends, a panic included: otherwise every
@@ -284,13 +278,6 @@ impl Gpu {
             }
             None => Ok(false),
         }
-    }
-
-    /// The index the next captured step will get, or `None` when this thread is not capturing.
-    pub(crate) fn capture_len(&self) -> Result<Option<usize>> {
-        let mut at = None;
-        self.capturing(|c| at = Some(c.steps.len()))?;
-        Ok(at)
     }
 
     /// The buffer for the next allocation of `size` bytes while this thread captures (see the

@@ -10,6 +10,7 @@ pub(crate) mod disk_cache;
 pub mod driver;
 pub mod loops;
 mod pack;
+pub(crate) mod per_step;
 mod pipelines;
 mod recorder;
 pub mod shaders;

@@ -154,7 +154,8 @@ impl Gpu {
                 checks,
             )
         };
-        // Binding 0 is the uniform block; 1.. are storage buffers in the shader's order.
+        // Binding 0 is the uniform block; 1.. are storage buffers in the shader's order, then
+        // the per-step block if the shader has one.
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -171,6 +172,18 @@ impl Gpu {
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Storage { read_only },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        if shader.per_step.is_some() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: shader.storage_read_only.len() as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },

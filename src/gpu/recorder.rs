@@ -5,6 +5,7 @@ use bytemuck::Pod;
 use std::sync::Arc;
 
 use super::capture::{record, Step};
+use super::per_step::PerStepBinding;
 use super::pipelines::PipelineKey;
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -81,12 +82,14 @@ impl Gpu {
     /// Records one dispatch of `key` into the pending encoder.
     ///
     /// `blocks` workgroups along the kernel's folded linear axis and `z` along its second
-    /// axis; `uniforms` goes to binding 0, `buffers` to bindings 1.. in order.
+    /// axis; `uniforms` goes to binding 0, `buffers` to bindings 1.. in order, and `per_step`
+    /// (a kernel with per-step values, `ShaderDef::per_step`) to the binding after them.
     pub(crate) fn dispatch<U: Pod>(
         &self,
         key: &PipelineKey,
         uniforms: &U,
         buffers: &[Binding<'_>],
+        per_step: Option<&PerStepBinding>,
         blocks: u32,
         z: u32,
     ) -> Result<()> {
@@ -116,6 +119,12 @@ impl Gpu {
                 ),
             });
         }
+        if per_step.is_some() != key.shader.per_step.is_some() {
+            return Err(Error::Wgpu {
+                op: format!("{}::{}", key.shader.name, key.entry),
+                message: "per-step values bound to a kernel that has none, or missing".into(),
+            });
+        }
         let align = u64::from(self.0.limits.min_storage_buffer_offset_alignment);
         if let Some(b) = buffers
             .iter()
@@ -132,12 +141,7 @@ impl Gpu {
         let pipe = self.pipeline(key)?;
         let device = &self.0.device;
         let bytes = bytemuck::bytes_of(uniforms);
-        let ubuf = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("uniforms"),
-            size: bytes.len() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let ubuf = self.uniform_buffer(bytes.len() as u64);
         // A fresh buffer per dispatch: queue writes land before the next submit, so a shared
         // buffer would leave every dispatch of the encoder with the last uniforms.
         self.0.queue.write_buffer(&ubuf, 0, bytes);
@@ -156,6 +160,16 @@ impl Gpu {
                 }),
             });
         }
+        if let Some(s) = per_step {
+            entries.push(wgpu::BindGroupEntry {
+                binding: buffers.len() as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &s.buffer,
+                    offset: s.offset,
+                    size: std::num::NonZeroU64::new(s.size),
+                }),
+            });
+        }
         let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(key.entry),
             layout: &pipe.layout,
@@ -164,7 +178,6 @@ impl Gpu {
         let step = Step::Dispatch {
             pipeline: pipe,
             bind,
-            uniforms: ubuf,
             groups,
             shader: key.shader.name,
             entry: key.entry,
@@ -192,13 +205,26 @@ impl Gpu {
         blocks: u32,
         z: u32,
     ) -> Result<()> {
+        self.dispatch_tensors_per_step(key, uniforms, tensors, None, blocks, z)
+    }
+
+    /// [`Gpu::dispatch_tensors`] for a kernel with per-step values.
+    pub(crate) fn dispatch_tensors_per_step<U: Pod, T: BufferRange>(
+        &self,
+        key: &PipelineKey,
+        uniforms: &U,
+        tensors: &[Option<&T>],
+        per_step: Option<&PerStepBinding>,
+        blocks: u32,
+        z: u32,
+    ) -> Result<()> {
         let stand_ins = self.stand_ins(tensors.len())?;
         let bufs: Vec<Binding<'_>> = tensors
             .iter()
             .zip(&stand_ins)
             .map(|(t, spare)| t.map_or(Binding::whole(spare), |t| t.binding()))
             .collect();
-        self.dispatch(key, uniforms, &bufs, blocks, z)
+        self.dispatch(key, uniforms, &bufs, per_step, blocks, z)
     }
 
     /// The first `n` stand-in buffers, made on first use.

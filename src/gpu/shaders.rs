@@ -21,6 +21,9 @@ pub struct ShaderDef {
     pub storage_read_only: &'static [bool],
     /// The Rust mirror of the module's `Params`.
     pub uniform: UniformLayout,
+    /// The Rust mirror of the per-step block the module reads at the binding after its
+    /// storage buffers (`gpu::per_step`), if it has one.
+    pub per_step: Option<UniformLayout>,
     /// Whether the module needs the device feature SUBGROUP.
     pub needs_subgroups: bool,
 }

@@ -5,8 +5,9 @@
 
 use super::Graph;
 use crate::error::{Error, Result};
+use crate::gpu::per_step::StepSlot;
 use crate::gpu::Gpu;
-use crate::ops::optim::gpu::OptimUniforms;
+use crate::ops::optim::gpu::OptimStep;
 use crate::ops::optim::{Optimizer, OptimizerState};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -230,25 +231,30 @@ impl BankOptimizers {
             .sum()
     }
 
-    /// Records each bank's update while a plan is captured and returns their capture steps.
-    /// The counters do not move: every replay patches the uniforms with the real step.
-    pub fn capture(&mut self, gpu: &Gpu, store: &ParamStore) -> Result<Vec<usize>> {
-        let mut at = Vec::new();
-        for (b, s) in &mut self.states {
+    /// Records each bank's update while a plan is captured, bank `k`'s values of the step in
+    /// per-step slot `optimizer(k)`, and returns those slots. The counters do not move: every
+    /// replay writes the slots with the real step ([`BankOptimizers::advance`]).
+    pub fn capture(&mut self, store: &ParamStore) -> Result<Vec<StepSlot>> {
+        let mut slots = Vec::new();
+        for (k, (b, s)) in self.states.iter_mut().enumerate() {
             let Some((params, grads)) = &store.banks[*b].updated else {
                 continue;
             };
             let saved = (s.step, s.mu_product);
-            let r = s.step(params, grads);
+            let r = s.step_in_slot(params, grads, StepSlot::optimizer(k));
             (s.step, s.mu_product) = saved;
             r?;
-            at.extend(gpu.capture_len()?.map(|n| n - 1));
+            slots.push(StepSlot::optimizer(k));
         }
-        Ok(at)
+        Ok(slots)
     }
 
-    /// The uniforms of every bank's next step, advancing the counters.
-    pub fn advance(&mut self) -> Result<Vec<OptimUniforms>> {
-        self.states.iter_mut().map(|(_, s)| s.advance()).collect()
+    /// Every bank's values of its next step, in their per-step slots; advances the counters.
+    pub fn advance(&mut self) -> Result<Vec<(StepSlot, OptimStep)>> {
+        self.states
+            .iter_mut()
+            .enumerate()
+            .map(|(k, (_, s))| Ok((StepSlot::optimizer(k), s.advance()?)))
+            .collect()
     }
 }

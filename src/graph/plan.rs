@@ -2,18 +2,20 @@
 //!
 //! [`Plan`]: one pass of the graph captured for a batch size and a mode (parameters live in
 //! the flat buffers of [`ParamStore`](super::params::ParamStore)) — the
-//! dispatches, bind groups and uniform buffers are made once; a step writes the batch, patches
-//! the few uniforms that change (optimiser step and learning rate, dropout step), records the
-//! program into one encoder and submits once. Loss and accuracy accumulate on the GPU and are
+//! dispatches, bind groups and uniform buffers are made once; a step writes the batch and the
+//! plan's per-step values (`gpu::per_step`: the training step for dropout and augmentation,
+//! each optimiser bank's learning rate and bias corrections), records the program into one
+//! encoder and submits once. Loss and accuracy accumulate on the GPU and are
 //! read back only when asked.
 
 use super::params::{BankOptimizers, ParamStore};
 use super::run::{run, RunMode};
 use super::Graph;
 use crate::error::{Error, Result};
+use crate::gpu::per_step::{StepSlot, TrainingStep};
 use crate::gpu::timing::{KernelTime, Timer};
 use crate::gpu::{Gpu, Program};
-use crate::nn::backend::{GpuBackend, StepField};
+use crate::nn::backend::GpuBackend;
 use crate::nn::loss::Head;
 use crate::nn::Backend;
 use crate::shape::Shape;
@@ -30,9 +32,8 @@ pub(crate) struct Plan {
     pub outputs: Vec<Tensor>,
     loss_acc: Tensor,
     hits_acc: Tensor,
-    dynamics: Vec<StepField>,
-    /// The capture step of each bank's optimiser dispatch.
-    optim_step: Vec<usize>,
+    /// The per-step slots of the optimiser banks the plan updates (none: inference).
+    optim_slots: Vec<StepSlot>,
 }
 
 /// What [`Plan::compile`] needs to know.
@@ -97,9 +98,9 @@ impl Plan {
             ));
         }
         let mut optimizer = optimizer;
-        let mut optim_step = Vec::new();
-        let ((outputs, dynamics), program) = gpu.capture(|| {
-            let b = GpuBackend::new(gpu);
+        let mut optim_slots = Vec::new();
+        let (outputs, program) = gpu.capture(|| {
+            let b = GpuBackend;
             let mode = RunMode {
                 training,
                 keep_outputs: !training,
@@ -112,7 +113,7 @@ impl Plan {
                         gpu.copy(d, 0, view, 0, d.numel())?;
                     }
                 }
-                optim_step = opt.capture(gpu, store)?;
+                optim_slots = opt.capture(store)?;
             }
             for (acc, v) in [(&loss_acc, &out.loss), (&hits_acc, &out.hits)] {
                 if let Some(v) = v {
@@ -123,7 +124,7 @@ impl Plan {
             if let (Some(watch), Some(loss), true) = (spec.watch, &out.loss, training) {
                 crate::ops::elementwise::track_nonfinite(loss, watch)?;
             }
-            Ok((out.outputs, b.dynamics.into_inner()))
+            Ok(out.outputs)
         })?;
         Ok(Plan {
             training,
@@ -134,12 +135,11 @@ impl Plan {
             outputs,
             loss_acc,
             hits_acc,
-            dynamics,
-            optim_step,
+            optim_slots,
         })
     }
 
-    /// Runs one step: uploads the batch, patches per-step uniforms, records, submits once.
+    /// Runs one step: uploads the batch and the per-step values, records, submits once.
     pub fn step(
         &self,
         x: &[&[f32]],
@@ -171,7 +171,7 @@ impl Plan {
         timer.read(gpu)
     }
 
-    /// Uploads the batch and patches the per-step uniforms.
+    /// Uploads the batch and writes the per-step values.
     fn prepare(
         &self,
         x: &[&[f32]],
@@ -213,15 +213,14 @@ impl Plan {
             gpu.queue()
                 .write_buffer(t.buffer(), t.offset(), bytemuck::cast_slice(data));
         }
-        for d in &self.dynamics {
-            self.program
-                .set_uniforms(d.at, d.offset, &step.to_le_bytes())?;
-        }
-        if let Some(opt) = optimizer.filter(|_| !self.optim_step.is_empty()) {
-            for (&i, u) in self.optim_step.iter().zip(opt.advance()?) {
-                self.program.set_uniforms(i, 0, bytemuck::bytes_of(&u))?;
-            }
-        }
+        let training_step = TrainingStep::new(step);
+        let mut values = vec![(StepSlot::TRAINING_STEP, bytemuck::bytes_of(&training_step))];
+        let banks = match optimizer.filter(|_| !self.optim_slots.is_empty()) {
+            Some(opt) => opt.advance()?,
+            None => Vec::new(),
+        };
+        values.extend(banks.iter().map(|(slot, v)| (*slot, bytemuck::bytes_of(v))));
+        self.program.write_per_step(&values);
         Ok(())
     }
 

@@ -2,13 +2,10 @@
 //! ([`GpuBackend`]) and the f64 reference ([`crate::nn::reference::CpuBackend`]). Training on
 //! either runs the same layer and autodiff code, which is what lets the CPU prove the GPU.
 
-use std::cell::RefCell;
-
 use crate::error::Result;
-use crate::ops::augment::gpu::AugmentUniforms;
+use crate::ops;
 use crate::ops::augment::AugmentParams;
 use crate::ops::conv2d::Conv2dParams;
-use crate::ops::elementwise::gpu::EwUniforms;
 use crate::ops::elementwise::Activation;
 use crate::ops::lrn::LrnParams;
 use crate::ops::norm::BatchNormParams;
@@ -16,7 +13,6 @@ use crate::ops::pool::Pool2dParams;
 use crate::ops::reduce::PointwiseLoss;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-use crate::{ops, Gpu};
 
 /// A backend's tensor: cheap to clone (shared storage), with a shape.
 pub trait BackendTensor: Clone {
@@ -196,43 +192,10 @@ pub trait Backend {
     fn hits(&self, logits: &Self::T, targets: &Self::T) -> Result<Self::T>;
 }
 
-/// A dispatch whose uniforms a compiled plan rewrites every step: the `u32` at byte
-/// `offset` of the uniforms of capture step `at` is the training step (dropout masks and
-/// augmentation draws follow it).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct StepField {
-    pub at: usize,
-    pub offset: u64,
-}
-
-/// The GPU kernels. While a plan is being captured it notes the dispatches whose uniforms
-/// change per step.
-pub struct GpuBackend {
-    gpu: Gpu,
-    pub(crate) dynamics: RefCell<Vec<StepField>>,
-}
-
-impl GpuBackend {
-    /// Runs the layers' ops as kernels on `gpu`, recorded into its pending encoder.
-    pub fn new(gpu: &Gpu) -> GpuBackend {
-        GpuBackend {
-            gpu: gpu.clone(),
-            dynamics: RefCell::new(Vec::new()),
-        }
-    }
-
-    /// Notes that the next dispatch (the last one `f` records) carries the step at `offset`.
-    fn with_step<T>(&self, offset: usize, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let out = f()?;
-        if let Some(next) = self.gpu.capture_len()? {
-            self.dynamics.borrow_mut().push(StepField {
-                at: next - 1,
-                offset: offset as u64,
-            });
-        }
-        Ok(out)
-    }
-}
+/// The GPU kernels: ops recorded into the device's pending encoder, or into the plan being
+/// captured on this thread.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GpuBackend;
 
 impl Backend for GpuBackend {
     type T = Tensor;
@@ -390,18 +353,13 @@ impl Backend for GpuBackend {
         ops::elementwise::activation_backward_from_output(dy, y, f)
     }
     fn dropout(&self, x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
-        let at = std::mem::offset_of!(EwUniforms, step);
-        self.with_step(at, || ops::elementwise::dropout(x, rate, seed, step))
+        ops::elementwise::dropout(x, rate, seed, step)
     }
     fn dropout_backward(&self, dy: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
-        let at = std::mem::offset_of!(EwUniforms, step);
-        self.with_step(at, || {
-            ops::elementwise::dropout_backward(dy, rate, seed, step)
-        })
+        ops::elementwise::dropout_backward(dy, rate, seed, step)
     }
     fn augment(&self, x: &Tensor, p: &AugmentParams, seed: u32, step: u32) -> Result<Tensor> {
-        let at = std::mem::offset_of!(AugmentUniforms, step);
-        self.with_step(at, || ops::augment::augment(x, p, seed, step))
+        ops::augment::augment(x, p, seed, step)
     }
     fn lrn(&self, x: &Tensor, p: &LrnParams) -> Result<Tensor> {
         ops::lrn::lrn(x, p)

@@ -26,6 +26,7 @@ pub static SHADERS: &[Shader] = &[
     &conv2d::shaders::WINOGRAD,
     &pool::gpu::SHADER,
     &elementwise::gpu::SHADER,
+    &elementwise::dropout::DROPOUT,
     &matmul::gpu::SHADER,
     &reduce::gpu::SHADER,
     &reduce::gpu::SUBGROUP_SHADER,
@@ -42,6 +43,7 @@ pub fn all_pipelines() -> Vec<PipelineKey> {
     let mut keys = conv2d::shaders::pipelines();
     keys.extend(pool::gpu::pipelines());
     keys.extend(elementwise::gpu::pipelines());
+    keys.extend(elementwise::dropout::pipelines());
     keys.extend(matmul::gpu::pipelines());
     keys.extend(reduce::gpu::pipelines());
     keys.extend(optim::gpu::pipelines());

@@ -2,6 +2,7 @@
 
 use super::AugmentParams;
 use crate::error::{Error, Result};
+use crate::gpu::per_step::{StepSlot, TrainingStep};
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::ops::reduce::{self, ReduceOp};
@@ -25,28 +26,29 @@ pub(crate) struct AugmentUniforms {
     pub flip: u32,
     /// Largest translation each way, in pixels.
     pub max_shift: u32,
-    /// Seed of the draws, hashed with `step` and the image index.
+    /// Seed of the draws, hashed with the training step and the image index.
     pub seed: u32,
-    /// Training step, so that each step draws afresh.
-    pub step: u32,
     /// Largest rotation either way, in radians.
     pub max_angle: f32,
     /// Contrast factors are drawn from `[1 − contrast, 1 + contrast]`; 0 leaves `means` unread.
     pub contrast: f32,
     /// Pads the block to a multiple of 16 bytes; unused.
-    pub _pad: u32,
+    pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
+    pub _pad1: u32,
 }
 }
 
 const WG: u32 = 64;
 
-/// `shaders/augment.wgsl`: src, means, dst.
+/// `shaders/augment.wgsl`: src, means, dst, then the training step.
 pub static SHADER: ShaderDef = ShaderDef {
     name: "augment",
     source: include_str!("../../../shaders/augment.wgsl"),
     entry_points: &["forward"],
     storage_read_only: &[true, true, false],
     uniform: UniformLayout::of::<AugmentUniforms>(),
+    per_step: Some(UniformLayout::of::<TrainingStep>()),
     needs_subgroups: false,
 };
 
@@ -93,15 +95,19 @@ pub(crate) fn forward(
         flip: u32::from(p.flip),
         max_shift: u32_of(p.max_shift),
         seed,
-        step,
         max_angle: p.max_angle,
         contrast: p.contrast,
-        _pad: 0,
+        ..AugmentUniforms::default()
     };
-    x.gpu().dispatch_tensors(
+    let step = TrainingStep::new(step);
+    let per_step = x
+        .gpu()
+        .per_step(StepSlot::TRAINING_STEP, bytemuck::bytes_of(&step))?;
+    x.gpu().dispatch_tensors_per_step(
         &key(),
         &u,
         &[Some(x), means.as_ref(), Some(&out)],
+        Some(&per_step),
         len.div_ceil(WG),
         1,
     )?;

@@ -14,6 +14,7 @@ pub static FORWARD: ShaderDef = ShaderDef {
     entry_points: &["forward", "forward_tiled"],
     storage_read_only: &[true, true, true, false],
     uniform: UniformLayout::of::<Conv2dUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 
@@ -24,6 +25,7 @@ pub static BACKWARD_DATA: ShaderDef = ShaderDef {
     entry_points: &["backward_data"],
     storage_read_only: &[true, true, false],
     uniform: UniformLayout::of::<Conv2dUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 
@@ -34,6 +36,7 @@ pub static BACKWARD_FILTER: ShaderDef = ShaderDef {
     entry_points: &["backward_filter"],
     storage_read_only: &[true, true, false],
     uniform: UniformLayout::of::<Conv2dUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 
@@ -44,6 +47,7 @@ pub static DEPTHWISE: ShaderDef = ShaderDef {
     entry_points: &["forward", "backward_data", "backward_filter"],
     storage_read_only: &[true, true, true, false],
     uniform: UniformLayout::of::<Conv2dUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 
@@ -54,6 +58,7 @@ pub static REDUCE: ShaderDef = ShaderDef {
     entry_points: &["sum_splits", "backward_bias"],
     storage_read_only: &[true, false],
     uniform: UniformLayout::of::<Conv2dUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 
@@ -70,6 +75,7 @@ pub static WINOGRAD: ShaderDef = ShaderDef {
     ],
     storage_read_only: &[true, true, false],
     uniform: UniformLayout::of::<WinogradUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 

@@ -1,6 +1,6 @@
 //! GPU side of the elementwise ops (`shaders/elementwise.wgsl`).
 
-use super::{cpu, Activation};
+use super::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
@@ -15,7 +15,7 @@ pub(crate) struct EwUniforms {
     /// 4 sigmoid), `binary`'s form (0 `alpha·a + beta·b`, 1 `alpha·a`, 2 `max(a + b, 0)`), or
     /// `copy_channels`' direction (0 into the wide tensor, 1 out of it).
     pub op: u32,
-    /// LeakyReLU's or ELU's alpha, `binary`'s factor of `a`, or dropout's `1 / (1 − rate)`.
+    /// LeakyReLU's or ELU's alpha, or `binary`'s factor of `a`.
     pub alpha: f32,
     /// `binary`'s factor of `b`.
     pub beta: f32,
@@ -27,14 +27,14 @@ pub(crate) struct EwUniforms {
     pub channels_b: u32,
     /// The narrow tensor's first channel within the wide one (`copy_channels`).
     pub offset: u32,
-    /// Dropout seed, hashed with `step` and the element index.
-    pub seed: u32,
-    /// Training step, so that each step draws a fresh dropout mask.
-    pub step: u32,
-    /// Dropout keeps an element whose hash is at least this (`rate · 2³²`).
-    pub threshold: u32,
     /// `accumulate`: 1 applies the activation `op` to the sum.
     pub activate: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
+    pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
+    pub _pad1: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
+    pub _pad2: u32,
 }
 }
 
@@ -50,13 +50,13 @@ pub static SHADER: ShaderDef = ShaderDef {
         "activation_backward_output",
         "binary",
         "bias_add",
-        "dropout",
         "copy_channels",
         "accumulate",
         "track_nonfinite",
     ],
     storage_read_only: &[true, true, false],
     uniform: UniformLayout::of::<EwUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 
@@ -177,20 +177,6 @@ pub(crate) fn bias_add(x: &Tensor, b: &Tensor, channels: usize) -> Result<Tensor
         ..EwUniforms::default()
     };
     run(entry_point!(SHADER, "bias_add"), u, x, Some(b), &out)?;
-    Ok(out)
-}
-
-pub(crate) fn dropout(x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
-    let out = Tensor::uninit(x.gpu(), x.shape().clone())?;
-    let u = EwUniforms {
-        len: len_u32(x)?,
-        alpha: 1.0 / (1.0 - rate),
-        seed,
-        step,
-        threshold: cpu::dropout_threshold(rate),
-        ..EwUniforms::default()
-    };
-    run(entry_point!(SHADER, "dropout"), u, x, None, &out)?;
     Ok(out)
 }
 

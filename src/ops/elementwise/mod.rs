@@ -3,6 +3,7 @@
 //! [`Tensor::reshape`](crate::Tensor::reshape), a free view.
 
 pub mod cpu;
+pub mod dropout;
 pub mod gpu;
 
 use crate::error::{Error, Result};
@@ -136,12 +137,12 @@ pub fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `1 / (1 − rate)`. The mask is a hash of `(seed, step, index)`, so the same arguments give the
 /// same mask, and [`dropout_backward`] recomputes it instead of storing it.
 pub fn dropout(x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
-    gpu::dropout(x, check_rate(rate)?, seed, step)
+    dropout::dropout(x, check_rate(rate)?, seed, step)
 }
 
 /// Gradient of [`dropout`] with the same `rate`, `seed` and `step`: the same mask applied to `dy`.
 pub fn dropout_backward(dy: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
-    gpu::dropout(dy, check_rate(rate)?, seed, step)
+    dropout::dropout(dy, check_rate(rate)?, seed, step)
 }
 
 fn check_rate(rate: f32) -> Result<f32> {

@@ -37,6 +37,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     entry_points: &["forward", "backward_terms", "backward_data"],
     storage_read_only: &[true, true, true, false],
     uniform: UniformLayout::of::<LrnUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 

@@ -120,6 +120,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     entry_points: &["matmul", "matmul_tiled", "accumulate"],
     storage_read_only: &[true, true, true, false],
     uniform: UniformLayout::of::<MatmulUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 

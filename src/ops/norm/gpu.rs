@@ -60,6 +60,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     ],
     storage_read_only: &[true, true, true, true, true, false, false],
     uniform: UniformLayout::of::<NormUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 

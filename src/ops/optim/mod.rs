@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod gpu;
 
 use crate::error::{Error, Result};
+use crate::gpu::per_step::StepSlot;
 use crate::gpu::Gpu;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -277,6 +278,18 @@ impl OptimizerState {
 
     /// Updates `param` in place from `grad` (both `len` elements, any shape).
     pub fn step(&mut self, param: &Tensor, grad: &Tensor) -> Result<()> {
+        self.step_in_slot(param, grad, StepSlot::optimizer(0))
+    }
+
+    /// [`OptimizerState::step`] with this step's values in per-step slot `slot`: a plan that
+    /// captures several banks gives each its own, and rewrites them with
+    /// [`OptimizerState::advance`].
+    pub(crate) fn step_in_slot(
+        &mut self,
+        param: &Tensor,
+        grad: &Tensor,
+        slot: StepSlot,
+    ) -> Result<()> {
         crate::ops::same_device(OP, &[param, grad, &self.s1])?;
         let len = self.s1.numel();
         if self.s2.numel() != len || self.s3.numel() != len {
@@ -309,18 +322,18 @@ impl OptimizerState {
             });
         }
         let scalars = cpu::step_scalars(&self.optimizer, self.step + 1, self.mu_product);
-        gpu::step(self, param, grad, &scalars)?;
+        gpu::step(self, param, grad, &scalars, slot)?;
         self.step += 1;
         self.mu_product = scalars.mu_product;
         Ok(())
     }
 
-    /// The uniforms of the next step (for a plan that replays the captured dispatch), and
-    /// the step counters advanced as `step` would.
-    pub(crate) fn advance(&mut self) -> Result<gpu::OptimUniforms> {
+    /// The per-step values of the next step (for a plan that replays the captured dispatch),
+    /// and the step counters advanced as `step` would.
+    pub(crate) fn advance(&mut self) -> Result<gpu::OptimStep> {
         self.optimizer.validate()?;
         let scalars = cpu::step_scalars(&self.optimizer, self.step + 1, self.mu_product);
-        let (_, u) = gpu::uniforms(self, self.s1.numel(), &scalars)?;
+        let (_, _, u) = gpu::uniforms(self, self.s1.numel(), &scalars)?;
         self.step += 1;
         self.mu_product = scalars.mu_product;
         Ok(u)

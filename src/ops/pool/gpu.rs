@@ -90,6 +90,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     ],
     storage_read_only: &[true, true, false, false],
     uniform: UniformLayout::of::<PoolUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 

@@ -61,6 +61,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     ],
     storage_read_only: &[true, true, false, false],
     uniform: UniformLayout::of::<ReduceUniforms>(),
+    per_step: None,
     needs_subgroups: false,
 };
 
@@ -71,6 +72,7 @@ pub static SUBGROUP_SHADER: ShaderDef = ShaderDef {
     entry_points: &["sum_all_subgroup"],
     storage_read_only: &[true, true, false, false],
     uniform: UniformLayout::of::<ReduceUniforms>(),
+    per_step: None,
     needs_subgroups: true,
 };
 
