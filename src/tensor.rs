@@ -308,7 +308,7 @@ mod tests {
     fn zeros_in_a_plan_are_zeros_at_every_replay() {
         let gpu = crate::testing::gpu();
         let sevens = Tensor::from_slice(&gpu, [64], &[7.0; 64]).unwrap();
-        let (out, program) = gpu
+        let (out, plan) = gpu
             .capture(|| {
                 // The tenant: a pooled output written with 7s, dead before `zeros` allocates.
                 let tenant = activation(&sevens, Activation::Relu)?;
@@ -321,7 +321,7 @@ mod tests {
             })
             .unwrap();
         for _ in 0..2 {
-            program.record().unwrap();
+            plan.record().unwrap();
             assert_eq!(out.to_vec().unwrap(), vec![0.0; 64]);
         }
     }

@@ -1,15 +1,16 @@
 //! Capture: ops run once while the `Gpu` records their dispatches (pipeline, bind group,
-//! uniform buffer, grid) instead of encoding them, and the result is a [`Program`] that a
-//! compiled plan replays every step with no allocation and no bind-group creation.
+//! uniform buffer, grid) instead of encoding them, and the result is a [`Plan`]: what a
+//! compiled model replays every step with no allocation and no bind-group creation (to
+//! capture is how a plan is made; `graph::plan::GraphPlan` is one with its batch buffers).
 //!
-//! Buffers are planned in two passes over the same code. The first pass hands every
-//! pooled allocation (`Tensor::uninit`, `Tensor::zeros`) a stand-in and records its lifetime: an allocation is live until no `Tensor`
-//! refers to it (the capture holds the only `Arc`), so liveness is Rust ownership — a value
-//! dropped after its last consumer was captured is dead. The lifetimes are then packed into
-//! shared buffers greedily by size (largest first, each into the smallest shared buffer with no
-//! overlapping tenant: `pack.rs`), and the second pass, which makes the
-//! real program, gets those buffers. Replays run in capture order, so a shared buffer is never
-//! read after a later tenant overwrote it.
+//! Buffers are planned in two passes over the same code. The first pass hands every pooled
+//! allocation (`Tensor::uninit`, `Tensor::zeros`) a stand-in and records its lifetime: an
+//! allocation is live until no `Tensor` refers to it (the capture holds the only `Arc`), so
+//! liveness is Rust ownership — a value dropped after its last consumer was captured is dead.
+//! The lifetimes are then packed into shared buffers greedily by size (largest first, each into
+//! the smallest shared buffer with no overlapping tenant: `pack.rs`), and the second pass,
+//! which makes the real plan, gets those buffers. Replays run in capture order, so a shared
+//! buffer is never read after a later tenant overwrote it.
 
 use std::sync::Arc;
 use std::thread::ThreadId;
@@ -119,7 +120,7 @@ enum Alloc {
 }
 
 /// A captured sequence of dispatches and copies, replayed into the pending encoder each step.
-pub struct Program {
+pub struct Plan {
     gpu: Gpu,
     steps: Vec<Step>,
     pool_bytes: u64,
@@ -127,7 +128,7 @@ pub struct Program {
     per_step: Option<PerStepBuffer>,
 }
 
-impl Program {
+impl Plan {
     /// Records every step into the pending encoder (one submit later carries them all).
     pub(crate) fn record(&self) -> Result<()> {
         let mut pending = self.gpu.lock_pending()?;
@@ -174,8 +175,8 @@ impl Program {
 impl Gpu {
     /// Runs `f` twice with this thread's dispatches and copies captured instead of recorded:
     /// once to learn the allocations' lifetimes, once with the planned shared buffers. Its
-    /// result and program are the second run's. Work pending from before is submitted first.
-    pub(crate) fn capture<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<(T, Program)> {
+    /// result and plan are the second run's. Work pending from before is submitted first.
+    pub(crate) fn capture<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<(T, Plan)> {
         self.flush()?;
         let record = Alloc::Record {
             live: Vec::new(),
@@ -212,7 +213,7 @@ impl Gpu {
             .count() as u64;
         Ok((
             out,
-            Program {
+            Plan {
                 gpu: self.clone(),
                 steps: cap.steps,
                 pool_bytes: shared.iter().map(|b| b.size()).sum(),

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use capture::Program;
+pub use capture::Plan;
 pub use pipelines::{Overrides, PipelineKey};
 pub use recorder::{Binding, BufferRange};
 pub use shaders::{Shader, ShaderDef, UniformLayout};

@@ -56,14 +56,14 @@ pub(crate) struct PerStepBinding {
 }
 
 /// A capture's per-step buffer: the first pass counts the slots its ops bind, the second binds
-/// them in one buffer of that many slots (which the program keeps).
+/// them in one buffer of that many slots (which the plan keeps).
 #[derive(Default)]
 pub(crate) struct PerStepState {
     slots: usize,
     buffer: Option<wgpu::Buffer>,
 }
 
-/// The per-step buffer of a captured program.
+/// The per-step buffer of a captured plan.
 pub(crate) struct PerStepBuffer {
     buffer: wgpu::Buffer,
     slots: usize,
@@ -148,7 +148,7 @@ impl PerStepState {
         }
     }
 
-    /// What the program keeps.
+    /// What the plan keeps.
     pub(crate) fn into_buffer(self, gpu: &Gpu) -> Option<PerStepBuffer> {
         self.buffer.map(|buffer| PerStepBuffer {
             buffer,
@@ -160,7 +160,7 @@ impl PerStepState {
 
 impl PerStepBuffer {
     /// Writes `values` into their slots (effective from the next submit); slots no kernel of
-    /// the program binds are left out.
+    /// the plan binds are left out.
     pub(crate) fn write(&self, gpu: &Gpu, values: &[(StepSlot, &[u8])]) {
         for (slot, v) in values.iter().filter(|(s, _)| s.0 < self.slots) {
             gpu.0

@@ -1,9 +1,9 @@
-//! Per-dispatch device times of a captured [`Program`], from timestamp queries: the profile
+//! Per-dispatch device times of a captured [`Plan`], from timestamp queries: the profile
 //! that says which kernel a step spends its time in. Each dispatch gets a compute pass of its
 //! own with a timestamp at its start and end, so a profiled step is slightly slower than a
 //! plain one; the times are the device's.
 
-use super::capture::{Program, Step};
+use super::capture::{Plan, Step};
 use super::Gpu;
 use crate::error::{Error, Result};
 
@@ -44,15 +44,15 @@ pub(crate) struct Timer {
 }
 
 impl Timer {
-    pub(crate) fn new(program: &Program) -> Result<Timer> {
-        let gpu = program.gpu();
+    pub(crate) fn new(plan: &Plan) -> Result<Timer> {
+        let gpu = plan.gpu();
         if !gpu.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Err(Error::Wgpu {
                 op: "profile".into(),
                 message: format!("{} has no timestamp queries", gpu.describe()),
             });
         }
-        let labels: Vec<String> = program
+        let labels: Vec<String> = plan
             .steps()
             .iter()
             .filter_map(|s| match s {
@@ -170,9 +170,9 @@ impl Timer {
     }
 }
 
-impl Program {
+impl Plan {
     /// Records every step into the pending encoder with per-dispatch timestamps into `timer`
-    /// (made for this program by [`Timer::new`]); read them after the submit.
+    /// (made for this plan by [`Timer::new`]); read them after the submit.
     pub(crate) fn record_timed(&self, timer: &Timer) -> Result<()> {
         let mut pending = self.gpu().lock_pending()?;
         timer.record(pending.encoder(self.gpu().device()), self.steps());

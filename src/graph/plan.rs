@@ -1,12 +1,12 @@
 //! Compiled execution on the GPU.
 //!
-//! [`Plan`]: one pass of the graph captured for a batch size and a mode (parameters live in
-//! the flat buffers of [`ParamStore`](super::params::ParamStore)) — the
+//! [`GraphPlan`]: one pass of the graph captured for a batch size and a mode as a
+//! [`gpu::Plan`](crate::gpu::Plan), with the batch buffers it reads and the metrics it sums
+//! (parameters live in the flat buffers of [`ParamStore`](super::params::ParamStore)). The
 //! dispatches, bind groups and uniform buffers are made once; a step writes the batch and the
 //! plan's per-step values (`gpu::per_step`: the training step for dropout and augmentation,
-//! each optimiser bank's learning rate and bias corrections), records the program into one
-//! encoder and submits once. Loss and accuracy accumulate on the GPU and are
-//! read back only when asked.
+//! each optimiser bank's learning rate and bias corrections), records the plan into one encoder
+//! and submits once. Loss and accuracy accumulate on the GPU and are read back only when asked.
 
 use super::params::{BankOptimizers, ParamStore};
 use super::run::{run, RunMode};
@@ -14,18 +14,18 @@ use super::Graph;
 use crate::error::{Error, Result};
 use crate::gpu::per_step::{StepSlot, TrainingStep};
 use crate::gpu::timing::{KernelTime, Timer};
-use crate::gpu::{Gpu, Program};
+use crate::gpu::{Gpu, Plan};
 use crate::nn::backend::GpuBackend;
 use crate::nn::loss::Head;
 use crate::nn::Backend;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
-/// One captured pass of a graph at a fixed batch size.
-pub(crate) struct Plan {
+/// One captured pass of a graph at a fixed batch size, with its batch buffers.
+pub(crate) struct GraphPlan {
     pub training: bool,
     pub batch: usize,
-    program: Program,
+    plan: Plan,
     inputs: Vec<Tensor>,
     targets: Vec<Tensor>,
     /// The graph's outputs after a replay (inference plans).
@@ -36,8 +36,8 @@ pub(crate) struct Plan {
     optim_slots: Vec<StepSlot>,
 }
 
-/// What [`Plan::compile`] needs to know.
-pub(crate) struct PlanSpec<'a> {
+/// What [`GraphPlan::compile`] needs to know.
+pub(crate) struct GraphPlanSpec<'a> {
     pub graph: &'a Graph,
     pub heads: &'a [Head],
     pub batch: usize,
@@ -47,13 +47,13 @@ pub(crate) struct PlanSpec<'a> {
     pub watch: Option<&'a Tensor>,
 }
 
-impl Plan {
+impl GraphPlan {
     pub fn compile(
         gpu: &Gpu,
-        spec: &PlanSpec<'_>,
+        spec: &GraphPlanSpec<'_>,
         store: &ParamStore,
         optimizer: Option<&mut BankOptimizers>,
-    ) -> Result<Plan> {
+    ) -> Result<GraphPlan> {
         let g = spec.graph;
         let n = spec.batch;
         if n == 0 {
@@ -99,7 +99,7 @@ impl Plan {
         }
         let mut optimizer = optimizer;
         let mut optim_slots = Vec::new();
-        let (outputs, program) = gpu.capture(|| {
+        let (outputs, plan) = gpu.capture(|| {
             let b = GpuBackend;
             let mode = RunMode {
                 training,
@@ -126,10 +126,10 @@ impl Plan {
             }
             Ok(out.outputs)
         })?;
-        Ok(Plan {
+        Ok(GraphPlan {
             training,
             batch: n,
-            program,
+            plan,
             inputs,
             targets,
             outputs,
@@ -148,11 +148,11 @@ impl Plan {
         optimizer: Option<&mut BankOptimizers>,
     ) -> Result<wgpu::SubmissionIndex> {
         self.prepare(x, targets, step, optimizer)?;
-        self.program.record()?;
+        self.plan.record()?;
         self.loss_acc.gpu().submit(None)
     }
 
-    /// [`Plan::step`] with a timestamp around every dispatch: waits for the step and returns
+    /// [`GraphPlan::step`] with a timestamp around every dispatch: waits for the step and returns
     /// each dispatch's device time, in order.
     pub fn profile_step(
         &self,
@@ -161,11 +161,11 @@ impl Plan {
         step: u32,
         optimizer: Option<&mut BankOptimizers>,
     ) -> Result<Vec<KernelTime>> {
-        // The timer first: if the adapter cannot time this program, nothing has moved yet
+        // The timer first: if the adapter cannot time this plan, nothing has moved yet
         // (prepare advances the optimiser's step).
-        let timer = Timer::new(&self.program)?;
+        let timer = Timer::new(&self.plan)?;
         self.prepare(x, targets, step, optimizer)?;
-        self.program.record_timed(&timer)?;
+        self.plan.record_timed(&timer)?;
         let gpu = self.loss_acc.gpu();
         gpu.wait(gpu.submit(None)?)?;
         timer.read(gpu)
@@ -220,7 +220,7 @@ impl Plan {
             None => Vec::new(),
         };
         values.extend(banks.iter().map(|(slot, v)| (*slot, bytemuck::bytes_of(v))));
-        self.program.write_per_step(&values);
+        self.plan.write_per_step(&values);
         Ok(())
     }
 
@@ -236,7 +236,7 @@ impl Plan {
 
     /// Dispatches per step.
     pub fn dispatches(&self) -> u64 {
-        self.program.dispatches()
+        self.plan.dispatches()
     }
 
     /// Bytes of activations and temporaries (the plan's buffer pool) plus its batch buffers.
@@ -247,6 +247,6 @@ impl Plan {
             .chain(&self.targets)
             .map(|t| t.numel() as u64 * 4)
             .sum();
-        self.program.pool_bytes() + io
+        self.plan.pool_bytes() + io
     }
 }

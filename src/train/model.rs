@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::timing::KernelTime;
 use crate::gpu::Gpu;
 use crate::graph::params::{BankOptimizers, ParamStore};
-use crate::graph::plan::{Plan, PlanSpec};
+use crate::graph::plan::{GraphPlan, GraphPlanSpec};
 use crate::graph::{Graph, Memory, Summary};
 use crate::nn::loss::{Head, Loss};
 use crate::nn::Layer;
@@ -29,7 +29,7 @@ pub struct Model {
     pub(crate) optimizer: Option<BankOptimizers>,
     pub(super) base_lr: f32,
     pub(super) schedule: Schedule,
-    pub(super) plans: Vec<Plan>,
+    pub(super) plans: Vec<GraphPlan>,
     /// Training steps taken (schedules and dropout masks follow it).
     pub(crate) step: u64,
     pub(super) in_flight: VecDeque<wgpu::SubmissionIndex>,
@@ -185,14 +185,14 @@ impl Model {
             return Ok(i);
         }
         self.tune(training, batch)?;
-        let spec = PlanSpec {
+        let spec = GraphPlanSpec {
             graph: &self.graph,
             heads: &self.heads,
             batch,
             training,
             watch: Some(&self.watch),
         };
-        let plan = Plan::compile(&self.gpu, &spec, &self.store, self.optimizer.as_mut())?;
+        let plan = GraphPlan::compile(&self.gpu, &spec, &self.store, self.optimizer.as_mut())?;
         self.plans.push(plan);
         Ok(self.plans.len() - 1)
     }
