@@ -297,7 +297,7 @@ fn inference_folds_batch_norm_into_the_conv_exactly() {
     let r = ReferenceTrainer::new(g.clone(), &heads, Optimizer::sgd(0.1)).unwrap();
     let folded = r.predict(&x).unwrap().remove(0);
     // The same layers one by one through the reference backend.
-    use wgcnn::nn::Backend;
+    use wgcnn::nn::backend::*;
     let cpu = CpuBackend;
     let t = |k: usize| {
         HostTensor::from_f32(g.params()[k].spec.shape.clone(), &g.params()[k].data).unwrap()
@@ -328,7 +328,7 @@ fn inference_folds_batch_norm_into_the_conv_exactly() {
 
 #[test]
 fn the_reference_backend_refuses_bad_shapes() {
-    use wgcnn::nn::{Backend, CpuBackend, HostTensor};
+    use wgcnn::nn::backend::*;
     let b = CpuBackend;
     let h = |s: &[usize]| HostTensor::new(s, vec![0.5; s.iter().product()]).unwrap();
     assert!(

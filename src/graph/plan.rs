@@ -15,9 +15,8 @@ use crate::error::{Error, Result};
 use crate::gpu::per_step::{StepSlot, TrainingStep};
 use crate::gpu::timing::{KernelTime, Timer};
 use crate::gpu::{Gpu, Plan};
-use crate::nn::backend::GpuBackend;
+use crate::ops::backend::{ElementwiseBackend, GpuBackend};
 use crate::nn::loss::Head;
-use crate::nn::Backend;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 

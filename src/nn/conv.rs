@@ -180,7 +180,7 @@ impl LayerImpl for Conv2d {
         if need.params {
             dp.push(b.conv2d_backward_filter(&saved[0], &dz, &self.params)?);
             if self.use_bias {
-                dp.push(b.bias_backward(&dz)?);
+                dp.push(b.conv2d_backward_bias(&dz)?);
             }
         }
         Ok((vec![dx], dp))
@@ -286,7 +286,7 @@ impl LayerImpl for Dense {
         if need.params {
             dp.push(b.dense_backward_filter(&saved[0], &dz)?);
             if self.use_bias {
-                dp.push(b.bias_backward(&dz)?);
+                dp.push(b.dense_backward_bias(&dz)?);
             }
         }
         Ok((vec![dx], dp))

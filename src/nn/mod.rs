@@ -5,24 +5,21 @@
 //! from input shapes alone (so `summary()` needs no device); `forward` runs it and keeps what
 //! `backward` needs.
 
-pub mod backend;
 mod conv;
-mod host;
 pub mod init;
 pub mod loss;
 mod merge;
 mod norm;
 mod pool;
-mod reference;
 mod simple;
 
-pub use backend::{Backend, BackendTensor, GpuBackend};
+pub use crate::ops::backend;
+pub use backend::{Backend, BackendTensor, CpuBackend, GpuBackend, HostTensor};
 pub use conv::{Conv2d, Dense};
 pub use init::Init;
 pub use merge::{Add, AddRelu, Concat};
 pub use norm::{BatchNorm2d, Lrn};
 pub use pool::{AvgPool2d, ChannelMaxPool, GlobalAvgPool2d, MaxPool2d};
-pub use reference::{CpuBackend, HostTensor};
 pub use simple::{Augment, Dropout, Flatten};
 
 pub use crate::ops::elementwise::Activation;

@@ -2,8 +2,10 @@
 //! `cpu.rs` (plain f64 reference), `gpu.rs` (uniforms, kernel choice, dispatch).
 
 pub mod augment;
+pub mod backend;
 pub mod conv2d;
 pub mod elementwise;
+mod host;
 pub mod lrn;
 pub mod matmul;
 pub mod norm;

@@ -1,7 +1,10 @@
 //! Plain reference augmentation in f64, the same draws and mapping as the shader.
 
 use super::AugmentParams;
+use crate::error::Result;
+use crate::ops::backend::{AugmentBackend, CpuBackend};
 use crate::ops::elementwise::cpu::pcg;
+use crate::ops::host::{dims4, t, HostTensor};
 
 /// Draw `k` of image `img`: uniform in [0, 1) with 24 bits (exact in f32).
 pub fn draw(seed: u32, step: u32, img: u32, k: u32) -> f64 {
@@ -60,4 +63,18 @@ pub fn forward(
         }
     }
     out
+}
+
+impl AugmentBackend for CpuBackend {
+    fn augment(
+        &self,
+        x: &HostTensor,
+        p: &AugmentParams,
+        seed: u32,
+        step: u32,
+    ) -> Result<HostTensor> {
+        p.validate()?;
+        let d = dims4(&x.shape)?;
+        t(x.shape.clone(), forward(&x.v(), d, p, seed, step))
+    }
 }

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::per_step::{StepSlot, TrainingStep};
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::ops::backend::{AugmentBackend, GpuBackend};
 use crate::ops::reduce::{self, ReduceOp};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -112,4 +113,10 @@ pub(crate) fn forward(
         1,
     )?;
     Ok(out)
+}
+
+impl AugmentBackend for GpuBackend {
+    fn augment(&self, x: &Tensor, p: &AugmentParams, seed: u32, step: u32) -> Result<Tensor> {
+        super::augment(x, p, seed, step)
+    }
 }

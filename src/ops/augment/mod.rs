@@ -2,6 +2,7 @@
 //! RandomRotation, RandomContrast in one pass): draws keyed by (seed, step, image), so a
 //! training step is reproducible and needs no host randomness. See `shaders/augment.wgsl`.
 
+pub mod backend;
 pub mod cpu;
 pub mod gpu;
 

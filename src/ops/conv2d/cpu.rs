@@ -2,7 +2,12 @@
 //! Σ|terms| per element, from which the GPU comparison derives its tolerance.
 
 use super::Conv2dGeometry;
+use super::Conv2dParams;
+use crate::error::Result;
+use crate::ops::backend::{ConvBackend, CpuBackend};
+use crate::ops::host::{dims4, nc_hw, t, HostTensor};
 pub use crate::ops::Reference;
+use crate::shape::Shape;
 
 /// Input row/column read by output position `o` and kernel tap `k` along one axis, or
 /// `None` in the padding.
@@ -172,4 +177,46 @@ pub fn bias_sums(dy: &[f64], [n, c, hw]: [usize; 3]) -> Vec<f64> {
                 .sum()
         })
         .collect()
+}
+
+impl ConvBackend for CpuBackend {
+    fn conv2d(
+        &self,
+        x: &HostTensor,
+        w: &HostTensor,
+        b: Option<&HostTensor>,
+        p: &Conv2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(&x.shape, &w.shape)?;
+        let bias = b.map(|b| b.to_vec());
+        t(
+            g.y_shape(),
+            forward(&g, &x.v(), &w.v(), bias.as_deref()).values,
+        )
+    }
+    fn conv2d_backward_data(
+        &self,
+        dy: &HostTensor,
+        w: &HostTensor,
+        x: &Shape,
+        p: &Conv2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(x, &w.shape)?;
+        t(x.clone(), backward_data(&g, &dy.v(), &w.v()).values)
+    }
+    fn conv2d_backward_filter(
+        &self,
+        x: &HostTensor,
+        dy: &HostTensor,
+        p: &Conv2dParams,
+    ) -> Result<HostTensor> {
+        let c_out = dims4(&dy.shape)?[1];
+        let c_in = x.shape.dims().get(1).copied().unwrap_or(0);
+        let g = p.resolve(&x.shape, &p.weight_shape(c_in, c_out))?;
+        t(g.w_shape(), backward_filter(&g, &x.v(), &dy.v()).values)
+    }
+    fn conv2d_backward_bias(&self, dy: &HostTensor) -> Result<HostTensor> {
+        let dims = nc_hw(&dy.shape);
+        t(Shape::new([dims[1]]), bias_sums(&dy.v(), dims))
+    }
 }

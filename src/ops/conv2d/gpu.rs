@@ -3,12 +3,15 @@
 use super::kernel::{Conv2dKernel, RegisterTile};
 use super::shaders::*;
 use super::winograd::{self, WinogradConv};
+use super::Conv2dParams;
 use super::{Conv2dGeometry, ConvPass};
 use crate::error::{Error, Result};
 use crate::gpu::loops::{slices, Cost};
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Gpu, PipelineKey};
+use crate::ops::backend::{ConvBackend, GpuBackend};
 use crate::ops::elementwise::Activation;
+use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 mod backward_filter;
@@ -419,4 +422,41 @@ pub(crate) fn backward_data(
         }
     }
     Ok(dx)
+}
+
+impl ConvBackend for GpuBackend {
+    fn conv2d(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        p: &Conv2dParams,
+    ) -> Result<Tensor> {
+        super::conv2d(x, w, b, p)
+    }
+    fn conv2d_activated(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        p: &Conv2dParams,
+        f: Activation,
+    ) -> Result<Tensor> {
+        super::conv2d_activated(x, w, b, p, f)
+    }
+    fn conv2d_backward_data(
+        &self,
+        dy: &Tensor,
+        w: &Tensor,
+        x: &Shape,
+        p: &Conv2dParams,
+    ) -> Result<Tensor> {
+        super::conv2d_backward_data(dy, w, x, p)
+    }
+    fn conv2d_backward_filter(&self, x: &Tensor, dy: &Tensor, p: &Conv2dParams) -> Result<Tensor> {
+        super::conv2d_backward_filter(x, dy, p)
+    }
+    fn conv2d_backward_bias(&self, dy: &Tensor) -> Result<Tensor> {
+        super::conv2d_backward_bias(dy)
+    }
 }

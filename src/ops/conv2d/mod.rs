@@ -4,6 +4,7 @@
 //! Layouts: x `[n, c_in, h_in, w_in]`, w `[c_out, c_in/groups, kh, kw]` (OIHW), bias `[c_out]`,
 //! y `[n, c_out, h_out, w_out]`.
 
+pub mod backend;
 pub mod cpu;
 pub mod gpu;
 pub mod kernel;

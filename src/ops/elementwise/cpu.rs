@@ -1,6 +1,10 @@
 //! Plain reference elementwise ops in f64.
 
 use super::Activation;
+use crate::error::{Error, Result};
+use crate::ops::backend::{CpuBackend, ElementwiseBackend};
+use crate::ops::host::{dims4, same_shape, t, HostTensor};
+use crate::shape::Shape;
 
 /// f(x); f(NaN) = NaN for every activation, as PyTorch.
 pub fn activation(x: f64, f: Activation) -> f64 {
@@ -160,4 +164,99 @@ pub fn split_channels(x: &[f64], [n, c, hw]: [usize; 3], sizes: &[usize]) -> Vec
         start += s;
     }
     outs
+}
+
+impl ElementwiseBackend for CpuBackend {
+    fn activation(&self, x: &HostTensor, f: Activation) -> Result<HostTensor> {
+        let y = x.v().iter().map(|&v| activation(v, f)).collect();
+        t(x.shape.clone(), y)
+    }
+    fn activation_backward(
+        &self,
+        dy: &HostTensor,
+        x: &HostTensor,
+        f: Activation,
+    ) -> Result<HostTensor> {
+        same_shape(dy, x)?;
+        let v = x
+            .v()
+            .iter()
+            .zip(dy.v().iter())
+            .map(|(&x, &d)| d * activation_grad(x, f))
+            .collect();
+        t(x.shape.clone(), v)
+    }
+    fn activation_backward_from_output(
+        &self,
+        dy: &HostTensor,
+        y: &HostTensor,
+        f: Activation,
+    ) -> Result<HostTensor> {
+        same_shape(dy, y)?;
+        let v = y
+            .v()
+            .iter()
+            .zip(dy.v().iter())
+            .map(|(&y, &d)| d * activation_grad_from_output(y, f))
+            .collect();
+        t(y.shape.clone(), v)
+    }
+    fn dropout(&self, x: &HostTensor, rate: f32, seed: u32, step: u32) -> Result<HostTensor> {
+        t(x.shape.clone(), dropout(&x.v(), rate, seed, step))
+    }
+    fn axpby(&self, alpha: f32, a: &HostTensor, beta: f32, b: &HostTensor) -> Result<HostTensor> {
+        if a.shape != b.shape {
+            return Err(Error::ShapeMismatch {
+                op: "axpby",
+                what: "b",
+                expected: a.shape.to_string(),
+                got: b.shape.to_string(),
+            });
+        }
+        let (al, be) = (f64::from(alpha), f64::from(beta));
+        t(a.shape.clone(), axpby(al, &a.v(), be, &b.v()))
+    }
+    fn concat(&self, parts: &[&HostTensor]) -> Result<HostTensor> {
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::invalid("concat", "parts", 0, "needs at least one"))?;
+        let [n, _, h, w] = dims4(&first.shape)?;
+        let mut c = 0;
+        for p in parts {
+            let [pn, pc, ph, pw] = dims4(&p.shape)?;
+            if [pn, ph, pw] != [n, h, w] {
+                return Err(Error::ShapeMismatch {
+                    op: "concat",
+                    what: "part",
+                    expected: format!("[{n}, any, {h}, {w}]"),
+                    got: p.shape.to_string(),
+                });
+            }
+            c += pc;
+        }
+        let values: Vec<_> = parts.iter().map(|p| p.v()).collect();
+        let channels: Vec<(&[f64], usize)> = values
+            .iter()
+            .zip(parts)
+            .map(|(v, p)| (&v[..], p.shape.dims()[1]))
+            .collect();
+        let out = concat_channels(&channels, n, h * w);
+        t(Shape::new([n, c, h, w]), out)
+    }
+    fn split(&self, x: &HostTensor, sizes: &[usize]) -> Result<Vec<HostTensor>> {
+        let [n, c, h, w] = dims4(&x.shape)?;
+        if sizes.iter().sum::<usize>() != c {
+            return Err(Error::invalid(
+                "split",
+                "sizes",
+                format!("{sizes:?}"),
+                format!("must add up to the {c} channels"),
+            ));
+        }
+        split_channels(&x.v(), [n, c, h * w], sizes)
+            .into_iter()
+            .zip(sizes)
+            .map(|(part, &s)| t(Shape::new([n, s, h, w]), part))
+            .collect()
+    }
 }

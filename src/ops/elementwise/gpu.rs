@@ -4,6 +4,7 @@ use super::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::ops::backend::{ElementwiseBackend, GpuBackend};
 use crate::tensor::Tensor;
 
 uniform_block! {
@@ -246,4 +247,36 @@ pub(crate) fn accumulate(dst: &Tensor, src: &Tensor, f: Option<Activation>) -> R
         ..EwUniforms::default()
     };
     run(entry_point!(SHADER, "accumulate"), u, src, None, dst)
+}
+
+impl ElementwiseBackend for GpuBackend {
+    fn activation(&self, x: &Tensor, f: Activation) -> Result<Tensor> {
+        super::activation(x, f)
+    }
+    fn activation_backward(&self, dy: &Tensor, x: &Tensor, f: Activation) -> Result<Tensor> {
+        super::activation_backward(dy, x, f)
+    }
+    fn activation_backward_from_output(
+        &self,
+        dy: &Tensor,
+        y: &Tensor,
+        f: Activation,
+    ) -> Result<Tensor> {
+        super::activation_backward_from_output(dy, y, f)
+    }
+    fn dropout(&self, x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
+        super::dropout(x, rate, seed, step)
+    }
+    fn axpby(&self, alpha: f32, a: &Tensor, beta: f32, b: &Tensor) -> Result<Tensor> {
+        super::axpby(alpha, a, beta, b)
+    }
+    fn add_relu(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        super::add_relu(a, b)
+    }
+    fn concat(&self, parts: &[&Tensor]) -> Result<Tensor> {
+        super::concat_channels(parts)
+    }
+    fn split(&self, x: &Tensor, sizes: &[usize]) -> Result<Vec<Tensor>> {
+        super::split_channels(x, sizes)
+    }
 }

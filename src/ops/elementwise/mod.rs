@@ -2,6 +2,7 @@
 //! dropout with a counter-based mask, and channel concat/split. Flatten is
 //! [`Tensor::reshape`](crate::Tensor::reshape), a free view.
 
+pub mod backend;
 pub mod cpu;
 pub mod dropout;
 pub mod gpu;
@@ -140,7 +141,7 @@ pub fn dropout(x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
     dropout::dropout(x, check_rate(rate)?, seed, step)
 }
 
-/// Gradient of [`dropout`] with the same `rate`, `seed` and `step`: the same mask applied to `dy`.
+/// Gradient of [`dropout()`] with the same `rate`, `seed` and `step`: the same mask applied to `dy`.
 pub fn dropout_backward(dy: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Tensor> {
     dropout::dropout(dy, check_rate(rate)?, seed, step)
 }

@@ -1,6 +1,9 @@
 //! Plain reference LRN in f64 over `[n, c, hw]`.
 
 use super::LrnParams;
+use crate::error::Result;
+use crate::ops::backend::{CpuBackend, LrnBackend};
+use crate::ops::host::{nc_hw, same_shape, t, HostTensor};
 
 fn denom(x: &[f64], [_, c, hw]: [usize; 3], i: usize, p: &LrnParams) -> f64 {
     let ch = (i / hw) % c;
@@ -39,4 +42,17 @@ pub fn backward(dy: &[f64], x: &[f64], dims: [usize; 3], p: &LrnParams) -> Vec<f
             dy[m] * denom(x, dims, m, p).powf(-beta) - 2.0 * alpha * beta * x[m] * s
         })
         .collect()
+}
+
+impl LrnBackend for CpuBackend {
+    fn lrn(&self, x: &HostTensor, p: &LrnParams) -> Result<HostTensor> {
+        t(x.shape.clone(), forward(&x.v(), nc_hw(&x.shape), p))
+    }
+    fn lrn_backward(&self, dy: &HostTensor, x: &HostTensor, p: &LrnParams) -> Result<HostTensor> {
+        same_shape(dy, x)?;
+        t(
+            x.shape.clone(),
+            backward(&dy.v(), &x.v(), nc_hw(&x.shape), p),
+        )
+    }
 }

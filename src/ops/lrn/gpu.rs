@@ -4,6 +4,7 @@ use super::LrnParams;
 use crate::error::Result;
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::ops::backend::{GpuBackend, LrnBackend};
 use crate::tensor::Tensor;
 
 uniform_block! {
@@ -111,4 +112,13 @@ pub(crate) fn backward(
         [Some(dy), Some(&terms), Some(&dx)],
     )?;
     Ok(dx)
+}
+
+impl LrnBackend for GpuBackend {
+    fn lrn(&self, x: &Tensor, p: &LrnParams) -> Result<Tensor> {
+        super::lrn(x, p)
+    }
+    fn lrn_backward(&self, dy: &Tensor, x: &Tensor, p: &LrnParams) -> Result<Tensor> {
+        super::lrn_backward(dy, x, p)
+    }
 }

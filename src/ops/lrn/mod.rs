@@ -5,6 +5,7 @@
 //! size and, for even sizes, spans `[i − size/2, i + (size−1)/2]`: with an odd size and
 //! `alpha / size` the two agree.
 
+pub mod backend;
 pub mod cpu;
 pub mod gpu;
 

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::loops::{slices, Cost};
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::ops::backend::{GpuBackend, MatmulBackend};
 use crate::ops::conv2d::kernel::{MR_MAX, NR_MAX};
 use crate::ops::conv2d::RegisterTile;
 use crate::shape::Shape;
@@ -407,5 +408,20 @@ fn too_large(t: &Tensor) -> Error {
         what: format!("matmul accumulation of {}", t.shape()),
         bytes: t.numel() as u64 * 4,
         limit: u64::from(u32::MAX) * 64,
+    }
+}
+
+impl MatmulBackend for GpuBackend {
+    fn dense(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+        super::dense(x, w, b)
+    }
+    fn dense_backward_data(&self, dy: &Tensor, w: &Tensor) -> Result<Tensor> {
+        super::dense_backward_data(dy, w)
+    }
+    fn dense_backward_filter(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        super::dense_backward_filter(x, dy)
+    }
+    fn dense_backward_bias(&self, dy: &Tensor) -> Result<Tensor> {
+        super::dense_backward_bias(dy)
     }
 }

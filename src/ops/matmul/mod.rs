@@ -1,6 +1,7 @@
 //! Matrix products: `matmul` with transposes, and the dense (fully connected) layer with its
 //! gradients. Dense weights are `[out, in]`, as PyTorch's `Linear`.
 
+pub mod backend;
 pub mod cpu;
 pub mod gpu;
 

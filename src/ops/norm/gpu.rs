@@ -4,6 +4,7 @@ use super::{BatchNormGrads, BatchNormParams, BatchNormTrain};
 use crate::error::Result;
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::ops::backend::{GpuBackend, NormBackend};
 use crate::ops::reduce::ReduceOp;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -398,5 +399,53 @@ fn too_large(w: &Tensor) -> crate::error::Error {
         what: format!("batch-norm fold of {}", w.shape()),
         bytes: w.numel() as u64 * 4,
         limit: u64::from(u32::MAX),
+    }
+}
+
+impl NormBackend for GpuBackend {
+    fn batch_norm_train(
+        &self,
+        x: &Tensor,
+        [g, b]: [&Tensor; 2],
+        [rm, rv]: [&Tensor; 2],
+        p: &BatchNormParams,
+    ) -> Result<[Tensor; 3]> {
+        let t = super::batch_norm_train(x, g, b, rm, rv, p)?;
+        Ok([t.y, t.batch_mean, t.batch_var])
+    }
+    fn batch_norm_eval(
+        &self,
+        x: &Tensor,
+        [g, b]: [&Tensor; 2],
+        [rm, rv]: [&Tensor; 2],
+        eps: f32,
+    ) -> Result<Tensor> {
+        super::batch_norm_eval(x, g, b, rm, rv, eps)
+    }
+    fn batch_norm_backward(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        gamma: &Tensor,
+        [mean, var]: [&Tensor; 2],
+        eps: f32,
+        training: bool,
+    ) -> Result<[Tensor; 3]> {
+        let g = if training {
+            super::batch_norm_backward_train(dy, x, gamma, mean, var, eps)?
+        } else {
+            super::batch_norm_backward_eval(dy, x, gamma, mean, var, eps)?
+        };
+        Ok([g.dx, g.dgamma, g.dbeta])
+    }
+    fn fold_batch_norm(
+        &self,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        [g, be]: [&Tensor; 2],
+        [rm, rv]: [&Tensor; 2],
+        eps: f32,
+    ) -> Result<(Tensor, Tensor)> {
+        super::fold_into_conv(w, b, g, be, rm, rv, eps)
     }
 }

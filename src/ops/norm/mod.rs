@@ -3,6 +3,7 @@
 //! biased, the running variance is updated with the unbiased one, and `momentum` is the weight
 //! of the new statistic (PyTorch's 0.1 is Keras's 0.9).
 
+pub mod backend;
 pub mod cpu;
 pub mod gpu;
 

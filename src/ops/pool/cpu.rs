@@ -1,7 +1,12 @@
 //! Plain reference pooling in f64.
 
+use super::Pool2dParams;
 use super::{AdaptiveGeometry, Pool2dGeometry};
+use crate::error::{Error, Result};
+use crate::ops::backend::{CpuBackend, PoolBackend};
+use crate::ops::host::{dims4, t, HostTensor};
 use crate::ops::Reference;
+use crate::shape::{Shape, HW};
 
 fn plane(n: usize, c: usize, channels: usize, h: usize, w: usize) -> usize {
     (n * channels + c) * h * w
@@ -182,4 +187,75 @@ pub fn channel_max_backward(
         dx[(b * c + i as usize) * hw + o % hw] += d;
     }
     dx
+}
+
+impl PoolBackend for CpuBackend {
+    fn max_pool(
+        &self,
+        x: &HostTensor,
+        p: &Pool2dParams,
+        with_idx: bool,
+    ) -> Result<(HostTensor, Option<HostTensor>)> {
+        let g = p.resolve(&x.shape)?;
+        let (y, idx) = max_forward(&g, &x.v());
+        Ok((
+            t(g.y_shape(), y)?,
+            with_idx.then(|| t(g.y_shape(), idx)).transpose()?,
+        ))
+    }
+    fn max_pool_backward(
+        &self,
+        dy: &HostTensor,
+        idx: &HostTensor,
+        x: &Shape,
+        p: &Pool2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(x)?;
+        t(x.clone(), max_backward(&g, &dy.v(), &idx.v()).values)
+    }
+    fn avg_pool(&self, x: &HostTensor, p: &Pool2dParams) -> Result<HostTensor> {
+        let g = p.resolve(&x.shape)?;
+        t(g.y_shape(), avg_forward(&g, &x.v()).values)
+    }
+    fn avg_pool_backward(
+        &self,
+        dy: &HostTensor,
+        x: &Shape,
+        p: &Pool2dParams,
+    ) -> Result<HostTensor> {
+        let g = p.resolve(x)?;
+        t(x.clone(), avg_backward(&g, &dy.v()).values)
+    }
+    fn global_avg_pool(&self, x: &HostTensor) -> Result<HostTensor> {
+        let g = AdaptiveGeometry::resolve(&x.shape, HW::new(1, 1))?;
+        t(g.y_shape(), adaptive_forward(&g, &x.v()).values)
+    }
+    fn global_avg_pool_backward(&self, dy: &HostTensor, x: &Shape) -> Result<HostTensor> {
+        let g = AdaptiveGeometry::resolve(x, HW::new(1, 1))?;
+        t(x.clone(), adaptive_backward(&g, &dy.v()).values)
+    }
+    fn channel_max_pool(&self, x: &HostTensor, k: usize) -> Result<(HostTensor, HostTensor)> {
+        let [n, c, h, w] = dims4(&x.shape)?;
+        if k == 0 || c % k != 0 {
+            return Err(Error::invalid(
+                "channel_max_pool",
+                "k",
+                k,
+                "must divide the channels",
+            ));
+        }
+        let (y, idx) = channel_max_forward(&x.v(), [n, c, h, w], k);
+        let s = Shape::new([n, c / k, h, w]);
+        Ok((t(s.clone(), y)?, t(s, idx)?))
+    }
+    fn channel_max_pool_backward(
+        &self,
+        dy: &HostTensor,
+        idx: &HostTensor,
+        x: &Shape,
+        k: usize,
+    ) -> Result<HostTensor> {
+        let d = dims4(x)?;
+        t(x.clone(), channel_max_backward(&dy.v(), &idx.v(), d, k))
+    }
 }

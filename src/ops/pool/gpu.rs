@@ -1,10 +1,12 @@
 //! GPU side of pooling: the uniform block and one dispatch per pass (`shaders/pool.wgsl`).
 
+use super::Pool2dParams;
 use super::{AdaptiveGeometry, Pool2dGeometry, PoolKind};
 use crate::error::{Error, Result};
 use crate::gpu::loops::slices;
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::ops::backend::{GpuBackend, PoolBackend};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -447,4 +449,51 @@ pub(crate) fn channel_max_backward(
         dx.numel(),
     )?;
     Ok(dx)
+}
+
+impl PoolBackend for GpuBackend {
+    fn max_pool(
+        &self,
+        x: &Tensor,
+        p: &Pool2dParams,
+        with_idx: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        match with_idx {
+            true => super::max_pool2d(x, p).map(|(y, i)| (y, Some(i))),
+            false => super::max_pool2d_inference(x, p).map(|y| (y, None)),
+        }
+    }
+    fn max_pool_backward(
+        &self,
+        dy: &Tensor,
+        idx: &Tensor,
+        x: &Shape,
+        p: &Pool2dParams,
+    ) -> Result<Tensor> {
+        super::max_pool2d_backward(dy, idx, x, p)
+    }
+    fn avg_pool(&self, x: &Tensor, p: &Pool2dParams) -> Result<Tensor> {
+        super::avg_pool2d(x, p)
+    }
+    fn avg_pool_backward(&self, dy: &Tensor, x: &Shape, p: &Pool2dParams) -> Result<Tensor> {
+        super::avg_pool2d_backward(dy, x, p)
+    }
+    fn global_avg_pool(&self, x: &Tensor) -> Result<Tensor> {
+        super::global_avg_pool2d(x)
+    }
+    fn global_avg_pool_backward(&self, dy: &Tensor, x: &Shape) -> Result<Tensor> {
+        super::adaptive_avg_pool2d_backward(dy, x)
+    }
+    fn channel_max_pool(&self, x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
+        super::channel_max_pool(x, k)
+    }
+    fn channel_max_pool_backward(
+        &self,
+        dy: &Tensor,
+        idx: &Tensor,
+        x: &Shape,
+        k: usize,
+    ) -> Result<Tensor> {
+        super::channel_max_pool_backward(dy, idx, x, k)
+    }
 }

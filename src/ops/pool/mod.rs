@@ -7,6 +7,7 @@
 //! ceil mode drops a last window that would start in the bottom/right padding.
 
 mod adaptive;
+pub mod backend;
 mod channel;
 pub mod cpu;
 pub mod gpu;

@@ -1,6 +1,10 @@
 //! Plain references for the reductions and losses, in f64.
 
 use super::PointwiseLoss;
+use crate::error::{Error, Result};
+use crate::ops::backend::{CpuBackend, LossBackend};
+use crate::ops::host::{t, HostTensor};
+use crate::shape::Shape;
 
 /// logsumexp of a row, stable.
 pub fn logsumexp(row: &[f64]) -> f64 {
@@ -70,4 +74,75 @@ pub fn hits(logits: &[f64], targets: &[u32], classes: usize) -> usize {
                 .all(|(c, &x)| x < row[t] || (x == row[t] && c >= t))
         })
         .count()
+}
+
+/// (classes, class indices) of `[rows, classes]` logits and `rows` targets, each an integer
+/// below `classes`.
+fn class_targets(
+    op: &'static str,
+    logits: &HostTensor,
+    targets: &HostTensor,
+) -> Result<(usize, Vec<u32>)> {
+    let &[rows, classes] = logits.shape.dims() else {
+        return Err(Error::ShapeMismatch {
+            op,
+            what: "logits",
+            expected: "rank 2 [n, classes]".into(),
+            got: logits.shape.to_string(),
+        });
+    };
+    let tg = targets.v();
+    if tg.len() != rows
+        || tg
+            .iter()
+            .any(|&v| !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0))
+    {
+        return Err(Error::invalid(
+            op,
+            "targets",
+            format!("{} values", tg.len()),
+            format!("{rows} class indices in 0..{classes}"),
+        ));
+    }
+    Ok((classes, tg.iter().map(|&v| v as u32).collect()))
+}
+
+impl LossBackend for CpuBackend {
+    fn softmax_cross_entropy(
+        &self,
+        logits: &HostTensor,
+        targets: &HostTensor,
+    ) -> Result<(HostTensor, HostTensor)> {
+        let (classes, tg) = class_targets("softmax_cross_entropy", logits, targets)?;
+        let (loss, grad) = softmax_cross_entropy(&logits.v(), &tg, classes);
+        Ok((
+            t(Shape::new([1]), vec![loss])?,
+            t(logits.shape.clone(), grad)?,
+        ))
+    }
+    fn pointwise_loss(
+        &self,
+        pred: &HostTensor,
+        target: &HostTensor,
+        loss: PointwiseLoss,
+    ) -> Result<(HostTensor, HostTensor)> {
+        if pred.shape != target.shape {
+            return Err(Error::ShapeMismatch {
+                op: "loss",
+                what: "target",
+                expected: pred.shape.to_string(),
+                got: target.shape.to_string(),
+            });
+        }
+        let (total, grad) = pointwise_loss(&pred.v(), &target.v(), loss);
+        Ok((
+            t(Shape::new([1]), vec![total])?,
+            t(pred.shape.clone(), grad)?,
+        ))
+    }
+    fn hits(&self, logits: &HostTensor, targets: &HostTensor) -> Result<HostTensor> {
+        let (classes, tg) = class_targets("hits", logits, targets)?;
+        let n = hits(&logits.v(), &tg, classes);
+        t(Shape::new([1]), vec![n as f64])
+    }
 }

@@ -4,6 +4,7 @@ use super::{PointwiseLoss, ReduceOp};
 use crate::error::{Error, Result};
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::ops::backend::{GpuBackend, LossBackend};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -467,4 +468,25 @@ pub(crate) fn pointwise_loss(
         n,
     )?;
     Ok((sum_all(&terms, 1.0 / n as f32)?, grad))
+}
+
+impl LossBackend for GpuBackend {
+    fn softmax_cross_entropy(&self, logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (rows, classes) = super::rows_cols("softmax_cross_entropy", logits)?;
+        super::check_target_tensor("softmax_cross_entropy", targets, rows)?;
+        softmax_xent(logits, targets, rows, classes)
+    }
+    fn pointwise_loss(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        loss: PointwiseLoss,
+    ) -> Result<(Tensor, Tensor)> {
+        super::pointwise_loss(pred, target, loss)
+    }
+    fn hits(&self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let (rows, classes) = super::rows_cols("hits", logits)?;
+        super::check_target_tensor("hits", targets, rows)?;
+        topk_hits(logits, targets, rows, classes, 1)
+    }
 }

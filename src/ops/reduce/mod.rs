@@ -3,6 +3,7 @@
 //! mean-squared-error and binary cross-entropy (with logits) losses. Deterministic: every sum
 //! runs in a fixed order.
 
+pub mod backend;
 pub mod cpu;
 pub mod gpu;
 

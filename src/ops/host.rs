@@ -5,7 +5,6 @@ use std::rc::Rc;
 
 use super::backend::BackendTensor;
 use crate::error::{Error, Result};
-use crate::ops::conv2d::Conv2dParams;
 use crate::shape::Shape;
 
 /// A host tensor in f64. Clones share storage, like GPU tensors (running statistics are
@@ -83,12 +82,8 @@ pub(crate) fn nc_hw(s: &Shape) -> [usize; 3] {
     ]
 }
 
-pub(crate) fn w_shape(x: &Shape, dy: &Shape, p: &Conv2dParams) -> Shape {
-    p.weight_shape(x.dims().get(1).copied().unwrap_or(0), dy.dims()[1])
-}
-
 /// Checks that a gradient has its value's shape.
-pub(super) fn same_shape(dy: &HostTensor, x: &HostTensor) -> Result<()> {
+pub(crate) fn same_shape(dy: &HostTensor, x: &HostTensor) -> Result<()> {
     if dy.shape != x.shape {
         return Err(Error::ShapeMismatch {
             op: "reference",
@@ -98,48 +93,4 @@ pub(super) fn same_shape(dy: &HostTensor, x: &HostTensor) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Checks that every per-channel tensor has `c` values.
-pub(super) fn per_channel(c: usize, ts: &[&HostTensor]) -> Result<()> {
-    match ts.iter().find(|t| t.shape.numel() != c) {
-        Some(t) => Err(Error::ShapeMismatch {
-            op: "batch_norm",
-            what: "per-channel tensor",
-            expected: format!("{c} values"),
-            got: t.shape.to_string(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// (classes, class indices) of `[rows, classes]` logits and `rows` targets, each an integer
-/// below `classes`.
-pub(super) fn class_targets(
-    op: &'static str,
-    logits: &HostTensor,
-    targets: &HostTensor,
-) -> Result<(usize, Vec<u32>)> {
-    let &[rows, classes] = logits.shape.dims() else {
-        return Err(Error::ShapeMismatch {
-            op,
-            what: "logits",
-            expected: "rank 2 [n, classes]".into(),
-            got: logits.shape.to_string(),
-        });
-    };
-    let tg = targets.v();
-    if tg.len() != rows
-        || tg
-            .iter()
-            .any(|&v| !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0))
-    {
-        return Err(Error::invalid(
-            op,
-            "targets",
-            format!("{} values", tg.len()),
-            format!("{rows} class indices in 0..{classes}"),
-        ));
-    }
-    Ok((classes, tg.iter().map(|&v| v as u32).collect()))
 }
