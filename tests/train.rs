@@ -1,6 +1,7 @@
 //! Training against the f64 reference trainer: GPU plans reach the reference weights (every
 //! layer kind, Winograd, pool scatter, parameter banks past the binding limit, unreached
-//! weights, folded batch norm), and the reference backward against finite differences.
+//! weights, folded batch norm, per-step augmentation and dropout), and the reference backward
+//! against finite differences.
 
 mod common;
 
@@ -364,4 +365,63 @@ fn the_reference_backend_refuses_bad_shapes() {
             1e-5
         )
         .is_err());
+}
+
+/// The training step reaches augmentation and dropout through the plan's per-step buffer, and
+/// the optimiser's first-step flag through its bank's slot: a replayed plan must draw each
+/// step's images and masks afresh, as the reference does from the step it is given.
+#[test]
+fn augmentation_in_a_plan_draws_each_steps_images_like_the_reference() {
+    use wgcnn::graph::GraphBuilder;
+    use wgcnn::ops::augment::AugmentParams;
+    let gpu = gpu();
+    let mut b = GraphBuilder::new(5);
+    let x = b.input([3, 9, 10]);
+    let a = b
+        .add(
+            Augment(AugmentParams {
+                flip: true,
+                max_shift: 2,
+                ..AugmentParams::default()
+            }),
+            &[x],
+        )
+        .unwrap();
+    let c = b
+        .add(Conv2d::new(4, 3).activation(Activation::Relu), &[a])
+        .unwrap();
+    let f = b.add(Flatten, &[c]).unwrap();
+    let f = b.add(Dropout::new(0.25), &[f]).unwrap();
+    let y = b.add(Dense::new(3), &[f]).unwrap();
+    let g = b.build(&[y]).unwrap();
+    let heads = [Head::new(0, Loss::SparseCategoricalCrossentropy)];
+    let opt = Optimizer::Sgd {
+        lr: 0.1,
+        momentum: 0.9,
+        dampening: 0.0,
+        weight_decay: 0.0,
+        nesterov: false,
+    };
+    let mut m = Model::new(&gpu, g.clone()).unwrap();
+    m.compile_heads(&heads, opt).unwrap();
+    let mut r = ReferenceTrainer::new(g, &heads, opt).unwrap();
+    let mut rng = Rng::new(8);
+    let x = rng.vec(6 * 3 * 9 * 10);
+    let labels: Vec<f32> = (0..6).map(|i| (i % 3) as f32).collect();
+    // One batch replayed: only the per-step draws tell the steps apart.
+    for s in 0..4 {
+        m.train_on_batch(&x, &[&labels]).unwrap();
+        r.train_on_batch(&x, &[&labels], s).unwrap();
+    }
+    // The longest reduction is the dense layer's filter gradient over 4·7·8 inputs × 6 rows.
+    let k = (4.0 * 7.0 * 8.0) * 6.0;
+    let eps = f64::from(f32::EPSILON);
+    for ((name, a), b) in m.parameters().unwrap().iter().zip(r.params()) {
+        let (err, scale) = worst(a, &b);
+        let tol = 4.0 * k * eps * (1.0 + scale);
+        assert!(
+            err <= tol,
+            "{name}: GPU and reference differ by {err:e} (tolerance {tol:e})"
+        );
+    }
 }

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::gpu::per_step::{StepSlot, TrainingStep};
 use crate::gpu::timing::{KernelTime, Timer};
 use crate::gpu::{Gpu, Plan};
-use crate::ops::backend::{ElementwiseBackend, GpuBackend};
 use crate::nn::loss::Head;
+use crate::ops::backend::{ElementwiseBackend, GpuBackend};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
