@@ -38,6 +38,9 @@
 // pointwise_loss  op 0 MSE: dst2[i] = (a − b)², dst[i] = 2(a − b)/len;
 //                 op 1 BCE with logits: dst2[i] = max(a,0) − a·b + log(1 + e^−|a|),
 //                 dst[i] = (σ(a) − b)/len. The mean comes from sum_all.
+// pointwise_metric  dst2[i] = op 0: (a − b)²; op 1: |a − b|; op 2: 1 where (a > 0) = (b > 0.5)
+//                 (a logit's sigmoid above 0.5 against a target above 0.5; NaN counts as
+//                 below), else 0. The mean comes from sum_all.
 //
 // Bindings: 0 Params; 1 src; 2 aux; 3 dst; 4 dst2. Overrides: WG (a power of two for the tree).
 // Grid x·y (folded) = ceil(invocations / WG); one workgroup per output for reduce_axis_tree,
@@ -319,6 +322,22 @@ fn topk_hits(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
         above += select(0u, 1u, v > target_logit || (v == target_logit && c < t));
     }
     dst2[r] = select(0.0, 1.0, above < p.k);
+}
+
+@compute @workgroup_size(WG)
+fn pointwise_metric(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(wid, nwg, lid, WG);
+    if (i >= p.len) {
+        return;
+    }
+    let d = src[i] - aux[i];
+    if (p.op == 0u) {
+        dst2[i] = d * d;
+    } else if (p.op == 1u) {
+        dst2[i] = abs(d);
+    } else {
+        dst2[i] = select(0.0, 1.0, (src[i] > 0.0) == (aux[i] > 0.5));
+    }
 }
 
 @compute @workgroup_size(WG)

@@ -1,7 +1,7 @@
-//! Reductions, softmax, softmax cross-entropy, top-k and pointwise losses against the f64
-//! reference, including ±1000 logits and all-equal rows.
+//! Reductions, softmax, softmax cross-entropy, top-k, pointwise losses and metrics against
+//! the f64 reference, including ±1000 logits and all-equal rows.
 
-use wgcnn::ops::reduce::{self, cpu, PointwiseLoss, ReduceOp};
+use wgcnn::ops::reduce::{self, cpu, PointwiseLoss, PointwiseMetric, ReduceOp};
 use wgcnn::testing::{
     bound, compare_with, finite_differences, gpu, to_f64, under_small_budget, Rng, EPS32,
 };
@@ -254,6 +254,61 @@ fn check_pointwise_losses_match_the_reference(gpu: &Gpu) {
         });
         assert!(r.passed(), "{loss:?} gradient: {r}");
     }
+}
+
+/// The metrics heads report: squared and absolute error, and binary hits at the boundaries
+/// (a logit of exactly 0 is not above it; a target of exactly 0.5 is not above it), over sizes
+/// up to one past 65,535 elements, where the sum runs in chunks.
+#[test]
+fn pointwise_metrics_match_the_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x3e7);
+    for n in [1usize, 7, 257, 65_536] {
+        let pred: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % 11 == 0 {
+                    0.0
+                } else {
+                    4.0 * rng.uniform() - 2.0
+                }
+            })
+            .collect();
+        let target: Vec<f32> = (0..n)
+            .map(|i| match i % 5 {
+                0 => 0.5,
+                1 => rng.uniform(),
+                k => (k % 2) as f32,
+            })
+            .collect();
+        let p = Tensor::from_slice(&gpu, [n], &pred).unwrap();
+        let t = Tensor::from_slice(&gpu, [n], &target).unwrap();
+        for m in [
+            PointwiseMetric::SquaredError,
+            PointwiseMetric::AbsoluteError,
+            PointwiseMetric::BinaryHits,
+        ] {
+            let got = f64::from(
+                reduce::pointwise_metric(&p, &t, m)
+                    .unwrap()
+                    .to_vec()
+                    .unwrap()[0],
+            );
+            let want = cpu::pointwise_metric(&to_f64(&pred), &to_f64(&target), m);
+            assert!(
+                (got - want).abs() <= bound(n + 8, want.abs()),
+                "{m:?} over {n}: {got} vs {want}"
+            );
+        }
+    }
+    // A NaN prediction: the errors are NaN, the hit counts it as below 0.
+    let p = Tensor::from_slice(&gpu, [2], &[f32::NAN, 1.0]).unwrap();
+    let t = Tensor::from_slice(&gpu, [2], &[1.0, 1.0]).unwrap();
+    let mse = reduce::pointwise_metric(&p, &t, PointwiseMetric::SquaredError).unwrap();
+    assert!(mse.to_vec().unwrap()[0].is_nan());
+    let hits = reduce::pointwise_metric(&p, &t, PointwiseMetric::BinaryHits).unwrap();
+    assert_eq!(hits.to_vec().unwrap()[0], 0.5);
+    let bad = Tensor::from_slice(&gpu, [3], &[0.0; 3]).unwrap();
+    assert!(reduce::pointwise_metric(&p, &bad, PointwiseMetric::AbsoluteError).is_err());
 }
 
 #[test]

@@ -342,7 +342,7 @@ fn the_reference_backend_refuses_bad_shapes() {
         "class 3 of 3"
     );
     assert!(
-        b.hits(&h(&[2, 3]), &h(&[3])).is_err(),
+        b.topk_hits(&h(&[2, 3]), &h(&[3]), 1).is_err(),
         "3 targets for 2 rows"
     );
     assert!(b.concat(&[&h(&[1, 2, 3, 3]), &h(&[1, 2, 4, 3])]).is_err());

@@ -46,7 +46,7 @@ fn a_separable_set_is_learned_completely() {
     let last = h.epochs.last().unwrap();
     assert!(last.train.loss < h.epochs[0].train.loss);
     assert_eq!(m.evaluate(&test, 7).unwrap().accuracy, Some(1.0));
-    assert_eq!(last.valid.unwrap().accuracy, Some(1.0));
+    assert_eq!(last.valid.as_ref().unwrap().accuracy, Some(1.0));
 }
 
 #[test]

@@ -143,7 +143,7 @@ pub fn fit_with_progress(
                 b.finish_and_clear();
             }
             let pct = |m: Option<f64>| m.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-            let valid = l.valid.map_or(String::new(), |v| format!(", valid loss {:.4} acc {}", v.loss, pct(v.accuracy)));
+            let valid = l.valid.as_ref().map_or(String::new(), |v| format!(", valid loss {:.4} acc {}", v.loss, pct(v.accuracy)));
             println!(
                 "epoch {}/{}: loss {:.4} acc {}{valid} ({:.0} s, {:.0} img/s, lr {:.2e}, {:.0} s total)",
                 l.epoch + 1,

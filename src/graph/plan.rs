@@ -29,8 +29,9 @@ pub(crate) struct GraphPlan {
     targets: Vec<Tensor>,
     /// The graph's outputs after a replay (inference plans).
     pub outputs: Vec<Tensor>,
-    loss_acc: Tensor,
-    hits_acc: Tensor,
+    /// Σ over replays of the batch means logged: the loss, then `Outcome::logged`
+    /// (`nn::loss::log_names` has their names).
+    sums: Tensor,
     /// The per-step slots of the optimiser banks the plan updates (none: inference).
     optim_slots: Vec<StepSlot>,
 }
@@ -88,8 +89,9 @@ impl GraphPlan {
                 false => t.reshape(g.batch_shape(g.outputs[h.output], n)),
             })
             .collect::<Result<_>>()?;
-        let loss_acc = Tensor::uninit(gpu, [1])?;
-        let hits_acc = Tensor::uninit(gpu, [1])?;
+        // The loss and what `run` logs beside it.
+        let logged = crate::nn::loss::log_names(spec.heads, &[]).len();
+        let sums = Tensor::zeros(gpu, [logged])?;
         let training = spec.training;
         if training && optimizer.is_none() {
             return Err(Error::Model(
@@ -114,11 +116,14 @@ impl GraphPlan {
                 }
                 optim_slots = opt.capture(store)?;
             }
-            for (acc, v) in [(&loss_acc, &out.loss), (&hits_acc, &out.hits)] {
-                if let Some(v) = v {
-                    let sum = b.axpby(1.0, acc, 1.0, v)?;
-                    gpu.copy(&sum, 0, acc, 0, 1)?;
+            // The step's values side by side, then one sum into the accumulators.
+            if let Some(loss) = &out.loss {
+                let step = Tensor::uninit(gpu, [logged])?;
+                for (j, v) in std::iter::once(loss).chain(&out.logged).enumerate() {
+                    gpu.copy(v, 0, &step, j, 1)?;
                 }
+                let sum = b.axpby(1.0, &sums, 1.0, &step)?;
+                gpu.copy(&sum, 0, &sums, 0, logged)?;
             }
             if let (Some(watch), Some(loss), true) = (spec.watch, &out.loss, training) {
                 crate::ops::elementwise::track_nonfinite(loss, watch)?;
@@ -132,8 +137,7 @@ impl GraphPlan {
             inputs,
             targets,
             outputs,
-            loss_acc,
-            hits_acc,
+            sums,
             optim_slots,
         })
     }
@@ -148,7 +152,7 @@ impl GraphPlan {
     ) -> Result<wgpu::SubmissionIndex> {
         self.prepare(x, targets, step, optimizer)?;
         self.plan.record()?;
-        self.loss_acc.gpu().submit(None)
+        self.sums.gpu().submit(None)
     }
 
     /// [`GraphPlan::step`] with a timestamp around every dispatch: waits for the step and returns
@@ -165,7 +169,7 @@ impl GraphPlan {
         let timer = Timer::new(&self.plan)?;
         self.prepare(x, targets, step, optimizer)?;
         self.plan.record_timed(&timer)?;
-        let gpu = self.loss_acc.gpu();
+        let gpu = self.sums.gpu();
         gpu.wait(gpu.submit(None)?)?;
         timer.read(gpu)
     }
@@ -178,7 +182,7 @@ impl GraphPlan {
         step: u32,
         optimizer: Option<&mut BankOptimizers>,
     ) -> Result<()> {
-        let gpu = self.loss_acc.gpu();
+        let gpu = self.sums.gpu();
         for (t, data) in self
             .inputs
             .iter()
@@ -223,14 +227,14 @@ impl GraphPlan {
         Ok(())
     }
 
-    /// (Σ loss, Σ hits) since the last call, then zeroes them.
-    pub fn take_metrics(&self) -> Result<(f64, f64)> {
-        let loss = self.loss_acc.to_vec()?[0];
-        let hits = self.hits_acc.to_vec()?[0];
-        let q = self.loss_acc.gpu().queue();
-        q.write_buffer(self.loss_acc.buffer(), self.loss_acc.offset(), &[0; 4]);
-        q.write_buffer(self.hits_acc.buffer(), self.hits_acc.offset(), &[0; 4]);
-        Ok((f64::from(loss), f64::from(hits)))
+    /// The sums of the logged batch means since the last call (the loss first), then zeroes
+    /// them.
+    pub fn take_metrics(&self) -> Result<Vec<f64>> {
+        let v = self.sums.to_vec()?;
+        let zeros = vec![0u8; v.len() * 4];
+        let q = self.sums.gpu().queue();
+        q.write_buffer(self.sums.buffer(), self.sums.offset(), &zeros);
+        Ok(v.into_iter().map(f64::from).collect())
     }
 
     /// Dispatches per step.

@@ -14,8 +14,10 @@ pub(crate) struct Outcome<T> {
     pub outputs: Vec<T>,
     /// Σ weight · loss over the heads, `[1]`.
     pub loss: Option<T>,
-    /// Correct predictions of the first classification head, `[1]`.
-    pub hits: Option<T>,
+    /// The values logged beside the loss, each a batch mean `[1]`, in the order of
+    /// [`log_names`](crate::nn::loss::log_names) after `loss`: each head's loss (when there
+    /// are several), then each head's metrics.
+    pub logged: Vec<T>,
     /// Per parameter: d loss / d param for the ones the optimiser updates.
     pub grads: Vec<Option<T>>,
 }
@@ -112,13 +114,17 @@ pub(crate) fn run<B: Backend>(
 
     // Losses.
     let mut out_grads: Vec<Option<B::T>> = vec![None; g.shapes.len()];
-    let (mut loss, mut hits) = (None, None);
+    let mut loss = None;
+    let (mut head_losses, mut metrics) = (Vec::new(), Vec::new());
     for (h, target) in heads.iter().zip(targets) {
         let v = g.outputs[h.output];
         let out = vals[v.0].as_ref().ok_or_else(|| gone(v.0))?;
         let (l, dl) = h.loss.apply(b, out, target)?;
-        if hits.is_none() && h.loss.is_classification() {
-            hits = Some(b.hits(out, target)?);
+        for m in &h.metrics {
+            metrics.push(m.apply(b, out, target)?);
+        }
+        if heads.len() > 1 {
+            head_losses.push(l.clone());
         }
         loss = Some(match loss {
             None if h.weight == 1.0 => l,
@@ -187,7 +193,7 @@ pub(crate) fn run<B: Backend>(
     Ok(Outcome {
         outputs,
         loss,
-        hits,
+        logged: head_losses.into_iter().chain(metrics).collect(),
         grads,
     })
 }

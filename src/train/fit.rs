@@ -2,23 +2,12 @@
 
 use std::time::Instant;
 
+use super::callbacks::{Callback, Control, OnEvent};
+use super::metrics::Metrics;
 use super::Dataset;
 use super::Model;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-
-/// Mean loss and accuracy over some samples (accuracy of the first classification head;
-/// `None` without one).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Metrics {
-    /// The total loss `Σ weight · loss` over the heads, averaged per sample (each batch's
-    /// mean weighted by its size).
-    pub loss: f64,
-    /// Fraction in [0, 1] of samples whose target class has the largest logit.
-    pub accuracy: Option<f64>,
-    /// Samples the metrics are over.
-    pub samples: usize,
-}
 
 /// Options of [`Model::fit`].
 #[derive(Clone, Debug)]
@@ -39,6 +28,10 @@ pub struct FitOptions {
     pub log_every: usize,
     /// Drop the last partial batch of an epoch (else it runs as a smaller batch).
     pub drop_last: bool,
+    /// When no validation set is given: the fraction of the training samples, taken from the
+    /// end before any shuffling, that validates instead (Keras's `validation_split`, in
+    /// `[0, 1)`; 0 for none).
+    pub validation_split: f64,
     /// Stop with [`Error::NonFiniteLoss`] naming the step whose loss was NaN or infinite
     /// (Keras's TerminateOnNaN). Every step's loss is checked on the GPU; the host looks at
     /// the result every 32 steps (`NAN_CHECK_STEPS`), at each log and at the epoch's end, so at
@@ -60,13 +53,14 @@ impl Default for FitOptions {
             seed: 0,
             log_every: 0,
             drop_last: false,
+            validation_split: 0.0,
             terminate_on_nan: true,
         }
     }
 }
 
 /// Progress within an epoch.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct StepLog {
     /// The epoch, from 0 (counting the ones before `initial_epoch`).
     pub epoch: usize,
@@ -80,10 +74,12 @@ pub struct StepLog {
     pub accuracy: Option<f64>,
     /// Samples trained per second of wall time since the previous report.
     pub images_per_sec: f64,
+    /// Everything logged since the previous report, by name (see [`Metrics::values`]).
+    pub values: Vec<(String, f64)>,
 }
 
 /// One finished epoch.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct EpochLog {
     /// The epoch, from 0 (counting the ones before `initial_epoch`).
     pub epoch: usize,
@@ -98,6 +94,29 @@ pub struct EpochLog {
     pub images_per_sec: f64,
     /// The learning rate at the epoch's last step.
     pub lr: f32,
+}
+
+impl EpochLog {
+    /// A logged value by Keras's name: `val_`-prefixed names read the validation metrics,
+    /// `learning_rate` the rate, others the training metrics.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        match name.strip_prefix("val_") {
+            Some(v) => self.valid.as_ref().and_then(|m| m.get(v)),
+            None if name == "learning_rate" => Some(f64::from(self.lr)),
+            None => self.train.get(name),
+        }
+    }
+
+    /// Every logged value: the training metrics, the validation ones with `val_`, then
+    /// `learning_rate`.
+    pub fn logs(&self) -> Vec<(String, f64)> {
+        let mut out = self.train.values.clone();
+        if let Some(v) = &self.valid {
+            out.extend(v.values.iter().map(|(n, x)| (format!("val_{n}"), *x)));
+        }
+        out.push(("learning_rate".into(), f64::from(self.lr)));
+        out
+    }
 }
 
 /// What `fit` reports to its callback (the library never prints).
@@ -118,17 +137,41 @@ pub struct History {
 
 impl Model {
     /// Trains for `opts.epochs` (from `opts.initial_epoch`), validating after each epoch when
-    /// `valid` is given. `callback` receives step and epoch reports.
+    /// `valid` is given (or `opts.validation_split` cuts a validation set off the end).
+    /// `callback` receives step and epoch reports; [`Model::fit_with`] takes callbacks that
+    /// can also stop training, save checkpoints or change the learning rate.
     pub fn fit(
         &mut self,
         train: &Dataset,
         valid: Option<&Dataset>,
         opts: &FitOptions,
-        mut callback: impl FnMut(Event<'_>),
+        callback: impl FnMut(Event<'_>),
+    ) -> Result<History> {
+        self.fit_with(train, valid, opts, &mut [&mut OnEvent(callback)])
+    }
+
+    /// [`Model::fit`] with Keras-style callbacks, called in order at each report; training
+    /// stops after the step or epoch at which any of them returns [`Control::Stop`] (the
+    /// epoch still ends, is validated and logged).
+    pub fn fit_with(
+        &mut self,
+        train: &Dataset,
+        valid: Option<&Dataset>,
+        opts: &FitOptions,
+        callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
         if opts.batch_size == 0 {
             return Err(Error::invalid("fit", "batch_size", 0, "must be at least 1"));
         }
+        let split;
+        let (train, valid) = match (valid, opts.validation_split) {
+            (Some(v), _) => (train, Some(v)),
+            (None, 0.0) => (train, None),
+            (None, f) => {
+                split = validation_split(train, f)?;
+                (&split.0, Some(&split.1))
+            }
+        };
         self.check_data(train)?;
         if let Some(v) = valid {
             self.check_data(v)?;
@@ -146,12 +189,16 @@ impl Model {
         }
         self.take_sums(true)?;
         self.take_nonfinite()?;
+        for c in callbacks.iter_mut() {
+            c.on_train_begin(self)?;
+        }
         let mut history = History::default();
+        let mut stop = false;
         for epoch in opts.initial_epoch..opts.epochs {
             let order = epoch_order(n, opts, epoch);
             let start = Instant::now();
             let (mut since, mut since_samples, mut since_t) = (0usize, 0usize, Instant::now());
-            let mut sums = (0.0, 0.0);
+            let mut sums = vec![0.0; self.log_names().len()];
             // Steps of this epoch before the tracker's current window.
             let mut checked = 0;
             // Batches are gathered on a second thread, two ahead, while this one records
@@ -180,10 +227,10 @@ impl Model {
                     if opts.terminate_on_nan && (log_now || (s + 1) % NAN_CHECK_STEPS == 0) {
                         checked += self.check_finite_loss(epoch, checked)?;
                     }
-                    if opts.log_every > 0 && (s + 1) % opts.log_every == 0 && s + 1 < steps {
+                    if log_now && s + 1 < steps {
                         let got = self.take_sums(true)?;
-                        sums = (sums.0 + got.0, sums.1 + got.1);
-                        let m = self.metrics(got, since);
+                        sums.iter_mut().zip(&got).for_each(|(a, g)| *a += g);
+                        let m = self.metrics(&got, since);
                         let log = StepLog {
                             epoch,
                             step: s + 1,
@@ -191,9 +238,15 @@ impl Model {
                             loss: m.loss,
                             accuracy: m.accuracy,
                             images_per_sec: since as f64 / since_t.elapsed().as_secs_f64(),
+                            values: m.values,
                         };
-                        callback(Event::Step(&log));
+                        for c in callbacks.iter_mut() {
+                            stop |= c.on_step(self, &log)? == Control::Stop;
+                        }
                         (since, since_t) = (0, Instant::now());
+                        if stop {
+                            break;
+                        }
                     }
                 }
                 Ok(())
@@ -204,8 +257,9 @@ impl Model {
                 self.take_nonfinite()?;
             }
             let got = self.take_sums(true)?;
+            sums.iter_mut().zip(&got).for_each(|(a, g)| *a += g);
             let seconds = start.elapsed().as_secs_f64();
-            let train_m = self.metrics((sums.0 + got.0, sums.1 + got.1), since_samples);
+            let train_m = self.metrics(&sums, since_samples);
             let valid_m = match valid {
                 Some(v) => Some(self.evaluate(v, opts.batch_size)?),
                 None => None,
@@ -218,8 +272,16 @@ impl Model {
                 images_per_sec: since_samples as f64 / seconds,
                 lr: self.schedule.lr(self.base_lr, self.step.saturating_sub(1)),
             };
-            callback(Event::Epoch(&log));
+            for c in callbacks.iter_mut() {
+                stop |= c.on_epoch_end(self, &log)? == Control::Stop;
+            }
             history.epochs.push(log);
+            if stop {
+                break;
+            }
+        }
+        for c in callbacks.iter_mut() {
+            c.on_train_end(self, &history)?;
         }
         Ok(history)
     }
@@ -262,7 +324,7 @@ impl Model {
             self.plans[i].step(&[&x], &t, self.step as u32, None)?;
         }
         let sums = self.take_sums(false)?;
-        Ok(self.metrics(sums, n))
+        Ok(self.metrics(&sums, n))
     }
 
     /// Outputs (every head, concatenated per output) for `x` (any number of samples), run in
@@ -312,4 +374,29 @@ fn epoch_order(n: usize, opts: &FitOptions, epoch: usize) -> Vec<usize> {
             .shuffle(&mut order);
     }
     order
+}
+
+/// Keras's `validation_split`: (the first `1 − fraction` of the samples, the rest), in their
+/// order (before any shuffling).
+fn validation_split(data: &Dataset, fraction: f64) -> Result<(Dataset, Dataset)> {
+    if !(0.0..1.0).contains(&fraction) {
+        return Err(Error::invalid(
+            "fit",
+            "validation_split",
+            fraction,
+            "must be in [0, 1)",
+        ));
+    }
+    let n = data.len();
+    let at = (n as f64 * (1.0 - fraction)).floor() as usize;
+    if at == 0 || at == n {
+        return Err(Error::invalid(
+            "fit",
+            "validation_split",
+            fraction,
+            format!("leaves an empty training or validation set of {n} samples"),
+        ));
+    }
+    let idx: Vec<usize> = (0..n).collect();
+    Ok((data.subset(&idx[..at])?, data.subset(&idx[at..])?))
 }

@@ -2,18 +2,24 @@
 //! `fit` / `evaluate` / `predict`, safetensors checkpoints, and the f64 reference trainer that
 //! proves it.
 
+pub mod callbacks;
 pub mod checkpoint;
 mod dataset;
 mod fit;
+mod metrics;
 mod model;
 mod plot;
 mod reference;
 mod schedule;
 
 /// The losses live with the layers (`nn::loss`), below the graphs that compile them.
-pub use crate::nn::loss::{self, Head, Loss};
+pub use crate::nn::loss::{self, Head, Loss, Metric};
+pub use callbacks::{
+    Callback, Control, CsvLogger, EarlyStopping, ModelCheckpoint, OnEvent, ReduceLROnPlateau,
+};
 pub use dataset::{Dataset, Targets};
-pub use fit::{EpochLog, Event, FitOptions, History, Metrics, StepLog};
+pub use fit::{EpochLog, Event, FitOptions, History, StepLog};
+pub use metrics::Metrics;
 pub use model::Model;
 pub use reference::ReferenceTrainer;
 pub use schedule::Schedule;

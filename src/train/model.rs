@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 
-use super::fit::Metrics;
 use super::{Dataset, Schedule};
 use crate::error::{Error, Result};
 use crate::gpu::timing::KernelTime;
@@ -78,6 +77,7 @@ impl Model {
             return Err(Error::Model("at least one loss head is needed".into()));
         }
         for h in heads {
+            h.check_metrics()?;
             if h.output >= outs || !h.weight.is_finite() {
                 return Err(Error::Model(format!(
                     "head on output {} (weight {}): the model has {outs} outputs",
@@ -173,6 +173,59 @@ impl Model {
             .map(|p| p.name.clone())
             .zip(vals)
             .collect())
+    }
+
+    /// Writes parameters and buffers by name (as [`Model::parameters`] returns them): all
+    /// or nothing, an `Err` naming the first unknown name or wrong length. Names not given
+    /// keep their values; the optimiser state is kept.
+    pub fn set_parameters(&mut self, values: &[(String, Vec<f32>)]) -> Result<()> {
+        let mut writes = Vec::with_capacity(values.len());
+        for (name, data) in values {
+            let k = self
+                .graph
+                .params
+                .iter()
+                .position(|p| &p.name == name)
+                .ok_or_else(|| Error::Model(format!("the model has no parameter `{name}`")))?;
+            let want = self.graph.params[k].spec.shape.numel();
+            if data.len() != want {
+                return Err(Error::ShapeMismatch {
+                    op: "set_parameters",
+                    what: "values",
+                    expected: format!("{want} for `{name}`"),
+                    got: data.len().to_string(),
+                });
+            }
+            writes.push((k, data));
+        }
+        for (k, data) in writes {
+            self.store.write(k, data)?;
+        }
+        Ok(())
+    }
+
+    /// The learning rate of the next training step (the schedule applied to the base rate).
+    pub fn learning_rate(&self) -> f32 {
+        self.schedule.lr(self.base_lr, self.step)
+    }
+
+    /// Makes the next step's learning rate `lr` by scaling the base rate the schedule
+    /// starts from (what `ReduceLROnPlateau` does); `lr` must be finite and ≥ 0.
+    pub fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(Error::invalid(
+                "set_learning_rate",
+                "lr",
+                lr,
+                "must be finite and at least 0",
+            ));
+        }
+        let now = self.learning_rate();
+        self.base_lr = match now > 0.0 {
+            true => self.base_lr * (lr / now),
+            false => lr,
+        };
+        Ok(())
     }
 
     /// The plan for (mode, batch), compiled on first use.
@@ -337,19 +390,6 @@ impl Model {
         Ok((first, w[0] as usize))
     }
 
-    /// Reads and resets the loss and hit sums of the plans of one mode:
-    /// (Σ batch · mean loss, Σ hits).
-    pub(super) fn take_sums(&mut self, training: bool) -> Result<(f64, f64)> {
-        let (mut loss, mut hits) = (0.0, 0.0);
-        for p in self.plans.iter().filter(|p| p.training == training) {
-            let (l, h) = p.take_metrics()?;
-            loss += l * p.batch as f64;
-            hits += h;
-        }
-        self.in_flight.clear();
-        Ok((loss, hits))
-    }
-
     /// Checks that a dataset has samples of the model's input shape, finite values and one
     /// target per head (its fields are public, so `Dataset::new`'s checks may not have run).
     pub(super) fn check_data(&self, d: &Dataset) -> Result<()> {
@@ -379,19 +419,6 @@ impl Model {
             )));
         }
         Ok(())
-    }
-
-    pub(super) fn metrics(&self, (loss, hits): (f64, f64), samples: usize) -> Metrics {
-        let s = samples.max(1) as f64;
-        Metrics {
-            loss: loss / s,
-            accuracy: self
-                .heads
-                .iter()
-                .any(|h| h.loss.is_classification())
-                .then_some(hits / s),
-            samples,
-        }
     }
 
     /// Layer table, parameter counts, and the planned memory and dispatches of the inference

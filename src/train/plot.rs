@@ -139,11 +139,11 @@ impl History {
         };
         let loss = vec![
             (pick(&|e| Some(e.train.loss)), TRAIN),
-            (pick(&|e| e.valid.map(|v| v.loss)), VALID),
+            (pick(&|e| e.valid.as_ref().map(|v| v.loss)), VALID),
         ];
         let acc = vec![
             (pick(&|e| e.train.accuracy), TRAIN),
-            (pick(&|e| e.valid.and_then(|v| v.accuracy)), VALID),
+            (pick(&|e| e.valid.as_ref().and_then(|v| v.accuracy)), VALID),
         ];
         panel(&mut img, 0, &loss, false);
         panel(&mut img, W, &acc, true);

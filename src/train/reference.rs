@@ -29,6 +29,9 @@ impl ReferenceTrainer {
     /// invalid.
     pub fn new(graph: Graph, heads: &[Head], optimizer: Optimizer) -> Result<ReferenceTrainer> {
         optimizer.validate()?;
+        for h in heads {
+            h.check_metrics()?;
+        }
         let params = graph
             .params()
             .iter()

@@ -1,10 +1,10 @@
 //! The loss family of [`Backend`](crate::ops::backend::Backend): the reductions training needs.
 
-use super::PointwiseLoss;
+use super::{PointwiseLoss, PointwiseMetric};
 use crate::error::Result;
 use crate::ops::backend::Tensors;
 
-/// Losses with their gradients, and classification hits.
+/// Losses with their gradients, and the metrics reported beside them.
 pub trait LossBackend: Tensors {
     /// (mean loss `[1]`, d loss / d logits) for class indices held as exact f32 values.
     fn softmax_cross_entropy(
@@ -20,6 +20,14 @@ pub trait LossBackend: Tensors {
         target: &Self::T,
         loss: PointwiseLoss,
     ) -> Result<(Self::T, Self::T)>;
-    /// `[1]`: rows whose target class has the largest logit (ties count for the target).
-    fn hits(&self, logits: &Self::T, targets: &Self::T) -> Result<Self::T>;
+    /// `[1]`: rows with fewer than `k` classes ranked before the target (a larger logit, or
+    /// an equal one at a lower index), so `k = 1` counts correct arg-max predictions.
+    fn topk_hits(&self, logits: &Self::T, targets: &Self::T, k: usize) -> Result<Self::T>;
+    /// `[1]`: the mean of `metric` over `pred` and `target` of one shape.
+    fn pointwise_metric(
+        &self,
+        pred: &Self::T,
+        target: &Self::T,
+        metric: PointwiseMetric,
+    ) -> Result<Self::T>;
 }

@@ -1,6 +1,6 @@
 //! Plain references for the reductions and losses, in f64.
 
-use super::PointwiseLoss;
+use super::{PointwiseLoss, PointwiseMetric};
 use crate::error::{Error, Result};
 use crate::ops::backend::{CpuBackend, LossBackend};
 use crate::ops::host::{t, HostTensor};
@@ -60,20 +60,34 @@ pub fn pointwise_loss(pred: &[f64], target: &[f64], loss: PointwiseLoss) -> (f64
     (total / n, grad)
 }
 
-/// Rows of `[rows, classes]` logits whose arg-max is the target class; argmax's rule: the
-/// first maximum wins.
-pub fn hits(logits: &[f64], targets: &[u32], classes: usize) -> usize {
+/// Rows of `[rows, classes]` logits with fewer than `k` classes ranked before the target
+/// (a larger logit, or an equal one at a lower index: argmax's first-maximum rule), so
+/// `k = 1` counts the rows whose arg-max is the target.
+pub fn topk_hits(logits: &[f64], targets: &[u32], classes: usize, k: usize) -> usize {
     targets
         .iter()
         .enumerate()
         .filter(|&(r, &t)| {
             let row = &logits[r * classes..(r + 1) * classes];
-            let t = t as usize;
-            row.iter()
+            let (t, vt) = (t as usize, row[t as usize]);
+            let before = row
+                .iter()
                 .enumerate()
-                .all(|(c, &x)| x < row[t] || (x == row[t] && c >= t))
+                .filter(|&(c, &x)| x > vt || (x == vt && c < t))
+                .count();
+            before < k
         })
         .count()
+}
+
+/// The mean of `metric` over `pred` and `target` (see [`PointwiseMetric`]).
+pub fn pointwise_metric(pred: &[f64], target: &[f64], metric: PointwiseMetric) -> f64 {
+    let terms = pred.iter().zip(target).map(|(&x, &t)| match metric {
+        PointwiseMetric::SquaredError => (x - t).powi(2),
+        PointwiseMetric::AbsoluteError => (x - t).abs(),
+        PointwiseMetric::BinaryHits => f64::from(u8::from((x > 0.0) == (t > 0.5))),
+    });
+    terms.sum::<f64>() / pred.len() as f64
 }
 
 /// (classes, class indices) of `[rows, classes]` logits and `rows` targets, each an integer
@@ -140,9 +154,26 @@ impl LossBackend for CpuBackend {
             t(pred.shape.clone(), grad)?,
         ))
     }
-    fn hits(&self, logits: &HostTensor, targets: &HostTensor) -> Result<HostTensor> {
-        let (classes, tg) = class_targets("hits", logits, targets)?;
-        let n = hits(&logits.v(), &tg, classes);
+    fn topk_hits(&self, logits: &HostTensor, targets: &HostTensor, k: usize) -> Result<HostTensor> {
+        let (classes, tg) = class_targets("topk_hits", logits, targets)?;
+        let n = topk_hits(&logits.v(), &tg, classes, k);
         t(Shape::new([1]), vec![n as f64])
+    }
+    fn pointwise_metric(
+        &self,
+        pred: &HostTensor,
+        target: &HostTensor,
+        metric: PointwiseMetric,
+    ) -> Result<HostTensor> {
+        if pred.shape != target.shape || pred.shape.numel() == 0 {
+            return Err(Error::ShapeMismatch {
+                op: "metric",
+                what: "target",
+                expected: pred.shape.to_string(),
+                got: target.shape.to_string(),
+            });
+        }
+        let m = pointwise_metric(&pred.v(), &target.v(), metric);
+        t(Shape::new([1]), vec![m])
     }
 }

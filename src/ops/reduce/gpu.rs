@@ -1,12 +1,14 @@
 //! GPU side of the reductions and losses (`shaders/reduce.wgsl`).
 
-use super::{PointwiseLoss, ReduceOp};
+use super::ReduceOp;
 use crate::error::{Error, Result};
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
-use crate::ops::backend::{GpuBackend, LossBackend};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+
+mod losses;
+pub(crate) use losses::{pointwise_loss, pointwise_metric, softmax_xent, topk_hits};
 
 uniform_block! {
 /// Mirror of `struct Params` in common/reduce_params.wgsl.
@@ -58,6 +60,7 @@ pub static SHADER: ShaderDef = ShaderDef {
         "softmax_xent",
         "topk_hits",
         "pointwise_loss",
+        "pointwise_metric",
         "rows_apply",
     ],
     storage_read_only: &[true, true, false, false],
@@ -377,116 +380,4 @@ pub(crate) fn softmax(x: &Tensor, rows: usize, cols: usize, log: bool) -> Result
         )?;
     }
     Ok(y)
-}
-
-pub(crate) fn softmax_xent(
-    x: &Tensor,
-    targets: &Tensor,
-    rows: usize,
-    cols: usize,
-) -> Result<(Tensor, Tensor)> {
-    let grad = Tensor::uninit(x.gpu(), x.shape().clone())?;
-    let per_row = Tensor::uninit(x.gpu(), Shape::new([rows]))?;
-    let u = rows_uniforms(rows, cols)?;
-    if per_row_fits(x.gpu(), cols) {
-        let bufs = [Some(targets), Some(&grad), Some(&per_row)];
-        run(entry_point!(SHADER, "softmax_xent"), &u, x, bufs, rows)?;
-    } else {
-        let stats = row_stats(x, rows, cols, Some(targets))?;
-        let u = ReduceUniforms { op: 2, ..u };
-        let bufs = [Some(&stats), Some(&grad), Some(&per_row)];
-        run(entry_point!(SHADER, "rows_apply"), &u, x, bufs, rows * cols)?;
-    }
-    let loss = sum_all(&per_row, 1.0 / rows as f32)?;
-    Ok((loss, grad))
-}
-
-pub(crate) fn topk_hits(
-    x: &Tensor,
-    targets: &Tensor,
-    rows: usize,
-    cols: usize,
-    k: usize,
-) -> Result<Tensor> {
-    let hits = Tensor::uninit(x.gpu(), Shape::new([rows]))?;
-    let u = ReduceUniforms {
-        k: u32_of(k.min(cols))?,
-        ..rows_uniforms(rows, cols)?
-    };
-    // cols + 1 passes per row.
-    if cols + 2 <= x.gpu().loop_budget() {
-        run(
-            entry_point!(SHADER, "topk_hits"),
-            &u,
-            x,
-            [Some(targets), None, Some(&hits)],
-            rows,
-        )?;
-    } else {
-        let (before, _) = reduce_levels(
-            x,
-            [rows, cols, 1],
-            Term::RanksBefore(targets),
-            false,
-            Shape::new([rows]),
-            tree_fits(rows, cols),
-        )?;
-        let u = ReduceUniforms { op: 3, ..u };
-        run(
-            entry_point!(SHADER, "rows_apply"),
-            &u,
-            &before,
-            [None, None, Some(&hits)],
-            rows,
-        )?;
-    }
-    sum_all(&hits, 1.0)
-}
-
-pub(crate) fn pointwise_loss(
-    pred: &Tensor,
-    target: &Tensor,
-    loss: PointwiseLoss,
-) -> Result<(Tensor, Tensor)> {
-    let grad = Tensor::uninit(pred.gpu(), pred.shape().clone())?;
-    let terms = Tensor::uninit(pred.gpu(), pred.shape().clone())?;
-    let op = match loss {
-        PointwiseLoss::Mse => 0,
-        PointwiseLoss::BceWithLogits => 1,
-    };
-    let n = pred.numel();
-    let u = ReduceUniforms {
-        len: u32_of(n)?,
-        op,
-        ..ReduceUniforms::default()
-    };
-    run(
-        entry_point!(SHADER, "pointwise_loss"),
-        &u,
-        pred,
-        [Some(target), Some(&grad), Some(&terms)],
-        n,
-    )?;
-    Ok((sum_all(&terms, 1.0 / n as f32)?, grad))
-}
-
-impl LossBackend for GpuBackend {
-    fn softmax_cross_entropy(&self, logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (rows, classes) = super::rows_cols("softmax_cross_entropy", logits)?;
-        super::check_target_tensor("softmax_cross_entropy", targets, rows)?;
-        softmax_xent(logits, targets, rows, classes)
-    }
-    fn pointwise_loss(
-        &self,
-        pred: &Tensor,
-        target: &Tensor,
-        loss: PointwiseLoss,
-    ) -> Result<(Tensor, Tensor)> {
-        super::pointwise_loss(pred, target, loss)
-    }
-    fn hits(&self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-        let (rows, classes) = super::rows_cols("hits", logits)?;
-        super::check_target_tensor("hits", targets, rows)?;
-        topk_hits(logits, targets, rows, classes, 1)
-    }
 }

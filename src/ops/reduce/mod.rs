@@ -198,3 +198,31 @@ pub fn pointwise_loss(
     }
     gpu::pointwise_loss(pred, target, loss)
 }
+
+/// Pointwise metrics averaged over every element (what a regression or binary head reports
+/// beside its loss).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PointwiseMetric {
+    /// mean((pred − target)²)
+    SquaredError,
+    /// mean(|pred − target|)
+    AbsoluteError,
+    /// The fraction of elements whose logit's sigmoid and target fall on the same side of
+    /// 0.5 (`pred > 0` against `target > 0.5`; a NaN logit counts as below): Keras's
+    /// `binary_accuracy` at threshold 0.5 for a head that outputs logits.
+    BinaryHits,
+}
+
+/// The mean of `metric` over `pred` and `target` of one shape, as a `[1]` tensor.
+pub fn pointwise_metric(pred: &Tensor, target: &Tensor, metric: PointwiseMetric) -> Result<Tensor> {
+    crate::ops::same_device("metric", &[pred, target])?;
+    if pred.shape() != target.shape() || pred.numel() == 0 {
+        return Err(Error::ShapeMismatch {
+            op: "metric",
+            what: "target",
+            expected: pred.shape().to_string(),
+            got: target.shape().to_string(),
+        });
+    }
+    gpu::pointwise_metric(pred, target, metric)
+}
