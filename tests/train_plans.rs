@@ -62,7 +62,7 @@ fn frozen_layers_keep_their_weights() {
     m.compile_heads(&heads(), Optimizer::adamw(1e-2, 0.1))
         .unwrap();
     assert_eq!(m.set_trainable("conv2d", false).unwrap(), 4);
-    assert_eq!(m.set_trainable("batch_normalization_1", false).unwrap(), 1);
+    assert_eq!(m.set_trainable("batch_normalization", false).unwrap(), 3);
     let before = m.parameters().unwrap();
     let mut rng = Rng::new(6);
     for _ in 0..3 {

@@ -3,7 +3,7 @@
 
 use wgcnn::graph::{Graph, Sequential};
 use wgcnn::models::{self, ResNetDepth, VggDepth};
-use wgcnn::nn::{Conv2d, Dense, Flatten};
+use wgcnn::nn::{BatchNorm1d, Conv2d, Dense, Flatten, Reshape};
 use wgcnn::ops::optim::Optimizer;
 use wgcnn::testing::{gpu, Rng};
 use wgcnn::train::{Dataset, FitOptions, Loss, Model};
@@ -85,6 +85,38 @@ fn a_layer_that_does_not_fit_is_named() {
         .add(Dense::new(10))
         .build();
     assert!(ok.is_ok());
+}
+
+/// `Reshape` infers its one −1 and refuses what cannot be; `BatchNorm1d` takes `[n, c]` and
+/// `[n, c, l]` only, and its buffers go into checkpoints with PyTorch's names.
+#[test]
+fn reshape_and_batch_norm_1d_check_their_shapes() {
+    let g = Sequential::new([3, 4, 4])
+        .add(Reshape::new(&[-1, 8]))
+        .add(BatchNorm1d::new())
+        .add(Flatten)
+        .add(BatchNorm1d::new())
+        .build()
+        .unwrap();
+    assert_eq!(g.shape(g.outputs()[0]).dims(), &[48]);
+    for dims in [&[5, -1][..], &[-1, -1], &[0, 48], &[-2, 24], &[7], &[]] {
+        let r = Sequential::new([3, 4, 4]).add(Reshape::new(dims)).build();
+        assert!(r.is_err(), "{dims:?}");
+    }
+    assert!(Sequential::new([3, 4, 4])
+        .add(BatchNorm1d::new())
+        .build()
+        .is_err());
+    let gpu = gpu();
+    let m = Model::new(&gpu, g).unwrap();
+    let path = std::env::temp_dir().join(format!("wgcnn-bn1d-{}.safetensors", std::process::id()));
+    m.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned();
+    for name in ["running_var", "num_batches_tracked"] {
+        assert!(text.contains(name), "{name} not saved");
+    }
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]

@@ -18,9 +18,9 @@ pub use backend::{Backend, BackendTensor, CpuBackend, GpuBackend, HostTensor};
 pub use conv::{Conv2d, Dense};
 pub use init::Init;
 pub use merge::{Add, AddRelu, Concat};
-pub use norm::{BatchNorm2d, Lrn};
+pub use norm::{BatchNorm1d, BatchNorm2d, Lrn};
 pub use pool::{AvgPool2d, ChannelMaxPool, GlobalAvgPool2d, MaxPool2d};
-pub use simple::{Augment, Dropout, Flatten};
+pub use simple::{Augment, Dropout, Flatten, Reshape};
 
 pub use crate::ops::elementwise::Activation;
 
@@ -207,12 +207,18 @@ layers! {
     ChannelMaxPool,
     /// Batch normalisation per channel with running statistics (PyTorch's `BatchNorm2d`).
     BatchNorm2d,
+    /// Batch normalisation per feature of `[n, c]` or `[n, c, l]` (PyTorch's `BatchNorm1d`,
+    /// Keras's `BatchNormalization` after a dense layer).
+    BatchNorm1d,
     /// Local response normalisation across channels (AlexNet).
     Lrn,
     /// Inverted dropout in training, the identity in inference.
     Dropout,
     /// `[n, …]` → `[n, product of the rest]`, a view without a copy.
     Flatten,
+    /// `[n, …]` → `[n, dims…]` with one −1 inferred, a view without a copy (Keras's
+    /// `Reshape`).
+    Reshape,
     /// An elementwise activation on its own (Keras's `Activation`).
     Activation,
     /// Elementwise sum of two or more inputs of one shape (Keras's `Add`).

@@ -1,6 +1,9 @@
-//! Normalisation layers: BatchNorm2d (PyTorch's names, eps and momentum) and LRN.
+//! Normalisation layers: BatchNorm2d and BatchNorm1d (PyTorch's names, eps and momentum) and
+//! LRN.
 
-use super::{wrong_input, Backend, Backward, Forward, Grads, Init, LayerImpl, ParamSpec};
+use super::{
+    wrong_input, Backend, BackendTensor, Backward, Forward, Grads, Init, LayerImpl, ParamSpec,
+};
 use crate::error::Result;
 use crate::ops::lrn::LrnParams;
 use crate::ops::norm::BatchNormParams;
@@ -85,6 +88,96 @@ impl LayerImpl for BatchNorm2d {
         )?;
         let dp = if need.params { vec![dg, db] } else { vec![] };
         Ok((vec![need.inputs[0].then_some(dx)], dp))
+    }
+}
+
+/// Batch normalisation over the channels of `[n, c]` or `[n, c, l]` (PyTorch's
+/// `BatchNorm1d`: statistics over the batch and, for rank 3, the length axis), with
+/// BatchNorm2d's parameters, names and frozen rule. It runs the 2-D kernels on a
+/// `[n, c, l, 1]` view.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct BatchNorm1d(pub BatchNormParams);
+
+impl BatchNorm1d {
+    /// eps 1e-5, momentum 0.1 (PyTorch).
+    pub fn new() -> BatchNorm1d {
+        BatchNorm1d::default()
+    }
+    /// Sets the value added to the variance before its square root (PyTorch's `eps`).
+    pub fn eps(mut self, eps: f32) -> Self {
+        self.0.eps = eps;
+        self
+    }
+    /// Sets the weight of each new batch statistic in the running averages.
+    pub fn momentum(mut self, m: f32) -> Self {
+        self.0.momentum = m;
+        self
+    }
+    fn as_2d(&self) -> BatchNorm2d {
+        BatchNorm2d(self.0)
+    }
+}
+
+/// The `[n, c, l, 1]` view of a `[n, c]` or `[n, c, l]` shape.
+fn view_4d(s: &Shape) -> Shape {
+    let d = s.dims();
+    Shape::new([d[0], d[1], d.get(2).copied().unwrap_or(1), 1])
+}
+
+impl LayerImpl for BatchNorm1d {
+    fn kind(&self) -> &'static str {
+        "batch_normalization"
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        match x[0].rank() {
+            2 | 3 => Ok(x[0].clone()),
+            _ => Err(wrong_input(
+                "BatchNorm1d",
+                "rank 2 [n, c] or 3 [n, c, l]",
+                &x[0],
+            )),
+        }
+    }
+    fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
+        self.as_2d().params(x)
+    }
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, p, pass } = c;
+        let x4 = b.reshape(x[0], view_4d(x[0].shape()))?;
+        let (y, saved) = self.as_2d().forward(Forward {
+            b,
+            x: &[&x4],
+            p,
+            pass,
+        })?;
+        Ok((b.reshape(&y, x[0].shape().clone())?, saved))
+    }
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward {
+            b,
+            dy,
+            x,
+            saved,
+            p,
+            pass,
+            need,
+        } = c;
+        let dy4 = b.reshape(dy, view_4d(dy.shape()))?;
+        let x4 = [view_4d(&x[0])];
+        let (dx, dp) = self.as_2d().backward(Backward {
+            b,
+            dy: &dy4,
+            x: &x4,
+            saved,
+            p,
+            pass,
+            need,
+        })?;
+        let dx = dx
+            .into_iter()
+            .map(|d| d.map(|d| b.reshape(&d, x[0].clone())).transpose())
+            .collect::<Result<_>>()?;
+        Ok((dx, dp))
     }
 }
 

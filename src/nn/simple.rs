@@ -1,4 +1,4 @@
-//! Dropout, Flatten and the training-time augmentation layer.
+//! Dropout, Flatten, Reshape and the training-time augmentation layer.
 
 use super::{Backend, BackendTensor, Backward, Forward, Grads, LayerImpl};
 use crate::error::{Error, Result};
@@ -62,6 +62,69 @@ impl LayerImpl for Flatten {
     fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
         let d = x[0].dims();
         Ok(Shape::new([d[0], d[1..].iter().product()]))
+    }
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, .. } = c;
+        Ok((
+            b.reshape(x[0], self.output_shape(&[x[0].shape().clone()])?)?,
+            vec![],
+        ))
+    }
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward { b, dy, x, .. } = c;
+        Ok((vec![Some(b.reshape(dy, x[0].clone())?)], vec![]))
+    }
+}
+
+/// `[n, …]` → `[n, dims…]` (Keras's `Reshape`, a free view): `dims` is the per-sample
+/// shape, one entry of which may be −1 for "whatever makes the element count match".
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reshape(pub Vec<isize>);
+
+impl Reshape {
+    /// The per-sample target shape, one entry −1 at most.
+    pub fn new(dims: &[isize]) -> Reshape {
+        Reshape(dims.to_vec())
+    }
+}
+
+impl LayerImpl for Reshape {
+    fn kind(&self) -> &'static str {
+        "reshape"
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        let d = x[0].dims();
+        let per: usize = d[1..].iter().product();
+        let bad = |why: &str| Error::invalid("Reshape", "dims", format!("{:?}", self.0), why);
+        let known: usize = self
+            .0
+            .iter()
+            .filter(|&&v| v != -1)
+            .map(|&v| v as usize)
+            .product();
+        if self.0.is_empty() || self.0.iter().any(|&v| v == 0 || v < -1) {
+            return Err(bad("must be positive sizes and at most one -1"));
+        }
+        let dims: Vec<usize> = match self.0.iter().filter(|&&v| v == -1).count() {
+            0 if known == per => self.0.iter().map(|&v| v as usize).collect(),
+            1 if per % known == 0 => self
+                .0
+                .iter()
+                .map(|&v| if v == -1 { per / known } else { v as usize })
+                .collect(),
+            0 | 1 => {
+                return Err(Error::ShapeMismatch {
+                    op: "Reshape",
+                    what: "element count",
+                    expected: format!("{per} per sample (input {})", x[0]),
+                    got: format!("{:?}", self.0),
+                })
+            }
+            _ => return Err(bad("may hold one -1")),
+        };
+        Ok(Shape::new(
+            std::iter::once(d[0]).chain(dims).collect::<Vec<_>>(),
+        ))
     }
     fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
         let Forward { b, x, .. } = c;

@@ -67,7 +67,7 @@ fn batch_norms(model: &Model) -> Vec<String> {
         .graph
         .nodes()
         .iter()
-        .filter(|n| matches!(n.layer, Layer::BatchNorm2d(_)))
+        .filter(|n| matches!(n.layer, Layer::BatchNorm2d(_) | Layer::BatchNorm1d(_)))
         .map(|n| n.name.clone())
         .collect()
 }

@@ -8,8 +8,9 @@ use wgcnn::testing::Rng;
 use wgcnn::train::{Dataset, Head, Loss};
 use wgcnn::Padding;
 
-/// A graph with every layer kind: grouped strided conv, dilation, batch norm, LRN, both
-/// pools, channel max, a residual add, a concat, dropout, dense; two heads.
+/// A graph with every layer kind: grouped strided conv, dilation, batch norm (2-D, and 1-D
+/// over `[n, c, l]` and `[n, c]`), LRN, both pools, channel max, a residual add, a concat, a
+/// reshape, dropout, dense; two heads.
 pub fn every_layer(seed: u64) -> Graph {
     let mut b = GraphBuilder::new(seed);
     let x = b.input([4, 11, 9]);
@@ -67,11 +68,17 @@ pub fn every_layer(seed: u64) -> Graph {
         )
         .unwrap();
     let gp = b.add(GlobalAvgPool2d, &[s]).unwrap();
-    let f = b.add(Flatten, &[a]).unwrap();
+    // [7, 3, 2] → [7, 6]: batch norm over channels and length (and later over features).
+    let r = b.add(Reshape::new(&[7, -1]), &[a]).unwrap();
+    let r = b.add(BatchNorm1d::new(), &[r]).unwrap();
+    let f = b.add(Flatten, &[r]).unwrap();
     let f = b.add(Dropout::new(0.3), &[f]).unwrap();
     let h = b
         .add(Dense::new(7).activation(Activation::Sigmoid), &[f])
         .unwrap();
+    // Not right after the other batch norm: its input gradient sums to zero over the batch,
+    // which would leave that one's bias a gradient of pure rounding.
+    let h = b.add(BatchNorm1d::new().momentum(0.3), &[h]).unwrap();
     let class = b.add_named("class", Dense::new(3), &[h]).unwrap();
     let boxes = b.add_named("boxes", Dense::new(5), &[gp]).unwrap();
     b.build(&[class, boxes]).unwrap()
