@@ -37,16 +37,6 @@ pub(crate) struct TrainingStep {
 }
 }
 
-impl TrainingStep {
-    /// The block for training step `step`.
-    pub fn new(step: u32) -> TrainingStep {
-        TrainingStep {
-            step,
-            ..TrainingStep::default()
-        }
-    }
-}
-
 /// A per-step slot as a kernel binds it.
 #[derive(Clone, Debug)]
 pub(crate) struct PerStepBinding {
@@ -125,6 +115,15 @@ impl Gpu {
             offset: 0,
             size: bytes.len() as u64,
         })
+    }
+
+    /// [`Gpu::per_step`] for the training step (dropout, augmentation).
+    pub(crate) fn training_step(&self, step: u32) -> Result<PerStepBinding> {
+        let block = TrainingStep {
+            step,
+            ..TrainingStep::default()
+        };
+        self.per_step(StepSlot::TRAINING_STEP, bytemuck::bytes_of(&block))
     }
 
     /// A uniform buffer the queue may write.

@@ -156,40 +156,26 @@ impl Gpu {
         };
         // Binding 0 is the uniform block; 1.. are storage buffers in the shader's order, then
         // the per-step block if the shader has one.
-        let mut entries = vec![wgpu::BindGroupLayoutEntry {
-            binding: 0,
+        let entry = |binding: usize, ty| wgpu::BindGroupLayoutEntry {
+            binding: binding as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
+                ty,
                 has_dynamic_offset: false,
                 min_binding_size: None,
             },
             count: None,
-        }];
-        for (i, &read_only) in shader.storage_read_only.iter().enumerate() {
-            entries.push(wgpu::BindGroupLayoutEntry {
-                binding: i as u32 + 1,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            });
-        }
-        if shader.per_step.is_some() {
-            entries.push(wgpu::BindGroupLayoutEntry {
-                binding: shader.storage_read_only.len() as u32 + 1,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            });
-        }
+        };
+        let storage = shader.storage_read_only.iter().enumerate();
+        let entries: Vec<_> = std::iter::once(entry(0, wgpu::BufferBindingType::Uniform))
+            .chain(storage.map(|(i, &read_only)| {
+                entry(i + 1, wgpu::BufferBindingType::Storage { read_only })
+            }))
+            .chain(shader.per_step.map(|_| {
+                let at = shader.storage_read_only.len() + 1;
+                entry(at, wgpu::BufferBindingType::Uniform)
+            }))
+            .collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(shader.name),
             entries: &entries,

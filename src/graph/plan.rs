@@ -216,7 +216,10 @@ impl GraphPlan {
             gpu.queue()
                 .write_buffer(t.buffer(), t.offset(), bytemuck::cast_slice(data));
         }
-        let training_step = TrainingStep::new(step);
+        let training_step = TrainingStep {
+            step,
+            ..TrainingStep::default()
+        };
         let mut values = vec![(StepSlot::TRAINING_STEP, bytemuck::bytes_of(&training_step))];
         let banks = match optimizer.filter(|_| !self.optim_slots.is_empty()) {
             Some(opt) => opt.advance()?,

@@ -64,15 +64,11 @@ impl LayerImpl for Flatten {
         Ok(Shape::new([d[0], d[1..].iter().product()]))
     }
     fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
-        let Forward { b, x, .. } = c;
-        Ok((
-            b.reshape(x[0], self.output_shape(&[x[0].shape().clone()])?)?,
-            vec![],
-        ))
+        let out = self.output_shape(&[c.x[0].shape().clone()])?;
+        Ok((c.b.reshape(c.x[0], out)?, vec![]))
     }
     fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
-        let Backward { b, dy, x, .. } = c;
-        Ok((vec![Some(b.reshape(dy, x[0].clone())?)], vec![]))
+        view_backward(c)
     }
 }
 
@@ -107,7 +103,7 @@ impl LayerImpl for Reshape {
         }
         let dims: Vec<usize> = match self.0.iter().filter(|&&v| v == -1).count() {
             0 if known == per => self.0.iter().map(|&v| v as usize).collect(),
-            1 if per % known == 0 => self
+            1 if per.is_multiple_of(known) => self
                 .0
                 .iter()
                 .map(|&v| if v == -1 { per / known } else { v as usize })
@@ -127,15 +123,11 @@ impl LayerImpl for Reshape {
         ))
     }
     fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
-        let Forward { b, x, .. } = c;
-        Ok((
-            b.reshape(x[0], self.output_shape(&[x[0].shape().clone()])?)?,
-            vec![],
-        ))
+        let out = self.output_shape(&[c.x[0].shape().clone()])?;
+        Ok((c.b.reshape(c.x[0], out)?, vec![]))
     }
     fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
-        let Backward { b, dy, x, .. } = c;
-        Ok((vec![Some(b.reshape(dy, x[0].clone())?)], vec![]))
+        view_backward(c)
     }
 }
 
@@ -183,4 +175,9 @@ impl LayerImpl for Augment {
         }
         Ok((vec![None], vec![]))
     }
+}
+
+/// The gradient of a view (Flatten, Reshape): `dy` under the input's shape.
+fn view_backward<B: Backend>(c: Backward<'_, B>) -> Result<Grads<B::T>> {
+    Ok((vec![Some(c.b.reshape(c.dy, c.x[0].clone())?)], vec![]))
 }

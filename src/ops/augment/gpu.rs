@@ -2,7 +2,7 @@
 
 use super::AugmentParams;
 use crate::error::{Error, Result};
-use crate::gpu::per_step::{StepSlot, TrainingStep};
+use crate::gpu::per_step::TrainingStep;
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::ops::backend::{AugmentBackend, GpuBackend};
@@ -100,10 +100,7 @@ pub(crate) fn forward(
         contrast: p.contrast,
         ..AugmentUniforms::default()
     };
-    let step = TrainingStep::new(step);
-    let per_step = x
-        .gpu()
-        .per_step(StepSlot::TRAINING_STEP, bytemuck::bytes_of(&step))?;
+    let per_step = x.gpu().training_step(step)?;
     x.gpu().dispatch_tensors_per_step(
         &key(),
         &u,

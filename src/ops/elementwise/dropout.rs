@@ -3,7 +3,7 @@
 
 use super::cpu;
 use crate::error::{Error, Result};
-use crate::gpu::per_step::{StepSlot, TrainingStep};
+use crate::gpu::per_step::TrainingStep;
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::tensor::Tensor;
@@ -62,10 +62,7 @@ pub(crate) fn dropout(x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Ten
         threshold: cpu::dropout_threshold(rate),
         scale: 1.0 / (1.0 - rate),
     };
-    let step = TrainingStep::new(step);
-    let per_step = x
-        .gpu()
-        .per_step(StepSlot::TRAINING_STEP, bytemuck::bytes_of(&step))?;
+    let per_step = x.gpu().training_step(step)?;
     x.gpu().dispatch_tensors_per_step(
         &key(),
         &u,

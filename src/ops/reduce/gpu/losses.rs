@@ -80,25 +80,12 @@ pub(crate) fn pointwise_loss(
     loss: PointwiseLoss,
 ) -> Result<(Tensor, Tensor)> {
     let grad = Tensor::uninit(pred.gpu(), pred.shape().clone())?;
-    let terms = Tensor::uninit(pred.gpu(), pred.shape().clone())?;
     let op = match loss {
         PointwiseLoss::Mse => 0,
         PointwiseLoss::BceWithLogits => 1,
     };
-    let n = pred.numel();
-    let u = ReduceUniforms {
-        len: u32_of(n)?,
-        op,
-        ..ReduceUniforms::default()
-    };
-    run(
-        entry_point!(SHADER, "pointwise_loss"),
-        &u,
-        pred,
-        [Some(target), Some(&grad), Some(&terms)],
-        n,
-    )?;
-    Ok((sum_all(&terms, 1.0 / n as f32)?, grad))
+    let entry = entry_point!(SHADER, "pointwise_loss");
+    Ok((pointwise_mean(entry, op, pred, target, Some(&grad))?, grad))
 }
 
 pub(crate) fn pointwise_metric(
@@ -106,25 +93,37 @@ pub(crate) fn pointwise_metric(
     target: &Tensor,
     metric: PointwiseMetric,
 ) -> Result<Tensor> {
-    let terms = Tensor::uninit(pred.gpu(), pred.shape().clone())?;
     let op = match metric {
         PointwiseMetric::SquaredError => 0,
         PointwiseMetric::AbsoluteError => 1,
         PointwiseMetric::BinaryHits => 2,
     };
+    pointwise_mean(
+        entry_point!(SHADER, "pointwise_metric"),
+        op,
+        pred,
+        target,
+        None,
+    )
+}
+
+/// Runs a pointwise entry (`dst` = `grad` when it writes one, `dst2` = the terms) and returns
+/// the mean of the terms, `[1]`.
+fn pointwise_mean(
+    entry: &'static str,
+    op: u32,
+    pred: &Tensor,
+    target: &Tensor,
+    grad: Option<&Tensor>,
+) -> Result<Tensor> {
+    let terms = Tensor::uninit(pred.gpu(), pred.shape().clone())?;
     let n = pred.numel();
     let u = ReduceUniforms {
         len: u32_of(n)?,
         op,
         ..ReduceUniforms::default()
     };
-    run(
-        entry_point!(SHADER, "pointwise_metric"),
-        &u,
-        pred,
-        [Some(target), None, Some(&terms)],
-        n,
-    )?;
+    run(entry, &u, pred, [Some(target), grad, Some(&terms)], n)?;
     sum_all(&terms, 1.0 / n as f32)
 }
 
