@@ -172,3 +172,51 @@ fn bad_files_are_errors_and_change_nothing() {
         Err(Error::Io { .. })
     ));
 }
+
+/// A backbone under a new head (PyTorch's `strict=False`): what matches by name and shape
+/// loads, the report lists what is missing and unexpected, the new head keeps its values; a
+/// name with another shape is an `Err` naming it, and nothing changes.
+#[test]
+fn a_backbone_loads_non_strictly_under_a_new_head() {
+    use wgcnn::graph::Sequential;
+    use wgcnn::nn::{Activation, BatchNorm2d, Conv2d, Dense, Flatten};
+    let gpu = gpu();
+    let trunk = |seed| {
+        Sequential::new([1, 6, 6])
+            .seed(seed)
+            .add(Conv2d::new(3, 3).activation(Activation::Relu))
+            .add(BatchNorm2d::new())
+            .add(Flatten)
+    };
+    let old = Model::new(&gpu, trunk(1).add(Dense::new(10)).build().unwrap()).unwrap();
+    let path = dir().join("backbone.safetensors");
+    old.save(&path).unwrap();
+    let g = trunk(2).add_named("head", Dense::new(4)).build().unwrap();
+    let mut new = Model::new(&gpu, g).unwrap();
+    let head_before: Vec<_> = new.parameters().unwrap().into_iter().skip(6).collect();
+    let r = new.load_non_strict(&path).unwrap();
+    assert_eq!(
+        r.loaded,
+        [
+            "conv2d_1.weight",
+            "conv2d_1.bias",
+            "batch_normalization_1.weight",
+            "batch_normalization_1.bias",
+            "batch_normalization_1.running_mean",
+            "batch_normalization_1.running_var"
+        ]
+    );
+    assert_eq!(r.missing, ["head.weight", "head.bias"]);
+    assert_eq!(r.unexpected, ["dense_1.bias", "dense_1.weight"]);
+    let got = new.parameters().unwrap();
+    assert_eq!(got[..6], old.parameters().unwrap()[..6]);
+    assert_eq!(got[6..], head_before[..]);
+
+    // Same names, another head size: refused, naming the tensor, and the model is unchanged.
+    let g = trunk(3).add(Dense::new(4)).build().unwrap();
+    let mut other = Model::new(&gpu, g).unwrap();
+    let before = other.parameters().unwrap();
+    let e = other.load_non_strict(&path).unwrap_err().to_string();
+    assert!(e.contains("dense_1.weight"), "{e}");
+    assert_eq!(other.parameters().unwrap(), before);
+}

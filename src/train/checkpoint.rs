@@ -62,7 +62,7 @@ fn checksum<'a>(
 }
 
 /// Names of batch-norm layers (they get a `num_batches_tracked` entry).
-fn batch_norms(model: &Model) -> Vec<String> {
+pub(super) fn batch_norms(model: &Model) -> Vec<String> {
     model
         .graph
         .nodes()
@@ -166,65 +166,11 @@ impl Model {
     /// architecture and names. Nothing changes unless every tensor checks out.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        // A wgcnn file always carries its checksum: wgcnn metadata without one is a damaged
-        // checksum entry (one flipped bit in its key), not a PyTorch export.
-        if !meta.contains_key(CHECKSUM) && meta.keys().any(|k| k.starts_with("wgcnn.")) {
-            return Err(Error::format(
-                path,
-                "the file carries wgcnn metadata but no checksum entry: it is corrupt",
-            ));
-        }
-        if let Some(want) = meta.get(CHECKSUM) {
-            let mut names = st.names();
-            names.sort();
-            let views: Vec<_> = names
-                .iter()
-                .map(|n| st.tensor(n).map(|v| (*n, v)))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::format(path, e.to_string()))?;
-            let items = views
-                .iter()
-                .map(|(n, v)| (*n, v.dtype(), v.shape(), v.data()));
-            let got = checksum(&meta, items);
-            if format!("{got:016x}") != *want {
-                return Err(Error::format(
-                    path,
-                    "checksum mismatch: the file is corrupt",
-                ));
-            }
-        }
+        let (bytes, meta) = read_verified(path)?;
+        let st = deserialize(path, &bytes)?;
         let f32s = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let v = st
-                .tensor(name)
-                .map_err(|_| Error::format(path, format!("tensor `{name}` is missing")))?;
-            if v.dtype() != Dtype::F32 {
-                return Err(Error::format(
-                    path,
-                    format!("tensor `{name}` is {:?}, expected F32", v.dtype()),
-                ));
-            }
-            if v.shape() != shape {
-                return Err(Error::format(
-                    path,
-                    format!(
-                        "tensor `{name}` has shape {:?}, the model expects {shape:?}",
-                        v.shape()
-                    ),
-                ));
-            }
-            Ok(v.data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
+            f32_tensor(&st, path, name, shape)?
+                .ok_or_else(|| Error::format(path, format!("tensor `{name}` is missing")))
         };
         let mut values = Vec::new();
         for p in self.graph.params() {
@@ -358,4 +304,83 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
     Ok(header.metadata().clone().unwrap_or_default())
+}
+
+/// The bytes and metadata of a safetensors file whose checksum, if it has one, checks out.
+pub(super) fn read_verified(path: &Path) -> Result<(Vec<u8>, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let st = deserialize(path, &bytes)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    // A wgcnn file always carries its checksum: wgcnn metadata without one is a damaged
+    // checksum entry (one flipped bit in its key), not a PyTorch export.
+    if !meta.contains_key(CHECKSUM) && meta.keys().any(|k| k.starts_with("wgcnn.")) {
+        return Err(Error::format(
+            path,
+            "the file carries wgcnn metadata but no checksum entry: it is corrupt",
+        ));
+    }
+    if let Some(want) = meta.get(CHECKSUM) {
+        let mut names = st.names();
+        names.sort();
+        let views: Vec<_> = names
+            .iter()
+            .map(|n| st.tensor(n).map(|v| (*n, v)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::format(path, e.to_string()))?;
+        let items = views
+            .iter()
+            .map(|(n, v)| (*n, v.dtype(), v.shape(), v.data()));
+        let got = checksum(&meta, items);
+        if format!("{got:016x}") != *want {
+            return Err(Error::format(
+                path,
+                "checksum mismatch: the file is corrupt",
+            ));
+        }
+    }
+    Ok((bytes, meta))
+}
+
+pub(super) fn deserialize<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))
+}
+
+/// Tensor `name` of `st` as f32 values of `shape`, `None` when the file lacks it; an error
+/// naming it when it is not f32 or has another shape.
+pub(super) fn f32_tensor(
+    st: &SafeTensors<'_>,
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+) -> Result<Option<Vec<f32>>> {
+    let Ok(v) = st.tensor(name) else {
+        return Ok(None);
+    };
+    if v.dtype() != Dtype::F32 {
+        return Err(Error::format(
+            path,
+            format!("tensor `{name}` is {:?}, expected F32", v.dtype()),
+        ));
+    }
+    if v.shape() != shape {
+        return Err(Error::format(
+            path,
+            format!(
+                "tensor `{name}` has shape {:?}, the model expects {shape:?}",
+                v.shape()
+            ),
+        ));
+    }
+    Ok(Some(
+        v.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    ))
 }

@@ -11,6 +11,7 @@ mod model;
 mod plot;
 mod reference;
 mod schedule;
+mod transfer;
 
 /// The losses live with the layers (`nn::loss`), below the graphs that compile them.
 pub use crate::nn::loss::{self, Head, Loss, Metric};
@@ -23,3 +24,4 @@ pub use metrics::Metrics;
 pub use model::Model;
 pub use reference::ReferenceTrainer;
 pub use schedule::Schedule;
+pub use transfer::LoadReport;
