@@ -36,6 +36,41 @@ impl GraphBuilder {
         }
     }
 
+    /// Continues from `graph` cut at the node named `at` (Keras's `include_top=False` and a
+    /// new head): the nodes `at` needs, with their parameters' current values, names and
+    /// frozen flags, and the graph's inputs. Returns the builder and `at`'s output to build
+    /// the new layers on; they draw their initial values from a seed derived from the graph's.
+    pub fn from_graph(graph: &Graph, at: &str) -> Result<(GraphBuilder, ValueId)> {
+        let last = graph
+            .nodes
+            .iter()
+            .position(|n| n.name == at)
+            .ok_or_else(|| Error::Model(format!("the graph has no layer named `{at}`")))?;
+        let mut needed = vec![false; graph.shapes.len()];
+        needed[graph.nodes[last].output.0] = true;
+        let mut keep = vec![false; last + 1];
+        for (i, node) in graph.nodes[..=last].iter().enumerate().rev() {
+            if needed[node.output.0] {
+                keep[i] = true;
+                node.inputs.iter().for_each(|v| needed[v.0] = true);
+            }
+        }
+        let seed = graph.seed ^ 0x9E37_79B9_7F4A_7C15;
+        let mut b = GraphBuilder::new(seed);
+        b.shapes = graph.shapes.clone();
+        b.inputs = graph.inputs.clone();
+        for (node, _) in graph.nodes.iter().zip(&keep).filter(|(_, &k)| k) {
+            let mut node = node.clone();
+            for k in node.params.iter_mut() {
+                b.params.push(graph.params[*k].clone());
+                *k = b.params.len() - 1;
+            }
+            b.names.insert(node.name.clone());
+            b.nodes.push(node);
+        }
+        Ok((b, graph.nodes[last].output))
+    }
+
     /// A model input of per-sample shape `shape` (e.g. `[3, 32, 32]`).
     pub fn input(&mut self, shape: impl Into<Shape>) -> ValueId {
         let v = ValueId(self.shapes.len());

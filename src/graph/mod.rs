@@ -120,6 +120,29 @@ impl Graph {
         Ok(n)
     }
 
+    /// Freezes (or unfreezes) the layers at `range` in graph order (node indices: the inputs
+    /// are not layers here, so Keras's `model.layers[56:]`, which counts its input layer, is
+    /// `55..`); returns how many.
+    pub fn set_trainable_range(
+        &mut self,
+        range: std::ops::Range<usize>,
+        trainable: bool,
+    ) -> Result<usize> {
+        let n = self.nodes.len();
+        if range.start >= range.end || range.end > n {
+            return Err(Error::invalid(
+                "set_trainable_range",
+                "range",
+                format!("{range:?}"),
+                format!("must be a non-empty range of the {n} layers"),
+            ));
+        }
+        for node in &mut self.nodes[range.clone()] {
+            node.frozen = !trainable;
+        }
+        Ok(range.len())
+    }
+
     /// Per parameter: whether the optimiser updates it (a trainable spec of an unfrozen layer
     /// whose output reaches a trained output).
     pub(crate) fn updated(&self) -> Vec<bool> {

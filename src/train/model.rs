@@ -143,8 +143,25 @@ impl Model {
     /// Freezes or unfreezes the layers whose names start with `prefix` (Keras's
     /// `trainable = False`). Parameters are kept; the optimiser state starts afresh.
     pub fn set_trainable(&mut self, prefix: &str, trainable: bool) -> Result<usize> {
+        self.retrain(|g| g.set_trainable(prefix, trainable))
+    }
+
+    /// [`Model::set_trainable`] for the layers at `range` in graph order (Keras's
+    /// `for l in model.layers[56:]: l.trainable = True` is `set_trainable_range(55..n, true)`:
+    /// Keras counts its input layer).
+    pub fn set_trainable_range(
+        &mut self,
+        range: std::ops::Range<usize>,
+        trainable: bool,
+    ) -> Result<usize> {
+        self.retrain(|g| g.set_trainable_range(range, trainable))
+    }
+
+    /// Changes which layers train with `change`, keeping the parameters and restarting the
+    /// optimiser state on the new layout.
+    fn retrain(&mut self, change: impl FnOnce(&mut Graph) -> Result<usize>) -> Result<usize> {
         self.sync_params()?;
-        let n = self.graph.set_trainable(prefix, trainable)?;
+        let n = change(&mut self.graph)?;
         self.store = ParamStore::new(&self.gpu, &self.graph)?;
         if let Some(o) = self.optimizer.as_ref().map(|o| o.optimizer()) {
             let o = o.with_lr(self.base_lr);
