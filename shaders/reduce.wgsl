@@ -10,7 +10,8 @@
 //                 maximum, a NaN counting as larger than any number (torch.max); with carry = 1
 //                 src holds an earlier level's maxima and aux their arg-max, 3 Σ exp(x − aux[r])
 //                 (softmax denominators, r = o·inner + i the row), 4 the count of l ranking
-//                 before the target t = aux[r]: x_l > x_t, or equal with l < t (top-k hits).
+//                 before the target t = aux[r]: x_l > x_t, or equal with l < t (top-k hits),
+//                 5 Σ x·aux over the same index (a softmax backward's row dot product).
 //                 Loop passes per invocation: chunk + 1.
 // reduce_axis_tree the same for long axes with few outputs: one workgroup per output, each
 //                 invocation a fixed stride of the chunk, then a fixed tree (for max: the larger
@@ -24,16 +25,19 @@
 //                 cross-entropy gradient (as softmax_xent; dst2[r] = the row's loss, written by
 //                 the target's invocation; the targets follow the statistics in aux:
 //                 aux[2·rows + r]), 3 top-k hits: dst2[r] = 1 if src[r] < k (src = the counts of
-//                 op 4, one invocation per row). Long rows take these instead of the per-row
-//                 entries below.
+//                 op 4, one invocation per row), 4 the softmax backward: src = y, aux = [row
+//                 Σ y·dy | dy], dst[e] = y·(dy − Σ). Long rows take these instead of the
+//                 per-row entries below.
 // softmax         dst = softmax(src) per row (op 0) or log_softmax (op 1), row max subtracted.
 // softmax_xent    per row: dst2[r] = logsumexp(x_r) − x_r[t_r] (the row's loss), and
 //                 dst[r, c] = (softmax(x_r)[c] − [c = t_r]) / rows (the mean loss's gradient);
 //                 aux holds the targets as exact f32 class indices.
+// softmax_backward  src = y = softmax(x), aux = dy: dst = y·(dy − Σ_row y·dy) per row.
 // topk_hits       dst2[r] = 1 if fewer than k classes rank before the target, else 0: a class
 //                 ranks before it with a larger logit, or an equal one and a lower index (ties
 //                 go to the lower index, as argmax does; k = 1 is accuracy).
-//                 The per-row entries loop 3·cols + 3 passes (topk_hits cols + 1): the host
+//                 The per-row entries loop 3·cols + 3 passes (topk_hits cols + 1,
+//                 softmax_backward 2·cols + 1): the host
 //                 takes them only while that fits the loop budget.
 // pointwise_loss  op 0 MSE: dst2[i] = (a − b)², dst[i] = 2(a − b)/len;
 //                 op 1 BCE with logits: dst2[i] = max(a,0) − a·b + log(1 + e^−|a|),
@@ -104,9 +108,12 @@ fn span(out: u32) -> Span {
     return Span(o * p.len * p.inner + i, o * p.inner + i, l0, min(l0 + p.chunk, p.len));
 }
 
-// Term l of a sum (ops 0, 1, 3, 4).
+// Term l of a sum (ops 0, 1, 3, 4, 5).
 fn term(sp: Span, l: u32) -> f32 {
     let v = src[sp.base + l * p.inner];
+    if (p.op == 5u) {
+        return v * aux[sp.base + l * p.inner];
+    }
     if (p.op == 3u) {
         return exp(v - aux[sp.row]);
     }
@@ -241,6 +248,10 @@ fn rows_apply(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) 
         return;
     }
     let r = e / p.cols;
+    if (p.op == 4u) {
+        dst[e] = src[e] * (aux[p.rows + e] - aux[r]);
+        return;
+    }
     let z = src[e] - aux[r];
     let s = aux[p.rows + r];
     if (p.op == 0u) {
@@ -304,6 +315,22 @@ fn softmax_xent(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
     for (var c = 0u; c < p.cols; c++) {
         let sm = exp(src[base + c] - m) / s;
         dst[base + c] = (sm - select(0.0, 1.0, c == t)) * inv_rows;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn softmax_backward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = linear(wid, nwg, lid, WG);
+    if (r >= p.rows) {
+        return;
+    }
+    let base = r * p.cols;
+    var dot = 0.0;
+    for (var c = 0u; c < p.cols; c++) {
+        dot += src[base + c] * aux[base + c];
+    }
+    for (var c = 0u; c < p.cols; c++) {
+        dst[base + c] = src[base + c] * (aux[base + c] - dot);
     }
 }
 

@@ -135,6 +135,7 @@ fn check_softmax_and_cross_entropy_match_the_reference(gpu: &Gpu) {
         // z = x − max = ln p + ln(row sum) and ln(row sum) ≤ ln C.
         let sm = reduce::softmax(&x).unwrap().to_vec().unwrap();
         let want = cpu::softmax(&x64, classes, false);
+        let want_softmax = want.clone();
         let exp_ulps = |p: f64| 2.0 * c + 16.0 + 2.0 * (p.ln().abs() + c.ln());
         let r = compare_with(&sm, &want, |i| exp_ulps(want[i]) * EPS32 * want[i] + 1e-37);
         assert!(r.passed(), "softmax {rows}x{classes}: {r}");
@@ -142,6 +143,27 @@ fn check_softmax_and_cross_entropy_match_the_reference(gpu: &Gpu) {
         let want = cpu::softmax(&x64, classes, true);
         let r = compare_with(&ls, &want, |i| 4.0 * (want[i].abs() + c + 16.0) * EPS32);
         assert!(r.passed(), "log_softmax {rows}x{classes}: {r}");
+
+        // softmax backward from the reference's probabilities (rounded to f32) and a random
+        // dy: the row dot product carries C roundings, the product and difference a few more.
+        let y: Vec<f32> = want_softmax.iter().map(|&v| v as f32).collect();
+        let dys = rng.vec(rows * classes);
+        let (y64, dy64) = (to_f64(&y), to_f64(&dys));
+        let dx = reduce::softmax_backward(
+            &Tensor::from_slice(gpu, [rows, classes], &y).unwrap(),
+            &Tensor::from_slice(gpu, [rows, classes], &dys).unwrap(),
+        )
+        .unwrap()
+        .to_vec()
+        .unwrap();
+        let want = cpu::softmax_backward(&y64, &dy64, classes);
+        let row_abs: Vec<f64> = (y64.chunks(classes).zip(dy64.chunks(classes)))
+            .map(|(a, b)| a.iter().zip(b).map(|(a, b)| (a * b).abs()).sum())
+            .collect();
+        let r = compare_with(&dx, &want, |i| {
+            (c + 4.0) * EPS32 * y64[i].abs() * (dy64[i].abs() + row_abs[i / classes]) + 1e-37
+        });
+        assert!(r.passed(), "softmax_backward {rows}x{classes}: {r}");
 
         let (loss, grad) = reduce::softmax_cross_entropy(&x, &targets).unwrap();
         let (loss, grad) = (loss.to_vec().unwrap()[0], grad.to_vec().unwrap());
@@ -205,6 +227,32 @@ fn cross_entropy_gradient_matches_finite_differences() {
         .enumerate()
     {
         assert!((fd - grad[i]).abs() < 1e-8, "element {i}");
+    }
+}
+
+#[test]
+fn softmax_gradient_matches_finite_differences() {
+    let mut rng = Rng::new(0x5f9);
+    let (rows, classes) = (4, 9);
+    let mut x: Vec<f64> = to_f64(&rng.vec(rows * classes))
+        .iter()
+        .map(|v| v * 4.0)
+        .collect();
+    let w = to_f64(&rng.vec(rows * classes));
+    let loss = |x: &[f64]| {
+        let y = cpu::softmax(x, classes, false);
+        y.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>()
+    };
+    let grad = cpu::softmax_backward(&cpu::softmax(&x, classes, false), &w, classes);
+    for (i, fd) in finite_differences(&mut x, 1e-6, loss)
+        .into_iter()
+        .enumerate()
+    {
+        assert!(
+            (fd - grad[i]).abs() < 1e-8,
+            "element {i}: {fd} vs {}",
+            grad[i]
+        );
     }
 }
 
@@ -320,6 +368,7 @@ fn bad_reduction_input_is_an_error() {
     assert!(reduce::softmax_cross_entropy(&x, &[0]).is_err());
     assert!(reduce::topk_hits(&x, &[0, 1], 0).is_err());
     assert!(reduce::softmax(&x.reshape([6]).unwrap()).is_err());
+    assert!(reduce::softmax_backward(&x, &x.reshape([3, 2]).unwrap()).is_err());
     let y = Tensor::from_slice(&gpu, [3, 2], &[0.0; 6]).unwrap();
     assert!(reduce::pointwise_loss(&x, &y, PointwiseLoss::Mse).is_err());
 }

@@ -3,10 +3,10 @@
 //! weights skipped). Values are dropped right after their last use, which is what lets the
 //! GPU plan reuse their buffers.
 
-use super::Graph;
+use super::{Graph, ValueId};
 use crate::error::{Error, Result};
-use crate::nn::loss::Head;
-use crate::nn::{Activation, Backend, BackendTensor, Layer, Need, Pass};
+use crate::nn::loss::{Head, Loss, Metric};
+use crate::nn::{Activation, Backend, BackendTensor, Layer, LayerBackend, Need, Pass};
 
 /// What one pass produces.
 pub(crate) struct Outcome<T> {
@@ -36,7 +36,7 @@ fn node_seed(seed: u64, i: usize) -> u32 {
     (h ^ (h >> 32)) as u32
 }
 
-pub(crate) fn run<B: Backend>(
+pub(crate) fn run<B: LayerBackend>(
     b: &B,
     g: &Graph,
     params: &[B::T],
@@ -58,6 +58,12 @@ pub(crate) fn run<B: Backend>(
     }
     for v in &g.outputs {
         uses[v.0] += 1;
+    }
+    let loss_inputs: Vec<ValueId> = heads.iter().map(|h| loss_input(g, h)).collect();
+    for (h, v) in heads.iter().zip(&loss_inputs) {
+        if *v != g.outputs[h.output] {
+            uses[v.0] += 1;
+        }
     }
     for (v, t) in g.inputs.iter().zip(inputs) {
         vals[v.0] = Some(t.clone());
@@ -116,12 +122,17 @@ pub(crate) fn run<B: Backend>(
     let mut out_grads: Vec<Option<B::T>> = vec![None; g.shapes.len()];
     let mut loss = None;
     let (mut head_losses, mut metrics) = (Vec::new(), Vec::new());
-    for (h, target) in heads.iter().zip(targets) {
-        let v = g.outputs[h.output];
-        let out = vals[v.0].as_ref().ok_or_else(|| gone(v.0))?;
+    for ((h, target), &v) in heads.iter().zip(targets).zip(&loss_inputs) {
+        let value = |v: ValueId| vals[v.0].as_ref().ok_or_else(|| gone(v.0));
+        let out = value(v)?;
         let (l, dl) = h.loss.apply(b, out, target)?;
         for m in &h.metrics {
-            metrics.push(m.apply(b, out, target)?);
+            // The errors compare what the model outputs; the hit counts read logits.
+            let x = match m {
+                Metric::Mse | Metric::Mae => value(g.outputs[h.output])?,
+                _ => out,
+            };
+            metrics.push(m.apply(b, x, target)?);
         }
         if heads.len() > 1 {
             head_losses.push(l.clone());
@@ -196,6 +207,21 @@ pub(crate) fn run<B: Backend>(
         logged: head_losses.into_iter().chain(metrics).collect(),
         grads,
     })
+}
+
+/// The value a head's loss reads: the graph output, or the logits before it where the output
+/// is a `Softmax` under sparse cross-entropy or a sigmoid under binary cross-entropy (Keras's
+/// `from_logits`: the losses take logits, which is stabler than undoing the squashing).
+fn loss_input(g: &Graph, h: &Head) -> ValueId {
+    let v = g.outputs[h.output];
+    let Some(node) = g.nodes.iter().find(|n| n.output == v) else {
+        return v;
+    };
+    match (&node.layer, h.loss) {
+        (Layer::Softmax(_), Loss::SparseCategoricalCrossentropy)
+        | (Layer::Activation(Activation::Sigmoid), Loss::BinaryCrossentropy) => node.inputs[0],
+        _ => v,
+    }
 }
 
 /// A conv, the batch norm that alone reads it, and maybe the activation that alone reads

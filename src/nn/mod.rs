@@ -6,21 +6,25 @@
 //! `backward` needs.
 
 mod conv;
+mod custom;
 pub mod init;
 pub mod loss;
 mod merge;
 mod norm;
 mod pool;
 mod simple;
+mod softmax;
 
 pub use crate::ops::backend;
 pub use backend::{Backend, BackendTensor, CpuBackend, GpuBackend, HostTensor};
 pub use conv::{Conv2d, Dense};
+pub use custom::{CustomLayer, LayerBackend};
 pub use init::Init;
 pub use merge::{Add, AddRelu, Concat};
 pub use norm::{BatchNorm1d, BatchNorm2d, Lrn};
 pub use pool::{AvgPool2d, ChannelMaxPool, GlobalAvgPool2d, MaxPool2d};
 pub use simple::{Augment, Dropout, Flatten, Reshape};
+pub use softmax::Softmax;
 
 pub use crate::ops::elementwise::Activation;
 
@@ -41,7 +45,8 @@ pub struct ParamSpec {
 }
 
 impl ParamSpec {
-    fn weight(name: &'static str, shape: impl Into<Shape>, init: Init) -> ParamSpec {
+    /// A trainable parameter.
+    pub fn weight(name: &'static str, shape: impl Into<Shape>, init: Init) -> ParamSpec {
         ParamSpec {
             name,
             shape: shape.into(),
@@ -49,7 +54,8 @@ impl ParamSpec {
             trainable: true,
         }
     }
-    fn buffer(name: &'static str, shape: impl Into<Shape>, init: Init) -> ParamSpec {
+    /// A buffer the optimiser never touches (running statistics).
+    pub fn buffer(name: &'static str, shape: impl Into<Shape>, init: Init) -> ParamSpec {
         ParamSpec {
             trainable: false,
             ..ParamSpec::weight(name, shape, init)
@@ -82,25 +88,36 @@ impl Pass {
     }
 }
 
-/// What a layer's forward gets: the backend, its inputs, its parameters (in spec order) and
-/// how the pass runs.
-pub(crate) struct Forward<'a, B: Backend> {
-    pub(crate) b: &'a B,
-    pub(crate) x: &'a [&'a B::T],
-    pub(crate) p: &'a [B::T],
-    pub(crate) pass: Pass,
+/// What a layer's forward gets.
+#[non_exhaustive]
+pub struct Forward<'a, B: Backend> {
+    /// The backend whose ops the layer calls.
+    pub b: &'a B,
+    /// Its inputs (batch axis first).
+    pub x: &'a [&'a B::T],
+    /// Its parameters and buffers, in [`LayerImpl::params`] order.
+    pub p: &'a [B::T],
+    /// How the pass runs.
+    pub pass: Pass,
 }
 
-/// What a layer's backward gets: the backend, d loss / d output, the input shapes, what its
-/// forward saved, its parameters, the forward's pass and what to produce.
-pub(crate) struct Backward<'a, B: Backend> {
-    pub(crate) b: &'a B,
-    pub(crate) dy: &'a B::T,
-    pub(crate) x: &'a [Shape],
-    pub(crate) saved: &'a [B::T],
-    pub(crate) p: &'a [B::T],
-    pub(crate) pass: Pass,
-    pub(crate) need: &'a Need,
+/// What a layer's backward gets.
+#[non_exhaustive]
+pub struct Backward<'a, B: Backend> {
+    /// The backend whose ops the layer calls.
+    pub b: &'a B,
+    /// d loss / d output.
+    pub dy: &'a B::T,
+    /// The input shapes (batch axis first).
+    pub x: &'a [Shape],
+    /// What the training forward returned to keep.
+    pub saved: &'a [B::T],
+    /// Its parameters and buffers, in [`LayerImpl::params`] order.
+    pub p: &'a [B::T],
+    /// The forward's pass.
+    pub pass: Pass,
+    /// What to produce.
+    pub need: &'a Need,
 }
 
 /// What a backward pass must produce.
@@ -125,6 +142,8 @@ macro_rules! layers {
         #[derive(Clone, Debug, PartialEq)]
         pub enum Layer {
             $($(#[$doc])* $name($name),)*
+            /// A layer defined outside the crate ([`Layer::custom`]).
+            Custom(CustomLayer),
         }
 
         $(impl From<$name> for Layer {
@@ -137,28 +156,28 @@ macro_rules! layers {
             /// Keras's name stem for the layer type (`conv2d`, `dense`, …): automatic node
             /// names (`conv2d_3`) and summaries use it.
             pub fn kind(&self) -> &'static str {
-                match self { $(Layer::$name(l) => l.kind(),)* }
+                match self { $(Layer::$name(l) => l.kind(),)* Layer::Custom(l) => l.kind() }
             }
             pub(crate) fn arity(&self) -> std::ops::RangeInclusive<usize> {
-                match self { $(Layer::$name(l) => l.arity(),)* }
+                match self { $(Layer::$name(l) => l.arity(),)* Layer::Custom(l) => l.arity() }
             }
             /// The output shape for inputs of shapes `x` (batch axis included). Fails when the
             /// layer's configuration or those shapes are invalid ([`crate::Error::InvalidParam`],
             /// [`crate::Error::ShapeMismatch`]), or past the kernels' 32-bit indexing
             /// ([`crate::Error::TooLarge`]).
             pub fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
-                match self { $(Layer::$name(l) => l.output_shape(x),)* }
+                match self { $(Layer::$name(l) => l.output_shape(x),)* Layer::Custom(l) => l.output_shape(x) }
             }
             /// The parameters and buffers the layer owns for inputs of shapes `x`, in the order
             /// `forward` and `backward` take them (empty for a layer without any). Meaningful
             /// only for shapes that [`Layer::output_shape`] accepts.
             pub fn params(&self, x: &[Shape]) -> Vec<ParamSpec> {
-                match self { $(Layer::$name(l) => l.params(x),)* }
+                match self { $(Layer::$name(l) => l.params(x),)* Layer::Custom(l) => l.params(x) }
             }
             /// Runs the layer on backend `b` with inputs `x` and parameters `p` (in
             /// [`Layer::params`] order): the output and what `backward` needs from this pass
             /// (empty unless `pass.training`).
-            pub fn forward<B: Backend>(
+            pub fn forward<B: LayerBackend>(
                 &self,
                 b: &B,
                 x: &[&B::T],
@@ -166,13 +185,16 @@ macro_rules! layers {
                 pass: Pass,
             ) -> Result<(B::T, Vec<B::T>)> {
                 let c = Forward { b, x, p, pass };
-                match self { $(Layer::$name(l) => l.forward(c),)* }
+                match self {
+                    $(Layer::$name(l) => l.forward(c),)*
+                    Layer::Custom(l) => b.forward_custom(l, c),
+                }
             }
             /// Gradients from `dy` (d loss / d output), the input shapes `x`, what the training
             /// `forward` saved and the parameters `p`, for the same `pass`: those `need` asks
             /// for (see [`Grads`]).
             #[allow(clippy::too_many_arguments)]
-            pub fn backward<B: Backend>(
+            pub fn backward<B: LayerBackend>(
                 &self,
                 b: &B,
                 dy: &B::T,
@@ -183,7 +205,10 @@ macro_rules! layers {
                 need: &Need,
             ) -> Result<Grads<B::T>> {
                 let c = Backward { b, dy, x, saved, p, pass, need };
-                match self { $(Layer::$name(l) => l.backward(c),)* }
+                match self {
+                    $(Layer::$name(l) => l.backward(c),)*
+                    Layer::Custom(l) => b.backward_custom(l, c),
+                }
             }
         }
     };
@@ -221,6 +246,9 @@ layers! {
     Reshape,
     /// An elementwise activation on its own (Keras's `Activation`).
     Activation,
+    /// Softmax over the last axis (Keras's `Softmax`); as an output, the loss reads the
+    /// logits before it.
+    Softmax,
     /// Elementwise sum of two or more inputs of one shape (Keras's `Add`).
     Add,
     /// `max(a + b, 0)` of two inputs in one pass: a residual unit's sum and ReLU.
@@ -231,21 +259,38 @@ layers! {
     Augment,
 }
 
-/// What every layer provides; [`Layer`] forwards to it.
-pub(crate) trait LayerImpl {
-    /// Keras's default name stem (`conv2d`, `dense`, …).
+/// What every layer provides; [`Layer`] forwards to it. Implement it to write a layer of
+/// your own from the backend's eager ops (`use wgcnn::nn::backend::*` brings them in scope)
+/// and add it with [`Layer::custom`]: it runs on the GPU, in compiled plans, and in the f64
+/// reference, where [`crate::train::ReferenceTrainer::loss_and_grads`] checks its backward
+/// against finite differences.
+pub trait LayerImpl {
+    /// Keras's default name stem (`conv2d`, `dense`, …): automatic node names use it.
     fn kind(&self) -> &'static str;
+    /// How many inputs it takes (one by default).
     fn arity(&self) -> std::ops::RangeInclusive<usize> {
         1..=1
     }
+    /// The output shape for inputs of shapes `x` (batch axis first), or an `Err` for shapes
+    /// or a configuration the layer cannot take.
     fn output_shape(&self, x: &[Shape]) -> Result<Shape>;
+    /// The parameters and buffers it owns for inputs of shapes `x` (none by default).
     fn params(&self, _x: &[Shape]) -> Vec<ParamSpec> {
         Vec::new()
     }
-    /// (output, saved for backward).
+    /// (output, what backward needs: keep it only when `c.pass.training`, see
+    /// [`Pass::keep`]).
     fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)>;
-    /// Gradients from `dy`, the input shapes, what forward saved and the parameters.
+    /// The gradients `c.need` asks for: per input (`None` where not needed) and per
+    /// trainable parameter in spec order (empty unless `c.need.params`).
     fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>>;
+}
+
+impl Layer {
+    /// A layer of your own ([`LayerImpl`]).
+    pub fn custom<L: LayerImpl + std::fmt::Debug + Send + Sync + 'static>(layer: L) -> Layer {
+        Layer::Custom(CustomLayer::new(layer))
+    }
 }
 
 impl LayerImpl for Activation {

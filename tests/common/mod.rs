@@ -68,6 +68,8 @@ pub fn every_layer(seed: u64) -> Graph {
         )
         .unwrap();
     let gp = b.add(GlobalAvgPool2d, &[s]).unwrap();
+    // Not an output, so its own backward runs.
+    let gp = b.add(Softmax, &[gp]).unwrap();
     // [7, 3, 2] → [7, 6]: batch norm over channels and length (and later over features).
     let r = b.add(Reshape::new(&[7, -1]), &[a]).unwrap();
     let r = b.add(BatchNorm1d::new(), &[r]).unwrap();

@@ -20,6 +20,10 @@ pub trait LossBackend: Tensors {
         target: &Self::T,
         loss: PointwiseLoss,
     ) -> Result<(Self::T, Self::T)>;
+    /// Row-wise softmax of `[n, classes]`.
+    fn softmax(&self, x: &Self::T) -> Result<Self::T>;
+    /// d loss / d x of [`softmax`](LossBackend::softmax) from its output `y` and `dy`.
+    fn softmax_backward(&self, y: &Self::T, dy: &Self::T) -> Result<Self::T>;
     /// `[1]`: rows with fewer than `k` classes ranked before the target (a larger logit, or
     /// an equal one at a lower index), so `k = 1` counts correct arg-max predictions.
     fn topk_hits(&self, logits: &Self::T, targets: &Self::T, k: usize) -> Result<Self::T>;

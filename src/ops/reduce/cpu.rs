@@ -40,6 +40,17 @@ pub fn softmax(x: &[f64], classes: usize, log: bool) -> Vec<f64> {
         .collect()
 }
 
+/// d loss / d x of a row-wise softmax from its output `y` and `dy`: `y·(dy − Σ_row y·dy)`.
+pub fn softmax_backward(y: &[f64], dy: &[f64], classes: usize) -> Vec<f64> {
+    y.chunks(classes)
+        .zip(dy.chunks(classes))
+        .flat_map(|(y, dy)| {
+            let dot: f64 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
+            y.iter().zip(dy).map(move |(a, b)| a * (b - dot))
+        })
+        .collect()
+}
+
 /// Mean pointwise loss of `pred` against `target` and its gradient (MSE, or binary cross
 /// entropy on logits in the overflow-free form `max(x, 0) − x·t + ln(1 + e^−|x|)`).
 pub fn pointwise_loss(pred: &[f64], target: &[f64], loss: PointwiseLoss) -> (f64, Vec<f64>) {
@@ -92,19 +103,26 @@ pub fn pointwise_metric(pred: &[f64], target: &[f64], metric: PointwiseMetric) -
 
 /// (classes, class indices) of `[rows, classes]` logits and `rows` targets, each an integer
 /// below `classes`.
+/// The classes of a non-empty `[n, classes]` shape.
+fn rank2_cols(op: &'static str, s: &Shape) -> Result<usize> {
+    match *s.dims() {
+        [r, c] if r > 0 && c > 0 => Ok(c),
+        _ => Err(Error::ShapeMismatch {
+            op,
+            what: "logits",
+            expected: "rank 2 [n, classes]".into(),
+            got: s.to_string(),
+        }),
+    }
+}
+
 fn class_targets(
     op: &'static str,
     logits: &HostTensor,
     targets: &HostTensor,
 ) -> Result<(usize, Vec<u32>)> {
-    let &[rows, classes] = logits.shape.dims() else {
-        return Err(Error::ShapeMismatch {
-            op,
-            what: "logits",
-            expected: "rank 2 [n, classes]".into(),
-            got: logits.shape.to_string(),
-        });
-    };
+    let classes = rank2_cols(op, &logits.shape)?;
+    let rows = logits.shape.dims()[0];
     let tg = targets.v();
     if tg.len() != rows
         || tg
@@ -153,6 +171,22 @@ impl LossBackend for CpuBackend {
             t(Shape::new([1]), vec![total])?,
             t(pred.shape.clone(), grad)?,
         ))
+    }
+    fn softmax(&self, x: &HostTensor) -> Result<HostTensor> {
+        let classes = rank2_cols("softmax", &x.shape)?;
+        t(x.shape.clone(), softmax(&x.v(), classes, false))
+    }
+    fn softmax_backward(&self, y: &HostTensor, dy: &HostTensor) -> Result<HostTensor> {
+        let classes = rank2_cols("softmax_backward", &y.shape)?;
+        if dy.shape != y.shape {
+            return Err(Error::ShapeMismatch {
+                op: "softmax_backward",
+                what: "dy",
+                expected: y.shape.to_string(),
+                got: dy.shape.to_string(),
+            });
+        }
+        t(y.shape.clone(), softmax_backward(&y.v(), &dy.v(), classes))
     }
     fn topk_hits(&self, logits: &HostTensor, targets: &HostTensor, k: usize) -> Result<HostTensor> {
         let (classes, tg) = class_targets("topk_hits", logits, targets)?;

@@ -25,8 +25,8 @@ pub(crate) struct ReduceUniforms {
     /// Product of the dimensions after the reduced axis (`reduce_axis`).
     pub inner: u32,
     /// The entry's variant (reduce.wgsl's header): `reduce_axis` 0 sum, 1 mean, 2 max,
-    /// 3 Σ exp(x − max), 4 top-k rank counts; `softmax` 0 softmax, 1 log-softmax; `rows_apply`
-    /// 0–3; `pointwise_loss` 0 MSE, 1 BCE with logits.
+    /// 3 Σ exp(x − max), 4 top-k rank counts, 5 Σ x·aux; `softmax` 0 softmax, 1 log-softmax;
+    /// `rows_apply` 0–4; `pointwise_loss` 0 MSE, 1 BCE with logits.
     pub op: u32,
     /// Top-k: a row is a hit when fewer than `k` classes rank before its target.
     pub k: u32,
@@ -58,6 +58,7 @@ pub static SHADER: ShaderDef = ShaderDef {
         "sum_all",
         "softmax",
         "softmax_xent",
+        "softmax_backward",
         "topk_hits",
         "pointwise_loss",
         "pointwise_metric",
@@ -245,6 +246,8 @@ enum Term<'a> {
     ExpShifted(&'a Tensor),
     /// 1 for each class ranking before the target aux[row]: top-k hit counts.
     RanksBefore(&'a Tensor),
+    /// x · aux at the same index: row dot products.
+    Product(&'a Tensor),
 }
 
 /// Reduces the axis in chunks within the loop budget, then the chunks' results, level by
@@ -283,6 +286,7 @@ fn reduce_levels(
             Term::Plain => (u32::from(mean && last), None),
             Term::ExpShifted(m) => (3, Some(m)),
             Term::RanksBefore(t) => (4, Some(t)),
+            Term::Product(t) => (5, Some(t)),
         };
         let u = ReduceUniforms {
             outer: u32_of(outer)?,
@@ -380,4 +384,31 @@ pub(crate) fn softmax(x: &Tensor, rows: usize, cols: usize, log: bool) -> Result
         )?;
     }
     Ok(y)
+}
+
+/// d loss / d x of a row-wise softmax from its output `y` and `dy`: `y·(dy − Σ_row y·dy)`.
+pub(crate) fn softmax_backward(
+    y: &Tensor,
+    dy: &Tensor,
+    rows: usize,
+    cols: usize,
+) -> Result<Tensor> {
+    let gpu = y.gpu();
+    let dx = Tensor::uninit(gpu, y.shape().clone())?;
+    let u = rows_uniforms(rows, cols)?;
+    if per_row_fits(gpu, cols) {
+        let entry = entry_point!(SHADER, "softmax_backward");
+        run(entry, &u, y, [Some(dy), Some(&dx), None], rows)?;
+        return Ok(dx);
+    }
+    let tree = tree_fits(rows, cols);
+    let view = [rows, cols, 1];
+    let (dot, _) = reduce_levels(y, view, Term::Product(dy), false, Shape::new([rows]), tree)?;
+    let aux = Tensor::uninit(gpu, Shape::new([rows + rows * cols]))?;
+    gpu.copy(&dot, 0, &aux, 0, rows)?;
+    gpu.copy(dy, 0, &aux, rows, rows * cols)?;
+    let u = ReduceUniforms { op: 4, ..u };
+    let entry = entry_point!(SHADER, "rows_apply");
+    run(entry, &u, y, [Some(&aux), Some(&dx), None], rows * cols)?;
+    Ok(dx)
 }

@@ -96,6 +96,22 @@ pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
     gpu::softmax(x, r, c, true)
 }
 
+/// d loss / d x of [`softmax`] from its output `y = softmax(x)` and `dy` (both
+/// `[n, classes]`): `y·(dy − Σ_row y·dy)`.
+pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    let (r, c) = rows_cols("softmax_backward", y)?;
+    crate::ops::same_device("softmax_backward", &[y, dy])?;
+    if dy.shape() != y.shape() {
+        return Err(Error::ShapeMismatch {
+            op: "softmax_backward",
+            what: "dy",
+            expected: y.shape().to_string(),
+            got: dy.shape().to_string(),
+        });
+    }
+    gpu::softmax_backward(y, dy, r, c)
+}
+
 /// Checks that a tensor of class indices (exact f32 values, checked on upload) has `rows`
 /// elements.
 pub(crate) fn check_target_tensor(op: &'static str, t: &Tensor, rows: usize) -> Result<()> {

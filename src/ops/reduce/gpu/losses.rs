@@ -141,6 +141,12 @@ impl LossBackend for GpuBackend {
     ) -> Result<(Tensor, Tensor)> {
         super::super::pointwise_loss(pred, target, loss)
     }
+    fn softmax(&self, x: &Tensor) -> Result<Tensor> {
+        super::super::softmax(x)
+    }
+    fn softmax_backward(&self, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        super::super::softmax_backward(y, dy)
+    }
     fn topk_hits(&self, logits: &Tensor, targets: &Tensor, k: usize) -> Result<Tensor> {
         let (rows, classes) = super::super::rows_cols("topk_hits", logits)?;
         super::super::check_target_tensor("topk_hits", targets, rows)?;
