@@ -62,6 +62,9 @@ struct Args {
     resume: Option<PathBuf>,
     #[arg(long, default_value = "cifar_curves.png")]
     plot: PathBuf,
+    /// Confusion-matrix heatmap of the test set.
+    #[arg(long, default_value = "cifar_confusion.png")]
+    confusion: PathBuf,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -129,7 +132,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         log_every: 20,
         ..FitOptions::default()
     };
-    let history = common::fit_with_progress(&mut model, &train, Some(&test), &opts)?;
+    let history = common::fit_with_progress(&mut model, &train, Some(&test), &opts, &mut [])?;
     let (acc, m) = common::confusion(&mut model, &test, 10, 256)?;
     println!(
         "test accuracy {:.2}% after {:.0} s",
@@ -137,6 +140,9 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
     common::print_confusion(&m, &CIFAR10_CLASSES);
+    let title = format!("CIFAR-10 test set: {:.2}% accuracy", 100.0 * acc);
+    wgcnn::train::plot::confusion_png(&a.confusion, &m, &CIFAR10_CLASSES, &title)?;
+    println!("wrote {}", a.confusion.display());
     let (m_opt, s_opt) = if a.normalize {
         (Some(&mean[..]), Some(&std[..]))
     } else {

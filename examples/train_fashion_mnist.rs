@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use wgcnn::data::{fashion_mnist, FASHION_MNIST_CLASSES};
+use wgcnn::train::callbacks::{Callback, EarlyStopping};
 use wgcnn::train::{FitOptions, Loss, Model};
 use wgcnn::Gpu;
 
@@ -39,11 +40,21 @@ struct Args {
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     limit: Option<usize>,
+    /// Validate and test on the first N test images only (quick runs).
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Stop once the validation loss has not improved for N epochs, and restore the best
+    /// epoch's weights (Keras's EarlyStopping).
+    #[arg(long)]
+    patience: Option<usize>,
     #[arg(long, default_value = "fashion_mnist.safetensors")]
     save: PathBuf,
     /// Training-curve picture.
     #[arg(long, default_value = "fashion_mnist_curves.png")]
     plot: PathBuf,
+    /// Confusion-matrix heatmap of the test set.
+    #[arg(long, default_value = "fashion_mnist_confusion.png")]
+    confusion: PathBuf,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -51,9 +62,12 @@ struct Args {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
     let started = std::time::Instant::now();
-    let (mut train, test) = fashion_mnist(a.data_dir.as_deref())?;
+    let (mut train, mut test) = fashion_mnist(a.data_dir.as_deref())?;
     if let Some(n) = a.limit {
         train = train.take(n)?;
+    }
+    if let Some(n) = a.test_limit {
+        test = test.take(n)?;
     }
     let graph = match a.model.as_str() {
         "mnist-cnn" | "seeds" => common::zoo(&a.model, 10, a.seed)?,
@@ -80,7 +94,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         log_every: 20,
         ..FitOptions::default()
     };
-    let history = common::fit_with_progress(&mut model, &train, Some(&test), &opts)?;
+    let mut stopping = a.patience.map(|p| {
+        EarlyStopping::new("val_loss")
+            .patience(p)
+            .restore_best_weights(true)
+    });
+    let mut callbacks: Vec<&mut dyn Callback> = stopping
+        .iter_mut()
+        .map(|c| c as &mut dyn Callback)
+        .collect();
+    let history =
+        common::fit_with_progress(&mut model, &train, Some(&test), &opts, &mut callbacks)?;
+    if let Some(e) = stopping.as_ref().and_then(|s| s.stopped_epoch()) {
+        println!("early stopping after epoch {}", e + 1);
+    }
     let (acc, m) = common::confusion(&mut model, &test, 10, 256)?;
     println!(
         "test accuracy {:.2}% after {:.0} s",
@@ -88,6 +115,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
     common::print_confusion(&m, &FASHION_MNIST_CLASSES);
+    let title = format!("Fashion-MNIST test set: {:.2}% accuracy", 100.0 * acc);
+    wgcnn::train::plot::confusion_png(&a.confusion, &m, &FASHION_MNIST_CLASSES, &title)?;
+    println!("wrote {}", a.confusion.display());
     common::save(
         &model,
         &a.save,

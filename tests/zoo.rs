@@ -17,6 +17,11 @@ fn trainable(g: &Graph) -> usize {
 fn parameter_counts_match_the_published_ones() {
     assert_eq!(trainable(&models::lenet5(10, false, 0).unwrap()), 61_706);
     assert_eq!(trainable(&models::simple_cnn(10, 0).unwrap()), 122_570);
+    // Keras's `model.summary()` of the seeds' Fashion-MNIST CNN (Géron, ch. 14).
+    assert_eq!(
+        trainable(&models::fashion_mnist_cnn(10, 0).unwrap()),
+        1_413_834
+    );
     // He et al.'s ResNet-20 is 0.27 M; the 1×1 projections add 2,752 to option A's 269,722.
     assert_eq!(trainable(&models::resnet_cifar(3, 10, 0).unwrap()), 272_474);
     // torchvision's `sum(p.numel() for p in model.parameters())`.

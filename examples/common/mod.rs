@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use wgcnn::graph::Graph;
 use wgcnn::models::{self, VggDepth};
 use wgcnn::ops::optim::Optimizer;
+use wgcnn::train::callbacks::{Callback, OnEvent};
 use wgcnn::train::{Dataset, Event, FitOptions, History, Model, Schedule};
 
 /// The zoo models the examples train, by command-line name.
@@ -120,6 +121,7 @@ pub fn fit_with_progress(
     train: &Dataset,
     valid: Option<&Dataset>,
     opts: &FitOptions,
+    callbacks: &mut [&mut dyn Callback],
 ) -> wgcnn::Result<History> {
     let steps = train.len().div_ceil(opts.batch_size) as u64;
     let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
@@ -127,7 +129,7 @@ pub fn fit_with_progress(
         .progress_chars("=> ");
     let mut bar: Option<ProgressBar> = None;
     let started = Instant::now();
-    model.fit(train, valid, opts, |e| match e {
+    let mut progress = OnEvent(|e: Event<'_>| match e {
         Event::Step(s) => {
             let b = bar.get_or_insert_with(|| {
                 let b = ProgressBar::new(steps).with_style(style.clone());
@@ -135,15 +137,22 @@ pub fn fit_with_progress(
                 b
             });
             b.set_position(s.step as u64);
-            let acc = s.accuracy.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
-            b.set_message(format!("loss {:.4}{acc} {:.0} img/s", s.loss, s.images_per_sec));
+            let acc = s
+                .accuracy
+                .map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
+            b.set_message(format!(
+                "loss {:.4}{acc} {:.0} img/s",
+                s.loss, s.images_per_sec
+            ));
         }
         Event::Epoch(l) => {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
             let pct = |m: Option<f64>| m.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-            let valid = l.valid.as_ref().map_or(String::new(), |v| format!(", valid loss {:.4} acc {}", v.loss, pct(v.accuracy)));
+            let valid = l.valid.as_ref().map_or(String::new(), |v| {
+                format!(", valid loss {:.4} acc {}", v.loss, pct(v.accuracy))
+            });
             println!(
                 "epoch {}/{}: loss {:.4} acc {}{valid} ({:.0} s, {:.0} img/s, lr {:.2e}, {:.0} s total)",
                 l.epoch + 1,
@@ -156,7 +165,10 @@ pub fn fit_with_progress(
                 started.elapsed().as_secs_f64()
             );
         }
-    })
+    });
+    let mut all: Vec<&mut dyn Callback> = vec![&mut progress];
+    all.extend(callbacks.iter_mut().map(|c| &mut **c as &mut dyn Callback));
+    model.fit_with(train, valid, opts, &mut all)
 }
 
 /// Test accuracy and the confusion matrix (rows: true class, columns: predicted).

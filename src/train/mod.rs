@@ -8,7 +8,8 @@ mod dataset;
 mod fit;
 mod metrics;
 mod model;
-mod plot;
+#[cfg(feature = "plot")]
+pub mod plot;
 mod reference;
 mod schedule;
 mod transfer;
