@@ -14,7 +14,6 @@ mod common;
 use std::path::PathBuf;
 
 use clap::Parser;
-use wgcnn::data::load_image;
 use wgcnn::train::checkpoint::read_metadata;
 use wgcnn::train::Model;
 use wgcnn::Gpu;
@@ -41,10 +40,6 @@ fn main() {
     }
 }
 
-fn floats(s: &str) -> Result<Vec<f32>, String> {
-    serde_json::from_str(s).map_err(|e| format!("bad metadata `{s}`: {e}"))
-}
-
 fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     if !a.checkpoint.is_file() {
         return Err(format!(
@@ -68,24 +63,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let graph = common::zoo(&model_name, classes.len(), 0)?;
-    let input = graph.shape(graph.inputs()[0]).dims().to_vec();
-    let (channels, size) = (input[0], input[1]);
-    let rgb = load_image(&a.image, size as u32)?;
-    let plane = size * size;
-    let mut x: Vec<f32> = match channels {
-        3 => rgb,
-        1 => (0..plane)
-            .map(|i| 0.299 * rgb[i] + 0.587 * rgb[plane + i] + 0.114 * rgb[2 * plane + i])
-            .collect(),
-        c => return Err(format!("models with {c} input channels are not supported here").into()),
-    };
-    if let (Some(m), Some(s)) = (meta.get("mean"), meta.get("std")) {
-        let (m, s) = (floats(m)?, floats(s)?);
-        for (i, v) in x.iter_mut().enumerate() {
-            let c = i / plane;
-            *v = (*v - m[c]) / s[c];
-        }
-    }
+    let x = common::picture_input(&graph, &meta, &a.image)?;
     let gpu = Gpu::new()?;
     let mut model = Model::new(&gpu, graph)?;
     model.load(&a.checkpoint)?;

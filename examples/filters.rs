@@ -1,7 +1,8 @@
 //! Hand-made convolution filters through the GPU conv2d, as in the seeds: a vertical-line and
 //! a horizontal-line filter (7×7, Géron's), Sobel Gx, Gy and their magnitude, a 5×5 box blur.
 //! Writes one PNG per filter; with `--checkpoint`, also a grid of the model's first-layer
-//! learned filters.
+//! learned filters, and with `--feature-maps LAYER` a grid of that layer's response maps to
+//! the picture.
 //!
 //! `cargo run --release --example filters [-- picture.png --out filters_out]`
 //!
@@ -14,9 +15,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use std::collections::HashMap;
+
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use wgcnn::nn::Layer;
 use wgcnn::train::checkpoint::read_metadata;
+use wgcnn::train::plot::{grid_png, Tile};
+use wgcnn::train::Model;
 use wgcnn::{conv2d, Conv2dParams, Gpu, Padding, Tensor};
 
 #[derive(Parser)]
@@ -28,6 +33,9 @@ struct Args {
     /// A checkpoint whose first conv layer's filters to draw as a grid.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// With --checkpoint: also the picture's feature maps at this layer (e.g. conv2d_2).
+    #[arg(long)]
+    feature_maps: Option<String>,
     /// Draw the sample picture to `image` first.
     #[arg(long)]
     draw_sample: bool,
@@ -142,15 +150,23 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     save_grey(&magnitude, w, h, &path)?;
     println!("wrote {}", path.display());
     if let Some(ck) = &a.checkpoint {
+        let (mut model, meta) = load_model(ck)?;
         let path = a.out.join("learned_filters.png");
-        learned_grid(ck, &path)?;
+        learned_grid(&model, &path)?;
         println!("wrote {}", path.display());
+        if let Some(layer) = &a.feature_maps {
+            let path = a.out.join(format!("feature_maps_{layer}.png"));
+            feature_maps(&mut model, &meta, &a.image, layer, &path)?;
+            println!("wrote {}", path.display());
+        }
+    } else if a.feature_maps.is_some() {
+        return Err("--feature-maps needs --checkpoint".into());
     }
     Ok(())
 }
 
-/// The first conv layer's filters of a checkpoint as a grid of enlarged tiles.
-fn learned_grid(ck: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+/// A checkpoint's model, rebuilt from its metadata, with its weights.
+fn load_model(ck: &Path) -> Result<(Model, HashMap<String, String>), Box<dyn std::error::Error>> {
     let meta = read_metadata(ck)?;
     let name = meta
         .get("model")
@@ -158,14 +174,19 @@ fn learned_grid(ck: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>>
     let classes: Vec<String> =
         serde_json::from_str(meta.get("classes").map_or("[]", |s| s.as_str()))?;
     let graph = common::zoo(name, classes.len().max(1), 0)?;
+    let mut model = Model::new(&Gpu::new()?, graph)?;
+    model.load(ck)?;
+    Ok((model, meta))
+}
+
+/// The first conv layer's filters of a checkpoint as a grid of enlarged tiles.
+fn learned_grid(model: &Model, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let graph = model.graph();
     let node = graph
         .nodes()
         .iter()
         .find(|n| matches!(n.layer, Layer::Conv2d(_)))
         .ok_or("the model has no conv layer")?;
-    let gpu = Gpu::new()?;
-    let mut model = wgcnn::train::Model::new(&gpu, graph.clone())?;
-    model.load(ck)?;
     let wname = format!("{}.weight", node.name);
     let (_, w) = model
         .parameters()?
@@ -174,42 +195,50 @@ fn learned_grid(ck: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>>
         .ok_or("no first-layer weights")?;
     let shape = graph.params()[node.params[0]].spec.shape.dims().to_vec();
     let (o, c, kh, kw) = (shape[0], shape[1], shape[2], shape[3]);
-    let (scale, gap) = (8u32, 2u32);
-    let cols = (o as f64).sqrt().ceil() as u32;
-    let rows = (o as u32).div_ceil(cols);
-    let tile = |d: usize| d as u32 * scale + gap;
-    let mut img = RgbImage::from_pixel(
-        cols * tile(kw) + gap,
-        rows * tile(kh) + gap,
-        Rgb([255, 255, 255]),
-    );
-    for f in 0..o {
-        let taps = &w[f * c * kh * kw..(f + 1) * c * kh * kw];
-        let (lo, hi) = taps
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
-                (a.min(x), b.max(x))
-            });
-        let v = |ch: usize, y: usize, x: usize| {
-            (255.0 * (taps[(ch.min(c - 1) * kh + y) * kw + x] - lo) / (hi - lo).max(1e-9)) as u8
-        };
-        let (ox, oy) = (
-            (f as u32 % cols) * tile(kw) + gap,
-            (f as u32 / cols) * tile(kh) + gap,
-        );
-        for y in 0..kh * scale as usize {
-            for x in 0..kw * scale as usize {
-                let (ty, tx) = (y / scale as usize, x / scale as usize);
-                let px = if c >= 3 {
-                    Rgb([v(0, ty, tx), v(1, ty, tx), v(2, ty, tx)])
-                } else {
-                    let g = v(0, ty, tx);
-                    Rgb([g, g, g])
-                };
-                img.put_pixel(ox + x as u32, oy + y as u32, px);
-            }
-        }
-    }
-    img.save(out)?;
+    // RGB filters in colour; otherwise each filter's first input channel.
+    let shown = if c == 3 { 3 } else { 1 };
+    let tiles: Vec<Tile<'_>> = w
+        .chunks(c * kh * kw)
+        .take(o)
+        .enumerate()
+        .map(|(f, taps)| Tile {
+            label: format!("{f}"),
+            shape: [shown, kh, kw],
+            data: &taps[..shown * kh * kw],
+        })
+        .collect();
+    let cols = (o as f64).sqrt().ceil() as usize;
+    let title = format!("{}: {o} learned {kh}×{kw} filters", node.name);
+    grid_png(out, &tiles, cols, 48, true, &title)?;
+    Ok(())
+}
+
+/// The feature maps of `layer` for the picture: one grey tile per channel (64 at most).
+fn feature_maps(
+    model: &mut Model,
+    meta: &HashMap<String, String>,
+    picture: &Path,
+    layer: &str,
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let x = common::picture_input(model.graph(), meta, picture)?;
+    let (shape, maps) = model.activations(&x, &[layer], 1)?.swap_remove(0);
+    let &[_, c, h, w] = shape.dims() else {
+        return Err(format!("{layer} outputs {shape}, not feature maps [1, c, h, w]").into());
+    };
+    let tiles: Vec<Tile<'_>> = maps
+        .chunks(h * w)
+        .take(64)
+        .enumerate()
+        .map(|(i, m)| Tile {
+            label: format!("{i}"),
+            shape: [1, h, w],
+            data: m,
+        })
+        .collect();
+    let cols = (tiles.len() as f64).sqrt().ceil() as usize;
+    let title = format!("{layer}: {} of {c} maps, {h}×{w}", tiles.len());
+    let px = (4 * h.max(w)).clamp(48, 96) as u32;
+    grid_png(out, &tiles, cols, px, true, &title)?;
     Ok(())
 }

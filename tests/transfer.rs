@@ -96,3 +96,43 @@ fn a_cut_keeps_the_branches_its_node_needs() {
     let out = m.predict(&x, 2).unwrap();
     assert_eq!(out[0].len(), 2 * 6 * 11 * 9);
 }
+
+#[test]
+fn inner_activations_are_the_reference_outputs_of_those_layers() {
+    let gpu = gpu();
+    let g = Sequential::new([2, 8, 8])
+        .seed(4)
+        .add(Conv2d::new(4, 3).use_bias(false))
+        .add(BatchNorm2d::new())
+        .add(Activation::Relu)
+        .add(MaxPool2d::new(2))
+        .add(Flatten)
+        .add(Dense::new(3))
+        .build()
+        .unwrap();
+    let mut m = Model::new(&gpu, g).unwrap();
+    m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::adam(1e-2))
+        .unwrap();
+    let mut rng = Rng::new(5);
+    let x = rng.vec(6 * 2 * 8 * 8);
+    let y: Vec<f32> = (0..6).map(|i| (i % 3) as f32).collect();
+    // Trained, so the batch norm's running statistics are not the initial ones.
+    for _ in 0..2 {
+        m.train_on_batch(&x, &[&y]).unwrap();
+    }
+    // The conv's raw output and the ReLU after the batch norm: a conv whose output is asked
+    // for is not folded away.
+    let layers = ["conv2d_1", "activation_1", "max_pooling2d_1"];
+    let got = m.activations(&x[..3 * 128], &layers, 2).unwrap();
+    m.sync_params().unwrap();
+    let part = m.graph().outputs_of(&layers).unwrap();
+    let r = wgcnn::train::ReferenceTrainer::new(part, &[], Optimizer::sgd(0.1)).unwrap();
+    let want = r.predict(&x[..3 * 128]).unwrap();
+    let dims: Vec<Vec<usize>> = got.iter().map(|(s, _)| s.dims().to_vec()).collect();
+    assert_eq!(dims, [vec![3, 4, 6, 6], vec![3, 4, 6, 6], vec![3, 4, 3, 3]]);
+    for ((name, (_, a)), b) in layers.iter().zip(&got).zip(&want) {
+        let (err, scale) = common::worst(a, b);
+        assert!(err <= 1e-5 * (1.0 + scale), "{name}: {err:e}");
+    }
+    assert!(m.activations(&x, &["no_such_layer"], 2).is_err());
+}

@@ -51,6 +51,41 @@ pub fn metadata(
     m
 }
 
+/// A picture as the input of `graph`'s model: resized (shorter side) and centre-cropped to
+/// its size, grey for one-channel models, normalised with the checkpoint metadata's mean and
+/// std when it has them (see [`metadata`]).
+pub fn picture_input(
+    graph: &Graph,
+    meta: &std::collections::HashMap<String, String>,
+    path: &std::path::Path,
+) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
+    let input = graph.shape(graph.inputs()[0]).dims().to_vec();
+    let (channels, size) = (input[0], input[1]);
+    let rgb = wgcnn::data::load_image(path, size as u32)?;
+    let plane = size * size;
+    let mut x: Vec<f32> = match channels {
+        3 => rgb,
+        1 => (0..plane)
+            .map(|i| 0.299 * rgb[i] + 0.587 * rgb[plane + i] + 0.114 * rgb[2 * plane + i])
+            .collect(),
+        c => return Err(format!("models with {c} input channels are not supported here").into()),
+    };
+    let floats = |s: &str| -> Result<Vec<f32>, String> {
+        serde_json::from_str(s).map_err(|e| format!("bad metadata `{s}`: {e}"))
+    };
+    if let (Some(m), Some(s)) = (meta.get("mean"), meta.get("std")) {
+        let (m, s) = (floats(m)?, floats(s)?);
+        if m.len() < channels || s.len() < channels {
+            return Err(format!("the metadata's mean and std need {channels} values").into());
+        }
+        for (i, v) in x.iter_mut().enumerate() {
+            let c = i / plane;
+            *v = (*v - m[c]) / s[c];
+        }
+    }
+    Ok(x)
+}
+
 /// Saves `model` with `meta` (see [`metadata`]).
 pub fn save(model: &Model, path: &std::path::Path, meta: &[(String, String)]) -> wgcnn::Result<()> {
     let pairs: Vec<(&str, &str)> = meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

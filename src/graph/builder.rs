@@ -41,34 +41,8 @@ impl GraphBuilder {
     /// frozen flags, and the graph's inputs. Returns the builder and `at`'s output to build
     /// the new layers on; they draw their initial values from a seed derived from the graph's.
     pub fn from_graph(graph: &Graph, at: &str) -> Result<(GraphBuilder, ValueId)> {
-        let last = graph
-            .nodes
-            .iter()
-            .position(|n| n.name == at)
-            .ok_or_else(|| Error::Model(format!("the graph has no layer named `{at}`")))?;
-        let mut needed = vec![false; graph.shapes.len()];
-        needed[graph.nodes[last].output.0] = true;
-        let mut keep = vec![false; last + 1];
-        for (i, node) in graph.nodes[..=last].iter().enumerate().rev() {
-            if needed[node.output.0] {
-                keep[i] = true;
-                node.inputs.iter().for_each(|v| needed[v.0] = true);
-            }
-        }
-        let seed = graph.seed ^ 0x9E37_79B9_7F4A_7C15;
-        let mut b = GraphBuilder::new(seed);
-        b.shapes = graph.shapes.clone();
-        b.inputs = graph.inputs.clone();
-        for (node, _) in graph.nodes.iter().zip(&keep).filter(|(_, &k)| k) {
-            let mut node = node.clone();
-            for k in node.params.iter_mut() {
-                b.params.push(graph.params[*k].clone());
-                *k = b.params.len() - 1;
-            }
-            b.names.insert(node.name.clone());
-            b.nodes.push(node);
-        }
-        Ok((b, graph.nodes[last].output))
+        let v = layer_output(graph, at)?;
+        Ok((cut(graph, &[v]), v))
     }
 
     /// A model input of per-sample shape `shape` (e.g. `[3, 32, 32]`).
@@ -174,6 +148,56 @@ impl GraphBuilder {
             seed: self.seed,
             trained_outputs: vec![true; outputs.len()],
         })
+    }
+}
+
+/// The output of the layer named `at`.
+fn layer_output(graph: &Graph, at: &str) -> Result<ValueId> {
+    let node = graph.nodes.iter().find(|n| n.name == at);
+    node.map(|n| n.output)
+        .ok_or_else(|| Error::Model(format!("the graph has no layer named `{at}`")))
+}
+
+/// A builder holding the nodes that `values` need, with their parameters' current values,
+/// names and frozen flags, and the graph's inputs.
+fn cut(graph: &Graph, values: &[ValueId]) -> GraphBuilder {
+    let mut needed = vec![false; graph.shapes.len()];
+    values.iter().for_each(|v| needed[v.0] = true);
+    let mut keep = vec![false; graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate().rev() {
+        if needed[node.output.0] {
+            keep[i] = true;
+            node.inputs.iter().for_each(|v| needed[v.0] = true);
+        }
+    }
+    let seed = graph.seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut b = GraphBuilder::new(seed);
+    b.shapes = graph.shapes.clone();
+    b.inputs = graph.inputs.clone();
+    for (node, _) in graph.nodes.iter().zip(&keep).filter(|(_, &k)| k) {
+        let mut node = node.clone();
+        for k in node.params.iter_mut() {
+            b.params.push(graph.params[*k].clone());
+            *k = b.params.len() - 1;
+        }
+        b.names.insert(node.name.clone());
+        b.nodes.push(node);
+    }
+    b
+}
+
+impl Graph {
+    /// The part of the graph that computes the named layers' outputs, which become its
+    /// outputs in that order (inner activations, e.g. feature maps): the nodes they need with
+    /// their parameters' current values. An `Err` names a layer the graph lacks.
+    pub fn outputs_of(&self, layers: &[&str]) -> Result<Graph> {
+        let values: Vec<ValueId> = layers
+            .iter()
+            .map(|l| layer_output(self, l))
+            .collect::<Result<_>>()?;
+        let mut g = cut(self, &values).build(&values)?;
+        g.seed = self.seed;
+        Ok(g)
     }
 }
 

@@ -8,6 +8,7 @@ use super::Dataset;
 use super::Model;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+use crate::shape::Shape;
 
 /// Options of [`Model::fit`].
 #[derive(Clone, Debug)]
@@ -363,6 +364,32 @@ impl Model {
         }
         self.take_sums(false)?;
         Ok(outs)
+    }
+
+    /// The outputs of the named layers (inner activations: feature maps) for inputs `x`, in
+    /// inference mode, each with its shape (batch axis first). Runs an inference plan of the
+    /// part of the graph they need, with the current weights; that plan holds its own copy
+    /// of those weights while it runs. An `Err` names a layer the model lacks.
+    pub fn activations(
+        &mut self,
+        x: &[f32],
+        layers: &[&str],
+        batch_size: usize,
+    ) -> Result<Vec<(Shape, Vec<f32>)>> {
+        self.sync_params()?;
+        let g = self.graph.outputs_of(layers)?;
+        let shapes: Vec<Shape> = g.outputs.iter().map(|&v| g.shape(v).clone()).collect();
+        let mut part = Model::new(self.gpu(), g)?;
+        let outs = part.predict(x, batch_size)?;
+        Ok(shapes
+            .into_iter()
+            .zip(outs)
+            .map(|(s, v)| {
+                let n = v.len() / s.numel().max(1);
+                let dims: Vec<usize> = std::iter::once(n).chain(s.dims().iter().copied()).collect();
+                (Shape::new(dims), v)
+            })
+            .collect())
     }
 }
 
