@@ -1,14 +1,22 @@
 // Random image augmentation of a batch, one invocation per output element, keyed by
 // (seed, step, image) so a training step's draws are reproducible and need no host RNG.
 //
-// forward   dst[n, c, y, x] = contrast(bilinear(src[n, c], inverse_map(y, x)))
-//           per image n, five uniform draws u0..u4 = hash(seed, step, n, k) in [0, 1):
-//             flip   = flip_on and u0 < 0.5           (horizontal)
-//             shift  = floor(u1·(2s+1)) − s, floor(u2·(2s+1)) − s   (s = max_shift; rows, cols)
-//             angle  = (2·u3 − 1)·max_angle           (radians, about the image centre)
-//             factor = 1 + (2·u4 − 1)·contrast        (about the image's channel mean)
-//           inverse_map: (y − shift_y, x − shift_x) → rotate by −angle about the centre →
-//           mirror x when flipped; bilinear taps outside the image read 0 (zero padding).
+// forward   dst[n, c, y, x] = clip(contrast(sample(src[n, c], inverse_map(y, x))) + delta)
+//           per image n, uniform draws u_k = hash(seed, step, n, k) in [0, 1):
+//             hflip  = flip_on and u0 < 0.5, vflip = vflip_on and u5 < 0.5
+//             shift  = floor(u1·(2s+1)) − s + (2·u8 − 1)·th·h, the same with u2, tw·w (rows,
+//                      cols; s = max_shift pixels, th / tw = translation fractions)
+//             angle  = (2·u3 − 1)·max_angle             (radians, about the image centre)
+//             zoom   = 1 + zoom_lo + u6·(zoom_hi − zoom_lo)   (> 1 zooms out, as Keras)
+//             shear  = (2·u7 − 1)·max_shear             (radians)
+//             factor = 1 + (2·u4 − 1)·contrast          (about the image's channel mean)
+//             delta  = (2·u10 − 1)·brightness·(hi − lo), clipped to [lo, hi] (value range)
+//           inverse_map, Keras's order (the flips mirror the output; then the affine map of
+//           ImageDataGenerator, input = R·T·S·Z·out about the centre): mirror → centre →
+//           zoom → shear (r, c) → (r − sin(s)·c, cos(s)·c) → shift → rotate by −angle.
+//           sample: bilinear; a tap outside the image follows the fill mode: 0 constant
+//           (fill_value), 1 nearest, 2 reflect (d c b a | a b c d | d c b a), 3 wrap
+//           (a b c d | a b c d), 4 mirror (d c b | a b c d | c b a).
 //
 // Bindings: 0 Params; 1 src [n, c, h, w]; 2 means [n, c] (channel means of src; read only
 // when contrast > 0); 3 dst [n, c, h, w]; 4 TrainingStep (the plan's per-step buffer).
@@ -26,7 +34,10 @@ struct TrainingStep {
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
     len: u32, flip: u32, max_shift: u32, seed: u32,
-    max_angle: f32, contrast: f32, _pad0: u32, _pad1: u32,
+    max_angle: f32, contrast: f32, vflip: u32, fill: u32,
+    zoom_lo: f32, zoom_hi: f32, max_shear: f32, translate_h: f32,
+    translate_w: f32, brightness: f32, fill_value: f32, range_lo: f32,
+    range_hi: f32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -53,11 +64,43 @@ fn draw(img: u32, k: u32) -> f32 {
     return f32(h >> 8u) * (1.0 / 16777216.0);
 }
 
-fn tap(plane: u32, y: i32, x: i32) -> f32 {
-    if (y < 0 || x < 0 || y >= i32(p.h) || x >= i32(p.w)) {
-        return 0.0;
+// Index i of an axis of n after the fill mode; −1 where the constant fills in.
+fn fill_index(i: i32, n: i32) -> i32 {
+    if (i >= 0 && i < n) {
+        return i;
     }
-    return src[plane + u32(y) * p.w + u32(x)];
+    switch p.fill {
+        case 1u: {
+            return clamp(i, 0, n - 1);
+        }
+        case 2u: {
+            let m = ((i % (2 * n)) + 2 * n) % (2 * n);
+            return select(m, 2 * n - 1 - m, m >= n);
+        }
+        case 3u: {
+            return ((i % n) + n) % n;
+        }
+        case 4u: {
+            if (n == 1) {
+                return 0;
+            }
+            let period = 2 * (n - 1);
+            let m = ((i % period) + period) % period;
+            return select(m, period - m, m >= n);
+        }
+        default: {
+            return -1;
+        }
+    }
+}
+
+fn tap(plane: u32, y: i32, x: i32) -> f32 {
+    let fy = fill_index(y, i32(p.h));
+    let fx = fill_index(x, i32(p.w));
+    if (fy < 0 || fx < 0) {
+        return p.fill_value;
+    }
+    return src[plane + u32(fy) * p.w + u32(fx)];
 }
 
 @compute @workgroup_size(WG)
@@ -69,23 +112,32 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     let hw = p.h * p.w;
     let nc = i / hw;
     let img = nc / p.c;
-    let oy = f32((i % hw) / p.w);
-    let ox = f32(i % p.w);
-    let span = f32(2u * p.max_shift + 1u);
-    let sy = floor(draw(img, 1u) * span) - f32(p.max_shift);
-    let sx = floor(draw(img, 2u) * span) - f32(p.max_shift);
-    let angle = (2.0 * draw(img, 3u) - 1.0) * p.max_angle;
+    var oy = f32((i % hw) / p.w);
+    var ox = f32(i % p.w);
+    if (p.flip != 0u && draw(img, 0u) < 0.5) {
+        ox = f32(p.w - 1u) - ox;
+    }
+    if (p.vflip != 0u && draw(img, 5u) < 0.5) {
+        oy = f32(p.h - 1u) - oy;
+    }
     let cy = 0.5 * f32(p.h - 1u);
     let cx = 0.5 * f32(p.w - 1u);
-    let dy = oy - sy - cy;
-    let dx = ox - sx - cx;
+    let zoom = 1.0 + p.zoom_lo + draw(img, 6u) * (p.zoom_hi - p.zoom_lo);
+    let zy = (oy - cy) * zoom;
+    let zx = (ox - cx) * zoom;
+    let shear = (2.0 * draw(img, 7u) - 1.0) * p.max_shear;
+    let span = f32(2u * p.max_shift + 1u);
+    let sy = floor(draw(img, 1u) * span) - f32(p.max_shift)
+        + (2.0 * draw(img, 8u) - 1.0) * p.translate_h * f32(p.h);
+    let sx = floor(draw(img, 2u) * span) - f32(p.max_shift)
+        + (2.0 * draw(img, 9u) - 1.0) * p.translate_w * f32(p.w);
+    let dy = zy - sin(shear) * zx - sy;
+    let dx = cos(shear) * zx - sx;
+    let angle = (2.0 * draw(img, 3u) - 1.0) * p.max_angle;
     let cs = cos(angle);
     let sn = sin(angle);
     let ys = cy + dy * cs - dx * sn;
-    var xs = cx + dy * sn + dx * cs;
-    if (p.flip != 0u && draw(img, 0u) < 0.5) {
-        xs = f32(p.w - 1u) - xs;
-    }
+    let xs = cx + dy * sn + dx * cs;
     let y0 = floor(ys);
     let x0 = floor(xs);
     let fy = ys - y0;
@@ -100,6 +152,10 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
         let factor = 1.0 + (2.0 * draw(img, 4u) - 1.0) * p.contrast;
         let m = means[nc];
         v = (v - m) * factor + m;
+    }
+    if (p.brightness > 0.0) {
+        let delta = (2.0 * draw(img, 10u) - 1.0) * p.brightness * (p.range_hi - p.range_lo);
+        v = clamp(v + delta, p.range_lo, p.range_hi);
     }
     dst[i] = v;
 }

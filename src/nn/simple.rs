@@ -131,9 +131,9 @@ impl LayerImpl for Reshape {
     }
 }
 
-/// Random augmentation of the input images in training (flip, shift, rotation, contrast; see
-/// [`AugmentParams`]), the identity in inference. It must come before every trainable layer:
-/// it has no gradient.
+/// Random augmentation of the input images in training (flips, shifts, rotation, zoom,
+/// shear, contrast, brightness, fill modes; see [`AugmentParams`]), the identity in
+/// inference. It must come before every trainable layer: it has no gradient.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Augment(pub AugmentParams);
 

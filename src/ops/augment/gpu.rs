@@ -33,10 +33,34 @@ pub(crate) struct AugmentUniforms {
     pub max_angle: f32,
     /// Contrast factors are drawn from `[1 − contrast, 1 + contrast]`; 0 leaves `means` unread.
     pub contrast: f32,
+    /// 1 mirrors each image top–bottom with probability 1/2.
+    pub vflip: u32,
+    /// The fill mode's code (augment.wgsl's header).
+    pub fill: u32,
+    /// Lower bound of the zoom draw (the factor is 1 + z).
+    pub zoom_lo: f32,
+    /// Upper bound of the zoom draw.
+    pub zoom_hi: f32,
+    /// Largest shear either way, in radians.
+    pub max_shear: f32,
+    /// Largest translation each way, as a fraction of the height.
+    pub translate_h: f32,
+    /// Largest translation each way, as a fraction of the width.
+    pub translate_w: f32,
+    /// Largest brightness change, as a fraction of the value range.
+    pub brightness: f32,
+    /// The constant of constant fill.
+    pub fill_value: f32,
+    /// Lower end of the value range the brightness change clips to.
+    pub range_lo: f32,
+    /// Upper end of that range.
+    pub range_hi: f32,
     /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad0: u32,
     /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad1: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
+    pub _pad2: u32,
 }
 }
 
@@ -98,6 +122,17 @@ pub(crate) fn forward(
         seed,
         max_angle: p.max_angle,
         contrast: p.contrast,
+        vflip: u32::from(p.vflip),
+        fill: p.fill.code().0,
+        zoom_lo: p.zoom.0,
+        zoom_hi: p.zoom.1,
+        max_shear: p.max_shear,
+        translate_h: p.translate.0,
+        translate_w: p.translate.1,
+        brightness: p.brightness,
+        fill_value: p.fill.code().1,
+        range_lo: p.value_range.0,
+        range_hi: p.value_range.1,
         ..AugmentUniforms::default()
     };
     let per_step = x.gpu().training_step(step)?;
