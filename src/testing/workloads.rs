@@ -92,9 +92,11 @@ pub enum OtherWorkload {
     SoftmaxXent { rows: usize, classes: usize },
     /// Batch norm forward + backward, training mode, on `[n, c, hw, hw]`.
     BatchNorm { n: usize, c: usize, hw: usize },
+    /// The CIFAR training augmentation (flips, 4-pixel shifts) of `[n, 3, hw, hw]`.
+    Augment { n: usize, hw: usize },
 }
 
-pub const OTHER: [(&str, OtherWorkload); 7] = [
+pub const OTHER: [(&str, OtherWorkload); 8] = [
     (
         "max_pool2d_2x2",
         OtherWorkload::MaxPool {
@@ -142,6 +144,10 @@ pub const OTHER: [(&str, OtherWorkload); 7] = [
         },
     ),
     (
+        "augment_64x3x32x32",
+        OtherWorkload::Augment { n: 64, hw: 32 },
+    ),
+    (
         "batch_norm_64x16x8x8",
         OtherWorkload::BatchNorm {
             n: 64,
@@ -181,6 +187,15 @@ impl OtherWorkload {
                 let t: Vec<u32> = (0..rows).map(|r| (r % classes) as u32).collect();
                 Box::new(move || reduce::softmax_cross_entropy(&x, &t).map(drop))
             }
+            OtherWorkload::Augment { n, hw } => {
+                let x = up(&[n, 3, hw, hw])?;
+                let p = crate::ops::augment::AugmentParams {
+                    flip: true,
+                    max_shift: 4,
+                    ..Default::default()
+                };
+                Box::new(move || crate::ops::augment::augment(&x, &p, 1, 2).map(drop))
+            }
             OtherWorkload::BatchNorm { n, c, hw } => {
                 let (x, dy) = (up(&[n, c, hw, hw])?, up(&[n, c, hw, hw])?);
                 let (g, b, rm) = (up(&[c])?, up(&[c])?, up(&[c])?);
@@ -216,6 +231,8 @@ impl OtherWorkload {
             OtherWorkload::SoftmaxXent { rows, classes } => ((4 * 2 * rows * classes) as f64, "B"),
             // forward reads x twice, writes y; backward reads x and dy twice, writes dx.
             OtherWorkload::BatchNorm { n, c, hw } => ((4 * 8 * n * c * hw * hw) as f64, "B"),
+            // four bilinear taps read, one value written per element.
+            OtherWorkload::Augment { n, hw } => ((4 * 5 * n * 3 * hw * hw) as f64, "B"),
         }
     }
 }

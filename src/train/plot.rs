@@ -117,8 +117,11 @@ impl History {
                     .configure_mesh()
                     .x_desc("epoch")
                     .y_desc(name.as_str())
-                    .x_labels(6)
-                    .x_label_formatter(&|v| format!("{v:.0}"))
+                    .x_labels(self.epochs.len().clamp(2, 10))
+                    .x_label_formatter(&|v| match (v - v.round()).abs() < 1e-6 {
+                        true => format!("{v:.0}"),
+                        false => String::new(),
+                    })
                     .label_style((FONT, 12))
                     .draw()
                     .map_err(err)?;

@@ -35,8 +35,9 @@ pub(crate) struct AugmentUniforms {
     pub contrast: f32,
     /// 1 mirrors each image top–bottom with probability 1/2.
     pub vflip: u32,
-    /// The fill mode's code (augment.wgsl's header).
-    pub fill: u32,
+    /// Pads the block to a multiple of 16 bytes; unused (the fill mode is a pipeline
+    /// constant).
+    pub _pad3: u32,
     /// Lower bound of the zoom draw (the factor is 1 + z).
     pub zoom_lo: f32,
     /// Upper bound of the zoom draw.
@@ -77,17 +78,21 @@ pub static SHADER: ShaderDef = ShaderDef {
     needs_subgroups: false,
 };
 
-fn key() -> PipelineKey {
+/// The variant for fill mode `fill` (its code), with the arithmetic of vflip, zoom, shear,
+/// translation and brightness compiled in when `full`.
+fn key(fill: u32, full: bool) -> PipelineKey {
     PipelineKey {
         shader: &SHADER,
         entry: entry_point!(SHADER, "forward"),
-        overrides: Overrides::new(&[("WG", WG)]),
+        overrides: Overrides::new(&[("WG", WG), ("FILL", fill), ("FULL_SET", u32::from(full))]),
     }
 }
 
-/// Every pipeline this module dispatches: `forward` with the one workgroup size.
+/// Every pipeline this module dispatches: each fill mode, with and without the full set.
 pub fn pipelines() -> Vec<PipelineKey> {
-    vec![key()]
+    (0..5)
+        .flat_map(|fill| [key(fill, false), key(fill, true)])
+        .collect()
 }
 
 pub(crate) fn forward(
@@ -123,7 +128,6 @@ pub(crate) fn forward(
         max_angle: p.max_angle,
         contrast: p.contrast,
         vflip: u32::from(p.vflip),
-        fill: p.fill.code().0,
         zoom_lo: p.zoom.0,
         zoom_hi: p.zoom.1,
         max_shear: p.max_shear,
@@ -136,8 +140,13 @@ pub(crate) fn forward(
         ..AugmentUniforms::default()
     };
     let per_step = x.gpu().training_step(step)?;
+    let full = p.vflip
+        || p.zoom != (0.0, 0.0)
+        || p.max_shear > 0.0
+        || p.translate != (0.0, 0.0)
+        || p.brightness > 0.0;
     x.gpu().dispatch_tensors_per_step(
-        &key(),
+        &key(p.fill.code().0, full),
         &u,
         &[Some(x), means.as_ref(), Some(&out)],
         Some(&per_step),
