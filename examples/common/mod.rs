@@ -9,7 +9,7 @@ use wgcnn::graph::Graph;
 use wgcnn::models::{self, VggDepth};
 use wgcnn::ops::optim::Optimizer;
 use wgcnn::train::callbacks::{Callback, OnEvent};
-use wgcnn::train::{Dataset, Event, FitOptions, History, Model, Schedule};
+use wgcnn::train::{Event, FitOptions, History, Model, Schedule, Source};
 
 /// The zoo models the examples train, by command-line name.
 pub const MODELS: &str = "simple-cnn, resnet20, resnet32, resnet56, vgg11, vgg16, alexnet, googlenet (CIFAR); mnist-cnn, seeds (28×28 grey)";
@@ -153,8 +153,8 @@ pub fn schedule(name: &str, total: u64, lr: f32) -> Result<Schedule, String> {
 /// `fit` with a progress bar per epoch (loss, accuracy, images/s) and a line per epoch.
 pub fn fit_with_progress(
     model: &mut Model,
-    train: &Dataset,
-    valid: Option<&Dataset>,
+    train: &dyn Source,
+    valid: Option<&dyn Source>,
     opts: &FitOptions,
     callbacks: &mut [&mut dyn Callback],
 ) -> wgcnn::Result<History> {
@@ -203,28 +203,40 @@ pub fn fit_with_progress(
     });
     let mut all: Vec<&mut dyn Callback> = vec![&mut progress];
     all.extend(callbacks.iter_mut().map(|c| &mut **c as &mut dyn Callback));
-    model.fit_with(train, valid, opts, &mut all)
+    model.fit_from(train, valid, opts, &mut all)
 }
 
-/// Test accuracy and the confusion matrix (rows: true class, columns: predicted).
+/// Test accuracy and the confusion matrix (rows: true class, columns: predicted) of the
+/// first head: the largest logit, or for one output (a sigmoid head) whether it is above 0.
 pub fn confusion(
     model: &mut Model,
-    test: &Dataset,
+    test: &dyn Source,
     classes: usize,
     batch: usize,
 ) -> wgcnn::Result<(f64, Vec<Vec<usize>>)> {
-    let logits = model.predict(&test.x, batch)?.swap_remove(0);
-    let labels = test.labels().unwrap_or(&[]);
     let mut m = vec![vec![0; classes]; classes];
-    for (row, &t) in logits.chunks(classes).zip(labels) {
-        let p = row
-            .iter()
-            .enumerate()
-            .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-        m[t as usize][p] += 1;
+    let order: Vec<usize> = (0..test.len()).collect();
+    for idx in order.chunks(batch.max(1)) {
+        let b = test.batch(idx)?;
+        if b.x.is_empty() {
+            continue;
+        }
+        let logits = model.predict(&b.x, batch)?.swap_remove(0);
+        let per = logits.len() / b.targets[0].len().max(1);
+        for (row, &t) in logits.chunks(per.max(1)).zip(&b.targets[0]) {
+            let p = match row {
+                [one] => usize::from(*one > 0.0),
+                _ => row
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, &v)| if v > row[b] { i } else { b }),
+            };
+            m[t as usize][p] += 1;
+        }
     }
+    let seen: usize = m.iter().flatten().sum();
     let right: usize = (0..classes).map(|i| m[i][i]).sum();
-    Ok((right as f64 / labels.len().max(1) as f64, m))
+    Ok((right as f64 / seen.max(1) as f64, m))
 }
 
 /// Prints a confusion matrix with short class names.

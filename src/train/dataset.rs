@@ -64,7 +64,19 @@ impl Dataset {
     /// Checks that the sizes agree, that there is at least one sample, that every input and
     /// regression target is finite, and that every label is below its class count.
     pub fn new(x: Vec<f32>, sample: impl Into<Shape>, targets: Vec<Targets>) -> Result<Dataset> {
-        let sample = sample.into();
+        let d = Dataset {
+            x,
+            sample: sample.into(),
+            targets,
+        };
+        d.check()?;
+        Ok(d)
+    }
+
+    /// What [`Dataset::new`] checks, for a set whose public fields were changed after: the
+    /// sizes agree, there is a sample, every value is finite, every label below its count.
+    pub fn check(&self) -> Result<()> {
+        let (x, sample, targets) = (&self.x, &self.sample, &self.targets);
         let per = sample.numel();
         if per == 0 || !x.len().is_multiple_of(per) {
             return Err(Error::ShapeMismatch {
@@ -83,7 +95,7 @@ impl Dataset {
                 "a dataset needs at least one sample",
             ));
         }
-        for t in &targets {
+        for t in targets {
             let exact = match t {
                 Targets::Values { data, sample } => data.len() == n * sample.numel(),
                 Targets::Classes { .. } => true,
@@ -119,9 +131,7 @@ impl Dataset {
                 }
             }
         }
-        let d = Dataset { x, sample, targets };
-        d.check_finite()?;
-        Ok(d)
+        self.check_finite()
     }
 
     /// An `Err` naming the first sample with a NaN or infinite input or regression target: one

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use super::callbacks::{Callback, Control, OnEvent};
 use super::metrics::Metrics;
+use super::source::{for_each_batch, Source};
 use super::Dataset;
 use super::Model;
 use crate::error::{Error, Result};
@@ -161,9 +162,6 @@ impl Model {
         opts: &FitOptions,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
-        if opts.batch_size == 0 {
-            return Err(Error::invalid("fit", "batch_size", 0, "must be at least 1"));
-        }
         let split;
         let (train, valid) = match (valid, opts.validation_split) {
             (Some(v), _) => (train, Some(v)),
@@ -173,9 +171,41 @@ impl Model {
                 (&split.0, Some(&split.1))
             }
         };
-        self.check_data(train)?;
+        for d in std::iter::once(train).chain(valid) {
+            d.check()?;
+        }
+        let opts = FitOptions {
+            validation_split: 0.0,
+            ..opts.clone()
+        };
+        self.fit_from(train, valid.map(|v| v as &dyn Source), &opts, callbacks)
+    }
+
+    /// [`Model::fit_with`] from any [`Source`]: a [`Dataset`] in memory or a streamed one such
+    /// as `data::ImageFolder`, whose batches are made on its loader threads a few steps ahead
+    /// of the GPU. `opts.validation_split` needs a `Dataset` (split a folder with
+    /// `ImageFolder::split`).
+    pub fn fit_from(
+        &mut self,
+        train: &dyn Source,
+        valid: Option<&dyn Source>,
+        opts: &FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        if opts.batch_size == 0 {
+            return Err(Error::invalid("fit", "batch_size", 0, "must be at least 1"));
+        }
+        if opts.validation_split != 0.0 {
+            return Err(Error::invalid(
+                "fit_from",
+                "validation_split",
+                opts.validation_split,
+                "needs an in-memory Dataset (Model::fit); pass a validation source instead",
+            ));
+        }
+        self.check_source(train)?;
         if let Some(v) = valid {
-            self.check_data(v)?;
+            self.check_source(v)?;
         }
         let n = train.len();
         let steps = match opts.drop_last {
@@ -197,61 +227,52 @@ impl Model {
         let mut stop = false;
         for epoch in opts.initial_epoch..opts.epochs {
             let order = epoch_order(n, opts, epoch);
+            let batches: Vec<&[usize]> = order.chunks(opts.batch_size).take(steps).collect();
             let start = Instant::now();
             let (mut since, mut since_samples, mut since_t) = (0usize, 0usize, Instant::now());
             let mut sums = vec![0.0; self.log_names().len()];
             // Steps of this epoch before the tracker's current window.
             let mut checked = 0;
-            // Batches are gathered on a second thread, two ahead, while this one records
-            // and submits: the GPU never waits for the host to copy samples.
-            std::thread::scope(|scope| -> Result<()> {
-                let (tx, rx) = std::sync::mpsc::sync_channel(2);
-                let order = &order;
-                scope.spawn(move || {
-                    for s in 0..steps {
-                        let idx = &order[s * opts.batch_size..((s + 1) * opts.batch_size).min(n)];
-                        if tx.send(train.gather(idx)).is_err() {
-                            break;
-                        }
-                    }
-                });
-                for s in 0..steps {
-                    let (x, t) = rx
-                        .recv()
-                        .map_err(|_| Error::Model("the batch thread stopped".into()))?;
-                    let t: Vec<&[f32]> = t.iter().map(|v| v.as_slice()).collect();
-                    self.train_on_batch(&x, &t)?;
-                    let b = x.len() / train.sample.numel();
-                    since += b;
-                    since_samples += b;
-                    let log_now = opts.log_every > 0 && (s + 1) % opts.log_every == 0;
-                    if opts.terminate_on_nan && (log_now || (s + 1) % NAN_CHECK_STEPS == 0) {
-                        checked += self.check_finite_loss(epoch, checked)?;
-                    }
-                    if log_now && s + 1 < steps {
-                        let got = self.take_sums(true)?;
-                        sums.iter_mut().zip(&got).for_each(|(a, g)| *a += g);
-                        let m = self.metrics(&got, since);
-                        let log = StepLog {
-                            epoch,
-                            step: s + 1,
-                            steps,
-                            loss: m.loss,
-                            accuracy: m.accuracy,
-                            images_per_sec: since as f64 / since_t.elapsed().as_secs_f64(),
-                            values: m.values,
-                        };
-                        for c in callbacks.iter_mut() {
-                            stop |= c.on_step(self, &log)? == Control::Stop;
-                        }
-                        (since, since_t) = (0, Instant::now());
-                        if stop {
-                            break;
-                        }
-                    }
+            // Batches are made on loader threads, ahead of this one, which records and
+            // submits: the GPU never waits for the host to gather or decode samples.
+            for_each_batch(train, &batches, |s, batch| {
+                batch.check_finite(epoch, s)?;
+                if !batch.x.is_empty() {
+                    let t: Vec<&[f32]> = batch.targets.iter().map(|v| v.as_slice()).collect();
+                    self.train_on_batch(&batch.x, &t)?;
                 }
-                Ok(())
+                let b = batch.x.len() / train.sample().numel();
+                since += b;
+                since_samples += b;
+                let log_now = opts.log_every > 0 && (s + 1) % opts.log_every == 0;
+                if opts.terminate_on_nan && (log_now || (s + 1) % NAN_CHECK_STEPS == 0) {
+                    checked += self.check_finite_loss(epoch, checked)?;
+                }
+                if log_now && s + 1 < steps {
+                    let got = self.take_sums(true)?;
+                    sums.iter_mut().zip(&got).for_each(|(a, g)| *a += g);
+                    let m = self.metrics(&got, since);
+                    let log = StepLog {
+                        epoch,
+                        step: s + 1,
+                        steps,
+                        loss: m.loss,
+                        accuracy: m.accuracy,
+                        images_per_sec: since as f64 / since_t.elapsed().as_secs_f64(),
+                        values: m.values,
+                    };
+                    for c in callbacks.iter_mut() {
+                        stop |= c.on_step(self, &log)? == Control::Stop;
+                    }
+                    (since, since_t) = (0, Instant::now());
+                }
+                Ok(!stop)
             })?;
+            if since_samples == 0 {
+                return Err(Error::Model(format!(
+                    "epoch {epoch} had no sample the source could read"
+                )));
+            }
             if opts.terminate_on_nan {
                 self.check_finite_loss(epoch, checked)?;
             } else {
@@ -262,7 +283,7 @@ impl Model {
             let seconds = start.elapsed().as_secs_f64();
             let train_m = self.metrics(&sums, since_samples);
             let valid_m = match valid {
-                Some(v) => Some(self.evaluate(v, opts.batch_size)?),
+                Some(v) => Some(self.evaluate_from(v, opts.batch_size)?),
                 None => None,
             };
             let log = EpochLog {
@@ -302,6 +323,12 @@ impl Model {
 
     /// Mean loss and accuracy over `data` in inference mode.
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
+        data.check()?;
+        self.evaluate_from(data, batch_size)
+    }
+
+    /// [`Model::evaluate`] over any [`Source`], its batches made on its loader threads.
+    pub fn evaluate_from(&mut self, data: &dyn Source, batch_size: usize) -> Result<Metrics> {
         if self.heads.is_empty() {
             return Err(Error::Model("compile the model with a loss first".into()));
         }
@@ -313,16 +340,27 @@ impl Model {
                 "must be non-empty",
             ));
         }
-        self.check_data(data)?;
+        self.check_source(data)?;
         self.take_sums(false)?;
-        let n = data.len();
-        for start in (0..n).step_by(batch_size) {
-            let idx: Vec<usize> = (start..(start + batch_size).min(n)).collect();
-            let (x, t) = data.gather(&idx);
-            let t: Vec<&[f32]> = t.iter().map(|v| v.as_slice()).collect();
-            self.check_batch(&x, &t)?;
-            let i = self.plan(false, idx.len())?;
-            self.plans[i].step(&[&x], &t, self.step as u32, None)?;
+        let order: Vec<usize> = (0..data.len()).collect();
+        let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
+        let mut n = 0;
+        for_each_batch(data, &batches, |s, batch| {
+            batch.check_finite(0, s)?;
+            if batch.x.is_empty() {
+                return Ok(true);
+            }
+            let t: Vec<&[f32]> = batch.targets.iter().map(|v| v.as_slice()).collect();
+            let b = self.check_batch(&batch.x, &t)?;
+            let i = self.plan(false, b)?;
+            self.plans[i].step(&[&batch.x], &t, self.step as u32, None)?;
+            n += b;
+            Ok(true)
+        })?;
+        if n == 0 {
+            return Err(Error::Model(
+                "no sample of the evaluation source could be read".into(),
+            ));
         }
         let sums = self.take_sums(false)?;
         Ok(self.metrics(&sums, n))

@@ -12,6 +12,7 @@ mod model;
 pub mod plot;
 mod reference;
 mod schedule;
+mod source;
 mod transfer;
 
 /// The losses live with the layers (`nn::loss`), below the graphs that compile them.
@@ -25,4 +26,5 @@ pub use metrics::Metrics;
 pub use model::Model;
 pub use reference::ReferenceTrainer;
 pub use schedule::Schedule;
+pub use source::{Batch, Source};
 pub use transfer::LoadReport;

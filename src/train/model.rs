@@ -3,7 +3,8 @@
 
 use std::collections::VecDeque;
 
-use super::{Dataset, Schedule};
+use super::source::Source;
+use super::Schedule;
 use crate::error::{Error, Result};
 use crate::gpu::timing::KernelTime;
 use crate::gpu::Gpu;
@@ -407,9 +408,9 @@ impl Model {
         Ok((first, w[0] as usize))
     }
 
-    /// Checks that a dataset has samples of the model's input shape, finite values and one
-    /// target per head (its fields are public, so `Dataset::new`'s checks may not have run).
-    pub(super) fn check_data(&self, d: &Dataset) -> Result<()> {
+    /// Checks that a source has samples of the model's input shape and one target set per
+    /// loss head (each batch's values are checked as it comes).
+    pub(super) fn check_source(&self, d: &dyn Source) -> Result<()> {
         if d.is_empty() {
             return Err(Error::invalid(
                 "Model",
@@ -418,20 +419,19 @@ impl Model {
                 "needs at least one sample",
             ));
         }
-        d.check_finite()?;
         let want = self.graph.shape(self.graph.inputs[0]);
-        if &d.sample != want {
+        if d.sample() != want {
             return Err(Error::ShapeMismatch {
                 op: "Model",
                 what: "dataset samples",
                 expected: want.to_string(),
-                got: d.sample.to_string(),
+                got: d.sample().to_string(),
             });
         }
-        if d.targets.len() != self.heads.len() {
+        if d.heads() != self.heads.len() {
             return Err(Error::Model(format!(
                 "the dataset has {} target sets for {} loss heads",
-                d.targets.len(),
+                d.heads(),
                 self.heads.len()
             )));
         }
