@@ -7,6 +7,12 @@
 //! checkpoints. The picture is resized (shorter side) and centre-cropped to the model's input,
 //! and converted to grey for one-channel models. With no picture, the sample picture that the
 //! `filters` example uses is classified.
+//!
+//! With `--weights`, an ImageNet model instead: `--model resnet50 --weights
+//! hub:timm/resnet50.tv_in1k` takes the weights from the Hugging Face cache (`HF_HUB_CACHE`,
+//! `HF_HOME`; offline with `HF_HUB_OFFLINE=1`) or downloads them into it; `--weights FILE`
+//! reads a safetensors file. The picture gets the model's preset (shorter side resized,
+//! centre crop, ImageNet normalisation) and the top 5 print with ImageNet's class names.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -14,6 +20,8 @@ mod common;
 use std::path::PathBuf;
 
 use clap::Parser;
+use wgcnn::data::{load_picture, Normalize, PictureOptions, Resize};
+use wgcnn::models::pretrained::{self, imagenet_classes, top_k, PretrainedOptions};
 use wgcnn::train::checkpoint::read_metadata;
 use wgcnn::train::Model;
 use wgcnn::Gpu;
@@ -31,6 +39,10 @@ struct Args {
     /// Comma-separated class names, when its metadata does not say.
     #[arg(long)]
     classes: Option<String>,
+    /// Pretrained ImageNet weights: `hub:<repo>` or a safetensors file (with `--model`, one
+    /// of resnet18, resnet34, resnet50).
+    #[arg(long)]
+    weights: Option<String>,
 }
 
 fn main() {
@@ -41,6 +53,9 @@ fn main() {
 }
 
 fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(w) = &a.weights {
+        return imagenet(&a, w);
+    }
     if !a.checkpoint.is_file() {
         return Err(format!(
             "no checkpoint at {}: train one first (`cargo run --release --example train_fashion_mnist` or `train_cifar`) or pass --checkpoint",
@@ -68,18 +83,62 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut model = Model::new(&gpu, graph)?;
     model.load(&a.checkpoint)?;
     let logits = model.predict(&x, 1)?.swap_remove(0);
-    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f64> = logits.iter().map(|&v| f64::from(v - max).exp()).collect();
-    let total: f64 = exp.iter().sum();
-    let mut ranked: Vec<(usize, f64)> = exp.iter().map(|e| e / total).enumerate().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     println!(
         "{} with {} ({model_name}):",
         a.image.display(),
         a.checkpoint.display()
     );
-    for (i, p) in ranked.iter().take(5) {
-        println!("  {:>6.2}%  {}", 100.0 * p, classes[*i]);
+    for (i, p) in top_k(&logits, 5) {
+        println!("  {:>6.2}%  {}", 100.0 * p, classes[i]);
+    }
+    Ok(())
+}
+
+/// The picture through a pretrained ImageNet model.
+fn imagenet(a: &Args, weights: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let name = a.model.as_deref().unwrap_or("resnet50");
+    let spec = pretrained::spec(name)?;
+    let mut opts = PretrainedOptions::default();
+    match weights.strip_prefix("hub:") {
+        Some(repo) if repo == spec.repo => {}
+        Some(repo) => {
+            return Err(format!("{name}'s weights are hub:{}, not hub:{repo}", spec.repo).into())
+        }
+        None => opts.weights = Some(PathBuf::from(weights)),
+    }
+    let p = &spec.preset;
+    let picture = PictureOptions {
+        resize: Resize::ResizeThenCrop {
+            crop_fraction: p.crop_fraction,
+        },
+        normalize: Some(Normalize {
+            mean: p.mean.to_vec(),
+            std: p.std.to_vec(),
+        }),
+        ..PictureOptions::square(p.size as u32)
+    };
+    let x = load_picture(&a.image, &picture)?;
+    let gpu = Gpu::new()?;
+    // A bar only when a download starts (a cached file reports no progress).
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut loaded = pretrained::pretrained(&gpu, name, &opts, |got, total| {
+        bar.get_or_insert_with(|| {
+            indicatif::ProgressBar::new(total).with_message(format!("{} {}", spec.repo, spec.file))
+        })
+        .set_position(got);
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let logits = loaded.model.predict(&x, 1)?.swap_remove(0);
+    let names = imagenet_classes();
+    println!(
+        "{} with {name} ({}):",
+        a.image.display(),
+        loaded.weights.display()
+    );
+    for (i, p) in top_k(&logits, 5) {
+        println!("  {:>6.2}%  {}", 100.0 * p, names[i]);
     }
     Ok(())
 }

@@ -61,11 +61,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("resnet18", models::resnet(ResNetDepth::R18, 64, 10, 0)?),
         ("resnet34", models::resnet(ResNetDepth::R34, 64, 10, 0)?),
         ("resnet50", models::resnet(ResNetDepth::R50, 64, 10, 0)?),
+        ("resnet101", models::resnet(ResNetDepth::R101, 64, 10, 0)?),
+        ("resnet152", models::resnet(ResNetDepth::R152, 64, 10, 0)?),
+        ("mobilenet_v2", models::mobilenet_v2(64, 10, 0)?),
+        ("vgg19", models::vgg(VggDepth::V19, false, false, 10, 0)?),
+        ("vgg19_bn", models::vgg(VggDepth::V19, true, false, 10, 0)?),
         ("vgg11_bn", models::vgg(VggDepth::V11, true, false, 10, 0)?),
         ("alexnet", models::alexnet(10, false, false, 0)?),
     ];
     let mut failed = 0;
     for (name, g) in cases {
+        let pair = [
+            format!("{name}.safetensors"),
+            format!("{name}.io.safetensors"),
+        ];
+        if let Some(absent) = pair.iter().find(|f| !a.dir.join(f).is_file()) {
+            println!("{name}: skipped: no {absent} in {}", a.dir.display());
+            continue;
+        }
         match check(&gpu, &a.dir, name, g) {
             Ok(rel) if rel <= a.tolerance => {
                 println!("{name}: ok, max |ours − PyTorch| = {rel:.2e} of the largest logit")

@@ -12,7 +12,8 @@ use wgcnn::Gpu;
 #[derive(Parser)]
 struct Args {
     /// lenet5, simple-cnn, fashion-mnist-cnn, alexnet, alexnet-cifar, vgg11, vgg16, vgg16-bn,
-    /// googlenet-small, resnet20, resnet56, resnet18, resnet34, resnet50
+    /// googlenet-small, resnet20, resnet56, resnet18, resnet34, resnet50, resnet101, resnet152,
+    /// vgg19, vgg19-bn, mobilenet-v2
     model: String,
     /// Batch size of the planned memory.
     #[arg(long, default_value_t = 64)]
@@ -43,6 +44,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "resnet18" => models::resnet(ResNetDepth::R18, 224, c, 0)?,
         "resnet34" => models::resnet(ResNetDepth::R34, 224, c, 0)?,
         "resnet50" => models::resnet(ResNetDepth::R50, 224, c, 0)?,
+        "resnet101" => models::resnet(ResNetDepth::R101, 224, c, 0)?,
+        "resnet152" => models::resnet(ResNetDepth::R152, 224, c, 0)?,
+        "vgg19" => models::vgg(VggDepth::V19, false, false, c, 0)?,
+        "vgg19-bn" => models::vgg(VggDepth::V19, true, false, c, 0)?,
+        "mobilenet-v2" => models::mobilenet_v2(224, c, 0)?,
         other => return Err(format!("unknown model `{other}` (see --help)").into()),
     };
     if a.no_device {

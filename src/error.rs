@@ -151,6 +151,17 @@ pub enum Error {
         /// What is wrong with its contents.
         what: String,
     },
+    /// A file from the Hugging Face hub is neither in the cache nor downloadable (no network,
+    /// no such file, a refused or corrupt download). The text says what to fetch and where.
+    #[error("hub file `{file}` of `{repo}`: {what}")]
+    Hub {
+        /// The repository, `owner/name`.
+        repo: String,
+        /// The file in the repository.
+        file: String,
+        /// What went wrong and what to do.
+        what: String,
+    },
 }
 
 impl Error {

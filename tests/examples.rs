@@ -121,3 +121,151 @@ fn train_folder_streams_a_folder_and_counts_a_corrupt_file() {
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stderr).contains("broken.jpg"));
 }
+
+/// A ResNet-18 checkpoint with random weights, standing in for timm's `model.safetensors`.
+fn resnet18_file(dir: &std::path::Path) -> PathBuf {
+    let gpu = gpu();
+    let m = Model::new(
+        &gpu,
+        models::resnet(models::ResNetDepth::R18, 64, 1000, 3).unwrap(),
+    )
+    .unwrap();
+    let file = dir.join("resnet18.safetensors");
+    m.save(&file).unwrap();
+    file
+}
+
+#[test]
+fn classify_runs_a_pretrained_model_from_the_cache_offline() {
+    let d = tmp("classify-hub");
+    let weights = std::fs::read(resnet18_file(&d)).unwrap();
+    // The cache as Python's huggingface_hub leaves it.
+    let commit = "fedcba9876543210fedcba9876543210fedcba98";
+    let repo = d.join("cache/models--timm--resnet18.tv_in1k");
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join(format!("snapshots/{commit}"))).unwrap();
+    std::fs::write(repo.join("blobs/0123abcd"), weights).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    std::os::unix::fs::symlink(
+        "../../blobs/0123abcd",
+        repo.join(format!("snapshots/{commit}/model.safetensors")),
+    )
+    .unwrap();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/sample.png");
+    let run = |cache: &std::path::Path| {
+        Command::new(example("classify"))
+            .args([
+                sample,
+                "--model",
+                "resnet18",
+                "--weights",
+                "hub:timm/resnet18.tv_in1k",
+            ])
+            .env("HF_HUB_CACHE", cache)
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap()
+    };
+    let r = run(&d.join("cache"));
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let names = wgcnn::models::pretrained::imagenet_classes();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("%  ")).collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    for l in lines {
+        let name = l.split("%  ").nth(1).unwrap();
+        assert!(names.contains(&name), "{l}");
+    }
+    // No cache and no network: a clear error naming the file and the folder.
+    let empty = d.join("empty");
+    let r = run(&empty);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("https://huggingface.co/timm/resnet18.tv_in1k/resolve/main/model.safetensors")
+            && err.contains(empty.to_str().unwrap()),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "download")]
+#[path = "common/hub_server.rs"]
+mod hub_server;
+
+#[cfg(feature = "download")]
+#[test]
+fn transfer_fine_tunes_a_backbone_downloaded_from_a_local_hub() {
+    let d = tmp("transfer");
+    let weights = std::fs::read(resnet18_file(&d)).unwrap();
+    let (endpoint, _state) = hub_server::start(vec![hub_server::File {
+        repo: "timm/resnet18.tv_in1k".into(),
+        name: "model.safetensors".into(),
+        bytes: weights,
+        lfs: true,
+    }]);
+    let root = d.join("pictures");
+    let mut rng = wgcnn::testing::Rng::new(8);
+    for (c, class) in ["cats", "dogs"].iter().enumerate() {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for k in 0..16u32 {
+            image::RgbImage::from_fn(40, 30 + k % 4, |x, y| {
+                let stripe = if c == 0 { y / 3 % 2 } else { x / 3 % 2 };
+                let v = (30 + 180 * stripe + rng.range(0, 40) as u32) as u8;
+                image::Rgb([v, v / 2, 255 - v])
+            })
+            .save(root.join(class).join(format!("{k}.jpg")))
+            .unwrap();
+        }
+    }
+    let out = |f: &str| d.join(f).to_str().unwrap().to_string();
+    let r = Command::new(example("transfer"))
+        .args([
+            root.to_str().unwrap(),
+            "--model",
+            "resnet18",
+            "--size",
+            "32",
+        ])
+        .args([
+            "--epochs",
+            "1",
+            "--fine-tune-epochs",
+            "1",
+            "--batch-size",
+            "8",
+        ])
+        .args([
+            "--save",
+            &out("t.safetensors"),
+            "--plot",
+            &out("curves.png"),
+        ])
+        .args(["--confusion", &out("confusion.png")])
+        .env("HF_HUB_CACHE", d.join("cache"))
+        .env("HF_ENDPOINT", &endpoint)
+        .env_remove("HF_HUB_OFFLINE")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        r.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(text.contains("new: head.weight, head.bias"), "{text}");
+    assert!(text.contains("not used: fc.bias, fc.weight"), "{text}");
+    assert!(
+        text.contains("26 training and 6 validation pictures"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fine-tuning") && text.contains("after fine-tuning"),
+        "{text}"
+    );
+    for f in ["t.safetensors", "curves.png", "confusion.png"] {
+        assert!(d.join(f).is_file(), "{f}");
+    }
+    let cached = d.join("cache/models--timm--resnet18.tv_in1k/refs/main");
+    assert_eq!(std::fs::read_to_string(cached).unwrap(), hub_server::COMMIT);
+}

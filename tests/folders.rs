@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use wgcnn::data::{
-    load_picture, ColorMode, FolderOptions, ImageFolder, Interpolation, LabelMode, OnError,
-    PictureOptions, Resize,
+    load_picture, ColorMode, FolderOptions, ImageFolder, Interpolation, LabelMode, Normalize,
+    OnError, PictureOptions, Resize,
 };
 use wgcnn::nn::{AvgPool2d, Dense, Flatten};
 use wgcnn::ops::optim::Optimizer;
@@ -36,6 +36,7 @@ fn nearest(size: (u32, u32), resize: Resize, color: ColorMode) -> PictureOptions
         resize,
         color,
         interpolation: Interpolation::Nearest,
+        normalize: None,
     }
 }
 
@@ -102,6 +103,55 @@ fn resize_modes_follow_keras_geometry() {
         "{}",
         v[0]
     );
+    // The ImageNet transform at crop fraction 1/2: the shorter side to 8 (40 × 20 → 16 × 8,
+    // 2.5× smaller), the centre 4 × 4 (x 6..10, y 2..6) cut, then normalised.
+    let imagenet = PictureOptions {
+        normalize: Some(Normalize {
+            mean: vec![0.5, 0.0, 0.0],
+            std: vec![0.5, 1.0, 1.0],
+        }),
+        ..nearest(
+            (4, 4),
+            Resize::ResizeThenCrop { crop_fraction: 0.5 },
+            ColorMode::Rgb,
+        )
+    };
+    let v = load_picture(&p, &imagenet).unwrap();
+    for (x, red) in [40.0f32, 40.0, 50.0, 50.0].iter().enumerate() {
+        assert!(
+            (v[x] - (red / 255.0 - 0.5) / 0.5).abs() < 1e-6,
+            "x {x}: {}",
+            v[x]
+        );
+    }
+    for (y, green) in [10u8, 20, 20, 30].iter().enumerate() {
+        assert_eq!(at(&v, (4, 4), 1, y, 0), *green, "y {y}");
+    }
+    for bad in [
+        PictureOptions {
+            resize: Resize::ResizeThenCrop { crop_fraction: 0.0 },
+            ..imagenet.clone()
+        },
+        PictureOptions {
+            normalize: Some(Normalize {
+                mean: vec![0.0],
+                std: vec![1.0],
+            }),
+            ..imagenet.clone()
+        },
+        PictureOptions {
+            normalize: Some(Normalize {
+                mean: vec![0.0; 3],
+                std: vec![1.0, 0.0, 1.0],
+            }),
+            ..imagenet.clone()
+        },
+    ] {
+        assert!(
+            matches!(load_picture(&p, &bad), Err(Error::InvalidParam { .. })),
+            "{bad:?}"
+        );
+    }
     let bad = PictureOptions {
         size: (0, 4),
         ..PictureOptions::square(4)

@@ -48,6 +48,26 @@ fn parameter_counts_match_the_published_ones() {
         138_365_992
     );
     assert_eq!(
+        trainable(&models::vgg(VggDepth::V19, false, false, 1000, 0).unwrap()),
+        143_667_240
+    );
+    assert_eq!(
+        trainable(&models::vgg(VggDepth::V19, true, false, 1000, 0).unwrap()),
+        143_678_248
+    );
+    assert_eq!(
+        trainable(&models::resnet(ResNetDepth::R101, 224, 1000, 0).unwrap()),
+        44_549_160
+    );
+    assert_eq!(
+        trainable(&models::resnet(ResNetDepth::R152, 224, 1000, 0).unwrap()),
+        60_192_808
+    );
+    assert_eq!(
+        trainable(&models::mobilenet_v2(224, 1000, 0).unwrap()),
+        3_504_872
+    );
+    assert_eq!(
         trainable(&models::alexnet(1000, false, false, 0).unwrap()),
         61_100_840
     );

@@ -25,6 +25,11 @@ MODELS = [
     ("resnet18", torchvision.models.resnet18, 64, 10),
     ("resnet34", torchvision.models.resnet34, 64, 10),
     ("resnet50", torchvision.models.resnet50, 64, 10),
+    ("resnet101", torchvision.models.resnet101, 64, 10),
+    ("resnet152", torchvision.models.resnet152, 64, 10),
+    ("mobilenet_v2", torchvision.models.mobilenet_v2, 64, 10),
+    ("vgg19", torchvision.models.vgg19, 224, 10),
+    ("vgg19_bn", torchvision.models.vgg19_bn, 224, 10),
     ("vgg11_bn", torchvision.models.vgg11_bn, 224, 10),
     ("alexnet", torchvision.models.alexnet, 224, 10),
 ]

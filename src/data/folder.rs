@@ -36,7 +36,7 @@ pub enum LabelMode {
 }
 
 /// Options of [`ImageFolder::open`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Debug)]
 pub struct FolderOptions {
     /// Size, resize mode, colour mode and filter of each sample.
     pub picture: PictureOptions,
@@ -203,7 +203,7 @@ impl ImageFolder {
             shared: Arc::new(Files {
                 files,
                 classes,
-                opts: *opts,
+                opts: opts.clone(),
                 at_open,
                 failed: Mutex::new(BTreeMap::new()),
             }),

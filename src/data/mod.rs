@@ -1,7 +1,7 @@
 //! Datasets from files: CIFAR-10 binary batches (with download), IDX files (MNIST,
-//! Fashion-MNIST, raw or gzip), folders of PNG/JPEG images, in memory or streamed. Every reader checks what a header
-//! claims against the file before it allocates, and a bad file is an `Err` naming the file and
-//! the reason.
+//! Fashion-MNIST, raw or gzip), folders of PNG/JPEG images, in memory or streamed. Every
+//! reader checks what a header claims against the file before it allocates, and a bad file is
+//! an `Err` naming the file and the reason.
 
 mod cifar;
 mod folder;
@@ -13,7 +13,9 @@ pub use cifar::download_cifar10;
 pub use cifar::{cifar10, read_cifar_batch, CIFAR10_CLASSES};
 pub use folder::{image_folder, FolderOptions, ImageFolder, LabelMode, OnError, Skipped};
 pub use idx::{fashion_mnist, idx_dataset, read_idx, IdxArray, FASHION_MNIST_CLASSES};
-pub use picture::{load_image, load_picture, ColorMode, Interpolation, PictureOptions, Resize};
+pub use picture::{
+    load_image, load_picture, ColorMode, Interpolation, Normalize, PictureOptions, Resize,
+};
 
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,7 @@ use image::DynamicImage;
 use crate::error::{Error, Result};
 
 /// How a picture reaches the target size.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub enum Resize {
     /// Resized to the target size, the aspect ratio not kept (Keras's default).
     #[default]
@@ -20,6 +20,13 @@ pub enum Resize {
     /// Resized to fit inside the target keeping its aspect ratio, centred, the rest zeros
     /// (Keras's `pad_to_aspect_ratio=True`).
     PadToAspect,
+    /// The ImageNet evaluation transform (torchvision's `Resize(256)` + `CenterCrop(224)`,
+    /// timm's `crop_pct`): resized keeping the aspect ratio so that the target fits in the
+    /// centre `crop_fraction` of it, then that centre cut out. `crop_fraction` is in (0, 1].
+    ResizeThenCrop {
+        /// The fraction of the resized picture the target covers (0.875 for 224 of 256).
+        crop_fraction: f32,
+    },
 }
 
 /// Channels of the decoded picture (Keras's `color_mode`).
@@ -71,8 +78,18 @@ impl Interpolation {
     }
 }
 
-/// How a picture file becomes a sample: `[channels, height, width]` values in [0, 1].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// Per-channel `(x − mean) / std` after scaling to [0, 1] (a pretrained model's preset).
+#[derive(Clone, PartialEq, Debug)]
+pub struct Normalize {
+    /// One mean per channel.
+    pub mean: Vec<f32>,
+    /// One standard deviation per channel, each > 0.
+    pub std: Vec<f32>,
+}
+
+/// How a picture file becomes a sample: `[channels, height, width]` values in [0, 1], or
+/// normalised.
+#[derive(Clone, PartialEq, Debug)]
 pub struct PictureOptions {
     /// Target (height, width), each at least 1.
     pub size: (u32, u32),
@@ -82,6 +99,8 @@ pub struct PictureOptions {
     pub color: ColorMode,
     /// The resampling filter.
     pub interpolation: Interpolation,
+    /// Normalisation after scaling to [0, 1]; `None` keeps [0, 1].
+    pub normalize: Option<Normalize>,
 }
 
 impl PictureOptions {
@@ -92,6 +111,7 @@ impl PictureOptions {
             resize: Resize::CropToAspect,
             color: ColorMode::Rgb,
             interpolation: Interpolation::Bilinear,
+            normalize: None,
         }
     }
 
@@ -108,6 +128,26 @@ impl PictureOptions {
                 format!("{:?}", self.size),
                 "height and width must be at least 1",
             ));
+        }
+        if let Resize::ResizeThenCrop { crop_fraction: f } = self.resize {
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(Error::invalid(op, "crop_fraction", f, "must be in (0, 1]"));
+            }
+        }
+        if let Some(n) = &self.normalize {
+            let c = self.color.channels();
+            if n.mean.len() != c
+                || n.std.len() != c
+                || n.mean.iter().any(|m| !m.is_finite())
+                || n.std.iter().any(|&s| !s.is_finite() || s <= 0.0)
+            {
+                return Err(Error::invalid(
+                    op,
+                    "normalize",
+                    format!("{} means, {} stds", n.mean.len(), n.std.len()),
+                    format!("one finite mean and one std > 0 per channel ({c})"),
+                ));
+            }
         }
         Ok(())
     }
@@ -140,7 +180,7 @@ pub(crate) fn to_sample(img: &DynamicImage, opts: &PictureOptions) -> Vec<f32> {
     let (w, h) = (img.width(), img.height());
     let filter = opts.interpolation.filter();
     // Crop before resizing and resize before padding: a long thin picture never becomes a
-    // large intermediate image.
+    // large intermediate image (the ImageNet transform resizes first, as its reference does).
     let (resized, top, left) = match opts.resize {
         Resize::Squash => (img.resize_exact(tw, th, filter), 0, 0),
         Resize::CropToAspect => {
@@ -159,6 +199,16 @@ pub(crate) fn to_sample(img: &DynamicImage, opts: &PictureOptions) -> Vec<f32> {
                 (th - rh) / 2,
                 (tw - rw) / 2,
             )
+        }
+        Resize::ResizeThenCrop { crop_fraction } => {
+            // timm: the shorter side becomes ⌊target / crop_fraction⌋ (256 for 224 at 0.875),
+            // the other keeps the ratio; then the centre target is cut.
+            let side = (f64::from(th.max(tw)) / f64::from(crop_fraction)).floor();
+            let scale = side / f64::from(h.min(w));
+            let rh = ((f64::from(h) * scale).round() as u32).max(th);
+            let rw = ((f64::from(w) * scale).round() as u32).max(tw);
+            let resized = img.resize_exact(rw, rh, filter);
+            (resized.crop_imm((rw - tw) / 2, (rh - th) / 2, tw, th), 0, 0)
         }
     };
     let (th, tw) = (th as usize, tw as usize);
@@ -180,6 +230,13 @@ pub(crate) fn to_sample(img: &DynamicImage, opts: &PictureOptions) -> Vec<f32> {
         ColorMode::Grayscale => put(resized.to_luma8().as_raw(), 1),
         ColorMode::Rgb => put(resized.to_rgb8().as_raw(), 3),
         ColorMode::Rgba => put(resized.to_rgba8().as_raw(), 4),
+    }
+    if let Some(n) = &opts.normalize {
+        for (c, plane) in out.chunks_mut(th * tw).enumerate() {
+            plane
+                .iter_mut()
+                .for_each(|v| *v = (*v - n.mean[c]) / n.std[c]);
+        }
     }
     out
 }

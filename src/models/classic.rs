@@ -190,6 +190,8 @@ pub enum VggDepth {
     V11,
     /// VGG-16 (configuration D): 13 convolutions in 5 stages.
     V16,
+    /// VGG-19 (configuration E): 16 convolutions in 5 stages.
+    V19,
 }
 
 /// VGG with torchvision's `features.<i>` names. `cifar = true`: `[3, 32, 32]` input and one
@@ -207,6 +209,10 @@ pub fn vgg(
         VggDepth::V11 => &[64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M],
         VggDepth::V16 => &[
             64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M,
+        ],
+        VggDepth::V19 => &[
+            64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512,
+            512, M,
         ],
     };
     let size = if cifar { 32 } else { 224 };

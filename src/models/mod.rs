@@ -6,12 +6,16 @@
 //! apply softmax / sigmoid themselves).
 
 mod classic;
+pub mod hub;
+mod mobilenet;
+pub mod pretrained;
 mod resnet;
 
 pub use classic::{
     alexnet, fashion_mnist_cnn, googlenet_small, inception, lenet5, mnist_cnn, simple_cnn,
     two_head_cnn, vgg, InceptionCfg, VggDepth,
 };
+pub use mobilenet::mobilenet_v2;
 pub use resnet::{resnet, resnet_cifar, ResNetDepth};
 
 use crate::error::Result;

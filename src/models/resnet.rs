@@ -1,5 +1,5 @@
-//! ResNets: torchvision's ResNet-18/34 (basic blocks) and ResNet-50 (bottleneck, stride on
-//! the 3×3 as in torchvision's v1.5), and He et al.'s CIFAR ResNet-20/32/56 with 1×1
+//! ResNets: torchvision's ResNet-18/34 (basic blocks) and ResNet-50/101/152 (bottleneck,
+//! stride on the 3×3 as in torchvision's v1.5), and He et al.'s CIFAR ResNet-20/32/56 with 1×1
 //! projection shortcuts.
 
 use super::{conv_bn, pad, relu};
@@ -16,6 +16,10 @@ pub enum ResNetDepth {
     R34,
     /// ResNet-50: bottleneck blocks, 3-4-6-3 per stage.
     R50,
+    /// ResNet-101: bottleneck blocks, 3-4-23-3 per stage.
+    R101,
+    /// ResNet-152: bottleneck blocks, 3-8-36-3 per stage.
+    R152,
 }
 
 /// A basic block `name` (two 3×3 convs) with a 1×1 projection when the shape changes.
@@ -143,6 +147,8 @@ pub fn resnet(depth: ResNetDepth, size: usize, classes: usize, seed: u64) -> Res
     let blocks = match depth {
         ResNetDepth::R18 => [2, 2, 2, 2],
         ResNetDepth::R34 | ResNetDepth::R50 => [3, 4, 6, 3],
+        ResNetDepth::R101 => [3, 4, 23, 3],
+        ResNetDepth::R152 => [3, 8, 36, 3],
     };
     for (stage, &n) in blocks.iter().enumerate() {
         let width = 64 << stage;
@@ -150,8 +156,8 @@ pub fn resnet(depth: ResNetDepth, size: usize, classes: usize, seed: u64) -> Res
             let stride = if stage > 0 && i == 0 { 2 } else { 1 };
             let name = format!("layer{}.{i}", stage + 1);
             y = match depth {
-                ResNetDepth::R50 => bottleneck(&mut b, y, &name, width, stride)?,
-                _ => basic(&mut b, y, &name, width, stride)?,
+                ResNetDepth::R18 | ResNetDepth::R34 => basic(&mut b, y, &name, width, stride)?,
+                _ => bottleneck(&mut b, y, &name, width, stride)?,
             };
         }
     }
