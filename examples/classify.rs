@@ -20,7 +20,7 @@ mod common;
 use std::path::PathBuf;
 
 use clap::Parser;
-use wgcnn::data::{load_picture, Normalize, PictureOptions, Resize};
+use wgcnn::data::{load_picture, Interpolation, Normalize, PictureOptions, Resize};
 use wgcnn::models::pretrained::{self, imagenet_classes, top_k, PretrainedOptions};
 use wgcnn::train::checkpoint::read_metadata;
 use wgcnn::train::Model;
@@ -40,7 +40,7 @@ struct Args {
     #[arg(long)]
     classes: Option<String>,
     /// Pretrained ImageNet weights: `hub:<repo>` or a safetensors file (with `--model`, one
-    /// of resnet18, resnet34, resnet50).
+    /// of resnet18, resnet34, resnet50, resnet101, resnet152, mobilenet_v2).
     #[arg(long)]
     weights: Option<String>,
 }
@@ -110,6 +110,10 @@ fn imagenet(a: &Args, weights: &str) -> Result<(), Box<dyn std::error::Error>> {
     let picture = PictureOptions {
         resize: Resize::ResizeThenCrop {
             crop_fraction: p.crop_fraction,
+        },
+        interpolation: match p.bicubic {
+            true => Interpolation::Bicubic,
+            false => Interpolation::Bilinear,
         },
         normalize: Some(Normalize {
             mean: p.mean.to_vec(),

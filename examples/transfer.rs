@@ -30,7 +30,7 @@ use wgcnn::Gpu;
 struct Args {
     /// Folder of class folders of .png / .jpg pictures.
     root: PathBuf,
-    /// resnet18, resnet34 or resnet50.
+    /// resnet18, resnet34, resnet50, resnet101, resnet152 or mobilenet_v2.
     #[arg(long, default_value = "resnet50")]
     model: String,
     /// `hub:<repo>` or a safetensors file; the model's hub repository by default.
@@ -48,9 +48,11 @@ struct Args {
     /// Epochs of fine-tuning after `--unfreeze` is thawed (0: none).
     #[arg(long, default_value_t = 3)]
     fine_tune_epochs: usize,
-    /// Layers thawed for fine-tuning: every layer whose name starts with this.
-    #[arg(long, default_value = "layer4")]
-    unfreeze: String,
+    /// Fine-tuning thaws this layer and every one after it in graph order (Keras's
+    /// `base_model.layers[fine_tune_at:]`); by default the last stage (`layer4.0.conv1` of a
+    /// ResNet, `features.14.conv.0.0` of MobileNetV2).
+    #[arg(long)]
+    unfreeze_from: Option<String>,
     #[arg(long, default_value_t = 1e-3)]
     lr: f32,
     /// Learning rate of the fine-tuning (Keras's tutorials: a tenth or less).
@@ -131,7 +133,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let gpu = Gpu::new()?;
     let mut model = Model::new(&gpu, graph)?;
-    let report = model.load_non_strict(&weights)?;
+    let report = model.load_non_strict_renamed(&weights, &spec.rename)?;
     println!(
         "{}: {} tensors from {}; new: {}; not used: {}",
         spec.name,
@@ -168,12 +170,21 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Phase 2: the top blocks thaw, at a lower rate (recompiling keeps the weights).
     let mut tuned_acc = None;
     if a.fine_tune_epochs > 0 {
-        let thawed = model.set_trainable(&a.unfreeze, true)?;
+        let from = a.unfreeze_from.as_deref().unwrap_or(match spec.name {
+            "mobilenet_v2" => "features.14.conv.0.0",
+            _ => "layer4.0.conv1",
+        });
+        let nodes = model.graph().nodes();
+        let at = nodes
+            .iter()
+            .position(|n| n.name == from)
+            .ok_or_else(|| format!("--unfreeze-from {from}: the model has no such layer"))?;
+        let thawed = model.set_trainable_range(at..nodes.len(), true)?;
         model.compile(
             Loss::SparseCategoricalCrossentropy,
             Optimizer::adam(a.fine_tune_lr),
         )?;
-        println!("fine-tuning {thawed} layers from `{}` on", a.unfreeze);
+        println!("fine-tuning {thawed} layers from `{from}` on");
         let fit = FitOptions {
             initial_epoch: a.epochs,
             epochs: a.epochs + a.fine_tune_epochs,

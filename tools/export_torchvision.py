@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Exports torchvision models (random weights, eval mode) and their outputs on a fixed input,
+"""Exports torchvision and timm models (random weights, eval mode) and their outputs on a fixed input,
 for `cargo run --release --example torchvision_check -- DIR`: the check that a safetensors
 file written by PyTorch loads into wgcnn's zoo model of the same name and gives the same
 logits.
 
-    pip install torch torchvision safetensors
+    pip install torch torchvision timm safetensors
     python3 tools/export_torchvision.py /tmp/tv
+
+timm models keep timm's parameter names (`conv_stem.weight` …); the check loads them through
+the name mapping of `models::pretrained`. Without timm installed they are left out.
 
 Writes DIR/<model>.safetensors (the state_dict, as `safetensors.torch.save_file` writes it)
 and DIR/<model>.io.safetensors (`input` [n, 3, s, s], `logits` [n, classes]).
@@ -35,12 +38,30 @@ MODELS = [
 ]
 
 
+# name, timm architecture, input size, classes
+TIMM_MODELS = [
+    ("mobilenetv2_100", "mobilenetv2_100", 64, 10),
+]
+
+
+def timm_models():
+    try:
+        import timm
+    except ImportError:
+        print("timm is not installed: its models are left out")
+        return []
+    return [
+        (name, lambda num_classes, a=arch: timm.create_model(a, pretrained=False, num_classes=num_classes), size, classes)
+        for name, arch, size, classes in TIMM_MODELS
+    ]
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "torchvision"
     import os
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    for name, build, size, classes in MODELS:
+    for name, build, size, classes in MODELS + timm_models():
         m = build(num_classes=classes)
         # Non-trivial running statistics, so eval-mode batch norm is really exercised.
         for mod in m.modules():

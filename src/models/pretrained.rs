@@ -2,11 +2,14 @@
 //! hub, how pictures are prepared for it, and the 1,000 ImageNet class names.
 //!
 //! timm's ResNet checkpoints keep torchvision's parameter names, which are the zoo's own, so
-//! they load as they are (their `num_batches_tracked` counters are accepted and ignored).
+//! they load as they are (their `num_batches_tracked` counters are accepted and ignored);
+//! timm's MobileNetV2 names (`conv_stem`, `blocks.<stage>.<i>.conv_dw`, …) are mapped onto
+//! torchvision's (`features.<k>.conv.<j>…`).
 
 use std::path::PathBuf;
 
 use super::hub::Hub;
+use super::mobilenet::mobilenet_v2;
 use super::resnet::{resnet, ResNetDepth};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -26,6 +29,15 @@ pub struct Preset {
     pub mean: [f32; 3],
     /// See `mean`.
     pub std: [f32; 3],
+    /// Resize bicubic (timm's `interpolation = "bicubic"`), else bilinear.
+    pub bicubic: bool,
+}
+
+/// The architecture behind a spec.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Arch {
+    ResNet(ResNetDepth),
+    MobileNetV2,
 }
 
 /// ImageNet statistics of torchvision and timm.
@@ -34,6 +46,7 @@ const IMAGENET: Preset = Preset {
     crop_fraction: 0.875,
     mean: [0.485, 0.456, 0.406],
     std: [0.229, 0.224, 0.225],
+    bicubic: false,
 };
 
 /// A pretrained model the zoo can build.
@@ -49,18 +62,70 @@ pub struct Spec {
     pub params: usize,
     /// Picture preparation.
     pub preset: Preset,
-    depth: ResNetDepth,
+    arch: Arch,
+    /// The file's tensor name → the zoo's (for `Model::load_non_strict_renamed`).
+    pub rename: fn(&str) -> String,
+}
+
+fn same(name: &str) -> String {
+    name.to_string()
+}
+
+/// timm's `mobilenetv2_100` names → torchvision's. Names it does not know stay as they are
+/// (and then load as unexpected).
+pub fn timm_mobilenet_v2_name(name: &str) -> String {
+    // Blocks per stage; torchvision numbers them on from features.1.
+    const STAGES: [usize; 7] = [1, 2, 3, 4, 3, 3, 1];
+    let (module, tensor) = match name.rsplit_once('.') {
+        Some(p) => p,
+        None => return name.to_string(),
+    };
+    let to = |m: &str| format!("{m}.{tensor}");
+    match module {
+        "conv_stem" => return to("features.0.0"),
+        "bn1" => return to("features.0.1"),
+        "conv_head" => return to("features.18.0"),
+        "bn2" => return to("features.18.1"),
+        "classifier" => return to("classifier.1"),
+        _ => {}
+    }
+    let parts: Vec<&str> = module.split('.').collect();
+    let ["blocks", stage, i, layer] = parts[..] else {
+        return name.to_string();
+    };
+    let (Ok(stage), Ok(i)) = (stage.parse::<usize>(), i.parse::<usize>()) else {
+        return name.to_string();
+    };
+    if stage >= STAGES.len() || i >= STAGES[stage] {
+        return name.to_string();
+    }
+    let k = 1 + STAGES[..stage].iter().sum::<usize>() + i;
+    let sub = match (stage, layer) {
+        (0, "conv_dw") => "conv.0.0",
+        (0, "bn1") => "conv.0.1",
+        (0, "conv_pw") => "conv.1",
+        (0, "bn2") => "conv.2",
+        (_, "conv_pw") => "conv.0.0",
+        (_, "bn1") => "conv.0.1",
+        (_, "conv_dw") => "conv.1.0",
+        (_, "bn2") => "conv.1.1",
+        (_, "conv_pwl") => "conv.2",
+        (_, "bn3") => "conv.3",
+        _ => return name.to_string(),
+    };
+    to(&format!("features.{k}.{sub}"))
 }
 
 /// Every pretrained model by name.
-pub const SPECS: [Spec; 5] = [
+pub const SPECS: [Spec; 6] = [
     Spec {
         name: "resnet18",
         repo: "timm/resnet18.tv_in1k",
         file: "model.safetensors",
         params: 11_689_512,
         preset: IMAGENET,
-        depth: ResNetDepth::R18,
+        arch: Arch::ResNet(ResNetDepth::R18),
+        rename: same,
     },
     Spec {
         name: "resnet34",
@@ -68,7 +133,8 @@ pub const SPECS: [Spec; 5] = [
         file: "model.safetensors",
         params: 21_797_672,
         preset: IMAGENET,
-        depth: ResNetDepth::R34,
+        arch: Arch::ResNet(ResNetDepth::R34),
+        rename: same,
     },
     Spec {
         name: "resnet50",
@@ -76,7 +142,8 @@ pub const SPECS: [Spec; 5] = [
         file: "model.safetensors",
         params: 25_557_032,
         preset: IMAGENET,
-        depth: ResNetDepth::R50,
+        arch: Arch::ResNet(ResNetDepth::R50),
+        rename: same,
     },
     Spec {
         name: "resnet101",
@@ -84,7 +151,8 @@ pub const SPECS: [Spec; 5] = [
         file: "model.safetensors",
         params: 44_549_160,
         preset: IMAGENET,
-        depth: ResNetDepth::R101,
+        arch: Arch::ResNet(ResNetDepth::R101),
+        rename: same,
     },
     Spec {
         name: "resnet152",
@@ -92,7 +160,20 @@ pub const SPECS: [Spec; 5] = [
         file: "model.safetensors",
         params: 60_192_808,
         preset: IMAGENET,
-        depth: ResNetDepth::R152,
+        arch: Arch::ResNet(ResNetDepth::R152),
+        rename: same,
+    },
+    Spec {
+        name: "mobilenet_v2",
+        repo: "timm/mobilenetv2_100.ra_in1k",
+        file: "model.safetensors",
+        params: 3_504_872,
+        preset: Preset {
+            bicubic: true,
+            ..IMAGENET
+        },
+        arch: Arch::MobileNetV2,
+        rename: timm_mobilenet_v2_name,
     },
 ];
 
@@ -169,17 +250,21 @@ pub struct Pretrained {
 
 /// The graph of `spec` at input side `size`, cut as `include_top` and `pooling` say.
 pub fn graph(spec: &Spec, size: usize, include_top: bool, pooling: Pooling) -> Result<Graph> {
-    let full = resnet(spec.depth, size, 1000, 0)?;
+    let full = match spec.arch {
+        Arch::ResNet(depth) => resnet(depth, size, 1000, 0)?,
+        Arch::MobileNetV2 => mobilenet_v2(size, 1000, 0)?,
+    };
     if include_top {
         return Ok(full);
     }
-    let last = full
-        .nodes()
+    // The layer before the global pooling: the last feature maps.
+    let nodes = full.nodes();
+    let last = nodes
         .iter()
-        .rev()
-        .find(|n| n.name.ends_with(".add_relu"))
-        .map(|n| n.name.clone())
-        .ok_or_else(|| Error::Model(format!("{}: no residual block to cut at", spec.name)))?;
+        .position(|n| n.name == "avgpool")
+        .and_then(|i| i.checked_sub(1))
+        .map(|i| nodes[i].name.clone())
+        .ok_or_else(|| Error::Model(format!("{}: no avgpool to cut before", spec.name)))?;
     match pooling {
         Pooling::Avg => GraphBuilder::from_graph(&full, "avgpool").and_then(|(b, y)| b.build(&[y])),
         Pooling::None => GraphBuilder::from_graph(&full, &last).and_then(|(b, y)| b.build(&[y])),
@@ -199,7 +284,7 @@ pub fn graph(spec: &Spec, size: usize, include_top: bool, pooling: Pooling) -> R
 
 /// The weights file of `spec`: `opts.weights`, else the hub's cached copy, else downloaded
 /// into the cache (`progress` gets bytes so far and total). Load it into a model with a new
-/// head through `Model::load_non_strict`.
+/// head through `Model::load_non_strict_renamed` with [`Spec::rename`].
 pub fn weights(
     spec: &Spec,
     opts: &PretrainedOptions,
@@ -232,7 +317,7 @@ pub fn pretrained(
             .get(spec.repo, &opts.revision, spec.file, progress)?,
     };
     let mut model = Model::new(gpu, graph(spec, size, opts.include_top, opts.pooling)?)?;
-    let report = model.load_non_strict(&weights)?;
+    let report = model.load_non_strict_renamed(&weights, &spec.rename)?;
     if let Some(m) = report.missing.first() {
         return Err(Error::format(
             &weights,

@@ -1,11 +1,12 @@
 //! Loading part of a checkpoint into a model of another shape (a pretrained backbone under a
 //! new head): PyTorch's `load_state_dict(strict=False)`.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::checkpoint::{batch_norms, deserialize, f32_tensor, read_verified};
 use super::Model;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What [`Model::load_non_strict`] did, as PyTorch reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,13 +27,39 @@ impl Model {
     /// `Err` naming it (as is a corrupt file), and then nothing changes. The optimiser state
     /// and the step counters are left as they are.
     pub fn load_non_strict(&mut self, path: impl AsRef<Path>) -> Result<LoadReport> {
+        self.load_non_strict_renamed(path, &|n| n.to_string())
+    }
+
+    /// [`Model::load_non_strict`] for a file of another naming: `rename` maps each of the
+    /// file's tensor names to the model's name for it (timm's `conv_stem.weight` to the
+    /// zoo's `features.0.0.weight`). The report uses the model's names; unexpected tensors
+    /// are listed under their renamed names.
+    pub fn load_non_strict_renamed(
+        &mut self,
+        path: impl AsRef<Path>,
+        rename: &dyn Fn(&str) -> String,
+    ) -> Result<LoadReport> {
         let path = path.as_ref();
         let (bytes, _) = read_verified(path)?;
         let st = deserialize(path, &bytes)?;
+        // The model's name → the file's; two file tensors under one model name are an error.
+        let mut in_file: HashMap<String, String> = HashMap::new();
+        for n in st.names() {
+            if let Some(other) = in_file.insert(rename(n), n.to_string()) {
+                return Err(Error::format(
+                    path,
+                    format!("tensors `{other}` and `{n}` both load as `{}`", rename(n)),
+                ));
+            }
+        }
         let mut report = LoadReport::default();
         let mut values = Vec::new();
         for (k, p) in self.graph.params().iter().enumerate() {
-            match f32_tensor(&st, path, &p.name, p.spec.shape.dims())? {
+            let found = match in_file.get(&p.name) {
+                Some(f) => f32_tensor(&st, path, f, p.spec.shape.dims())?,
+                None => None,
+            };
+            match found {
                 Some(v) => {
                     values.push((k, v));
                     report.loaded.push(p.name.clone());
@@ -45,12 +72,11 @@ impl Model {
             .map(|b| format!("{b}.num_batches_tracked"))
             .collect();
         let params = self.graph.params();
-        let mut unexpected: Vec<String> = st
-            .names()
-            .into_iter()
+        let mut unexpected: Vec<String> = in_file
+            .keys()
             .filter(|n| !n.starts_with("optimizer."))
-            .filter(|n| !params.iter().any(|p| p.name == **n) && !counters.iter().any(|c| c == n))
-            .map(str::to_string)
+            .filter(|n| !params.iter().any(|p| p.name == **n) && !counters.iter().any(|c| c == *n))
+            .cloned()
             .collect();
         unexpected.sort();
         report.unexpected = unexpected;
