@@ -41,6 +41,7 @@ MODELS = [
 # name, timm architecture, input size, classes
 TIMM_MODELS = [
     ("mobilenetv2_100", "mobilenetv2_100", 64, 10),
+    ("legacy_xception", "legacy_xception", 64, 10),
 ]
 
 

@@ -10,6 +10,7 @@ pub mod hub;
 mod mobilenet;
 pub mod pretrained;
 mod resnet;
+mod xception;
 
 pub use classic::{
     alexnet, fashion_mnist_cnn, googlenet_small, inception, lenet5, mnist_cnn, simple_cnn,
@@ -17,6 +18,7 @@ pub use classic::{
 };
 pub use mobilenet::mobilenet_v2;
 pub use resnet::{resnet, resnet_cifar, ResNetDepth};
+pub use xception::{xception, SeparableConv2d};
 
 use crate::error::Result;
 use crate::graph::{GraphBuilder, ValueId};
