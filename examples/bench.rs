@@ -13,9 +13,11 @@ use std::time::Instant;
 use clap::Parser;
 use wgcnn::ops::conv2d::{self, cpu, Conv2dGeometry, Conv2dKernel, ConvPass, RegisterTile};
 use wgcnn::testing::workloads::{
-    ConvWorkload, OtherWorkload, TrainWorkload, CONV, OTHER, TRAIN, TRAIN_BATCH,
+    infer_graph, ConvWorkload, OtherWorkload, TrainWorkload, CONV, INFER, INFER_BATCH, OTHER,
+    TRAIN, TRAIN_BATCH,
 };
 use wgcnn::testing::{to_f64, Rng};
+use wgcnn::train::Model;
 use wgcnn::{ConvTuning, Gpu, Shape, Tensor};
 
 #[derive(Parser)]
@@ -330,7 +332,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, times) in profiles {
         print_profile(name, &times);
     }
+    let infers: Vec<&str> = INFER
+        .iter()
+        .copied()
+        .filter(|name| args.only.as_deref().is_none_or(|o| name.contains(o)))
+        .collect();
+    if !args.json && !infers.is_empty() {
+        println!();
+        println!("| inference (batch {INFER_BATCH}, 1,000 classes) | ms/batch | images/s | first batch ms | inference memory MiB |{}", torch_head(" PyTorch images/s | ratio |"));
+        println!("|---|---|---|---|---|{}", torch_head("---|---|"));
+    }
+    for name in infers {
+        match measure_infer(&gpu, name, args.runs) {
+            Ok(r) if args.json => println!("{{\"workload\":\"{name}\",\"adapter\":\"{}\",\"ms_per_batch\":{:.3},\"images_per_s\":{:.2},\"first_ms\":{:.1},\"inference_mib\":{:.2}}}", gpu.describe().replace('"', "'"), r.ms, r.images, r.first_ms, r.mib),
+            Ok(r) => println!(
+                "| {name} | {:.1} | {:.2} | {:.0} | {:.1} |{}",
+                r.ms,
+                r.images,
+                r.first_ms,
+                r.mib,
+                torch.cells(r.images, torch.get(name, "images_per_s"))
+            ),
+            // A tensor past the adapter's binding limit (VGG's classifier on lavapipe).
+            Err(e @ wgcnn::Error::TooLarge { .. }) if !args.json => {
+                println!("| {name} | skipped: {e} | | | |{}", torch_head(" | |"))
+            }
+            Err(wgcnn::Error::TooLarge { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
+}
+
+struct InferRow {
+    ms: f64,
+    images: f64,
+    first_ms: f64,
+    mib: f64,
+}
+
+/// Median milliseconds of one inference batch of an [`INFER`] workload (logits read back),
+/// the first batch from building the model (plan compile included) and the planned memory.
+fn measure_infer(gpu: &Gpu, name: &str, runs: usize) -> wgcnn::Result<InferRow> {
+    let start = Instant::now();
+    let g = infer_graph(name)?;
+    let per = g.shape(g.inputs()[0]).numel();
+    let mut model = Model::new(gpu, g)?;
+    let x = Rng::new(3).vec(INFER_BATCH * per);
+    model.predict(&x, INFER_BATCH)?;
+    let first_ms = start.elapsed().as_secs_f64() * 1e3;
+    let ms = time(gpu, runs, || model.predict(&x, INFER_BATCH).map(drop))?;
+    let mem = model.summary(INFER_BATCH)?.memory.unwrap_or_default();
+    Ok(InferRow {
+        ms,
+        images: INFER_BATCH as f64 / (ms / 1e3),
+        first_ms,
+        mib: (mem.params + mem.inference_activations) as f64 / (1024.0 * 1024.0),
+    })
 }
 
 /// The kernels of one profiled training step, by total device time (the top ten).

@@ -8,7 +8,8 @@ Prints one JSON object per workload with the same names and fields as
 `cargo run --release --example bench -- --json`: conv shapes (fwd_ms, fwd_bwd_ms, where the
 backward is dX + dW + db as in wgcnn's bench) and whole training steps at batch 64
 (ms_per_step, images_per_s; SGD with momentum 0.9 and weight decay 5e-4, softmax
-cross-entropy). Times are wall-clock medians after a warm-up, fp32, on the device given by
+cross-entropy), and ImageNet inference at 224 x 224, batch 8, eval mode (ms_per_batch,
+images_per_s; torchvision's models, timm's legacy_xception when timm is installed). Times are wall-clock medians after a warm-up, fp32, on the device given by
 --device (default cpu, with torch's default thread count unless --threads).
 """
 
@@ -106,6 +107,20 @@ TRAIN = [("lenet5", lenet5, (1, 32, 32)), ("simple_cnn", simple_cnn, (3, 32, 32)
          ("resnet20", resnet20, (3, 32, 32)), ("vgg11", vgg11, (3, 32, 32))]
 
 
+def infer_models():
+    """ImageNet inference at 224 x 224, batch 8 (torchvision; Xception from timm if installed)."""
+    import torchvision
+    models = [("resnet50_224", torchvision.models.resnet50),
+              ("mobilenet_v2_224", torchvision.models.mobilenet_v2),
+              ("vgg19_224", torchvision.models.vgg19)]
+    try:
+        import timm
+        models.insert(2, ("xception_224", lambda: timm.create_model("legacy_xception")))
+    except ImportError:
+        pass
+    return models
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
@@ -148,6 +163,13 @@ def main():
         ms = timed(step, args.runs, sync)
         print(json.dumps({"workload": name, "adapter": label, "ms_per_step": round(ms, 3),
                           "images_per_s": round(64 / ms * 1e3, 1)}), flush=True)
+    for name, build in infer_models():
+        model = build().to(dev).eval()
+        x = torch.randn(8, 3, 224, 224, device=dev)
+        with torch.no_grad():
+            ms = timed(lambda: model(x), args.runs, sync)
+        print(json.dumps({"workload": name, "adapter": label, "ms_per_batch": round(ms, 3),
+                          "images_per_s": round(8 / ms * 1e3, 2)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -289,6 +289,31 @@ impl TrainWorkload {
     }
 }
 
+/// ImageNet-sized inference workloads (the pretrained-models issue): 1,000 classes at
+/// 224 × 224, batch [`INFER_BATCH`], eval mode.
+pub const INFER: [&str; 4] = [
+    "resnet50_224",
+    "mobilenet_v2_224",
+    "xception_224",
+    "vgg19_224",
+];
+
+/// The batch of the inference workloads.
+pub const INFER_BATCH: usize = 8;
+
+/// The graph of an [`INFER`] workload.
+pub fn infer_graph(name: &str) -> Result<Graph> {
+    match name {
+        "resnet50_224" => models::resnet(models::ResNetDepth::R50, 224, 1000, 0),
+        "mobilenet_v2_224" => models::mobilenet_v2(224, 1000, 0),
+        "xception_224" => models::xception(224, 1000, 0),
+        "vgg19_224" => models::vgg(models::VggDepth::V19, false, false, 1000, 0),
+        other => Err(crate::error::Error::Model(format!(
+            "no inference workload `{other}`"
+        ))),
+    }
+}
+
 /// A model and one batch: `step` records and submits one training step.
 pub struct TrainStep {
     pub model: Model,
