@@ -49,6 +49,7 @@ fn zoo(name: &str) -> Graph {
         "resnet152" => models::resnet(ResNetDepth::R152, SIZE, CLASSES, 0),
         "mobilenet_v2" | "mobilenetv2_100" => models::mobilenet_v2(SIZE, CLASSES, 0),
         "legacy_xception" => models::xception(SIZE, CLASSES, 0),
+        "googlenet" => models::googlenet(SIZE, CLASSES, 0),
         other => panic!("no zoo model for the case {other}"),
     }
     .unwrap()
@@ -93,7 +94,7 @@ fn zoo_models_give_pytorchs_float64_logits() {
     let x: Vec<f32> = (0..n).map(|i| (0.1 * i as f64).sin() as f32).collect();
     let gpu = gpu();
     let cases = golden["cases"].as_object().unwrap();
-    assert_eq!(cases.len(), 7);
+    assert_eq!(cases.len(), 8);
     for (name, case) in cases {
         let mut g = zoo(name);
         let mut m = match case["names"].as_str().unwrap() {

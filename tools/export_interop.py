@@ -36,6 +36,7 @@ MODELS = [
     ("resnet101", lambda: torchvision.models.resnet101(num_classes=CLASSES), "zoo"),
     ("resnet152", lambda: torchvision.models.resnet152(num_classes=CLASSES), "zoo"),
     ("mobilenet_v2", lambda: torchvision.models.mobilenet_v2(num_classes=CLASSES), "zoo"),
+    ("googlenet", lambda: torchvision.models.googlenet(num_classes=CLASSES, aux_logits=False, init_weights=True), "zoo"),
     ("mobilenetv2_100", lambda: timm.create_model("mobilenetv2_100", num_classes=CLASSES), "timm"),
     # timm's legacy_xception already has the zoo's names.
     ("legacy_xception", lambda: timm.create_model("legacy_xception", num_classes=CLASSES), "zoo"),

@@ -31,6 +31,8 @@ MODELS = [
     ("resnet101", torchvision.models.resnet101, 64, 10),
     ("resnet152", torchvision.models.resnet152, 64, 10),
     ("mobilenet_v2", torchvision.models.mobilenet_v2, 64, 10),
+    # Inference layout: no auxiliary heads (torchvision runs them only in training).
+    ("googlenet", lambda num_classes: torchvision.models.googlenet(num_classes=num_classes, aux_logits=False, init_weights=True), 64, 10),
     ("vgg19", torchvision.models.vgg19, 224, 10),
     ("vgg19_bn", torchvision.models.vgg19_bn, 224, 10),
     ("vgg11_bn", torchvision.models.vgg11_bn, 224, 10),

@@ -6,6 +6,7 @@
 //! apply softmax / sigmoid themselves).
 
 mod classic;
+mod googlenet;
 pub mod hub;
 mod mobilenet;
 pub mod pretrained;
@@ -16,6 +17,7 @@ pub use classic::{
     alexnet, fashion_mnist_cnn, googlenet_small, inception, lenet5, mnist_cnn, simple_cnn,
     two_head_cnn, vgg, InceptionCfg, VggDepth,
 };
+pub use googlenet::googlenet;
 pub use mobilenet::mobilenet_v2;
 pub use resnet::{resnet, resnet_cifar, ResNetDepth};
 pub use xception::{xception, SeparableConv2d};
