@@ -98,14 +98,6 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
 fn imagenet(a: &Args, weights: &str) -> Result<(), Box<dyn std::error::Error>> {
     let name = a.model.as_deref().unwrap_or("resnet50");
     let spec = pretrained::spec(name)?;
-    let mut opts = PretrainedOptions::default();
-    match weights.strip_prefix("hub:") {
-        Some(repo) if repo == spec.repo => {}
-        Some(repo) => {
-            return Err(format!("{name}'s weights are hub:{}, not hub:{repo}", spec.repo).into())
-        }
-        None => opts.weights = Some(PathBuf::from(weights)),
-    }
     let p = &spec.preset;
     let picture = PictureOptions {
         resize: Resize::ResizeThenCrop {
@@ -123,17 +115,11 @@ fn imagenet(a: &Args, weights: &str) -> Result<(), Box<dyn std::error::Error>> {
     };
     let x = load_picture(&a.image, &picture)?;
     let gpu = Gpu::new()?;
-    // A bar only when a download starts (a cached file reports no progress).
-    let mut bar: Option<indicatif::ProgressBar> = None;
-    let mut loaded = pretrained::pretrained(&gpu, name, &opts, |got, total| {
-        bar.get_or_insert_with(|| {
-            indicatif::ProgressBar::new(total).with_message(format!("{} {}", spec.repo, spec.file))
-        })
-        .set_position(got);
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let opts = PretrainedOptions {
+        weights: Some(common::pretrained_weights(spec, Some(weights))?),
+        ..PretrainedOptions::default()
+    };
+    let mut loaded = pretrained::pretrained(&gpu, name, &opts, |_, _| {})?;
     let logits = loaded.model.predict(&x, 1)?.swap_remove(0);
     let names = imagenet_classes();
     println!(

@@ -18,10 +18,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use wgcnn::data::{FolderOptions, ImageFolder, LabelMode, Resize};
 use wgcnn::graph::{Graph, Sequential};
-use wgcnn::nn::{
-    Activation, Augment, BatchNorm2d, Conv2d, Dense, Dropout, GlobalAvgPool2d, MaxPool2d,
-};
-use wgcnn::ops::augment::AugmentParams;
+use wgcnn::nn::{Activation, BatchNorm2d, Conv2d, Dense, Dropout, GlobalAvgPool2d, MaxPool2d};
 use wgcnn::train::{FitOptions, Loss, Model, Source};
 use wgcnn::{Gpu, Padding};
 
@@ -90,12 +87,7 @@ fn convnet(channels: usize, side: usize, outputs: usize, seed: u64) -> wgcnn::Re
         .add(Dropout::new(0.25))
         .add(Dense::new(outputs))
         .build()?;
-    let augment = AugmentParams {
-        flip: true,
-        max_angle: 0.1 * std::f32::consts::TAU,
-        ..AugmentParams::default()
-    };
-    g.prepend("augment", Augment(augment), 0)?;
+    common::prepend_flip_and_rotation(&mut g)?;
     Ok(g)
 }
 

@@ -19,9 +19,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use wgcnn::data::{FolderOptions, ImageFolder, Normalize, Resize};
 use wgcnn::graph::GraphBuilder;
-use wgcnn::models::pretrained::{self, Pooling, PretrainedOptions};
-use wgcnn::nn::{Augment, Dense, Dropout};
-use wgcnn::ops::augment::AugmentParams;
+use wgcnn::models::pretrained::{self, Pooling};
+use wgcnn::nn::{Dense, Dropout};
 use wgcnn::ops::optim::Optimizer;
 use wgcnn::train::{FitOptions, History, Loss, Model, Source};
 use wgcnn::Gpu;
@@ -81,23 +80,6 @@ fn main() {
 fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
     let spec = pretrained::spec(&a.model)?;
-    let mut opts = PretrainedOptions::default();
-    match a
-        .weights
-        .as_deref()
-        .map(|w| w.strip_prefix("hub:").ok_or(w))
-    {
-        None => {}
-        Some(Ok(repo)) if repo == spec.repo => {}
-        Some(Ok(repo)) => {
-            return Err(format!(
-                "{}'s weights are hub:{}, not hub:{repo}",
-                spec.name, spec.repo
-            )
-            .into())
-        }
-        Some(Err(file)) => opts.weights = Some(PathBuf::from(file)),
-    }
     let mut folder_opts = FolderOptions::new(a.size as u32, a.size as u32);
     folder_opts.picture.resize = Resize::CropToAspect;
     folder_opts.picture.normalize = Some(Normalize {
@@ -114,23 +96,9 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let y = b.add_named("head_dropout", Dropout::new(0.2), &[features])?;
     let y = b.add_named("head", Dense::new(names.len()), &[y])?;
     let mut graph = b.build(&[y])?;
-    let augment = AugmentParams {
-        flip: true,
-        max_angle: 0.1 * std::f32::consts::TAU,
-        ..AugmentParams::default()
-    };
-    graph.prepend("augment", Augment(augment), 0)?;
+    common::prepend_flip_and_rotation(&mut graph)?;
 
-    let mut bar: Option<indicatif::ProgressBar> = None;
-    let weights = pretrained::weights(spec, &opts, |got, total| {
-        bar.get_or_insert_with(|| {
-            indicatif::ProgressBar::new(total).with_message(format!("{} {}", spec.repo, spec.file))
-        })
-        .set_position(got);
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let weights = common::pretrained_weights(spec, a.weights.as_deref())?;
     let gpu = Gpu::new()?;
     let mut model = Model::new(&gpu, graph)?;
     let report = model.load_non_strict_renamed(&weights, &spec.rename)?;

@@ -255,3 +255,45 @@ pub fn print_confusion(m: &[Vec<usize>], names: &[&str]) {
         println!();
     }
 }
+
+/// The Keras tutorials' augmentation (`RandomFlip("horizontal")`, `RandomRotation(0.1)`) as
+/// the first layer of `graph`.
+pub fn prepend_flip_and_rotation(graph: &mut Graph) -> wgcnn::Result<()> {
+    let augment = wgcnn::ops::augment::AugmentParams {
+        flip: true,
+        max_angle: 0.1 * std::f32::consts::TAU,
+        ..Default::default()
+    };
+    graph.prepend("augment", wgcnn::nn::Augment(augment), 0)
+}
+
+/// The weights file of a pretrained model from a `--weights` argument: `hub:<repo>` (it must
+/// be the model's repository; also the default when `arg` is `None`) from the Hugging Face
+/// cache or downloaded with a progress bar, or a file path.
+pub fn pretrained_weights(
+    spec: &wgcnn::models::pretrained::Spec,
+    arg: Option<&str>,
+) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let mut opts = wgcnn::models::pretrained::PretrainedOptions::default();
+    match arg.map(|w| w.strip_prefix("hub:").ok_or(w)) {
+        None => {}
+        Some(Ok(repo)) if repo == spec.repo => {}
+        Some(Ok(repo)) => {
+            let want = spec.repo;
+            return Err(format!("{}'s weights are hub:{want}, not hub:{repo}", spec.name).into());
+        }
+        Some(Err(file)) => opts.weights = Some(file.into()),
+    }
+    // A bar only when a download starts (a cached file reports no progress).
+    let mut bar: Option<ProgressBar> = None;
+    let path = wgcnn::models::pretrained::weights(spec, &opts, |got, total| {
+        bar.get_or_insert_with(|| {
+            ProgressBar::new(total).with_message(format!("{} {}", spec.repo, spec.file))
+        })
+        .set_position(got);
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(path)
+}
