@@ -40,7 +40,7 @@ struct Args {
     #[arg(long)]
     classes: Option<String>,
     /// Pretrained ImageNet weights: `hub:<repo>` or a safetensors file (with `--model`, one
-    /// of resnet18, resnet34, resnet50, resnet101, resnet152, mobilenet_v2).
+    /// of resnet18, resnet34, resnet50, resnet101, resnet152, seresnet50, mobilenet_v2).
     #[arg(long)]
     weights: Option<String>,
 }

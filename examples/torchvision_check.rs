@@ -119,6 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("alexnet", models::alexnet(10, false, false, 0)?, None),
         ("legacy_xception", models::xception(64, 10, 0)?, None),
         ("googlenet", models::googlenet(64, 10, 0)?, None),
+        ("seresnet50", models::seresnet50(64, 10, 0)?, None),
         (
             "mobilenetv2_100",
             models::mobilenet_v2(64, 10, 0)?,

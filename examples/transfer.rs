@@ -29,7 +29,7 @@ use wgcnn::Gpu;
 struct Args {
     /// Folder of class folders of .png / .jpg pictures.
     root: PathBuf,
-    /// resnet18, resnet34, resnet50, resnet101, resnet152 or mobilenet_v2.
+    /// resnet18, resnet34, resnet50, resnet101, resnet152, seresnet50 or mobilenet_v2.
     #[arg(long, default_value = "resnet50")]
     model: String,
     /// `hub:<repo>` or a safetensors file; the model's hub repository by default.

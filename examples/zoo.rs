@@ -13,7 +13,7 @@ use wgcnn::Gpu;
 struct Args {
     /// lenet5, simple-cnn, fashion-mnist-cnn, alexnet, alexnet-cifar, vgg11, vgg16, vgg16-bn,
     /// googlenet-small, resnet20, resnet56, resnet18, resnet34, resnet50, resnet101, resnet152,
-    /// vgg19, vgg19-bn, mobilenet-v2
+    /// vgg19, vgg19-bn, mobilenet-v2, seresnet50, xception, googlenet
     model: String,
     /// Batch size of the planned memory.
     #[arg(long, default_value_t = 64)]
@@ -49,6 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vgg19" => models::vgg(VggDepth::V19, false, false, c, 0)?,
         "vgg19-bn" => models::vgg(VggDepth::V19, true, false, c, 0)?,
         "mobilenet-v2" => models::mobilenet_v2(224, c, 0)?,
+        "seresnet50" => models::seresnet50(224, c, 0)?,
+        "xception" => models::xception(299, c, 0)?,
+        "googlenet" => models::googlenet(224, c, 0)?,
         other => return Err(format!("unknown model `{other}` (see --help)").into()),
     };
     if a.no_device {

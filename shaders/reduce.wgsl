@@ -27,7 +27,8 @@
 //                 aux[2·rows + r]), 3 top-k hits: dst2[r] = 1 if src[r] < k (src = the counts of
 //                 op 4, one invocation per row), 4 the softmax backward: src = y, aux = [row
 //                 Σ y·dy | dy], dst[e] = y·(dy − Σ). Long rows take these instead of the
-//                 per-row entries below.
+//                 per-row entries below. Op 6 scales rows: dst[e] = src[e] · aux[row] (a
+//                 channel gate; its gradient's row sums are reduce_axis op 5).
 // softmax         dst = softmax(src) per row (op 0) or log_softmax (op 1), row max subtracted.
 // softmax_xent    per row: dst2[r] = logsumexp(x_r) − x_r[t_r] (the row's loss), and
 //                 dst[r, c] = (softmax(x_r)[c] − [c = t_r]) / rows (the mean loss's gradient);
@@ -250,6 +251,11 @@ fn rows_apply(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) 
     let r = e / p.cols;
     if (p.op == 4u) {
         dst[e] = src[e] * (aux[p.rows + e] - aux[r]);
+        return;
+    }
+    // After op 4, so the softmax backward's path is the one it was.
+    if (p.op == 6u) {
+        dst[e] = src[e] * aux[r];
         return;
     }
     let z = src[e] - aux[r];

@@ -50,6 +50,7 @@ fn zoo(name: &str) -> Graph {
         "mobilenet_v2" | "mobilenetv2_100" => models::mobilenet_v2(SIZE, CLASSES, 0),
         "legacy_xception" => models::xception(SIZE, CLASSES, 0),
         "googlenet" => models::googlenet(SIZE, CLASSES, 0),
+        "seresnet50" => models::seresnet50(SIZE, CLASSES, 0),
         other => panic!("no zoo model for the case {other}"),
     }
     .unwrap()
@@ -94,7 +95,7 @@ fn zoo_models_give_pytorchs_float64_logits() {
     let x: Vec<f32> = (0..n).map(|i| (0.1 * i as f64).sin() as f32).collect();
     let gpu = gpu();
     let cases = golden["cases"].as_object().unwrap();
-    assert_eq!(cases.len(), 8);
+    assert_eq!(cases.len(), 9);
     for (name, case) in cases {
         let mut g = zoo(name);
         let mut m = match case["names"].as_str().unwrap() {

@@ -40,6 +40,7 @@ MODELS = [
     ("mobilenetv2_100", lambda: timm.create_model("mobilenetv2_100", num_classes=CLASSES), "timm"),
     # timm's legacy_xception already has the zoo's names.
     ("legacy_xception", lambda: timm.create_model("legacy_xception", num_classes=CLASSES), "zoo"),
+    ("seresnet50", lambda: timm.create_model("seresnet50", num_classes=CLASSES), "zoo"),
 ]
 
 

@@ -44,6 +44,7 @@ MODELS = [
 TIMM_MODELS = [
     ("mobilenetv2_100", "mobilenetv2_100", 64, 10),
     ("legacy_xception", "legacy_xception", 64, 10),
+    ("seresnet50", "seresnet50", 64, 10),
 ]
 
 

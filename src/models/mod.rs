@@ -19,7 +19,7 @@ pub use classic::{
 };
 pub use googlenet::googlenet;
 pub use mobilenet::mobilenet_v2;
-pub use resnet::{resnet, resnet_cifar, ResNetDepth};
+pub use resnet::{resnet, resnet_cifar, seresnet50, squeeze_excite, ResNetDepth};
 pub use xception::{xception, SeparableConv2d};
 
 use crate::error::Result;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::hub::Hub;
 use super::mobilenet::mobilenet_v2;
-use super::resnet::{resnet, ResNetDepth};
+use super::resnet::{resnet, seresnet50, ResNetDepth};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{Graph, GraphBuilder};
@@ -37,6 +37,7 @@ pub struct Preset {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Arch {
     ResNet(ResNetDepth),
+    SeResNet50,
     MobileNetV2,
 }
 
@@ -117,7 +118,7 @@ pub fn timm_mobilenet_v2_name(name: &str) -> String {
 }
 
 /// Every pretrained model by name.
-pub const SPECS: [Spec; 6] = [
+pub const SPECS: [Spec; 7] = [
     Spec {
         name: "resnet18",
         repo: "timm/resnet18.tv_in1k",
@@ -161,6 +162,20 @@ pub const SPECS: [Spec; 6] = [
         params: 60_192_808,
         preset: IMAGENET,
         arch: Arch::ResNet(ResNetDepth::R152),
+        rename: same,
+    },
+    Spec {
+        name: "seresnet50",
+        repo: "timm/seresnet50.a1_in1k",
+        file: "model.safetensors",
+        params: 28_088_024,
+        // timm's A1 recipe evaluates at a crop fraction of 0.95, bicubic.
+        preset: Preset {
+            crop_fraction: 0.95,
+            bicubic: true,
+            ..IMAGENET
+        },
+        arch: Arch::SeResNet50,
         rename: same,
     },
     Spec {
@@ -252,6 +267,7 @@ pub struct Pretrained {
 pub fn graph(spec: &Spec, size: usize, include_top: bool, pooling: Pooling) -> Result<Graph> {
     let full = match spec.arch {
         Arch::ResNet(depth) => resnet(depth, size, 1000, 0)?,
+        Arch::SeResNet50 => seresnet50(size, 1000, 0)?,
         Arch::MobileNetV2 => mobilenet_v2(size, 1000, 0)?,
     };
     if include_top {

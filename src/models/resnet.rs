@@ -5,7 +5,10 @@
 use super::{conv_bn, pad, relu};
 use crate::error::Result;
 use crate::graph::{Graph, GraphBuilder, ValueId};
-use crate::nn::{AddRelu, Dense, GlobalAvgPool2d, MaxPool2d};
+use crate::nn::{
+    Activation, AddRelu, ChannelMultiply, Conv2d, Dense, Flatten, GlobalAvgPool2d, Init, MaxPool2d,
+    Reshape,
+};
 
 /// Which torchvision ResNet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -72,13 +75,36 @@ fn basic(
     b.add_named(&format!("{name}.add_relu"), AddRelu, &[y, skip])
 }
 
-/// A bottleneck block: 1×1 → 3×3 (stride) → 1×1 with 4× the width.
+/// A squeeze-and-excitation gate on `x` under `<name>` (timm's `SEModule`, reduction 16
+/// rounded to a multiple of 8): global average pool, 1×1 conv `fc1` + ReLU, 1×1 conv `fc2` +
+/// sigmoid, and `x` scaled per channel by the result.
+pub fn squeeze_excite(b: &mut GraphBuilder, x: ValueId, name: &str) -> Result<ValueId> {
+    let c = b
+        .shape(x)
+        .and_then(|s| s.dims().first().copied())
+        .unwrap_or(0);
+    // timm's make_divisible(c / 16, 8) with round_limit 0: to the nearest multiple of 8.
+    let rd = ((c + 64) / 128 * 8).max(8);
+    let y = b.add_named(&format!("{name}.pool"), GlobalAvgPool2d, &[x])?;
+    let y = b.add_named(&format!("{name}.view"), Reshape::new(&[-1, 1, 1]), &[y])?;
+    let conv = |f: usize| Conv2d::new(f, 1).kernel_initializer(Init::HeNormal);
+    let y = b.add_named(&format!("{name}.fc1"), conv(rd), &[y])?;
+    let y = b.add_named(&format!("{name}.act"), Activation::Relu, &[y])?;
+    let y = b.add_named(&format!("{name}.fc2"), conv(c), &[y])?;
+    let y = b.add_named(&format!("{name}.gate"), Activation::Sigmoid, &[y])?;
+    let y = b.add_named(&format!("{name}.flatten"), Flatten, &[y])?;
+    b.add_named(&format!("{name}.scale"), ChannelMultiply, &[x, y])
+}
+
+/// A bottleneck block: 1×1 → 3×3 (stride) → 1×1 with 4× the width, and with `se` a
+/// squeeze-and-excitation gate after the last batch norm (timm's SE-ResNet).
 fn bottleneck(
     b: &mut GraphBuilder,
     x: ValueId,
     name: &str,
     width: usize,
     stride: usize,
+    se: bool,
 ) -> Result<ValueId> {
     let c_in = b
         .shape(x)
@@ -117,6 +143,10 @@ fn bottleneck(
         1,
         0,
     )?;
+    let y = match se {
+        true => squeeze_excite(b, y, &format!("{name}.se"))?,
+        false => y,
+    };
     let skip = match stride != 1 || c_in != out {
         true => conv_bn(
             b,
@@ -135,6 +165,16 @@ fn bottleneck(
 
 /// torchvision's ResNet on `[3, size, size]` inputs (224 for ImageNet) with `classes` outputs.
 pub fn resnet(depth: ResNetDepth, size: usize, classes: usize, seed: u64) -> Result<Graph> {
+    build(depth, size, classes, seed, false)
+}
+
+/// timm's SE-ResNet-50 (`seresnet50`: ResNet-50 with a squeeze-and-excitation gate in each
+/// bottleneck, 28,088,024 parameters with 1,000 classes) with its names.
+pub fn seresnet50(size: usize, classes: usize, seed: u64) -> Result<Graph> {
+    build(ResNetDepth::R50, size, classes, seed, true)
+}
+
+fn build(depth: ResNetDepth, size: usize, classes: usize, seed: u64, se: bool) -> Result<Graph> {
     let mut b = GraphBuilder::new(seed);
     let x = b.input([3, size, size]);
     let y = conv_bn(&mut b, x, "conv1", "bn1", 64, 7, 2, 3)?;
@@ -157,7 +197,7 @@ pub fn resnet(depth: ResNetDepth, size: usize, classes: usize, seed: u64) -> Res
             let name = format!("layer{}.{i}", stage + 1);
             y = match depth {
                 ResNetDepth::R18 | ResNetDepth::R34 => basic(&mut b, y, &name, width, stride)?,
-                _ => bottleneck(&mut b, y, &name, width, stride)?,
+                _ => bottleneck(&mut b, y, &name, width, stride, se)?,
             };
         }
     }

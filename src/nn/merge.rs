@@ -1,6 +1,7 @@
-//! Merge layers for graphs: residual Add and channel Concat (inception).
+//! Merge layers for graphs: residual Add, channel Concat (inception), and the channel gate of
+//! squeeze-and-excitation.
 
-use super::{Backend, Backward, Forward, Grads, LayerImpl};
+use super::{Backend, BackendTensor, Backward, Forward, Grads, LayerImpl};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 
@@ -125,5 +126,71 @@ impl LayerImpl for Concat {
                 .collect(),
             vec![],
         ))
+    }
+}
+
+/// `x[n, c, …] · s[n, c]`: each channel of the first input scaled by the matching value of
+/// the second (squeeze-and-excitation's scale; Keras's `Multiply` of a feature map by a
+/// broadcast `[1, 1, c]` gate). The gate gets `Σ_pixels dy · x`, the map `dy · s`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ChannelMultiply;
+
+/// `[n·c, pixels]` of a `[n, c, …]` shape.
+fn channel_rows(x: &Shape) -> Shape {
+    let d = x.dims();
+    let rows = d.iter().take(2).product::<usize>();
+    Shape::new([rows, x.numel() / rows.max(1)])
+}
+
+impl LayerImpl for ChannelMultiply {
+    fn kind(&self) -> &'static str {
+        "channel_multiply"
+    }
+    fn arity(&self) -> std::ops::RangeInclusive<usize> {
+        2..=2
+    }
+    fn output_shape(&self, x: &[Shape]) -> Result<Shape> {
+        let (map, gate) = (x[0].dims(), x[1].dims());
+        if map.len() < 3 || gate.len() != 2 || gate != &map[..2] {
+            return Err(Error::ShapeMismatch {
+                op: "ChannelMultiply",
+                what: "inputs",
+                expected: "a map [n, c, …] and a gate [n, c]".into(),
+                got: format!("{} and {}", x[0], x[1]),
+            });
+        }
+        Ok(x[0].clone())
+    }
+    fn forward<B: Backend>(&self, c: Forward<'_, B>) -> Result<(B::T, Vec<B::T>)> {
+        let Forward { b, x, pass, .. } = c;
+        let shape = x[0].shape().clone();
+        let rows = channel_rows(&shape);
+        let gate = b.reshape(x[1], Shape::new([rows.dims()[0]]))?;
+        let y = b.scale_rows(&b.reshape(x[0], rows)?, &gate)?;
+        Ok((b.reshape(&y, shape)?, pass.keep(vec![x[0].clone(), gate])))
+    }
+    fn backward<B: Backend>(&self, c: Backward<'_, B>) -> Result<Grads<B::T>> {
+        let Backward {
+            b,
+            dy,
+            x,
+            saved,
+            need,
+            ..
+        } = c;
+        let rows = channel_rows(&x[0]);
+        let dy_rows = b.reshape(dy, rows.clone())?;
+        let dmap = match need.inputs[0] {
+            true => Some(b.reshape(&b.scale_rows(&dy_rows, &saved[1])?, x[0].clone())?),
+            false => None,
+        };
+        let dgate = match need.inputs[1] {
+            true => {
+                let ds = b.row_dots(&dy_rows, &b.reshape(&saved[0], rows)?)?;
+                Some(b.reshape(&ds, x[1].clone())?)
+            }
+            false => None,
+        };
+        Ok((vec![dmap, dgate], vec![]))
     }
 }

@@ -20,7 +20,7 @@ pub use backend::{Backend, BackendTensor, CpuBackend, GpuBackend, HostTensor};
 pub use conv::{Conv2d, Dense};
 pub use custom::{CustomLayer, LayerBackend};
 pub use init::Init;
-pub use merge::{Add, AddRelu, Concat};
+pub use merge::{Add, AddRelu, ChannelMultiply, Concat};
 pub use norm::{BatchNorm1d, BatchNorm2d, Lrn};
 pub use pool::{AvgPool2d, ChannelMaxPool, GlobalAvgPool2d, MaxPool2d};
 pub use simple::{Augment, Dropout, Flatten, Reshape};
@@ -255,6 +255,8 @@ layers! {
     AddRelu,
     /// Concatenation along channels of NCHW inputs (Keras's `Concatenate`, channel axis).
     Concat,
+    /// A map `[n, c, …]` times a per-channel gate `[n, c]` (squeeze-and-excitation).
+    ChannelMultiply,
     /// Random image augmentation in training, the identity in inference; it has no gradient.
     Augment,
 }

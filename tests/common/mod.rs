@@ -10,7 +10,7 @@ use wgcnn::Padding;
 
 /// A graph with every layer kind: grouped strided conv, dilation, batch norm (2-D, and 1-D
 /// over `[n, c, l]` and `[n, c]`), LRN, both pools, channel max, a residual add, a concat, a
-/// reshape, dropout, dense; two heads.
+/// reshape, dropout, dense, softmax, a channel gate; two heads.
 pub fn every_layer(seed: u64) -> Graph {
     let mut b = GraphBuilder::new(seed);
     let x = b.input([4, 11, 9]);
@@ -67,6 +67,12 @@ pub fn every_layer(seed: u64) -> Graph {
             &[l],
         )
         .unwrap();
+    // A squeeze-and-excitation gate on it: both inputs of the multiply get gradients.
+    let se = b.add(GlobalAvgPool2d, &[s]).unwrap();
+    let se = b
+        .add(Dense::new(5).activation(Activation::Sigmoid), &[se])
+        .unwrap();
+    let s = b.add(ChannelMultiply, &[s, se]).unwrap();
     let gp = b.add(GlobalAvgPool2d, &[s]).unwrap();
     // Not an output, so its own backward runs.
     let gp = b.add(Softmax, &[gp]).unwrap();

@@ -1,4 +1,5 @@
-//! The loss family of [`Backend`](crate::ops::backend::Backend): the reductions training needs.
+//! The loss family of [`Backend`](crate::ops::backend::Backend): the reductions training needs
+//! (losses, softmax, metrics, and the row products of channel gates).
 
 use super::{PointwiseLoss, PointwiseMetric};
 use crate::error::Result;
@@ -27,6 +28,10 @@ pub trait LossBackend: Tensors {
     /// `[1]`: rows with fewer than `k` classes ranked before the target (a larger logit, or
     /// an equal one at a lower index), so `k = 1` counts correct arg-max predictions.
     fn topk_hits(&self, logits: &Self::T, targets: &Self::T, k: usize) -> Result<Self::T>;
+    /// `x[r, c] · s[r]` for `x` of `[rows, cols]` and `s` of `[rows]` (a channel gate).
+    fn scale_rows(&self, x: &Self::T, s: &Self::T) -> Result<Self::T>;
+    /// `[rows]`: `Σ_c a[r, c] · b[r, c]` of two `[rows, cols]` tensors.
+    fn row_dots(&self, a: &Self::T, b: &Self::T) -> Result<Self::T>;
     /// `[1]`: the mean of `metric` over `pred` and `target` of one shape.
     fn pointwise_metric(
         &self,

@@ -51,6 +51,22 @@ pub fn softmax_backward(y: &[f64], dy: &[f64], classes: usize) -> Vec<f64> {
         .collect()
 }
 
+/// `x[r, c] · s[r]` of rows of `cols` values.
+pub fn scale_rows(x: &[f64], s: &[f64], cols: usize) -> Vec<f64> {
+    x.chunks(cols)
+        .zip(s)
+        .flat_map(|(row, &g)| row.iter().map(move |v| v * g))
+        .collect()
+}
+
+/// `Σ_c a[r, c] · b[r, c]` per row of `cols` values.
+pub fn row_dots(a: &[f64], b: &[f64], cols: usize) -> Vec<f64> {
+    a.chunks(cols)
+        .zip(b.chunks(cols))
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum())
+        .collect()
+}
+
 /// Mean pointwise loss of `pred` against `target` and its gradient (MSE, or binary cross
 /// entropy on logits in the overflow-free form `max(x, 0) − x·t + ln(1 + e^−|x|)`).
 pub fn pointwise_loss(pred: &[f64], target: &[f64], loss: PointwiseLoss) -> (f64, Vec<f64>) {
@@ -175,6 +191,31 @@ impl LossBackend for CpuBackend {
     fn softmax(&self, x: &HostTensor) -> Result<HostTensor> {
         let classes = rank2_cols("softmax", &x.shape)?;
         t(x.shape.clone(), softmax(&x.v(), classes, false))
+    }
+    fn scale_rows(&self, x: &HostTensor, s: &HostTensor) -> Result<HostTensor> {
+        let cols = rank2_cols("scale_rows", &x.shape)?;
+        if s.shape.numel() * cols != x.shape.numel() {
+            return Err(Error::ShapeMismatch {
+                op: "scale_rows",
+                what: "row values",
+                expected: format!("{} values", x.shape.numel() / cols.max(1)),
+                got: s.shape.to_string(),
+            });
+        }
+        t(x.shape.clone(), scale_rows(&x.v(), &s.v(), cols))
+    }
+    fn row_dots(&self, a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
+        let cols = rank2_cols("row_dots", &a.shape)?;
+        if b.shape != a.shape {
+            return Err(Error::ShapeMismatch {
+                op: "row_dots",
+                what: "b",
+                expected: a.shape.to_string(),
+                got: b.shape.to_string(),
+            });
+        }
+        let rows = a.shape.numel() / cols.max(1);
+        t(Shape::new([rows]), row_dots(&a.v(), &b.v(), cols))
     }
     fn softmax_backward(&self, y: &HostTensor, dy: &HostTensor) -> Result<HostTensor> {
         let classes = rank2_cols("softmax_backward", &y.shape)?;

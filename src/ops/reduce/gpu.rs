@@ -26,7 +26,7 @@ pub(crate) struct ReduceUniforms {
     pub inner: u32,
     /// The entry's variant (reduce.wgsl's header): `reduce_axis` 0 sum, 1 mean, 2 max,
     /// 3 Σ exp(x − max), 4 top-k rank counts, 5 Σ x·aux; `softmax` 0 softmax, 1 log-softmax;
-    /// `rows_apply` 0–4; `pointwise_loss` 0 MSE, 1 BCE with logits.
+    /// `rows_apply` 0–4 (softmax), 6 x · aux[row]; `pointwise_loss` 0 MSE, 1 BCE with logits.
     pub op: u32,
     /// Top-k: a row is a hit when fewer than `k` classes rank before its target.
     pub k: u32,
@@ -387,6 +387,25 @@ pub(crate) fn softmax(x: &Tensor, rows: usize, cols: usize, log: bool) -> Result
 }
 
 /// d loss / d x of a row-wise softmax from its output `y` and `dy`: `y·(dy − Σ_row y·dy)`.
+/// `x[r, c] · s[r]` of `[rows, cols]` and `[rows]` (a channel gate).
+pub(crate) fn scale_rows(x: &Tensor, s: &Tensor, rows: usize, cols: usize) -> Result<Tensor> {
+    let y = Tensor::uninit(x.gpu(), x.shape().clone())?;
+    let u = ReduceUniforms {
+        op: 6,
+        ..rows_uniforms(rows, cols)?
+    };
+    let entry = entry_point!(SHADER, "rows_apply");
+    run(entry, &u, x, [Some(s), Some(&y), None], rows * cols)?;
+    Ok(y)
+}
+
+/// `Σ_c a[r, c] · b[r, c]` per row, in loop-budget chunks (the chunked axis reduction).
+pub(crate) fn row_dots(a: &Tensor, b: &Tensor, rows: usize, cols: usize) -> Result<Tensor> {
+    let tree = tree_fits(rows, cols);
+    let out = Shape::new([rows]);
+    reduce_levels(a, [rows, cols, 1], Term::Product(b), false, out, tree).map(|(y, _)| y)
+}
+
 pub(crate) fn softmax_backward(
     y: &Tensor,
     dy: &Tensor,

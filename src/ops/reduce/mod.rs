@@ -96,6 +96,43 @@ pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
     gpu::softmax(x, r, c, true)
 }
 
+/// `x[r, c] · s[r]` for `x` of `[rows, cols]` and `s` of `[rows]`: a channel gate, rows being
+/// (sample, channel) pairs and columns the pixels (squeeze-and-excitation's scale).
+pub fn scale_rows(x: &Tensor, s: &Tensor) -> Result<Tensor> {
+    let (r, c) = rows_cols("scale_rows", x)?;
+    crate::ops::same_device("scale_rows", &[x, s])?;
+    check_row_values("scale_rows", s, r)?;
+    gpu::scale_rows(x, s, r, c)
+}
+
+/// `Σ_c a[r, c] · b[r, c]` for two `[rows, cols]` tensors: `[rows]` (the gate's gradient).
+pub fn row_dots(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (r, c) = rows_cols("row_dots", a)?;
+    crate::ops::same_device("row_dots", &[a, b])?;
+    if b.shape() != a.shape() {
+        return Err(Error::ShapeMismatch {
+            op: "row_dots",
+            what: "b",
+            expected: a.shape().to_string(),
+            got: b.shape().to_string(),
+        });
+    }
+    gpu::row_dots(a, b, r, c)
+}
+
+/// An `Err` unless `s` holds one value per row.
+fn check_row_values(op: &'static str, s: &Tensor, rows: usize) -> Result<()> {
+    if s.numel() != rows {
+        return Err(Error::ShapeMismatch {
+            op,
+            what: "row values",
+            expected: format!("{rows} values"),
+            got: s.shape().to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// d loss / d x of [`softmax`] from its output `y = softmax(x)` and `dy` (both
 /// `[n, classes]`): `y·(dy − Σ_row y·dy)`.
 pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {

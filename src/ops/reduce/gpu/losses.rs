@@ -147,6 +147,12 @@ impl LossBackend for GpuBackend {
     fn softmax_backward(&self, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
         super::super::softmax_backward(y, dy)
     }
+    fn scale_rows(&self, x: &Tensor, s: &Tensor) -> Result<Tensor> {
+        super::super::scale_rows(x, s)
+    }
+    fn row_dots(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        super::super::row_dots(a, b)
+    }
     fn topk_hits(&self, logits: &Tensor, targets: &Tensor, k: usize) -> Result<Tensor> {
         let (rows, classes) = super::super::rows_cols("topk_hits", logits)?;
         super::super::check_target_tensor("topk_hits", targets, rows)?;
