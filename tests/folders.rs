@@ -152,6 +152,25 @@ fn resize_modes_follow_keras_geometry() {
             "{bad:?}"
         );
     }
+    // A sample past 2^28 pixels, or an intermediate resize past it, is an error, not an abort.
+    let huge = PictureOptions {
+        size: (1 << 15, 1 << 14),
+        ..PictureOptions::square(4)
+    };
+    assert!(matches!(
+        load_picture(&p, &huge),
+        Err(Error::InvalidParam { .. })
+    ));
+    let blow_up = PictureOptions {
+        resize: Resize::ResizeThenCrop {
+            crop_fraction: 1e-4,
+        },
+        ..PictureOptions::square(8)
+    };
+    assert!(matches!(
+        load_picture(&p, &blow_up),
+        Err(Error::InvalidParam { .. })
+    ));
     let bad = PictureOptions {
         size: (0, 4),
         ..PictureOptions::square(4)

@@ -129,6 +129,14 @@ impl PictureOptions {
                 "height and width must be at least 1",
             ));
         }
+        if u64::from(self.size.0) * u64::from(self.size.1) > MAX_PIXELS {
+            return Err(Error::invalid(
+                op,
+                "size",
+                format!("{:?}", self.size),
+                "at most 2^28 pixels per sample",
+            ));
+        }
         if let Resize::ResizeThenCrop { crop_fraction: f } = self.resize {
             if !(f > 0.0 && f <= 1.0) {
                 return Err(Error::invalid(op, "crop_fraction", f, "must be in (0, 1]"));
@@ -171,11 +179,26 @@ pub fn load_picture(path: &Path, opts: &PictureOptions) -> Result<Vec<f32>> {
     if img.width() == 0 || img.height() == 0 {
         return Err(Error::format(path, "the picture is empty"));
     }
-    Ok(to_sample(&img, opts))
+    to_sample(&img, opts).ok_or_else(|| {
+        Error::invalid(
+            "load_picture",
+            "size",
+            format!("{:?}", opts.size),
+            format!(
+                "resizing this {}×{} picture needs more than 2^28 pixels",
+                img.width(),
+                img.height()
+            ),
+        )
+    })
 }
 
-/// The sample of a decoded, non-empty picture.
-pub(crate) fn to_sample(img: &DynamicImage, opts: &PictureOptions) -> Vec<f32> {
+/// Most pixels of a sample or of the resized picture it is cut from (a 1 GiB f32 plane).
+const MAX_PIXELS: u64 = 1 << 28;
+
+/// The sample of a decoded, non-empty picture; `None` when it, or the resized picture it is
+/// cut from, would pass [`MAX_PIXELS`].
+pub(crate) fn to_sample(img: &DynamicImage, opts: &PictureOptions) -> Option<Vec<f32>> {
     let (th, tw) = (opts.size.0, opts.size.1);
     let (w, h) = (img.width(), img.height());
     let filter = opts.interpolation.filter();
@@ -205,8 +228,12 @@ pub(crate) fn to_sample(img: &DynamicImage, opts: &PictureOptions) -> Vec<f32> {
             // the other keeps the ratio; then the centre target is cut.
             let side = (f64::from(th.max(tw)) / f64::from(crop_fraction)).floor();
             let scale = side / f64::from(h.min(w));
-            let rh = ((f64::from(h) * scale).round() as u32).max(th);
-            let rw = ((f64::from(w) * scale).round() as u32).max(tw);
+            let (rh, rw) = (f64::from(h) * scale, f64::from(w) * scale);
+            if rh * rw > MAX_PIXELS as f64 {
+                return None;
+            }
+            let rh = (rh.round() as u32).max(th);
+            let rw = (rw.round() as u32).max(tw);
             let resized = img.resize_exact(rw, rh, filter);
             (resized.crop_imm((rw - tw) / 2, (rh - th) / 2, tw, th), 0, 0)
         }
@@ -238,5 +265,5 @@ pub(crate) fn to_sample(img: &DynamicImage, opts: &PictureOptions) -> Vec<f32> {
                 .for_each(|v| *v = (*v - n.mean[c]) / n.std[c]);
         }
     }
-    out
+    Some(out)
 }

@@ -34,7 +34,10 @@ fn basic(
 /// over `size` PyTorch's `ceil_mode` size (whose last window must start inside the input or
 /// its left padding).
 fn ceil_extra(size: usize, k: usize, s: usize, p: usize) -> usize {
-    let span = size + 2 * p - k;
+    // A window larger than the padded input: no padding helps; the pool's shape check fails.
+    let Some(span) = (size + 2 * p).checked_sub(k) else {
+        return 0;
+    };
     let mut out = span.div_ceil(s) + 1;
     if (out - 1) * s >= size + p {
         out -= 1;
