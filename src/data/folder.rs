@@ -356,6 +356,11 @@ impl Source for ImageFolder {
         }
         Ok(b)
     }
+    /// Decoded pictures are bytes / 255, normalised by a finite mean and a std > 0
+    /// (`PictureOptions` checks both when the folder opens): always finite.
+    fn validate(&self) -> Result<bool> {
+        Ok(true)
+    }
     fn loaders(&self) -> usize {
         match self.shared.opts.loaders {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -171,9 +171,6 @@ impl Model {
                 (&split.0, Some(&split.1))
             }
         };
-        for d in std::iter::once(train).chain(valid) {
-            d.check()?;
-        }
         let opts = FitOptions {
             validation_split: 0.0,
             ..opts.clone()
@@ -203,10 +200,11 @@ impl Model {
                 "needs an in-memory Dataset (Model::fit); pass a validation source instead",
             ));
         }
-        self.check_source(train)?;
-        if let Some(v) = valid {
-            self.check_source(v)?;
-        }
+        let scan_train = !self.check_source(train)?;
+        let scan_valid = match valid {
+            Some(v) => !self.check_source(v)?,
+            None => false,
+        };
         let n = train.len();
         let steps = match opts.drop_last {
             true => n / opts.batch_size,
@@ -236,7 +234,9 @@ impl Model {
             // Batches are made on loader threads, ahead of this one, which records and
             // submits: the GPU never waits for the host to gather or decode samples.
             for_each_batch(train, &batches, |s, batch| {
-                batch.check_finite(epoch, s)?;
+                if scan_train {
+                    batch.check_finite(epoch, s)?;
+                }
                 if !batch.x.is_empty() {
                     let t: Vec<&[f32]> = batch.targets.iter().map(|v| v.as_slice()).collect();
                     self.train_on_batch(&batch.x, &t)?;
@@ -283,7 +283,7 @@ impl Model {
             let seconds = start.elapsed().as_secs_f64();
             let train_m = self.metrics(&sums, since_samples);
             let valid_m = match valid {
-                Some(v) => Some(self.evaluate_from(v, opts.batch_size)?),
+                Some(v) => Some(self.evaluate_checked(v, opts.batch_size, scan_valid)?),
                 None => None,
             };
             let log = EpochLog {
@@ -323,30 +323,42 @@ impl Model {
 
     /// Mean loss and accuracy over `data` in inference mode.
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
-        data.check()?;
         self.evaluate_from(data, batch_size)
     }
 
     /// [`Model::evaluate`] over any [`Source`], its batches made on its loader threads.
     pub fn evaluate_from(&mut self, data: &dyn Source, batch_size: usize) -> Result<Metrics> {
+        let scan = !self.check_source(data)?;
+        self.evaluate_checked(data, batch_size, scan)
+    }
+
+    /// [`Model::evaluate_from`] for a source already checked, scanning each batch for
+    /// non-finite values when `scan`.
+    fn evaluate_checked(
+        &mut self,
+        data: &dyn Source,
+        batch_size: usize,
+        scan: bool,
+    ) -> Result<Metrics> {
         if self.heads.is_empty() {
             return Err(Error::Model("compile the model with a loss first".into()));
         }
-        if batch_size == 0 || data.is_empty() {
+        if batch_size == 0 {
             return Err(Error::invalid(
                 "evaluate",
-                "batch_size or data",
+                "batch_size",
                 batch_size,
-                "must be non-empty",
+                "must be at least 1",
             ));
         }
-        self.check_source(data)?;
         self.take_sums(false)?;
         let order: Vec<usize> = (0..data.len()).collect();
         let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
         let mut n = 0;
         for_each_batch(data, &batches, |s, batch| {
-            batch.check_finite(0, s)?;
+            if scan {
+                batch.check_finite(0, s)?;
+            }
             if batch.x.is_empty() {
                 return Ok(true);
             }

@@ -409,8 +409,9 @@ impl Model {
     }
 
     /// Checks that a source has samples of the model's input shape and one target set per
-    /// loss head (each batch's values are checked as it comes).
-    pub(super) fn check_source(&self, d: &dyn Source) -> Result<()> {
+    /// loss head, and runs its own [`Source::validate`]; returns whether every value is then
+    /// known to be finite (else each batch is scanned as it comes).
+    pub(super) fn check_source(&self, d: &dyn Source) -> Result<bool> {
         if d.is_empty() {
             return Err(Error::invalid(
                 "Model",
@@ -435,7 +436,7 @@ impl Model {
                 self.heads.len()
             )));
         }
-        Ok(())
+        d.validate()
     }
 
     /// Layer table, parameter counts, and the planned memory and dispatches of the inference

@@ -58,6 +58,12 @@ pub trait Source: Sync {
     fn loaders(&self) -> usize {
         1
     }
+    /// Checks what can be checked before the first batch; `Ok(true)` when every value a
+    /// batch can hold is then known to be finite, so `fit_from` need not scan each batch
+    /// (the default, `Ok(false)`, has every batch scanned).
+    fn validate(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 impl Source for Dataset {
@@ -69,6 +75,10 @@ impl Source for Dataset {
     }
     fn heads(&self) -> usize {
         self.targets.len()
+    }
+    /// [`Dataset::check`]: sizes, labels and every value.
+    fn validate(&self) -> Result<bool> {
+        self.check().map(|()| true)
     }
     fn batch(&self, idx: &[usize]) -> Result<Batch> {
         if let Some(&i) = idx.iter().find(|&&i| i >= Dataset::len(self)) {
