@@ -42,10 +42,7 @@ struct Args {
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::exit_on_error(run(Args::parse()));
 }
 
 /// A 160×120 scene with vertical and horizontal edges, a disc and a diagonal: stripes on the

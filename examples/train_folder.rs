@@ -92,10 +92,7 @@ fn convnet(channels: usize, side: usize, outputs: usize, seed: u64) -> wgcnn::Re
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::exit_on_error(run(Args::parse()));
 }
 
 fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -11,6 +11,14 @@ use wgcnn::ops::optim::Optimizer;
 use wgcnn::train::callbacks::{Callback, OnEvent};
 use wgcnn::train::{Event, FitOptions, History, Model, Schedule, Source};
 
+/// Runs an example's `run`: an error is printed to stderr and exits with status 1.
+pub fn exit_on_error(result: Result<(), Box<dyn std::error::Error>>) {
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// The zoo models the examples train, by command-line name.
 pub const MODELS: &str = "simple-cnn, resnet20, resnet32, resnet56, vgg11, vgg16, alexnet, googlenet (CIFAR); mnist-cnn, seeds (28×28 grey)";
 

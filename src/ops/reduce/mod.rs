@@ -109,15 +109,21 @@ pub fn scale_rows(x: &Tensor, s: &Tensor) -> Result<Tensor> {
 pub fn row_dots(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (r, c) = rows_cols("row_dots", a)?;
     crate::ops::same_device("row_dots", &[a, b])?;
+    same_shape("row_dots", "b", a, b)?;
+    gpu::row_dots(a, b, r, c)
+}
+
+/// An `Err` unless `b` has `a`'s shape.
+fn same_shape(op: &'static str, what: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if b.shape() != a.shape() {
         return Err(Error::ShapeMismatch {
-            op: "row_dots",
-            what: "b",
+            op,
+            what,
             expected: a.shape().to_string(),
             got: b.shape().to_string(),
         });
     }
-    gpu::row_dots(a, b, r, c)
+    Ok(())
 }
 
 /// An `Err` unless `s` holds one value per row.
@@ -138,14 +144,7 @@ fn check_row_values(op: &'static str, s: &Tensor, rows: usize) -> Result<()> {
 pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     let (r, c) = rows_cols("softmax_backward", y)?;
     crate::ops::same_device("softmax_backward", &[y, dy])?;
-    if dy.shape() != y.shape() {
-        return Err(Error::ShapeMismatch {
-            op: "softmax_backward",
-            what: "dy",
-            expected: y.shape().to_string(),
-            got: dy.shape().to_string(),
-        });
-    }
+    same_shape("softmax_backward", "dy", y, dy)?;
     gpu::softmax_backward(y, dy, r, c)
 }
 
