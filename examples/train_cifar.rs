@@ -18,7 +18,6 @@ use clap::Parser;
 use wgcnn::data::{cifar10, data_dir, CIFAR10_CLASSES};
 use wgcnn::nn::Augment;
 use wgcnn::train::{FitOptions, Loss, Model};
-use wgcnn::Gpu;
 
 #[derive(Parser)]
 struct Args {
@@ -75,9 +74,11 @@ fn main() {
 
 fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
+    let ranks = common::ranks::Ranks::open()?;
     let dir = data_dir(a.data_dir.as_deref());
     if !a.no_download {
-        fetch(&dir)?;
+        // Under MPI rank 0 downloads; the others then find the files.
+        ranks.root_first(|| fetch(&dir))??;
     }
     let (mut train, mut test) = cifar10(&dir)?;
     if let Some(n) = a.limit {
@@ -92,16 +93,21 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     if a.augment {
         graph.prepend("augment", Augment::flip_and_shift(4), 0)?;
     }
-    let gpu = Gpu::new()?;
-    println!(
-        "{}: {} training and {} test images on {}",
-        a.model,
-        train.len(),
-        test.len(),
-        gpu.describe()
-    );
+    let gpu = ranks.gpu.clone();
+    if ranks.root() {
+        println!(
+            "{}: {} training and {} test images on {}",
+            a.model,
+            train.len(),
+            test.len(),
+            gpu.describe()
+        );
+    }
     let mut model = Model::new(&gpu, graph)?;
-    let per_epoch = train.len().div_ceil(a.batch_size);
+    ranks.distribute(&mut model)?;
+    let per_epoch = train
+        .len()
+        .div_ceil(common::global_batch(&model, a.batch_size));
     model.compile(
         Loss::SparseCategoricalCrossentropy,
         common::optimizer(&a.optimizer, a.lr, a.weight_decay)?,
@@ -115,7 +121,8 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(r) = &a.resume {
         model.load(r)?;
         initial_epoch = (model.steps() as usize / per_epoch.max(1)).min(a.epochs);
-        println!(
+        common::root_println!(
+            ranks,
             "resumed from {} at epoch {}",
             r.display(),
             initial_epoch + 1
@@ -130,6 +137,9 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         ..FitOptions::default()
     };
     let history = common::fit_with_progress(&mut model, &train, Some(&test), &opts, &mut [])?;
+    if !ranks.root() {
+        return Ok(());
+    }
     let (acc, m) = common::confusion(&mut model, &test, 10, 256)?;
     println!(
         "test accuracy {:.2}% after {:.0} s",

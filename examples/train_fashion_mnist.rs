@@ -15,7 +15,6 @@ use clap::Parser;
 use wgcnn::data::{fashion_mnist, FASHION_MNIST_CLASSES};
 use wgcnn::train::callbacks::{Callback, EarlyStopping};
 use wgcnn::train::{FitOptions, Loss, Model};
-use wgcnn::Gpu;
 
 #[derive(Parser)]
 struct Args {
@@ -59,9 +58,13 @@ struct Args {
     seed: u64,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let a = Args::parse();
+fn main() {
+    common::exit_on_error(run(Args::parse()));
+}
+
+fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
+    let ranks = common::ranks::Ranks::open()?;
     let (mut train, mut test) = fashion_mnist(a.data_dir.as_deref())?;
     if let Some(n) = a.limit {
         train = train.take(n)?;
@@ -73,15 +76,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mnist-cnn" | "seeds" => common::zoo(&a.model, 10, a.seed)?,
         other => return Err(format!("--model {other}: use mnist-cnn or seeds").into()),
     };
-    let gpu = Gpu::new()?;
-    println!(
+    let gpu = ranks.gpu.clone();
+    common::root_println!(
+        ranks,
         "{} training and {} test images on {}",
         train.len(),
         test.len(),
         gpu.describe()
     );
     let mut model = Model::new(&gpu, graph)?;
-    let steps = (train.len().div_ceil(a.batch_size) * a.epochs) as u64;
+    ranks.distribute(&mut model)?;
+    let global = common::global_batch(&model, a.batch_size);
+    let steps = (train.len().div_ceil(global) * a.epochs) as u64;
     model.compile(
         Loss::SparseCategoricalCrossentropy,
         common::optimizer(&a.optimizer, a.lr, a.weight_decay)?,
@@ -105,6 +111,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let history =
         common::fit_with_progress(&mut model, &train, Some(&test), &opts, &mut callbacks)?;
+    if !ranks.root() {
+        return Ok(());
+    }
     if let Some(e) = stopping.as_ref().and_then(|s| s.stopped_epoch()) {
         println!("early stopping after epoch {}", e + 1);
     }

@@ -25,6 +25,8 @@
 #![warn(missing_docs)]
 
 pub mod data;
+#[cfg(feature = "mpi")]
+pub mod dist;
 pub mod error;
 pub mod gpu;
 pub mod graph;

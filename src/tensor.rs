@@ -2,10 +2,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::error::{Error, Result};
+use crate::gpu::readback::{self, Readback};
 use crate::gpu::{Binding, BufferRange, Gpu};
 use crate::shape::Shape;
 
@@ -175,54 +176,21 @@ impl Tensor {
 
     /// Submits pending work, waits for it and copies the tensor to the host.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        let (staging, done) = self.start_readback()?;
-        let gpu = &self.gpu;
-        // Another thread's poll may be the one that runs our map callback, and it can still be
-        // running it when our own poll returns: wait until the flag is actually set.
-        loop {
-            gpu.0
-                .device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| Error::Readback(e.to_string()))?;
-            if done.lock().map(|f| f.is_some()).unwrap_or(true) {
-                break;
-            }
-            std::thread::yield_now();
-        }
-        finish_readback(gpu, &staging, &done, self.numel())
+        readback::start(&self.gpu, &self.buf, self.offset, self.numel())?.wait(&self.gpu)
     }
 
     /// Async read-back: submits now and resolves once the data is on the host. The future
     /// polls the device each time it is polled, so it works under any executor.
     pub fn to_vec_async(&self) -> impl Future<Output = Result<Vec<f32>>> + Send + 'static {
-        let started = self.start_readback();
         ReadFuture {
             gpu: self.gpu.clone(),
-            numel: self.numel(),
-            state: Some(started),
+            state: Some(readback::start(
+                &self.gpu,
+                &self.buf,
+                self.offset,
+                self.numel(),
+            )),
         }
-    }
-
-    fn start_readback(&self) -> Result<(wgpu::Buffer, MapFlag)> {
-        let gpu = &self.gpu;
-        let size = (self.numel() as u64 * 4).max(4);
-        let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        gpu.submit(Some(&mut |enc: &mut wgpu::CommandEncoder| {
-            enc.copy_buffer_to_buffer(&self.buf, self.offset, &staging, 0, size);
-        }))?;
-        let done: MapFlag = Arc::new(Mutex::new(None));
-        let flag = done.clone();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            if let Ok(mut f) = flag.lock() {
-                *f = Some(r.map_err(|e| e.to_string()));
-            }
-        });
-        Ok((staging, done))
     }
 }
 
@@ -232,49 +200,15 @@ impl BufferRange for Tensor {
     }
 }
 
-type MapFlag = Arc<Mutex<Option<std::result::Result<(), String>>>>;
-
-fn finish_readback(
-    gpu: &Gpu,
-    staging: &wgpu::Buffer,
-    done: &MapFlag,
-    numel: usize,
-) -> Result<Vec<f32>> {
-    gpu.check_errors("read-back")?;
-    let state = done
-        .lock()
-        .map_err(|_| Error::Readback("map flag poisoned".into()))?
-        .clone();
-    match state {
-        Some(Ok(())) => {}
-        Some(Err(e)) => return Err(Error::Readback(e)),
-        None => {
-            return Err(Error::Readback(
-                "buffer was not mapped after the wait".into(),
-            ))
-        }
-    }
-    let out = {
-        let view = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| Error::Readback(e.to_string()))?;
-        bytemuck::cast_slice::<u8, f32>(&view)[..numel].to_vec()
-    };
-    staging.unmap();
-    Ok(out)
-}
-
 struct ReadFuture {
     gpu: Gpu,
-    numel: usize,
-    state: Option<Result<(wgpu::Buffer, MapFlag)>>,
+    state: Option<Result<Readback>>,
 }
 
 impl Future for ReadFuture {
     type Output = Result<Vec<f32>>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (staging, done) = match self.state.take() {
+        let read = match self.state.take() {
             Some(Ok(s)) => s,
             Some(Err(e)) => return Poll::Ready(Err(e)),
             None => {
@@ -286,11 +220,10 @@ impl Future for ReadFuture {
         if let Err(e) = self.gpu.0.device.poll(wgpu::PollType::Poll) {
             return Poll::Ready(Err(Error::Readback(e.to_string())));
         }
-        let ready = done.lock().map(|f| f.is_some()).unwrap_or(true);
-        if ready {
-            return Poll::Ready(finish_readback(&self.gpu, &staging, &done, self.numel));
+        if read.ready() {
+            return Poll::Ready(read.finish(&self.gpu));
         }
-        self.state = Some(Ok((staging, done)));
+        self.state = Some(Ok(read));
         // No callback reaches the executor on native backends: ask to be polled again.
         cx.waker().wake_by_ref();
         Poll::Pending

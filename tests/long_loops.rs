@@ -357,6 +357,7 @@ fn batch_norm_over_long_channels() {
     let p = BatchNormParams {
         eps: 1e-5,
         momentum: 0.1,
+        synchronized: false,
     };
     let out = norm::batch_norm_train(&x, &gamma, &beta, &rm, &rv, &p).unwrap();
     let xd = to_f64(&xv);

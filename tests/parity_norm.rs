@@ -51,6 +51,7 @@ fn check_batch_norm_matches_the_reference(gpu: &Gpu) {
         let p = BatchNormParams {
             eps: if case % 2 == 0 { 1e-5 } else { 1e-3 },
             momentum: if case % 3 == 0 { 0.9 } else { 0.1 },
+            synchronized: false,
         };
         let up = |v: &[f32], s: Shape| Tensor::from_slice(gpu, s, v).unwrap();
         let x = up(&xs, Shape::new([n, c, h, w]));
@@ -232,7 +233,8 @@ fn bad_batch_norm_input_is_an_error() {
         &c2,
         &BatchNormParams {
             eps: 0.0,
-            momentum: 0.1
+            momentum: 0.1,
+            synchronized: false,
         }
     )
     .is_err());

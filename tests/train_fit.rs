@@ -188,3 +188,43 @@ fn empty_and_non_finite_datasets_are_errors() {
     let r = m.fit(&bad, None, &FitOptions::default(), |_| {});
     assert!(r.is_err_and(|e| e.to_string().contains("sample 0")));
 }
+
+/// Synchronised batch norm in one process is batch norm (nothing to exchange), and like it
+/// refuses a batch with one value per channel, which only a data-parallel step could fill.
+#[test]
+fn synchronized_batch_norm_alone_is_batch_norm() {
+    let gpu = gpu();
+    let run = |sync: bool, data: &Dataset, batch: usize| {
+        let g = wgcnn::graph::Sequential::new([2, 8, 8])
+            .seed(3)
+            .add(Conv2d::new(4, 3))
+            .add(BatchNorm2d::new().synchronized(sync))
+            .add(Flatten)
+            .add(Dense::new(6))
+            .add(BatchNorm1d::new().synchronized(sync))
+            .add(Dense::new(2))
+            .build()
+            .unwrap();
+        let mut m = Model::new(&gpu, g).unwrap();
+        m.compile(Loss::SparseCategoricalCrossentropy, Optimizer::sgd(0.1))
+            .unwrap();
+        let opts = FitOptions {
+            epochs: 2,
+            batch_size: batch,
+            ..FitOptions::default()
+        };
+        m.fit(data, None, &opts, |_| {})
+            .map(|_| m.parameters().unwrap())
+    };
+    let data = halves(40, 3);
+    let (plain, synced) = (run(false, &data, 8).unwrap(), run(true, &data, 8).unwrap());
+    for ((name, a), (_, b)) in plain.iter().zip(&synced) {
+        let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        // Only the running variance is computed another way (its unbiasing factor).
+        assert!(worst <= 1e-5 * scale, "{name}: {worst:e} of {scale}");
+    }
+    // 41 samples in batches of 8: the last batch holds one sample.
+    let e = run(true, &halves(41, 3), 8).unwrap_err().to_string();
+    assert!(e.contains("values per channel"), "{e}");
+}

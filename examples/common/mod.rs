@@ -11,10 +11,40 @@ use wgcnn::ops::optim::Optimizer;
 use wgcnn::train::callbacks::{Callback, OnEvent};
 use wgcnn::train::{Event, FitOptions, History, Model, Schedule, Source};
 
-/// Runs an example's `run`: an error is printed to stderr and exits with status 1.
+pub mod ranks;
+
+/// `println!` on rank 0 only (every process when not under MPI).
+#[allow(unused_macros)]
+macro_rules! root_println {
+    ($ranks:expr, $($arg:tt)*) => {
+        if $ranks.root() {
+            println!($($arg)*);
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use root_println;
+
+/// Samples per step over every rank: `batch` per rank × ranks; rank 0 says so when the
+/// model is data-parallel.
+pub fn global_batch(model: &Model, batch: usize) -> usize {
+    let ranks = model.world().1;
+    if ranks > 1 && model.is_root() {
+        println!(
+            "data-parallel over {ranks} ranks: batch {batch} per rank, global batch {}",
+            batch * ranks
+        );
+    }
+    batch * ranks
+}
+
+/// Runs an example's `run`: an error is printed to stderr and exits with status 1 (under MPI
+/// it ends the whole job, so no other rank is left waiting).
 pub fn exit_on_error(result: Result<(), Box<dyn std::error::Error>>) {
     if let Err(e) = result {
         eprintln!("error: {e}");
+        #[cfg(feature = "mpi")]
+        wgcnn::dist::abort_job(1);
         std::process::exit(1);
     }
 }
@@ -166,7 +196,8 @@ pub fn fit_with_progress(
     opts: &FitOptions,
     callbacks: &mut [&mut dyn Callback],
 ) -> wgcnn::Result<History> {
-    let steps = train.len().div_ceil(opts.batch_size) as u64;
+    let ranks = model.world().1;
+    let steps = train.len().div_ceil(opts.batch_size * ranks) as u64;
     let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -209,7 +240,11 @@ pub fn fit_with_progress(
             );
         }
     });
-    let mut all: Vec<&mut dyn Callback> = vec![&mut progress];
+    // Data-parallel: rank 0 reports, the others train quietly.
+    let mut all: Vec<&mut dyn Callback> = Vec::new();
+    if model.is_root() {
+        all.push(&mut progress);
+    }
     all.extend(callbacks.iter_mut().map(|c| &mut **c as &mut dyn Callback));
     model.fit_from(train, valid, opts, &mut all)
 }

@@ -24,7 +24,10 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (kind, backend)
 }
 
-pub(super) async fn choose() -> Result<wgpu::Adapter> {
+/// The best adapter, or with `local_rank` (one process per adapter, as under MPI) the
+/// hardware adapter at `local_rank` modulo their number, counting each device once (its
+/// native backend); where there is none, every rank shares the best software adapter.
+pub(super) async fn choose(local_rank: Option<usize>) -> Result<wgpu::Adapter> {
     let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     let backends = desc.backends;
     let instance = wgpu::Instance::new(desc);
@@ -44,6 +47,24 @@ pub(super) async fn choose() -> Result<wgpu::Adapter> {
         }
     }
     adapters.sort_by_key(|a| rank(&a.get_info()));
+    if let Some(r) = local_rank.filter(|_| wanted.is_none()) {
+        let mut seen = Vec::new();
+        let hardware: Vec<wgpu::Adapter> = adapters
+            .iter()
+            .filter(|a| rank(&a.get_info()).0 < 3)
+            .filter(|a| {
+                let i = a.get_info();
+                let id = (i.vendor, i.device, i.name.clone());
+                let new = !seen.contains(&id);
+                seen.push(id);
+                new
+            })
+            .cloned()
+            .collect();
+        if !hardware.is_empty() {
+            return Ok(hardware[r % hardware.len()].clone());
+        }
+    }
     if let Some(a) = adapters.into_iter().next() {
         return Ok(a);
     }

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::thread::ThreadId;
 
+use super::exchange::{Exchange, ExchangeHandler};
 use super::pack::{pack, Lifetime};
 use super::per_step::{PerStepBuffer, PerStepState, StepSlot};
 use super::pipelines::Pipeline;
@@ -45,6 +46,14 @@ pub(crate) enum Step {
         offset: u64,
         bytes: u64,
     },
+    /// An exchange point (`exchange.rs`): `len` f32 at byte `offset` that a replay with a
+    /// handler reads, changes and writes back before the steps after it; skipped otherwise.
+    Exchange {
+        buffer: wgpu::Buffer,
+        offset: u64,
+        len: usize,
+        exchange: Exchange,
+    },
 }
 
 /// Encodes `steps` into `enc`: runs of dispatches share one compute pass (wgpu orders
@@ -71,6 +80,7 @@ pub(crate) fn record(enc: &mut wgpu::CommandEncoder, steps: &[Step]) {
                 enc.clear_buffer(buffer, *offset, Some(*bytes));
                 i += 1;
             }
+            Step::Exchange { .. } => i += 1,
             Step::Dispatch { entry, .. } => {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(entry),
@@ -136,6 +146,52 @@ impl Plan {
         record(enc, &self.steps);
         self.count_dispatches();
         Ok(())
+    }
+
+    /// [`Plan::record`] stopping at each exchange point: the steps before it are submitted,
+    /// its range read back, changed by `handler` and written back, then recording goes on.
+    /// The steps after the last point are left in the pending encoder, as `record` leaves
+    /// them all.
+    pub(crate) fn record_exchanging(&self, handler: &mut ExchangeHandler<'_>) -> Result<()> {
+        let mut start = 0;
+        for (i, step) in self.steps.iter().enumerate() {
+            let Step::Exchange {
+                buffer,
+                offset,
+                len,
+                exchange,
+            } = step
+            else {
+                continue;
+            };
+            {
+                let mut pending = self.gpu.lock_pending()?;
+                record(pending.encoder(&self.gpu.0.device), &self.steps[start..i]);
+            }
+            let mut v =
+                super::readback::start(&self.gpu, buffer, *offset, *len)?.wait(&self.gpu)?;
+            handler(*exchange, &mut v)?;
+            self.gpu
+                .queue()
+                .write_buffer(buffer, *offset, bytemuck::cast_slice(&v));
+            start = i + 1;
+        }
+        let mut pending = self.gpu.lock_pending()?;
+        record(pending.encoder(&self.gpu.0.device), &self.steps[start..]);
+        drop(pending);
+        self.count_dispatches();
+        Ok(())
+    }
+
+    /// The plan's exchange points in order, with their lengths.
+    pub(crate) fn exchanges(&self) -> Vec<(Exchange, usize)> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Exchange { len, exchange, .. } => Some((*exchange, *len)),
+                _ => None,
+            })
+            .collect()
     }
 
     pub(crate) fn count_dispatches(&self) {

@@ -8,10 +8,12 @@ mod adapter;
 pub(crate) mod capture;
 pub(crate) mod disk_cache;
 pub mod driver;
+pub mod exchange;
 pub mod loops;
 mod pack;
 pub(crate) mod per_step;
 mod pipelines;
+pub(crate) mod readback;
 mod recorder;
 pub mod shaders;
 pub mod timing;
@@ -101,7 +103,19 @@ impl Gpu {
 
     /// Async form of [`Gpu::new`].
     pub async fn new_async() -> Result<Gpu> {
-        let adapter = adapter::choose().await?;
+        Self::open(None).await
+    }
+
+    /// The adapter of process `local_rank` of several on one machine (data-parallel training:
+    /// one process per adapter): the hardware adapters in [`Gpu::new`]'s order, each device
+    /// counted once, `local_rank` modulo their number. Without a hardware adapter every
+    /// process opens the best software one; `WGCNN_ADAPTER` overrides the choice for all.
+    pub fn for_local_rank(local_rank: usize) -> Result<Gpu> {
+        pollster::block_on(Self::open(Some(local_rank)))
+    }
+
+    async fn open(local_rank: Option<usize>) -> Result<Gpu> {
+        let adapter = adapter::choose(local_rank).await?;
         let info = adapter.get_info();
         // The adapter's own limits: wgpu's defaults cap storage bindings at 128 MiB and
         // workgroups at 256 invocations, far below what most adapters allow.

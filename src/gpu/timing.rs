@@ -57,7 +57,7 @@ impl Timer {
             .iter()
             .filter_map(|s| match s {
                 Step::Dispatch { shader, entry, .. } => Some(format!("{shader}::{entry}")),
-                Step::Copy { .. } | Step::Clear { .. } => None,
+                Step::Copy { .. } | Step::Clear { .. } | Step::Exchange { .. } => None,
             })
             .collect();
         let count = 2 * labels.len();
@@ -99,7 +99,8 @@ impl Timer {
         let mut q = 0;
         for step in steps {
             match step {
-                Step::Copy { .. } | Step::Clear { .. } => {
+                // A profiled step is one process's: exchange points change nothing.
+                Step::Copy { .. } | Step::Clear { .. } | Step::Exchange { .. } => {
                     super::capture::record(enc, std::slice::from_ref(step))
                 }
                 Step::Dispatch {

@@ -120,6 +120,23 @@ impl Graph {
         Ok(n)
     }
 
+    /// Makes every batch norm synchronised (or not) across the processes of data-parallel
+    /// training (PyTorch's `SyncBatchNorm.convert_sync_batchnorm`); returns how many. Call it
+    /// before the graph goes into a `Model`.
+    pub fn synchronize_batch_norm(&mut self, on: bool) -> usize {
+        let mut n = 0;
+        for node in &mut self.nodes {
+            if let Layer::BatchNorm2d(b) = &mut node.layer {
+                b.0.synchronized = on;
+                n += 1;
+            } else if let Layer::BatchNorm1d(b) = &mut node.layer {
+                b.0.synchronized = on;
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Freezes (or unfreezes) the layers at `range` in graph order (node indices: the inputs
     /// are not layers here, so Keras's `model.layers[56:]`, which counts its input layer, is
     /// `55..`); returns how many.

@@ -12,6 +12,7 @@ use super::params::{BankOptimizers, ParamStore};
 use super::run::{run, RunMode};
 use super::Graph;
 use crate::error::{Error, Result};
+use crate::gpu::exchange::{Exchange, ExchangeHandler};
 use crate::gpu::per_step::{StepSlot, TrainingStep};
 use crate::gpu::timing::{KernelTime, Timer};
 use crate::gpu::{Gpu, Plan};
@@ -45,6 +46,10 @@ pub(crate) struct GraphPlanSpec<'a> {
     /// Where a training plan counts its steps and notes the first non-finite loss
     /// (`[steps, first, value]`, see `ops::elementwise::track_nonfinite`).
     pub watch: Option<&'a Tensor>,
+    /// Leave the optimiser out of a training plan: its step ends with the gradients in the
+    /// store's gradient banks, for an [`UpdatePlan`] to apply once they have been combined
+    /// with other processes' gradients.
+    pub separate_update: bool,
 }
 
 impl GraphPlan {
@@ -108,13 +113,17 @@ impl GraphPlan {
                 step: 0,
             };
             let out = run(&b, g, &store.views, &inputs, &targets, spec.heads, mode)?;
-            if let Some(opt) = optimizer.as_deref_mut().filter(|_| training) {
+            if training {
                 for (k, grad) in out.grads.iter().enumerate() {
                     if let (Some(d), Some(view)) = (grad, &store.grad_views[k]) {
                         gpu.copy(d, 0, view, 0, d.numel())?;
                     }
                 }
-                optim_slots = opt.capture(store)?;
+            }
+            if let Some(opt) = optimizer.as_deref_mut().filter(|_| training) {
+                if !spec.separate_update {
+                    optim_slots = opt.capture(store)?;
+                }
             }
             // The step's values side by side, then one sum into the accumulators.
             if let Some(loss) = &out.loss {
@@ -153,6 +162,25 @@ impl GraphPlan {
         self.prepare(x, targets, step, optimizer)?;
         self.plan.record()?;
         self.sums.gpu().submit(None)
+    }
+
+    /// [`GraphPlan::step`] answering the plan's exchange points with `handler` (data-parallel
+    /// training: a submit and a read-back at each point).
+    pub fn step_exchanging(
+        &self,
+        x: &[&[f32]],
+        targets: &[&[f32]],
+        step: u32,
+        handler: &mut ExchangeHandler<'_>,
+    ) -> Result<wgpu::SubmissionIndex> {
+        self.prepare(x, targets, step, None)?;
+        self.plan.record_exchanging(handler)?;
+        self.sums.gpu().submit(None)
+    }
+
+    /// The plan's exchange points in order, with their lengths.
+    pub fn exchanges(&self) -> Vec<(Exchange, usize)> {
+        self.plan.exchanges()
     }
 
     /// [`GraphPlan::step`] with a timestamp around every dispatch: waits for the step and returns
@@ -254,5 +282,34 @@ impl GraphPlan {
             .map(|t| t.numel() as u64 * 4)
             .sum();
         self.plan.pool_bytes() + io
+    }
+}
+
+/// The optimiser's dispatches alone: every bank's update from the gradient banks as they are
+/// when it runs (the step of a data-parallel training plan, after the all-reduce).
+pub(crate) struct UpdatePlan {
+    plan: Plan,
+}
+
+impl UpdatePlan {
+    pub fn compile(
+        gpu: &Gpu,
+        store: &ParamStore,
+        optimizer: &mut BankOptimizers,
+    ) -> Result<UpdatePlan> {
+        let ((), plan) = gpu.capture(|| optimizer.capture(store).map(drop))?;
+        Ok(UpdatePlan { plan })
+    }
+
+    /// Advances the optimiser's counters, writes its step values, records and submits once.
+    pub fn step(&self, optimizer: &mut BankOptimizers) -> Result<wgpu::SubmissionIndex> {
+        let banks = optimizer.advance()?;
+        let values: Vec<(StepSlot, &[u8])> = banks
+            .iter()
+            .map(|(slot, v)| (*slot, bytemuck::bytes_of(v)))
+            .collect();
+        self.plan.write_per_step(&values);
+        self.plan.record()?;
+        self.plan.gpu().submit(None)
     }
 }

@@ -20,6 +20,13 @@ impl BatchNorm2d {
     pub fn new() -> BatchNorm2d {
         BatchNorm2d::default()
     }
+    /// Training statistics over the global batch of a data-parallel step (PyTorch's
+    /// `SyncBatchNorm`, Keras's `synchronized=True`): exchanged between the processes in the
+    /// forward pass, and the matching sums in the backward. Alone, plain batch norm.
+    pub fn synchronized(mut self, on: bool) -> Self {
+        self.0.synchronized = on;
+        self
+    }
     /// Sets the value added to the variance before its square root (PyTorch's `eps`).
     pub fn eps(mut self, eps: f32) -> Self {
         self.0.eps = eps;
@@ -78,14 +85,11 @@ impl LayerImpl for BatchNorm2d {
             ..
         } = c;
         let training = !pass.frozen;
-        let [dx, dg, db] = b.batch_norm_backward(
-            dy,
-            &saved[0],
-            &p[0],
-            [&saved[1], &saved[2]],
-            self.0.eps,
-            training,
-        )?;
+        let stats = [&saved[1], &saved[2]];
+        let [dx, dg, db] = match training && self.0.synchronized {
+            true => b.batch_norm_backward_synced(dy, &saved[0], &p[0], stats, self.0.eps)?,
+            false => b.batch_norm_backward(dy, &saved[0], &p[0], stats, self.0.eps, training)?,
+        };
         let dp = if need.params { vec![dg, db] } else { vec![] };
         Ok((vec![need.inputs[0].then_some(dx)], dp))
     }
@@ -102,6 +106,13 @@ impl BatchNorm1d {
     /// eps 1e-5, momentum 0.1 (PyTorch).
     pub fn new() -> BatchNorm1d {
         BatchNorm1d::default()
+    }
+    /// Training statistics over the global batch of a data-parallel step (PyTorch's
+    /// `SyncBatchNorm`, Keras's `synchronized=True`): exchanged between the processes in the
+    /// forward pass, and the matching sums in the backward. Alone, plain batch norm.
+    pub fn synchronized(mut self, on: bool) -> Self {
+        self.0.synchronized = on;
+        self
     }
     /// Sets the value added to the variance before its square root (PyTorch's `eps`).
     pub fn eps(mut self, eps: f32) -> Self {

@@ -269,7 +269,18 @@ impl TrainWorkload {
 
     /// A model compiled with SGD + momentum and a seeded random batch of `batch` samples.
     pub fn prepare(self, gpu: &Gpu, batch: usize) -> Result<TrainStep> {
-        let g = self.graph()?;
+        self.prepare_with(gpu, batch, |_| {})
+    }
+
+    /// [`TrainWorkload::prepare`] with the graph changed by `edit` first.
+    pub fn prepare_with(
+        self,
+        gpu: &Gpu,
+        batch: usize,
+        edit: impl FnOnce(&mut Graph),
+    ) -> Result<TrainStep> {
+        let mut g = self.graph()?;
+        edit(&mut g);
         let per = g.shape(g.inputs()[0]).numel();
         let mut model = Model::new(gpu, g)?;
         let opt = Optimizer::Sgd {

@@ -73,7 +73,9 @@ pub(super) fn batch_norms(model: &Model) -> Vec<String> {
 }
 
 impl Model {
-    /// Saves parameters, buffers, optimiser state and counters to `path` atomically.
+    /// Saves parameters, buffers, optimiser state and counters to `path` atomically. A
+    /// [`Model::distribute`]d model writes on rank 0 only (every rank holds the same values)
+    /// and returns `Ok` on the others.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         self.save_with(path, &[])
     }
@@ -90,6 +92,9 @@ impl Model {
                 k,
                 "keys starting with `wgcnn.` are reserved",
             ));
+        }
+        if !self.is_root() {
+            return Ok(());
         }
         let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         let params = self.store.read(&self.graph)?;

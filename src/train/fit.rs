@@ -9,7 +9,6 @@ use super::Dataset;
 use super::Model;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::shape::Shape;
 
 /// Options of [`Model::fit`].
 #[derive(Clone, Debug)]
@@ -200,32 +199,46 @@ impl Model {
                 "needs an in-memory Dataset (Model::fit); pass a validation source instead",
             ));
         }
-        let scan_train = !self.check_source(train)?;
-        let scan_valid = match valid {
-            Some(v) => !self.check_source(v)?,
-            None => false,
-        };
+        let checked = (|| -> Result<(bool, bool)> {
+            let scan_train = !self.check_source(train)?;
+            let scan_valid = match valid {
+                Some(v) => !self.check_source(v)?,
+                None => false,
+            };
+            Ok((scan_train, scan_valid))
+        })();
+        let counts = [train.len(), valid.map_or(0, |v| v.len())];
+        let (scan_train, scan_valid) = self.check_ranks(checked, &counts)?;
+        let (rank, ranks) = self.world();
+        let parallel = self.parallel.is_some();
+        // Data-parallel: each step's global batch, `batch_size` per rank, cut into the
+        // ranks' shards.
+        let global = opts.batch_size.saturating_mul(ranks);
         let n = train.len();
         let steps = match opts.drop_last {
-            true => n / opts.batch_size,
-            false => n.div_ceil(opts.batch_size),
+            true => n / global,
+            false => n.div_ceil(global),
         };
         if steps == 0 {
             return Err(Error::Model(format!(
-                "{n} training samples make no batch of {}",
-                opts.batch_size
+                "{n} training samples make no batch of {global}"
             )));
         }
+        let per = train.sample().numel();
         self.take_sums(true)?;
         self.take_nonfinite()?;
-        for c in callbacks.iter_mut() {
-            c.on_train_begin(self)?;
-        }
+        self.callbacks(callbacks, |c, m| {
+            c.on_train_begin(m).map(|()| Control::Continue)
+        })?;
         let mut history = History::default();
         let mut stop = false;
         for epoch in opts.initial_epoch..opts.epochs {
             let order = epoch_order(n, opts, epoch);
-            let batches: Vec<&[usize]> = order.chunks(opts.batch_size).take(steps).collect();
+            let batches: Vec<&[usize]> = order
+                .chunks(global)
+                .take(steps)
+                .map(|c| super::parallel::shard(c, rank, ranks))
+                .collect();
             let start = Instant::now();
             let (mut since, mut since_samples, mut since_t) = (0usize, 0usize, Instant::now());
             let mut sums = vec![0.0; self.log_names().len()];
@@ -234,22 +247,31 @@ impl Model {
             // Batches are made on loader threads, ahead of this one, which records and
             // submits: the GPU never waits for the host to gather or decode samples.
             for_each_batch(train, &batches, |s, batch| {
-                if scan_train {
-                    batch.check_finite(epoch, s)?;
-                }
-                if !batch.x.is_empty() {
-                    let t: Vec<&[f32]> = batch.targets.iter().map(|v| v.as_slice()).collect();
-                    self.train_on_batch(&batch.x, &t)?;
-                }
-                let b = batch.x.len() / train.sample().numel();
+                let b = match parallel {
+                    true => self.parallel_step(batch, scan_train, (epoch, s))?,
+                    false => {
+                        let batch = batch?;
+                        if scan_train {
+                            batch.check_finite(epoch, s)?;
+                        }
+                        if !batch.x.is_empty() {
+                            let t: Vec<&[f32]> =
+                                batch.targets.iter().map(|v| v.as_slice()).collect();
+                            self.train_on_batch(&batch.x, &t)?;
+                        }
+                        batch.x.len() / per
+                    }
+                };
                 since += b;
                 since_samples += b;
                 let log_now = opts.log_every > 0 && (s + 1) % opts.log_every == 0;
                 if opts.terminate_on_nan && (log_now || (s + 1) % NAN_CHECK_STEPS == 0) {
-                    checked += self.check_finite_loss(epoch, checked)?;
+                    let r = self.check_finite_loss(epoch, checked);
+                    checked += self.agree(r, |_| false)?.0;
                 }
                 if log_now && s + 1 < steps {
-                    let got = self.take_sums(true)?;
+                    let mut got = self.take_sums(true)?;
+                    self.reduce_logged(&mut got, &mut [])?;
                     sums.iter_mut().zip(&got).for_each(|(a, g)| *a += g);
                     let m = self.metrics(&got, since);
                     let log = StepLog {
@@ -261,9 +283,7 @@ impl Model {
                         images_per_sec: since as f64 / since_t.elapsed().as_secs_f64(),
                         values: m.values,
                     };
-                    for c in callbacks.iter_mut() {
-                        stop |= c.on_step(self, &log)? == Control::Stop;
-                    }
+                    stop |= self.callbacks(callbacks, |c, m| c.on_step(m, &log))?;
                     (since, since_t) = (0, Instant::now());
                 }
                 Ok(!stop)
@@ -273,15 +293,19 @@ impl Model {
                     "epoch {epoch} had no sample the source could read"
                 )));
             }
-            if opts.terminate_on_nan {
-                self.check_finite_loss(epoch, checked)?;
-            } else {
-                self.take_nonfinite()?;
-            }
-            let got = self.take_sums(true)?;
+            let r = match opts.terminate_on_nan {
+                true => self.check_finite_loss(epoch, checked).map(drop),
+                false => self.take_nonfinite().map(drop),
+            };
+            self.agree(r, |_| false)?;
+            let mut got = self.take_sums(true)?;
+            self.reduce_logged(&mut got, &mut [])?;
             sums.iter_mut().zip(&got).for_each(|(a, g)| *a += g);
             let seconds = start.elapsed().as_secs_f64();
             let train_m = self.metrics(&sums, since_samples);
+            // Batch norm's running statistics: rank 0's on every rank, as validation and
+            // checkpoints read them.
+            self.sync_buffers()?;
             let valid_m = match valid {
                 Some(v) => Some(self.evaluate_checked(v, opts.batch_size, scan_valid)?),
                 None => None,
@@ -294,18 +318,34 @@ impl Model {
                 images_per_sec: since_samples as f64 / seconds,
                 lr: self.schedule.lr(self.base_lr, self.step.saturating_sub(1)),
             };
-            for c in callbacks.iter_mut() {
-                stop |= c.on_epoch_end(self, &log)? == Control::Stop;
-            }
+            stop |= self.callbacks(callbacks, |c, m| c.on_epoch_end(m, &log))?;
             history.epochs.push(log);
             if stop {
                 break;
             }
         }
-        for c in callbacks.iter_mut() {
-            c.on_train_end(self, &history)?;
-        }
+        self.callbacks(callbacks, |c, m| {
+            c.on_train_end(m, &history).map(|()| Control::Continue)
+        })?;
         Ok(history)
+    }
+
+    /// Runs `f` on each callback in order; whether any said stop. Data-parallel: every rank
+    /// runs them, and the outcome (an `Err` anywhere, a stop anywhere) is every rank's.
+    fn callbacks(
+        &mut self,
+        callbacks: &mut [&mut dyn Callback],
+        mut f: impl FnMut(&mut dyn Callback, &mut Model) -> Result<Control>,
+    ) -> Result<bool> {
+        let mut run = || -> Result<bool> {
+            let mut stop = false;
+            for c in callbacks.iter_mut() {
+                stop |= f(&mut **c, self)? == Control::Stop;
+            }
+            Ok(stop)
+        };
+        let local = run();
+        Ok(self.agree(local, |s| *s)?.1)
     }
 
     /// An `Err` when a training step since the last check had a non-finite loss (`checked`
@@ -352,12 +392,15 @@ impl Model {
             ));
         }
         self.take_sums(false)?;
+        // Data-parallel: rank r evaluates batches r, r + ranks, …; the sums are reduced.
+        let (rank, ranks) = self.world();
         let order: Vec<usize> = (0..data.len()).collect();
-        let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
+        let batches: Vec<&[usize]> = order.chunks(batch_size).skip(rank).step_by(ranks).collect();
         let mut n = 0;
-        for_each_batch(data, &batches, |s, batch| {
+        let local = for_each_batch(data, &batches, |s, batch| {
+            let batch = batch?;
             if scan {
-                batch.check_finite(0, s)?;
+                batch.check_finite(0, s * ranks + rank)?;
             }
             if batch.x.is_empty() {
                 return Ok(true);
@@ -368,78 +411,17 @@ impl Model {
             self.plans[i].step(&[&batch.x], &t, self.step as u32, None)?;
             n += b;
             Ok(true)
-        })?;
-        if n == 0 {
+        });
+        let local = local.and_then(|()| self.take_sums(false));
+        let (mut sums, _) = self.agree(local, |_| false)?;
+        let mut count = [n];
+        self.reduce_logged(&mut sums, &mut count)?;
+        if count[0] == 0 {
             return Err(Error::Model(
                 "no sample of the evaluation source could be read".into(),
             ));
         }
-        let sums = self.take_sums(false)?;
-        Ok(self.metrics(&sums, n))
-    }
-
-    /// Outputs (every head, concatenated per output) for `x` (any number of samples), run in
-    /// batches of `batch_size` in inference mode.
-    pub fn predict(&mut self, x: &[f32], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        let per = self.graph.shape(self.graph.inputs[0]).numel();
-        if batch_size == 0 || per == 0 || x.is_empty() || !x.len().is_multiple_of(per) {
-            return Err(Error::ShapeMismatch {
-                op: "predict",
-                what: "inputs",
-                expected: format!("a non-empty multiple of {per} values and a batch size ≥ 1"),
-                got: format!("{} values, batch {batch_size}", x.len()),
-            });
-        }
-        let mut outs = vec![Vec::new(); self.graph.outputs.len()];
-        for chunk in x.chunks(batch_size.saturating_mul(per)) {
-            let n = chunk.len() / per;
-            let dummy: Vec<Vec<f32>> = self
-                .heads
-                .iter()
-                .map(|h| {
-                    vec![
-                        0.0;
-                        n * h
-                            .loss
-                            .target_len(self.graph.shape(self.graph.outputs[h.output]))
-                    ]
-                })
-                .collect();
-            let t: Vec<&[f32]> = dummy.iter().map(|v| v.as_slice()).collect();
-            let i = self.plan(false, n)?;
-            self.plans[i].step(&[chunk], &t, self.step as u32, None)?;
-            for (o, t) in outs.iter_mut().zip(&self.plans[i].outputs) {
-                o.extend(t.to_vec()?);
-            }
-        }
-        self.take_sums(false)?;
-        Ok(outs)
-    }
-
-    /// The outputs of the named layers (inner activations: feature maps) for inputs `x`, in
-    /// inference mode, each with its shape (batch axis first). Runs an inference plan of the
-    /// part of the graph they need, with the current weights; that plan holds its own copy
-    /// of those weights while it runs. An `Err` names a layer the model lacks.
-    pub fn activations(
-        &mut self,
-        x: &[f32],
-        layers: &[&str],
-        batch_size: usize,
-    ) -> Result<Vec<(Shape, Vec<f32>)>> {
-        self.sync_params()?;
-        let g = self.graph.outputs_of(layers)?;
-        let shapes: Vec<Shape> = g.outputs.iter().map(|&v| g.shape(v).clone()).collect();
-        let mut part = Model::new(self.gpu(), g)?;
-        let outs = part.predict(x, batch_size)?;
-        Ok(shapes
-            .into_iter()
-            .zip(outs)
-            .map(|(s, v)| {
-                let n = v.len() / s.numel().max(1);
-                let dims: Vec<usize> = std::iter::once(n).chain(s.dims().iter().copied()).collect();
-                (Shape::new(dims), v)
-            })
-            .collect())
+        Ok(self.metrics(&sums, count[0]))
     }
 }
 

@@ -4,12 +4,15 @@
 
 pub mod callbacks;
 pub mod checkpoint;
+mod checks;
 mod dataset;
 mod fit;
 mod metrics;
 mod model;
+mod parallel;
 #[cfg(feature = "plot")]
 pub mod plot;
+mod predict;
 mod reference;
 mod schedule;
 mod source;
@@ -24,6 +27,7 @@ pub use dataset::{Dataset, Targets};
 pub use fit::{EpochLog, Event, FitOptions, History, StepLog};
 pub use metrics::Metrics;
 pub use model::Model;
+pub use parallel::{Collective, ParallelTimes};
 pub use reference::ReferenceTrainer;
 pub use schedule::Schedule;
 pub use source::{Batch, Source};

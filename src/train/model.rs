@@ -3,9 +3,11 @@
 
 use std::collections::VecDeque;
 
-use super::source::Source;
+use super::parallel::Parallel;
+use super::source::Batch;
 use super::Schedule;
 use crate::error::{Error, Result};
+use crate::gpu::exchange::Exchange;
 use crate::gpu::timing::KernelTime;
 use crate::gpu::Gpu;
 use crate::graph::params::{BankOptimizers, ParamStore};
@@ -22,7 +24,7 @@ const IN_FLIGHT: usize = 2;
 
 /// A graph on the GPU, ready to train and run.
 pub struct Model {
-    gpu: Gpu,
+    pub(super) gpu: Gpu,
     pub(crate) graph: Graph,
     pub(crate) store: ParamStore,
     pub(super) heads: Vec<Head>,
@@ -36,6 +38,8 @@ pub struct Model {
     /// Training steps since the last [`Model::take_nonfinite`] and the first of them whose
     /// loss was not finite, counted on the GPU by every training plan.
     watch: Tensor,
+    /// The process group of data-parallel training ([`Model::distribute`]).
+    pub(super) parallel: Option<Parallel>,
 }
 
 impl Model {
@@ -62,6 +66,7 @@ impl Model {
             step: 0,
             in_flight: VecDeque::new(),
             watch,
+            parallel: None,
         })
     }
 
@@ -108,8 +113,16 @@ impl Model {
         }
         self.base_lr = optimizer.lr();
         self.optimizer = Some(BankOptimizers::new(&self.gpu, optimizer, &self.store)?);
-        self.plans.clear();
+        self.clear_plans();
         Ok(())
+    }
+
+    /// Drops the compiled plans (the parameter layout or the optimiser changed).
+    pub(super) fn clear_plans(&mut self) {
+        self.plans.clear();
+        if let Some(p) = self.parallel.as_mut() {
+            p.update = None;
+        }
     }
 
     /// The learning-rate schedule applied from the optimiser's base rate.
@@ -168,7 +181,7 @@ impl Model {
             let o = o.with_lr(self.base_lr);
             self.optimizer = Some(BankOptimizers::new(&self.gpu, o, &self.store)?);
         }
-        self.plans.clear();
+        self.clear_plans();
         Ok(n)
     }
 
@@ -262,8 +275,24 @@ impl Model {
             batch,
             training,
             watch: Some(&self.watch),
+            separate_update: self.parallel.is_some(),
         };
         let plan = GraphPlan::compile(&self.gpu, &spec, &self.store, self.optimizer.as_mut())?;
+        // Synchronised batch norm alone is batch norm: its batch needs two values a channel.
+        let alone = plan.exchanges().into_iter().find_map(|(e, _)| match e {
+            Exchange::Statistics { count, .. } if count < 2 && self.parallel.is_none() => {
+                Some(count)
+            }
+            _ => None,
+        });
+        if let Some(count) = alone {
+            return Err(Error::invalid(
+                "batch norm",
+                "values per channel",
+                count,
+                "training needs at least 2 (the unbiased variance divides by M − 1)",
+            ));
+        }
         self.plans.push(plan);
         Ok(self.plans.len() - 1)
     }
@@ -301,53 +330,6 @@ impl Model {
         Ok(())
     }
 
-    /// Checks a batch: input length and targets per head (class indices in range).
-    pub(super) fn check_batch(&self, x: &[f32], targets: &[&[f32]]) -> Result<usize> {
-        let per = self.graph.shape(self.graph.inputs[0]).numel();
-        if per == 0 || x.is_empty() || !x.len().is_multiple_of(per) {
-            return Err(Error::ShapeMismatch {
-                op: "Model",
-                what: "batch inputs",
-                expected: format!("a multiple of {per} values"),
-                got: x.len().to_string(),
-            });
-        }
-        let n = x.len() / per;
-        if targets.len() != self.heads.len() {
-            return Err(Error::Model(format!(
-                "{} target arrays for {} loss heads",
-                targets.len(),
-                self.heads.len()
-            )));
-        }
-        for (h, t) in self.heads.iter().zip(targets) {
-            let out = self.graph.shape(self.graph.outputs[h.output]);
-            if t.len() != n * h.loss.target_len(out) {
-                return Err(Error::ShapeMismatch {
-                    op: "Model",
-                    what: "batch targets",
-                    expected: format!("{} values", n * h.loss.target_len(out)),
-                    got: t.len().to_string(),
-                });
-            }
-            if h.loss.is_classification() {
-                let classes = out.numel() as f32;
-                if let Some(bad) = t
-                    .iter()
-                    .find(|&&v| !(v >= 0.0 && v < classes && v.fract() == 0.0))
-                {
-                    return Err(Error::invalid(
-                        "Model",
-                        "class label",
-                        bad,
-                        format!("classes are 0..{classes}"),
-                    ));
-                }
-            }
-        }
-        Ok(n)
-    }
-
     /// One training step on a batch (`x`: n samples; `targets`: one array per head). Records
     /// the whole step into one encoder and submits once; nothing is read back.
     pub fn train_on_batch(&mut self, x: &[f32], targets: &[&[f32]]) -> Result<()> {
@@ -371,6 +353,20 @@ impl Model {
             return Err(Error::Model(
                 "compile the model with a loss and an optimiser first".into(),
             ));
+        }
+        if self.parallel.is_some() {
+            if profile {
+                return Err(Error::Model(
+                    "profile a step without data parallelism (Model::distribute)".into(),
+                ));
+            }
+            let batch = Batch {
+                x: x.to_vec(),
+                targets: targets.iter().map(|t| t.to_vec()).collect(),
+            };
+            return self
+                .parallel_step(Ok(batch), false, (0, 0))
+                .map(|_| Vec::new());
         }
         let n = self.check_batch(x, targets)?;
         let i = self.plan(true, n)?;
@@ -406,37 +402,6 @@ impl Model {
             .write_buffer(self.watch.buffer(), self.watch.offset(), &[0; 12]);
         let first = (w[1] > 0.0).then(|| (w[1] as usize - 1, w[2]));
         Ok((first, w[0] as usize))
-    }
-
-    /// Checks that a source has samples of the model's input shape and one target set per
-    /// loss head, and runs its own [`Source::validate`]; returns whether every value is then
-    /// known to be finite (else each batch is scanned as it comes).
-    pub(super) fn check_source(&self, d: &dyn Source) -> Result<bool> {
-        if d.is_empty() {
-            return Err(Error::invalid(
-                "Model",
-                "dataset",
-                "0 samples",
-                "needs at least one sample",
-            ));
-        }
-        let want = self.graph.shape(self.graph.inputs[0]);
-        if d.sample() != want {
-            return Err(Error::ShapeMismatch {
-                op: "Model",
-                what: "dataset samples",
-                expected: want.to_string(),
-                got: d.sample().to_string(),
-            });
-        }
-        if d.heads() != self.heads.len() {
-            return Err(Error::Model(format!(
-                "the dataset has {} target sets for {} loss heads",
-                d.heads(),
-                self.heads.len()
-            )));
-        }
-        d.validate()
     }
 
     /// Layer table, parameter counts, and the planned memory and dispatches of the inference

@@ -97,12 +97,13 @@ impl Source for Dataset {
 /// Runs `consume(step, batch)` for every step of `batches` in order, with the batches made
 /// by `source.loaders()` scoped threads: thread `w` makes steps `w, w + W, …` and holds at
 /// most one finished batch besides the one it is making, so at most `2·W + 1` batches are in
-/// memory. Stops at the first `Err` (from a loader or from `consume`) or when `consume`
-/// returns `false`; the loaders then stop after the batch they are making.
+/// memory. A loader's `Err` is handed to `consume` as that step's batch (data-parallel
+/// training must still meet the other ranks); it stops at the first `Err` from `consume` or
+/// when `consume` returns `false`, and the loaders then stop after the batch they are making.
 pub(crate) fn for_each_batch(
     source: &dyn Source,
     batches: &[&[usize]],
-    mut consume: impl FnMut(usize, Batch) -> Result<bool>,
+    mut consume: impl FnMut(usize, Result<Batch>) -> Result<bool>,
 ) -> Result<()> {
     let workers = source.loaders().clamp(1, batches.len().max(1));
     std::thread::scope(|scope| -> Result<()> {
@@ -124,7 +125,8 @@ pub(crate) fn for_each_batch(
         for step in 0..batches.len() {
             let b = queues[step % workers]
                 .recv()
-                .map_err(|_| Error::Model("a batch loader thread stopped".into()))??;
+                .map_err(|_| Error::Model("a batch loader thread stopped".into()))
+                .and_then(|b| b);
             if !consume(step, b)? {
                 break;
             }

@@ -32,6 +32,20 @@ pub trait NormBackend: Tensors {
         eps: f32,
         training: bool,
     ) -> Result<[Self::T; 3]>;
+    /// [`NormBackend::batch_norm_backward`] of a synchronised training forward pass
+    /// (`BatchNormParams::synchronized`): the gradient through the global batch's statistics
+    /// of a data-parallel step. One process (the default, and the CPU reference): the
+    /// training backward itself.
+    fn batch_norm_backward_synced(
+        &self,
+        dy: &Self::T,
+        x: &Self::T,
+        gamma: &Self::T,
+        mean_var: [&Self::T; 2],
+        eps: f32,
+    ) -> Result<[Self::T; 3]> {
+        self.batch_norm_backward(dy, x, gamma, mean_var, eps, true)
+    }
     /// A batch norm in evaluation mode folded into the conv weight `w` and bias `b` before it:
     /// `(w·s, beta + (b − mean)·s)`, `s = gamma/√(var + eps)` per output channel.
     fn fold_batch_norm(

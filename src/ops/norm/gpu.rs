@@ -2,6 +2,7 @@
 
 use super::{BatchNormGrads, BatchNormParams, BatchNormTrain};
 use crate::error::Result;
+use crate::gpu::exchange::Exchange;
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Gpu, Overrides, PipelineKey, ShaderDef, UniformLayout};
 use crate::ops::backend::{GpuBackend, NormBackend};
@@ -78,7 +79,7 @@ pub fn pipelines() -> Vec<PipelineKey> {
     SHADER.entry_points.iter().map(|e| key(e)).collect()
 }
 
-type Dims = (usize, usize, usize);
+pub(super) type Dims = (usize, usize, usize);
 
 /// Chunks of a channel's n·hw values whose walks stay within the loop budget, two walks
 /// (stats_forward's) per dispatch: (images per chunk, plane positions per segment,
@@ -159,7 +160,7 @@ fn pack(gpu: &Gpu, a: &Tensor, b: &Tensor, c: usize) -> Result<Tensor> {
 }
 
 /// Part `k` (of `c` values) of a packed buffer as its own tensor.
-fn unpack(gpu: &Gpu, packed: &Tensor, k: usize, c: usize) -> Result<Tensor> {
+pub(super) fn unpack(gpu: &Gpu, packed: &Tensor, k: usize, c: usize) -> Result<Tensor> {
     let out = Tensor::uninit(gpu, Shape::new([c]))?;
     gpu.copy(packed, k * c, &out, 0, c)?;
     Ok(out)
@@ -174,6 +175,32 @@ pub(crate) fn train_forward(
     p: &BatchNormParams,
     dims: Dims,
 ) -> Result<BatchNormTrain> {
+    let gpu = x.gpu();
+    let c = dims.1;
+    let (u, chan) = batch_stats(x, rm, rv, p, dims)?;
+    // normalize reads stats[0..2c] = mean | var from the front of `chan`.
+    let y = normalize(x, gamma, beta, &chan, &u)?;
+    // The running statistics are updated in place (the kernel read the packed copy).
+    gpu.copy(&chan, 2 * c, rm, 0, c)?;
+    gpu.copy(&chan, 3 * c, rv, 0, c)?;
+    Ok(BatchNormTrain {
+        y,
+        batch_mean: unpack(gpu, &chan, 0, c)?,
+        batch_var: unpack(gpu, &chan, 1, c)?,
+        running_mean: rm.clone(),
+        running_var: rv.clone(),
+    })
+}
+
+/// The batch's `[mean | biased variance | running mean | running variance]` (the running
+/// ones updated from `rm`, `rv`, not written back), with the uniforms it ran with.
+pub(super) fn batch_stats(
+    x: &Tensor,
+    rm: &Tensor,
+    rv: &Tensor,
+    p: &BatchNormParams,
+    dims: Dims,
+) -> Result<(NormUniforms, Tensor)> {
     let gpu = x.gpu();
     let c = dims.1;
     let running = pack(gpu, rm, rv, c)?;
@@ -228,33 +255,30 @@ pub(crate) fn train_forward(
             1,
         )?;
     }
+    Ok((u, chan))
+}
+
+/// `(x − mean)·gamma/√(var + eps) + beta` per channel, `stats` = `[mean | var | …]`.
+pub(super) fn normalize(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    stats: &Tensor,
+    u: &NormUniforms,
+) -> Result<Tensor> {
+    let gpu = x.gpu();
     let y = Tensor::uninit(gpu, x.shape().clone())?;
-    // normalize reads stats[0..2c] = mean | var from the front of `chan`.
-    run(
-        gpu,
-        entry_point!(SHADER, "normalize"),
-        &u,
-        [
-            Some(x),
-            None,
-            Some(gamma),
-            Some(beta),
-            Some(&chan),
-            Some(&y),
-            None,
-        ],
+    let bufs = [
+        Some(x),
         None,
-    )?;
-    // The running statistics are updated in place (the kernel read the packed copy).
-    gpu.copy(&chan, 2 * c, rm, 0, c)?;
-    gpu.copy(&chan, 3 * c, rv, 0, c)?;
-    Ok(BatchNormTrain {
-        y,
-        batch_mean: unpack(gpu, &chan, 0, c)?,
-        batch_var: unpack(gpu, &chan, 1, c)?,
-        running_mean: rm.clone(),
-        running_var: rv.clone(),
-    })
+        Some(gamma),
+        Some(beta),
+        Some(stats),
+        Some(&y),
+        None,
+    ];
+    run(gpu, entry_point!(SHADER, "normalize"), u, bufs, None)?;
+    Ok(y)
 }
 
 pub(crate) fn eval_forward(
@@ -266,26 +290,9 @@ pub(crate) fn eval_forward(
     eps: f32,
     dims: Dims,
 ) -> Result<Tensor> {
-    let gpu = x.gpu();
-    let stats = pack(gpu, rm, rv, dims.1)?;
-    let y = Tensor::uninit(gpu, x.shape().clone())?;
-    let (u, _) = uniforms(gpu, dims, eps, 0.0, 0);
-    run(
-        gpu,
-        entry_point!(SHADER, "normalize"),
-        &u,
-        [
-            Some(x),
-            None,
-            Some(gamma),
-            Some(beta),
-            Some(&stats),
-            Some(&y),
-            None,
-        ],
-        None,
-    )?;
-    Ok(y)
+    let stats = pack(x.gpu(), rm, rv, dims.1)?;
+    let (u, _) = uniforms(x.gpu(), dims, eps, 0.0, 0);
+    normalize(x, gamma, beta, &stats, &u)
 }
 
 #[allow(clippy::too_many_arguments)] // the backward of an op with five inputs
@@ -297,6 +304,7 @@ pub(crate) fn backward(
     var: &Tensor,
     eps: f32,
     training: bool,
+    synced: bool,
     dims: Dims,
 ) -> Result<BatchNormGrads> {
     let gpu = x.gpu();
@@ -326,6 +334,10 @@ pub(crate) fn backward(
     } else {
         add_chunks(&parts, chunks, 2 * c)?
     };
+    // Synchronised: Σ dy·x̂ and Σ dy over every process's batch, in this one's units.
+    if synced {
+        gpu.exchange_point(&sums, 2 * c, Exchange::WeightedSum)?;
+    }
     let dx = Tensor::uninit(gpu, x.shape().clone())?;
     run(
         gpu,
@@ -436,6 +448,17 @@ impl NormBackend for GpuBackend {
         } else {
             super::batch_norm_backward_eval(dy, x, gamma, mean, var, eps)?
         };
+        Ok([g.dx, g.dgamma, g.dbeta])
+    }
+    fn batch_norm_backward_synced(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        gamma: &Tensor,
+        [mean, var]: [&Tensor; 2],
+        eps: f32,
+    ) -> Result<[Tensor; 3]> {
+        let g = super::batch_norm_backward_synced(dy, x, gamma, mean, var, eps)?;
         Ok([g.dx, g.dgamma, g.dbeta])
     }
     fn fold_batch_norm(

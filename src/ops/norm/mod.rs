@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod cpu;
 pub mod gpu;
+mod synced;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -19,6 +20,10 @@ pub struct BatchNormParams {
     pub eps: f32,
     /// Weight of the new batch statistic in the running averages (PyTorch's convention).
     pub momentum: f32,
+    /// Training statistics over the whole global batch of a data-parallel step, exchanged
+    /// between the processes (PyTorch's `SyncBatchNorm`, Keras's `synchronized=True`); in one
+    /// process the same as unsynchronised.
+    pub synchronized: bool,
 }
 
 impl Default for BatchNormParams {
@@ -26,6 +31,7 @@ impl Default for BatchNormParams {
         BatchNormParams {
             eps: 1e-5,
             momentum: 0.1,
+            synchronized: false,
         }
     }
 }
@@ -127,7 +133,10 @@ pub fn batch_norm_train(
             ("running_var", running_var),
         ],
     )?;
-    if dims.0 * dims.2 < 2 {
+    // Synchronised, the count that matters is the global batch's (checked where the
+    // statistics are combined, and in one process by the model that compiles the plan).
+    let least = if p.synchronized { 1 } else { 2 };
+    if dims.0 * dims.2 < least {
         return Err(Error::invalid(
             OP,
             "values per channel",
@@ -135,7 +144,10 @@ pub fn batch_norm_train(
             "training needs at least 2 (the unbiased variance divides by M − 1)",
         ));
     }
-    gpu::train_forward(x, gamma, beta, running_mean, running_var, p, dims)
+    match p.synchronized {
+        true => synced::train_forward(x, gamma, beta, running_mean, running_var, p, dims),
+        false => gpu::train_forward(x, gamma, beta, running_mean, running_var, p, dims),
+    }
 }
 
 /// Evaluation-mode forward: normalises with the running statistics.
@@ -147,7 +159,10 @@ pub fn batch_norm_eval(
     running_var: &Tensor,
     eps: f32,
 ) -> Result<Tensor> {
-    check_params(&BatchNormParams { eps, momentum: 0.0 })?;
+    check_params(&BatchNormParams {
+        eps,
+        ..BatchNormParams::default()
+    })?;
     let dims = check(
         x,
         &[
@@ -172,7 +187,10 @@ pub fn fold_into_conv(
     running_var: &Tensor,
     eps: f32,
 ) -> Result<(Tensor, Tensor)> {
-    check_params(&BatchNormParams { eps, momentum: 0.0 })?;
+    check_params(&BatchNormParams {
+        eps,
+        ..BatchNormParams::default()
+    })?;
     let c = w.dims().first().copied().unwrap_or(0);
     let ok = |t: &Tensor| t.numel() == c;
     if c == 0
@@ -206,7 +224,22 @@ pub fn batch_norm_backward_train(
     batch_var: &Tensor,
     eps: f32,
 ) -> Result<BatchNormGrads> {
-    backward(dy, x, gamma, batch_mean, batch_var, eps, true)
+    backward(dy, x, gamma, batch_mean, batch_var, eps, (true, false))
+}
+
+/// Backward of a synchronised [`batch_norm_train`] (`BatchNormParams::synchronized`): the
+/// per-channel sums the input gradient needs are exchanged with the other processes of a
+/// data-parallel step, so `dx` is the gradient through the global batch's statistics; in one
+/// process, [`batch_norm_backward_train`].
+pub fn batch_norm_backward_synced(
+    dy: &Tensor,
+    x: &Tensor,
+    gamma: &Tensor,
+    batch_mean: &Tensor,
+    batch_var: &Tensor,
+    eps: f32,
+) -> Result<BatchNormGrads> {
+    backward(dy, x, gamma, batch_mean, batch_var, eps, (true, true))
 }
 
 /// Backward of [`batch_norm_eval`]: the running statistics are constants.
@@ -218,7 +251,7 @@ pub fn batch_norm_backward_eval(
     running_var: &Tensor,
     eps: f32,
 ) -> Result<BatchNormGrads> {
-    backward(dy, x, gamma, running_mean, running_var, eps, false)
+    backward(dy, x, gamma, running_mean, running_var, eps, (false, false))
 }
 
 fn backward(
@@ -228,9 +261,13 @@ fn backward(
     mean: &Tensor,
     var: &Tensor,
     eps: f32,
-    training: bool,
+    (training, synced): (bool, bool),
 ) -> Result<BatchNormGrads> {
-    check_params(&BatchNormParams { eps, momentum: 0.0 })?;
+    check_params(&BatchNormParams {
+        eps,
+        momentum: 0.0,
+        synchronized: false,
+    })?;
     let dims = check(x, &[("gamma", gamma), ("mean", mean), ("variance", var)])?;
     crate::ops::same_device(OP, &[x, dy])?;
     if dy.shape() != x.shape() {
@@ -241,5 +278,5 @@ fn backward(
             got: dy.shape().to_string(),
         });
     }
-    gpu::backward(dy, x, gamma, mean, var, eps, training, dims)
+    gpu::backward(dy, x, gamma, mean, var, eps, training, synced, dims)
 }

@@ -18,6 +18,7 @@ impl Case<'_> {
         let p = BatchNormParams {
             eps: num("eps")?,
             momentum: if training { num("momentum")? } else { 0.0 },
+            synchronized: false,
         };
         let [x, gamma, beta, rm, rv] =
             ["x", "gamma", "beta", "running_mean", "running_var"].map(|n| self.upload(gpu, n));

@@ -72,7 +72,11 @@ impl Callback for CsvLogger {
         }
     }
 
-    fn on_epoch_end(&mut self, _model: &mut Model, log: &EpochLog) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, log: &EpochLog) -> Result<Control> {
+        // Data-parallel: one file, from rank 0 (every rank has the same logs).
+        if !model.is_root() {
+            return Ok(Control::Continue);
+        }
         let logs = log.logs();
         let sep = self.separator.to_string();
         if self.columns.is_empty() {
