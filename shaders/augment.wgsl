@@ -2,7 +2,7 @@
 // (seed, step, image) so a training step's draws are reproducible and need no host RNG.
 //
 // forward   dst[n, c, y, x] = clip(contrast(sample(src[n, c], inverse_map(y, x))) + delta)
-//           per image n, uniform draws u_k = hash(seed, step, n, k) in [0, 1):
+//           per image n, uniform draws u_k = hash(seed, step, n + sample_offset, k) in [0, 1):
 //             hflip  = flip_on and u0 < 0.5, vflip = vflip_on and u5 < 0.5
 //             shift  = floor(u1·(2s+1)) − s + (2·u8 − 1)·th·h, the same with u2, tw·w (rows,
 //                      cols; s = max_shift pixels, th / tw = translation fractions)
@@ -25,9 +25,11 @@
 // #include common/step.wgsl (tests/shaders.rs keeps this copy equal to that file)
 // The training step, from the plan's per-step buffer (Rust mirror: gpu::per_step::TrainingStep):
 // with a seed it keys dropout masks and augmentation draws, and a replayed plan rewrites it
-// before each step, so no kernel's own uniforms change between steps.
+// before each step, so no kernel's own uniforms change between steps. sample_offset: where this
+// process's batch starts in a data-parallel step's global batch (0 alone), so each sample draws
+// what it would in one process.
 struct TrainingStep {
-    step: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    step: u32, sample_offset: u32, _pad1: u32, _pad2: u32,
 }
 // #end common/step.wgsl
 
@@ -67,7 +69,7 @@ fn pcg(v: u32) -> u32 {
 
 // Uniform in [0, 1) with 24 bits, exact in f32.
 fn draw(img: u32, k: u32) -> f32 {
-    let h = pcg(pcg(pcg(p.seed ^ pcg(training.step)) ^ img) ^ k);
+    let h = pcg(pcg(pcg(p.seed ^ pcg(training.step)) ^ (img + training.sample_offset)) ^ k);
     return f32(h >> 8u) * (1.0 / 16777216.0);
 }
 

@@ -114,18 +114,24 @@ enum Norm {
     Synchronized,
 }
 
-/// Conv + ReLU (+ batch norm), max-pool, dense (+ batch norm 1-D), dense.
+/// (Augmentation,) conv + ReLU (+ batch norm), max-pool, dense (+ batch norm 1-D, or
+/// dropout), dense. Without batch norm the model draws augmentations and dropout masks,
+/// which a rank must draw for its samples as one process would for the same samples.
 fn cnn(seed: u64, norm: Norm) -> Graph {
     let sync = norm == Norm::Synchronized;
     let mut s = Sequential::new([1, 8, 8]).seed(seed);
+    if norm == Norm::None {
+        s = s.add(Augment::flip_and_shift(1));
+    }
     s = s.add(Conv2d::new(6, 3).activation(Activation::Relu));
     if norm != Norm::None {
         s = s.add(BatchNorm2d::new().synchronized(sync));
     }
     s = s.add(MaxPool2d::new(2)).add(Flatten).add(Dense::new(8));
-    if norm != Norm::None {
-        s = s.add(BatchNorm1d::new().synchronized(sync));
-    }
+    s = match norm {
+        Norm::None => s.add(Dropout::new(0.3)),
+        _ => s.add(BatchNorm1d::new().synchronized(sync)),
+    };
     s.add(Dense::new(4)).build().unwrap()
 }
 
@@ -280,14 +286,15 @@ fn resume_across_rank_counts(world: &Arc<World>, gpu: &Gpu) {
     let dir = std::env::temp_dir().join(format!("wgcnn-dist-{}", std::process::id()));
     let data = quadrants(N, 5);
     let steps = 2 * N.div_ceil(RANKS * B);
-    // Two ranks write after epoch 1; each rank then resumes alone at 2B.
+    // Two ranks write after epoch 1; each rank then resumes alone at 2B. The resuming models
+    // are built from the same seed (their dropout and augmentation seeds are the graph's).
     let shared = std::env::temp_dir().join("wgcnn-dist-two-ranks.safetensors");
     let mut m = model(gpu, 1, Norm::None);
     m.distribute(world.clone()).unwrap();
     m.fit(&data, None, &opts(1, B), |_| {}).unwrap();
     m.save(&shared).unwrap();
     world.barrier().unwrap();
-    let mut alone = model(gpu, 9, Norm::None);
+    let mut alone = model(gpu, 1, Norm::None);
     alone.load(&shared).unwrap();
     let o = FitOptions {
         initial_epoch: 1,
@@ -302,7 +309,7 @@ fn resume_across_rank_counts(world: &Arc<World>, gpu: &Gpu) {
     let mut one = model(gpu, 1, Norm::None);
     one.fit(&data, None, &opts(1, RANKS * B), |_| {}).unwrap();
     one.save(&own).unwrap();
-    let mut two = model(gpu, 9, Norm::None);
+    let mut two = model(gpu, 1, Norm::None);
     two.load(&own).unwrap();
     two.distribute(world.clone()).unwrap();
     let o = FitOptions {

@@ -28,8 +28,9 @@ uniform_block! {
 pub(crate) struct TrainingStep {
     /// The model's training step, from 0.
     pub step: u32,
-    /// Pads the block to 16 bytes; unused.
-    pub _pad0: u32,
+    /// The first sample of this process's batch in a data-parallel step's global batch (0 in
+    /// one process): samples are keyed by their global index.
+    pub sample_offset: u32,
     /// Pads the block to 16 bytes; unused.
     pub _pad1: u32,
     /// Pads the block to 16 bytes; unused.

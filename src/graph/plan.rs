@@ -159,21 +159,23 @@ impl GraphPlan {
         step: u32,
         optimizer: Option<&mut BankOptimizers>,
     ) -> Result<wgpu::SubmissionIndex> {
-        self.prepare(x, targets, step, optimizer)?;
+        self.prepare(x, targets, (step, 0), optimizer)?;
         self.plan.record()?;
         self.sums.gpu().submit(None)
     }
 
-    /// [`GraphPlan::step`] answering the plan's exchange points with `handler` (data-parallel
-    /// training: a submit and a read-back at each point).
+    /// [`GraphPlan::step`] of one process of a data-parallel step, whose batch starts at
+    /// sample `sample_offset` of the global batch (dropout and augmentation draw by global
+    /// sample), answering the plan's exchange points with `handler` (a submit and a
+    /// read-back at each).
     pub fn step_exchanging(
         &self,
         x: &[&[f32]],
         targets: &[&[f32]],
-        step: u32,
+        (step, sample_offset): (u32, u32),
         handler: &mut ExchangeHandler<'_>,
     ) -> Result<wgpu::SubmissionIndex> {
-        self.prepare(x, targets, step, None)?;
+        self.prepare(x, targets, (step, sample_offset), None)?;
         self.plan.record_exchanging(handler)?;
         self.sums.gpu().submit(None)
     }
@@ -195,19 +197,20 @@ impl GraphPlan {
         // The timer first: if the adapter cannot time this plan, nothing has moved yet
         // (prepare advances the optimiser's step).
         let timer = Timer::new(&self.plan)?;
-        self.prepare(x, targets, step, optimizer)?;
+        self.prepare(x, targets, (step, 0), optimizer)?;
         self.plan.record_timed(&timer)?;
         let gpu = self.sums.gpu();
         gpu.wait(gpu.submit(None)?)?;
         timer.read(gpu)
     }
 
-    /// Uploads the batch and writes the per-step values.
+    /// Uploads the batch and writes the per-step values: (training step, sample offset) and
+    /// the optimiser's.
     fn prepare(
         &self,
         x: &[&[f32]],
         targets: &[&[f32]],
-        step: u32,
+        (step, sample_offset): (u32, u32),
         optimizer: Option<&mut BankOptimizers>,
     ) -> Result<()> {
         let gpu = self.sums.gpu();
@@ -246,6 +249,7 @@ impl GraphPlan {
         }
         let training_step = TrainingStep {
             step,
+            sample_offset,
             ..TrainingStep::default()
         };
         let mut values = vec![(StepSlot::TRAINING_STEP, bytemuck::bytes_of(&training_step))];

@@ -234,11 +234,11 @@ impl Model {
         let mut stop = false;
         for epoch in opts.initial_epoch..opts.epochs {
             let order = epoch_order(n, opts, epoch);
-            let batches: Vec<&[usize]> = order
+            let (offsets, batches): (Vec<usize>, Vec<&[usize]>) = order
                 .chunks(global)
                 .take(steps)
                 .map(|c| super::parallel::shard(c, rank, ranks))
-                .collect();
+                .unzip();
             let start = Instant::now();
             let (mut since, mut since_samples, mut since_t) = (0usize, 0usize, Instant::now());
             let mut sums = vec![0.0; self.log_names().len()];
@@ -248,7 +248,7 @@ impl Model {
             // submits: the GPU never waits for the host to gather or decode samples.
             for_each_batch(train, &batches, |s, batch| {
                 let b = match parallel {
-                    true => self.parallel_step(batch, scan_train, (epoch, s))?,
+                    true => self.parallel_step(batch, scan_train, (epoch, s), offsets[s])?,
                     false => {
                         let batch = batch?;
                         if scan_train {

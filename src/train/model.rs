@@ -364,8 +364,11 @@ impl Model {
                 x: x.to_vec(),
                 targets: targets.iter().map(|t| t.to_vec()).collect(),
             };
+            // Called directly, every rank's batch is taken to be as large as this one.
+            let per = self.graph.shape(self.graph.inputs[0]).numel().max(1);
+            let offset = self.world().0 * (x.len() / per);
             return self
-                .parallel_step(Ok(batch), false, (0, 0))
+                .parallel_step(Ok(batch), false, (0, 0), offset)
                 .map(|_| Vec::new());
         }
         let n = self.check_batch(x, targets)?;

@@ -59,11 +59,12 @@ pub(super) struct Parallel {
     pub times: ParallelTimes,
 }
 
-/// Rank `rank`'s part of one global batch: contiguous, the sizes differing by at most one.
-pub(super) fn shard(global: &[usize], rank: usize, size: usize) -> &[usize] {
+/// Rank `rank`'s part of one global batch, contiguous, the sizes differing by at most one:
+/// (where it starts in the global batch, its samples).
+pub(super) fn shard(global: &[usize], rank: usize, size: usize) -> (usize, &[usize]) {
     let (q, r) = (global.len() / size, global.len() % size);
     let start = rank * q + rank.min(r);
-    &global[start..start + q + usize::from(rank < r)]
+    (start, &global[start..start + q + usize::from(rank < r)])
 }
 
 impl Model {
@@ -199,7 +200,8 @@ impl Model {
     }
 
     /// One data-parallel training step on this rank's shard `batch` (scanned for non-finite
-    /// values when `scan`); returns the samples of the global batch. A rank whose shard is
+    /// values when `scan`), which starts at sample `offset` of the global batch; returns the
+    /// samples of the global batch. A rank whose shard is
     /// empty (or failed before its plan ran) still takes part in every exchange and in the
     /// all-reduce, with nothing to add.
     pub(super) fn parallel_step(
@@ -207,6 +209,7 @@ impl Model {
         batch: Result<Batch>,
         scan: bool,
         at: (usize, usize),
+        offset: usize,
     ) -> Result<usize> {
         let comm = self
             .comm()
@@ -218,7 +221,7 @@ impl Model {
             spent: Duration::ZERO,
         };
         let mut ran = false;
-        let mut local = self.local_gradients(batch, scan, at, &mut ex, &mut ran);
+        let mut local = self.local_gradients(batch, (scan, at, offset), &mut ex, &mut ran);
         if !ran {
             let sat = self.sit_out(&mut ex);
             if let (Ok(_), Err(e)) = (&local, sat) {
@@ -272,8 +275,7 @@ impl Model {
     fn local_gradients(
         &mut self,
         batch: Result<Batch>,
-        scan: bool,
-        at: (usize, usize),
+        (scan, at, offset): (bool, (usize, usize), usize),
         ex: &mut Exchanger<'_>,
         ran: &mut bool,
     ) -> Result<Option<Vec<f32>>> {
@@ -289,7 +291,8 @@ impl Model {
         let i = self.plan(true, n)?;
         *ran = true;
         let mut handler = |e, v: &mut [f32]| ex.exchange(e, v);
-        self.plans[i].step_exchanging(&[&b.x], &t, self.step as u32, &mut handler)?;
+        let step = (self.step as u32, offset as u32);
+        self.plans[i].step_exchanging(&[&b.x], &t, step, &mut handler)?;
         let mut out = Vec::new();
         for g in self.grad_banks() {
             out.extend(g.to_vec()?.into_iter().map(|v| v * n as f32));

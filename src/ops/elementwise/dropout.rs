@@ -19,6 +19,15 @@ pub(crate) struct DropoutUniforms {
     pub threshold: u32,
     /// `1 / (1 − rate)`, the kept elements' factor.
     pub scale: f32,
+    /// Elements per sample (the batch axis first): a data-parallel step's sample offset
+    /// times this is the first element's index in the global batch.
+    pub per_sample: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
+    pub _pad0: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
+    pub _pad1: u32,
+    /// Pads the block to a multiple of 16 bytes; unused.
+    pub _pad2: u32,
 }
 }
 
@@ -61,6 +70,8 @@ pub(crate) fn dropout(x: &Tensor, rate: f32, seed: u32, step: u32) -> Result<Ten
         seed,
         threshold: cpu::dropout_threshold(rate),
         scale: 1.0 / (1.0 - rate),
+        per_sample: len / x.dims().first().map_or(1, |&n| n.max(1) as u32),
+        ..DropoutUniforms::default()
     };
     let per_step = x.gpu().training_step(step)?;
     x.gpu().dispatch_tensors_per_step(
