@@ -7,7 +7,7 @@
 //! use std::sync::Arc;
 //! let world = Arc::new(wgcnn::dist::World::init()?);
 //! let gpu = world.gpu()?; // this process's adapter, by its rank on the machine
-//! # let graph = wgcnn::models::lenet5(10, 1)?;
+//! # let graph = wgcnn::models::lenet5(10, false, 1)?;
 //! let mut model = wgcnn::train::Model::new(&gpu, graph)?;
 //! model.distribute(world.clone())?;
 //! # Ok(()) }
