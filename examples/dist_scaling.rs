@@ -24,6 +24,10 @@ struct Args {
     /// Synchronise batch norm across the ranks (two exchanges per batch-norm layer a step).
     #[arg(long)]
     sync_bn: bool,
+    /// Gradient buckets of this many KiB, all-reduced while the backward pass runs (0: one
+    /// all-reduce after the step).
+    #[arg(long, default_value_t = 0)]
+    bucket_kib: usize,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,7 +40,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             ""
         };
-        println!("{} rank(s) on {}{bn}", world.size(), gpu.describe());
+        let buckets = match a.bucket_kib {
+            0 => String::new(),
+            k => format!(", gradient buckets of {k} KiB"),
+        };
+        println!(
+            "{} rank(s) on {}{bn}{buckets}",
+            world.size(),
+            gpu.describe()
+        );
         println!("| workload | ranks | step ms | img/s (all ranks) | compute | exchanges | all-reduce | update | parameters |");
         println!("|---|---|---|---|---|---|---|---|---|");
     }
@@ -51,6 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         if world.size() > 1 {
             run.model.distribute(world.clone())?;
+            run.model.set_gradient_buckets(a.bucket_kib * 1024)?;
         }
         let floats: usize = run.model.parameters()?.iter().map(|p| p.1.len()).sum();
         for _ in 0..2 {

@@ -9,6 +9,7 @@
 //! - a checkpoint written by 2 ranks resumes on 1, and one written by 1 resumes on 2;
 //! - batch norm's running statistics are rank 0's on every rank;
 //! - synchronised batch norm: 2 ranks × 16 equal 1 rank × 32;
+//! - gradient buckets all-reduced during the backward pass equal one all-reduce after it;
 //! - an `Err` on one rank (its data, a different seed, a callback) is an `Err` on both, no hang.
 
 use std::process::{Command, ExitCode};
@@ -44,12 +45,13 @@ fn main() -> ExitCode {
     if world.is_root() {
         println!("{RANKS} ranks on {}", gpu.describe());
     }
-    let cases: [(&str, Case); 7] = [
+    let cases: [(&str, Case); 8] = [
         ("determinism", determinism),
         ("equivalence with one rank", equivalence),
         ("resume across rank counts", resume_across_rank_counts),
         ("batch norm buffers are rank 0's", batch_norm_buffers),
         ("synchronised batch norm", synchronized_batch_norm),
+        ("gradient buckets", gradient_buckets),
         ("an Err on one rank ends both", one_rank_fails),
         ("different weights are refused", different_weights),
     ];
@@ -168,8 +170,14 @@ fn weights(m: &Model) -> Vec<f32> {
 
 /// Trains a distributed model from seed 1 for `epochs` and returns its weights.
 fn distributed(world: &Arc<World>, gpu: &Gpu, epochs: usize) -> Vec<f32> {
+    distributed_in_buckets(world, gpu, epochs, 0)
+}
+
+/// [`distributed`] with gradient buckets of `bytes` (0: one all-reduce after the step).
+fn distributed_in_buckets(world: &Arc<World>, gpu: &Gpu, epochs: usize, bytes: usize) -> Vec<f32> {
     let mut m = model(gpu, 1, Norm::None);
     m.distribute(world.clone()).unwrap();
+    m.set_gradient_buckets(bytes).unwrap();
     let data = quadrants(N, 5);
     let h = m.fit(&data, None, &opts(epochs, B), |_| {}).unwrap();
     assert!(h
@@ -280,6 +288,54 @@ fn equivalence(world: &Arc<World>, gpu: &Gpu) {
     one.fit(&quadrants(N, 5), None, &opts(2, RANKS * B), |_| {})
         .unwrap();
     close(&two, &weights(&one), 2 * N.div_ceil(RANKS * B), RANKS * B);
+}
+
+/// Buckets all-reduced while the backward pass runs give the same weights, bit for bit, as
+/// one all-reduce after it (the same sums in the same order), with synchronised batch norm's
+/// exchange points between them too, and an `Err` on one rank still ends both.
+fn gradient_buckets(world: &Arc<World>, gpu: &Gpu) {
+    let whole = distributed(world, gpu, 2);
+    // 100 bytes: three buckets, each exchanged as its layer's backward finishes: the last
+    // dense layer's, the first dense layer's, then the conv's at the end.
+    let cut = distributed_in_buckets(world, gpu, 2, 100);
+    assert!(
+        whole
+            .iter()
+            .zip(&cut)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "buckets differ"
+    );
+    let data = quadrants(98, 7);
+    let synced = |bytes| {
+        let mut m = model(gpu, 4, Norm::Synchronized);
+        m.distribute(world.clone()).unwrap();
+        m.set_gradient_buckets(bytes).unwrap();
+        m.fit(&data, None, &opts(1, 16), |_| {}).unwrap();
+        weights(&m)
+    };
+    let (a, b) = (synced(0), synced(200));
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "sync BN buckets differ"
+    );
+    let mut m = model(gpu, 1, Norm::None);
+    m.distribute(world.clone()).unwrap();
+    m.set_gradient_buckets(100).unwrap();
+    let broken = BrokenOnRankOne {
+        data: quadrants(N, 5),
+        rank: world.rank(),
+        at: 1,
+    };
+    let e = m
+        .fit_from(&broken, None, &opts(2, B), &mut [])
+        .unwrap_err()
+        .to_string();
+    let want = if world.rank() == 1 {
+        "cannot read"
+    } else {
+        "another rank failed"
+    };
+    assert!(e.contains(want), "rank {}: {e}", world.rank());
 }
 
 fn resume_across_rank_counts(world: &Arc<World>, gpu: &Gpu) {

@@ -19,6 +19,7 @@ use super::exchange::{Exchange, ExchangeHandler};
 use super::pack::{pack, Lifetime};
 use super::per_step::{PerStepBuffer, PerStepState, StepSlot};
 use super::pipelines::Pipeline;
+use super::readback::Readback;
 use super::Gpu;
 use crate::error::{Error, Result};
 
@@ -153,7 +154,19 @@ impl Plan {
     /// The steps after the last point are left in the pending encoder, as `record` leaves
     /// them all.
     pub(crate) fn record_exchanging(&self, handler: &mut ExchangeHandler<'_>) -> Result<()> {
+        let gpu = &self.gpu;
         let mut start = 0;
+        // Deferred points whose read-back is under way, oldest first.
+        let mut deferred: Vec<(Readback, &wgpu::Buffer, u64)> = Vec::new();
+        let answer = |(r, buffer, offset): (Readback, &wgpu::Buffer, u64),
+                      handler: &mut ExchangeHandler<'_>|
+         -> Result<()> {
+            let mut v = r.wait(gpu)?;
+            handler(Exchange::Deferred, &mut v)?;
+            gpu.queue()
+                .write_buffer(buffer, offset, bytemuck::cast_slice(&v));
+            Ok(())
+        };
         for (i, step) in self.steps.iter().enumerate() {
             let Step::Exchange {
                 buffer,
@@ -165,21 +178,63 @@ impl Plan {
                 continue;
             };
             {
-                let mut pending = self.gpu.lock_pending()?;
-                record(pending.encoder(&self.gpu.0.device), &self.steps[start..i]);
+                let mut pending = gpu.lock_pending()?;
+                record(pending.encoder(&gpu.0.device), &self.steps[start..i]);
             }
-            let mut v =
-                super::readback::start(&self.gpu, buffer, *offset, *len)?.wait(&self.gpu)?;
-            handler(*exchange, &mut v)?;
-            self.gpu
-                .queue()
-                .write_buffer(buffer, *offset, bytemuck::cast_slice(&v));
             start = i + 1;
+            // Submits the steps before this point with the copy out.
+            let read = super::readback::start(gpu, buffer, *offset, *len)?;
+            if *exchange == Exchange::Deferred {
+                // The device runs on while the host answers the previous one.
+                deferred.push((read, buffer, *offset));
+                if deferred.len() > 1 {
+                    answer(deferred.remove(0), handler)?;
+                }
+                continue;
+            }
+            for d in deferred.drain(..) {
+                answer(d, handler)?;
+            }
+            let mut v = read.wait(gpu)?;
+            handler(*exchange, &mut v)?;
+            gpu.queue()
+                .write_buffer(buffer, *offset, bytemuck::cast_slice(&v));
         }
-        let mut pending = self.gpu.lock_pending()?;
-        record(pending.encoder(&self.gpu.0.device), &self.steps[start..]);
-        drop(pending);
+        {
+            let mut pending = gpu.lock_pending()?;
+            record(pending.encoder(&gpu.0.device), &self.steps[start..]);
+        }
+        if !deferred.is_empty() {
+            gpu.flush()?;
+            for d in deferred.drain(..) {
+                answer(d, handler)?;
+            }
+        }
         self.count_dispatches();
+        Ok(())
+    }
+
+    /// Answers the plan's exchange points without running it, in order, each with zeros for
+    /// its values (a process with nothing to add to a collective step); what the handler
+    /// makes of a deferred point is written to its range, as a replay would.
+    pub(crate) fn sit_out(&self, handler: &mut ExchangeHandler<'_>) -> Result<()> {
+        for step in &self.steps {
+            if let Step::Exchange {
+                buffer,
+                offset,
+                len,
+                exchange,
+            } = step
+            {
+                let mut v = vec![0.0; *len];
+                handler(*exchange, &mut v)?;
+                if *exchange == Exchange::Deferred {
+                    self.gpu
+                        .queue()
+                        .write_buffer(buffer, *offset, bytemuck::cast_slice(&v));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! other processes' (data-parallel training with synchronised batch norm) and write it back
 //! before the rest of the plan runs. Outside a plan, or in a plan replayed without a handler
 //! (one process), an exchange point changes nothing, so what precedes it must already hold
-//! the one-process answer.
+//! the one-process answer. Handlers are called in the points' order.
 
 use super::capture::Step;
 use super::recorder::BufferRange;
@@ -23,6 +23,11 @@ pub enum Exchange {
     /// Sums: become Σ over processes of (the process's share of the values of the step's last
     /// `Statistics`) × its sums.
     WeightedSum,
+    /// Values no later step of the plan reads (a bucket of finished gradients): the replay
+    /// starts their read-back and goes on recording; the handler gets them once the next
+    /// point's steps are submitted (or at the plan's end), so its work overlaps the device's,
+    /// and what it writes back lands before the next submit.
+    Deferred,
 }
 
 /// How a replay answers its exchange points: the kind, and the range's values to change in

@@ -15,6 +15,8 @@ pub(crate) struct Readback {
     staging: wgpu::Buffer,
     done: MapFlag,
     numel: usize,
+    /// The submission that carries the copy: waiting needs no later one to finish.
+    index: wgpu::SubmissionIndex,
 }
 
 /// Submits the pending work and a copy of `numel` f32 from `buffer` at byte `offset`, and
@@ -32,7 +34,7 @@ pub(crate) fn start(
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    gpu.submit(Some(&mut |enc: &mut wgpu::CommandEncoder| {
+    let index = gpu.submit(Some(&mut |enc: &mut wgpu::CommandEncoder| {
         enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
     }))?;
     let done: MapFlag = Arc::new(Mutex::new(None));
@@ -46,6 +48,7 @@ pub(crate) fn start(
         staging,
         done,
         numel,
+        index,
     })
 }
 
@@ -60,9 +63,13 @@ impl Readback {
         // Another thread's poll may be the one that runs our map callback, and it can still be
         // running it when our own poll returns: wait until the flag is actually set.
         loop {
+            let wait = wgpu::PollType::Wait {
+                submission_index: Some(self.index.clone()),
+                timeout: None,
+            };
             gpu.0
                 .device
-                .poll(wgpu::PollType::wait_indefinitely())
+                .poll(wait)
                 .map_err(|e| Error::Readback(e.to_string()))?;
             if self.ready() {
                 break;

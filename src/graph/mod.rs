@@ -2,6 +2,7 @@
 //! [`Sequential`] for chains or [`GraphBuilder`] for skip connections and concatenation;
 //! shapes are inferred as each layer is added, and parameters are initialised from the seed.
 
+mod buckets;
 mod builder;
 pub(crate) mod params;
 pub(crate) mod plan;

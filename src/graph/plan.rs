@@ -8,8 +8,9 @@
 //! each optimiser bank's learning rate and bias corrections), records the plan into one encoder
 //! and submits once. Loss and accuracy accumulate on the GPU and are read back only when asked.
 
+use super::buckets::Buckets;
 use super::params::{BankOptimizers, ParamStore};
-use super::run::{run, RunMode};
+use super::run::{run_with, RunMode};
 use super::Graph;
 use crate::error::{Error, Result};
 use crate::gpu::exchange::{Exchange, ExchangeHandler};
@@ -50,6 +51,9 @@ pub(crate) struct GraphPlanSpec<'a> {
     /// store's gradient banks, for an [`UpdatePlan`] to apply once they have been combined
     /// with other processes' gradients.
     pub separate_update: bool,
+    /// With `separate_update`: cut the gradients into buckets of this many bytes, each
+    /// exchanged as soon as the backward pass has finished it (`graph::buckets`); 0 for none.
+    pub bucket_bytes: usize,
 }
 
 impl GraphPlan {
@@ -112,13 +116,22 @@ impl GraphPlan {
                 keep_outputs: !training,
                 step: 0,
             };
-            let out = run(&b, g, &store.views, &inputs, &targets, spec.heads, mode)?;
-            if training {
-                for (k, grad) in out.grads.iter().enumerate() {
-                    if let (Some(d), Some(view)) = (grad, &store.grad_views[k]) {
-                        gpu.copy(d, 0, view, 0, d.numel())?;
-                    }
+            let bucketed = training && spec.separate_update && spec.bucket_bytes > 0;
+            let mut buckets = bucketed.then(|| Buckets::new(store, spec.bucket_bytes));
+            // Each gradient goes to its bank as soon as it is final.
+            let mut to_bank = |k: usize, d: &Tensor| -> Result<()> {
+                if let Some(view) = &store.grad_views[k] {
+                    gpu.copy(d, 0, view, 0, d.numel())?;
                 }
+                match buckets.as_mut() {
+                    Some(bk) => bk.finished(k),
+                    None => Ok(()),
+                }
+            };
+            let io = (&inputs[..], &targets[..], spec.heads);
+            let out = run_with(&b, g, &store.views, io, mode, &mut to_bank)?;
+            if let Some(bk) = buckets.as_mut() {
+                bk.finish()?;
             }
             if let Some(opt) = optimizer.as_deref_mut().filter(|_| training) {
                 if !spec.separate_update {
@@ -183,6 +196,12 @@ impl GraphPlan {
     /// The plan's exchange points in order, with their lengths.
     pub fn exchanges(&self) -> Vec<(Exchange, usize)> {
         self.plan.exchanges()
+    }
+
+    /// Answers the plan's exchange points with `handler` without running the plan (a
+    /// process whose part of a data-parallel step is empty).
+    pub fn sit_out(&self, handler: &mut ExchangeHandler<'_>) -> Result<()> {
+        self.plan.sit_out(handler)
     }
 
     /// [`GraphPlan::step`] with a timestamp around every dispatch: waits for the step and returns

@@ -45,6 +45,20 @@ pub(crate) fn run<B: LayerBackend>(
     heads: &[Head],
     mode: RunMode,
 ) -> Result<Outcome<B::T>> {
+    let io = (inputs, targets, heads);
+    run_with(b, g, params, io, mode, &mut |_, _| Ok(()))
+}
+
+/// [`run`] calling `on_grad(k, d)` as soon as parameter `k`'s gradient `d` is final (a plan
+/// copies it out and can start moving it while the rest of the backward pass runs).
+pub(crate) fn run_with<B: LayerBackend>(
+    b: &B,
+    g: &Graph,
+    params: &[B::T],
+    (inputs, targets, heads): (&[B::T], &[B::T], &[Head]),
+    mode: RunMode,
+    on_grad: &mut dyn FnMut(usize, &B::T) -> Result<()>,
+) -> Result<Outcome<B::T>> {
     let n = inputs
         .first()
         .and_then(|t| t.shape().dims().first().copied())
@@ -197,6 +211,7 @@ pub(crate) fn run<B: LayerBackend>(
             }
             let updated = node.params.iter().filter(|&&k| g.params[k].spec.trainable);
             for (&k, d) in updated.zip(dp) {
+                on_grad(k, &d)?;
                 grads[k] = Some(d);
             }
         }

@@ -276,6 +276,7 @@ impl Model {
             training,
             watch: Some(&self.watch),
             separate_update: self.parallel.is_some(),
+            bucket_bytes: self.parallel.as_ref().map_or(0, |p| p.bucket_bytes),
         };
         let plan = GraphPlan::compile(&self.gpu, &spec, &self.store, self.optimizer.as_mut())?;
         // Synchronised batch norm alone is batch norm: its batch needs two values a channel.
