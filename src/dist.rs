@@ -129,12 +129,14 @@ impl World {
     }
 }
 
-/// Ends the whole job with `code` when this process belongs to one (MPI initialised and not
-/// yet finalised); else returns, for the caller to exit as it would. For a program's error
+/// Ends the whole job with `code` when this process belongs to one of several processes (MPI
+/// initialised and not yet finalised); else returns, for the caller to exit as it would. For a program's error
 /// path: a rank that returns from `main` with MPI running would wait for the others in
 /// `MPI_Finalize` while they wait for it in a collective.
 pub fn abort_job(code: i32) {
-    if mpi::environment::is_initialized() && !mpi::environment::is_finalized() {
+    let running = mpi::environment::is_initialized() && !mpi::environment::is_finalized();
+    // A world of one has no one to leave waiting: the caller exits as usual.
+    if running && SimpleCommunicator::world().size() > 1 {
         SimpleCommunicator::world().abort(code)
     }
 }
@@ -147,7 +149,7 @@ fn abort_on_panic() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             previous(info);
-            SimpleCommunicator::world().abort(101);
+            abort_job(101);
         }));
     });
 }
