@@ -155,18 +155,20 @@ impl Plan {
     /// them all.
     pub(crate) fn record_exchanging(&self, handler: &mut ExchangeHandler<'_>) -> Result<()> {
         let gpu = &self.gpu;
-        let mut start = 0;
-        // Deferred points whose read-back is under way, oldest first.
-        let mut deferred: Vec<(Readback, &wgpu::Buffer, u64)> = Vec::new();
-        let answer = |(r, buffer, offset): (Readback, &wgpu::Buffer, u64),
-                      handler: &mut ExchangeHandler<'_>|
-         -> Result<()> {
-            let mut v = r.wait(gpu)?;
-            handler(Exchange::Deferred, &mut v)?;
-            gpu.queue()
-                .write_buffer(buffer, offset, bytemuck::cast_slice(&v));
+        // Points whose read-back is under way, oldest first, answered in order: a deferred
+        // one may wait until the next point's steps are submitted, any other is answered at
+        // once (with every deferred one before it).
+        let mut pending: Vec<(Readback, &wgpu::Buffer, u64, Exchange)> = Vec::new();
+        let mut answer = |upto: usize, pending: &mut Vec<_>| -> Result<()> {
+            for (r, buffer, offset, exchange) in pending.drain(..upto) {
+                let mut v = Readback::wait(r, gpu)?;
+                handler(exchange, &mut v)?;
+                gpu.queue()
+                    .write_buffer(buffer, offset, bytemuck::cast_slice(&v));
+            }
             Ok(())
         };
+        let mut start = 0;
         for (i, step) in self.steps.iter().enumerate() {
             let Step::Exchange {
                 buffer,
@@ -178,37 +180,24 @@ impl Plan {
                 continue;
             };
             {
-                let mut pending = gpu.lock_pending()?;
-                record(pending.encoder(&gpu.0.device), &self.steps[start..i]);
+                let mut enc = gpu.lock_pending()?;
+                record(enc.encoder(&gpu.0.device), &self.steps[start..i]);
             }
             start = i + 1;
             // Submits the steps before this point with the copy out.
             let read = super::readback::start(gpu, buffer, *offset, *len)?;
-            if *exchange == Exchange::Deferred {
-                // The device runs on while the host answers the previous one.
-                deferred.push((read, buffer, *offset));
-                if deferred.len() > 1 {
-                    answer(deferred.remove(0), handler)?;
-                }
-                continue;
-            }
-            for d in deferred.drain(..) {
-                answer(d, handler)?;
-            }
-            let mut v = read.wait(gpu)?;
-            handler(*exchange, &mut v)?;
-            gpu.queue()
-                .write_buffer(buffer, *offset, bytemuck::cast_slice(&v));
+            pending.push((read, buffer, *offset, *exchange));
+            // The device runs on while the host answers the points before this one.
+            let keep = usize::from(*exchange == Exchange::Deferred);
+            answer(pending.len() - keep, &mut pending)?;
         }
         {
-            let mut pending = gpu.lock_pending()?;
-            record(pending.encoder(&gpu.0.device), &self.steps[start..]);
+            let mut enc = gpu.lock_pending()?;
+            record(enc.encoder(&gpu.0.device), &self.steps[start..]);
         }
-        if !deferred.is_empty() {
+        if !pending.is_empty() {
             gpu.flush()?;
-            for d in deferred.drain(..) {
-                answer(d, handler)?;
-            }
+            answer(pending.len(), &mut pending)?;
         }
         self.count_dispatches();
         Ok(())

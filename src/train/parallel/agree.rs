@@ -24,7 +24,7 @@ impl Model {
             f64::from(u8::from(local.as_ref().is_ok_and(flag))),
         ];
         let all = comm.all_gather_f64(&mine)?;
-        let failed: Vec<usize> = (0..comm.size()).filter(|&r| all[2 * r] > 0.0).collect();
+        let failed = failed_ranks(&all, 2);
         let value = local?;
         if !failed.is_empty() {
             return Err(Error::Model(format!(
@@ -41,16 +41,17 @@ impl Model {
         let Some(comm) = self.comm() else {
             return local;
         };
+        // A failed read of the parameters is this rank's failure too, still gathered.
+        let local = local.and_then(|v| self.state_hash().map(|h| (v, h)));
         let mut v = vec![f64::from(u8::from(local.is_err())), 0.0, 0.0, 0.0];
-        if local.is_ok() {
-            let h = self.state_hash()?;
+        if let Ok((_, h)) = &local {
             v[1..].copy_from_slice(&[(h >> 32) as f64, (h & 0xFFFF_FFFF) as f64, self.step as f64]);
         }
         v.extend(counts.iter().map(|&c| c as f64));
         let all = comm.all_gather_f64(&v)?;
         let per: Vec<&[f64]> = all.chunks(v.len()).collect();
-        let failed: Vec<usize> = (0..per.len()).filter(|&r| per[r][0] > 0.0).collect();
-        let value = local?;
+        let failed = failed_ranks(&all, v.len());
+        let (value, _) = local?;
         if !failed.is_empty() {
             return Err(Error::Model(format!(
                 "data-parallel fit: rank(s) {failed:?} failed before the first step"
@@ -128,4 +129,12 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// The ranks whose row (of `width` values, all-gathered in rank order) starts with a failure
+/// flag.
+fn failed_ranks(all: &[f64], width: usize) -> Vec<usize> {
+    (0..all.len() / width)
+        .filter(|&r| all[r * width] > 0.0)
+        .collect()
 }
