@@ -353,7 +353,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 r.mib,
                 torch.cells(r.images, torch.get(name, "images_per_s"))
             ),
-            // A tensor past the adapter's binding limit (VGG's classifier on lavapipe).
+            // A tensor past the adapter's limits (an activation past its binding limit).
             Err(e @ wgcnn::Error::TooLarge { .. }) if !args.json => {
                 println!("| {name} | skipped: {e} | | | |{}", torch_head(" | |"))
             }

@@ -12,6 +12,9 @@
 //   step = (MR + 1) + (NR + 1) + NR·(MR + 1), and (MR + 1) + MR·(NR + 1) in the epilogue;
 //   matmul_tiled 508 per step of 16 (1 + 5 + 17 + 16·30 + 5) and 36 outside them. `batch` independent products run in one dispatch, the b-th offset by
 //   b·a_b, b·b_b and b·c_b (Winograd's T² products; batch = 1 for a plain product).
+//   a_off, b_off, c_off and bias_off are element offsets into the bound ranges: a product
+//   past the storage binding limit runs as blocks, each binding a range that starts at the
+//   adapter's offset alignment at or below its block's first element (ops/matmul/blocks.rs).
 //
 // Bindings: 0 Params; 1 a; 2 b; 3 bias (read when has_bias = 1); 4 c [M, N].
 //
@@ -30,7 +33,8 @@ struct Params {
     a_m: u32, a_k: u32, b_k: u32, b_n: u32,
     c_m: u32, c_n: u32, bias_m: u32, bias_n: u32,
     batch: u32, a_b: u32, b_b: u32, c_b: u32,
-    k_begin: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    k_begin: u32, a_off: u32, b_off: u32, c_off: u32,
+    bias_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -61,11 +65,11 @@ fn matmul(
     // Rows and columns past the edge are clamped: computed, not stored.
     var arow: array<u32, MR_MAX>;
     for (var i = 0u; i < MR; i++) {
-        arow[i] = bat * p.a_b + min(m0 + i * WG, p.m - 1u) * p.a_m;
+        arow[i] = p.a_off + bat * p.a_b + min(m0 + i * WG, p.m - 1u) * p.a_m;
     }
     var bcol: array<u32, NR_MAX>;
     for (var j = 0u; j < NR; j++) {
-        bcol[j] = bat * p.b_b + min(n0 + j, p.n - 1u) * p.b_n;
+        bcol[j] = p.b_off + bat * p.b_b + min(n0 + j, p.n - 1u) * p.b_n;
     }
     var acc: array<f32, MR_MAX * NR_MAX>;
     for (var k = p.k_begin; k < p.k_end; k++) {
@@ -89,9 +93,9 @@ fn matmul(
                 if (col < p.n) {
                     var v = acc[i * NR + j];
                     if (p.has_bias != 0u) {
-                        v += bias[row * p.bias_m + col * p.bias_n];
+                        v += bias[p.bias_off + row * p.bias_m + col * p.bias_n];
                     }
-                    c[bat * p.c_b + row * p.c_m + col * p.c_n] = v;
+                    c[p.c_off + bat * p.c_b + row * p.c_m + col * p.c_n] = v;
                 }
             }
         }
@@ -118,13 +122,13 @@ fn a_at(bat: u32, row: u32, k: u32) -> f32 {
     if (row >= p.m || k >= p.k_end) {
         return 0.0;
     }
-    return a[bat * p.a_b + row * p.a_m + k * p.a_k];
+    return a[p.a_off + bat * p.a_b + row * p.a_m + k * p.a_k];
 }
 fn b_at(bat: u32, k: u32, col: u32) -> f32 {
     if (k >= p.k_end || col >= p.n) {
         return 0.0;
     }
-    return b[bat * p.b_b + k * p.b_k + col * p.b_n];
+    return b[p.b_off + bat * p.b_b + k * p.b_k + col * p.b_n];
 }
 
 @compute @workgroup_size(256)
@@ -197,9 +201,9 @@ fn matmul_tiled(
             if (row < p.m && col < p.n) {
                 var v = acc[i * 4u + j];
                 if (p.has_bias != 0u) {
-                    v += bias[row * p.bias_m + col * p.bias_n];
+                    v += bias[p.bias_off + row * p.bias_m + col * p.bias_n];
                 }
-                c[bat * p.c_b + row * p.c_m + col * p.c_n] = v;
+                c[p.c_off + bat * p.c_b + row * p.c_m + col * p.c_n] = v;
             }
         }
     }
@@ -220,6 +224,6 @@ fn accumulate(
     let rest = e - bat * per;
     let row = rest / p.n;
     let col = rest - row * p.n;
-    let at = bat * p.c_b + row * p.c_m + col * p.c_n;
+    let at = p.c_off + bat * p.c_b + row * p.c_m + col * p.c_n;
     c[at] = c[at] + a[e];
 }

@@ -72,12 +72,11 @@ impl Tensor {
             .ok_or_else(|| Error::TooLarge {
                 what: format!("tensor {shape}"),
                 bytes: u64::MAX,
-                limit: gpu.limits().max_storage_buffer_binding_size,
+                limit: gpu.limits().max_buffer_size,
             })?;
-        let limit = gpu
-            .limits()
-            .max_storage_buffer_binding_size
-            .min(gpu.limits().max_buffer_size);
+        // One buffer may pass the storage binding limit: ops that take such a tensor bind it
+        // in parts, the others refuse it at dispatch.
+        let limit = gpu.limits().max_buffer_size;
         if bytes > limit {
             return Err(Error::TooLarge {
                 what: format!("tensor {shape}"),

@@ -3,6 +3,7 @@
 use wgcnn::ops::conv2d::RegisterTile;
 use wgcnn::ops::matmul::gpu::{matmul_with_kernel, MatmulKernel};
 use wgcnn::ops::matmul::{self, cpu, MatmulGeometry};
+use wgcnn::testing::cases::ProductCase;
 use wgcnn::testing::{compare, gpu, to_f64, under_small_budget, Rng};
 use wgcnn::{Gpu, Shape, Tensor};
 
@@ -21,44 +22,22 @@ fn check_matmul_matches_the_reference(gpu: &Gpu) {
         } else {
             (rng.range(1, 20), rng.range(1, 20), rng.range(1, 20))
         };
-        let (ta, tb) = (rng.chance(0.5), rng.chance(0.5));
-        let a_shape = if ta {
-            Shape::new([k, m])
-        } else {
-            Shape::new([m, k])
-        };
-        let b_shape = if tb {
-            Shape::new([n, k])
-        } else {
-            Shape::new([k, n])
-        };
-        let (av, bv, biasv) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
-        let a = Tensor::from_slice(gpu, a_shape.clone(), &av).unwrap();
-        let b = Tensor::from_slice(gpu, b_shape.clone(), &bv).unwrap();
-        let bias = Tensor::from_slice(gpu, [n], &biasv).unwrap();
-        let g = MatmulGeometry::new(&a_shape, ta, &b_shape, tb).unwrap();
-        let with_bias = rng.chance(0.5);
-        let want = cpu::matmul(
-            &g,
-            &to_f64(&av),
-            &to_f64(&bv),
-            with_bias.then(|| to_f64(&biasv)).as_deref(),
-        );
+        let p = ProductCase::random(gpu, &mut rng, (m, n, k));
         let kernels = RegisterTile::ALL
             .map(MatmulKernel::Register)
             .into_iter()
             .chain([MatmulKernel::Tiled]);
         for t in kernels {
-            let c = matmul_with_kernel(&a, &b, with_bias.then_some(&bias), &g, t).unwrap();
-            let r = compare(&c.to_vec().unwrap(), &want, k + 1);
+            let bias = p.with_bias.then_some(&p.bias);
+            let c = matmul_with_kernel(&p.a, &p.b, bias, &p.geometry, t).unwrap();
+            let r = compare(&c.to_vec().unwrap(), &p.want, k + 1);
             if !r.passed() {
-                bad.push(format!(
-                    "m={m} n={n} k={k} ta={ta} tb={tb} bias={with_bias} {t:?}: {r}"
-                ));
+                bad.push(format!("{} {t:?}: {r}", p.name));
             }
         }
-        if !with_bias {
-            let c = matmul::matmul(&a, ta, &b, tb).unwrap();
+        if !p.with_bias {
+            let (ta, tb) = p.transposed;
+            let c = matmul::matmul(&p.a, ta, &p.b, tb).unwrap();
             assert_eq!(c.dims(), &[m, n]);
         }
     }

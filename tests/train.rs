@@ -159,27 +159,16 @@ fn every_layer_backward_matches_finite_differences() {
 
 #[test]
 fn parameters_past_the_binding_limit_split_into_banks() {
-    // A device that binds at most 64 KiB per storage buffer: ~111 KB of parameters need
-    // several banks, each updated by its own optimiser dispatch.
-    let adapter = pollster::block_on(
-        wgpu::Instance::default().request_adapter(&wgpu::RequestAdapterOptions::default()),
-    )
-    .unwrap();
-    let limits = wgpu::Limits {
-        max_storage_buffer_binding_size: 64 << 10,
-        ..adapter.limits()
-    };
-    let desc = wgpu::DeviceDescriptor {
-        required_limits: limits,
-        ..Default::default()
-    };
-    let (device, queue) = pollster::block_on(adapter.request_device(&desc)).unwrap();
-    let gpu = wgcnn::Gpu::from_wgpu(device, queue);
+    // A device that binds at most 64 KiB per storage buffer: ~270 KB of parameters need
+    // several banks, each updated by its own optimiser dispatch, and the first two weights
+    // (77 KB and 120 KB) pass the limit themselves: each takes a bank of its own, its products
+    // run in blocks and its optimiser step in chunks.
+    let gpu = wgcnn::testing::binding_limit_gpu(64 << 10).unwrap();
     let dense = |u| Dense::new(u).activation(Activation::Relu);
     let g = wgcnn::graph::Sequential::new([1, 8, 8])
         .seed(2)
         .add(Flatten)
-        .add(dense(100))
+        .add(dense(300))
         .add(dense(100))
         .add(dense(100))
         .add(Dense::new(10))
@@ -188,7 +177,7 @@ fn parameters_past_the_binding_limit_split_into_banks() {
     let opt = Optimizer::adam(1e-2);
     let mut m = Model::new(&gpu, g.clone()).unwrap();
     m.compile(Loss::SparseCategoricalCrossentropy, opt).unwrap();
-    assert!(m.param_buffers() >= 2, "{} banks", m.param_buffers());
+    assert!(m.param_buffers() >= 3, "{} banks", m.param_buffers());
     let heads = [Head::new(0, Loss::SparseCategoricalCrossentropy)];
     let mut r = ReferenceTrainer::new(g.clone(), &heads, opt).unwrap();
     let mut rng = Rng::new(8);
@@ -213,9 +202,9 @@ fn parameters_past_the_binding_limit_split_into_banks() {
             .zip(&b)
             .map(|(w0, w)| (f64::from(*w0) - w).abs())
             .fold(0.0, f64::max);
-        // Adam divides by √v: allow K·ε32 of the movement with K = 100 · 4 and a 64× margin
+        // Adam divides by √v: allow K·ε32 of the movement with K = 300 · 4 and a 64× margin
         // for near-zero second moments.
-        let tol = 64.0 * 400.0 * eps * moved + 8.0 * eps * scale + 1e-9;
+        let tol = 64.0 * 1200.0 * eps * moved + 8.0 * eps * scale + 1e-9;
         assert!(err <= tol, "{name}: {err:e} > {tol:e}");
     }
     // The optimiser state of every bank survives a checkpoint.

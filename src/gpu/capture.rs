@@ -400,7 +400,10 @@ impl Gpu {
                         }
                         alive
                     });
-                    let bucket = size.next_power_of_two();
+                    let bucket = size
+                        .next_power_of_two()
+                        .min(self.0.limits.max_buffer_size)
+                        .max(size);
                     let stand_in = match stand_ins.iter().find(|b| b.size() == bucket) {
                         Some(b) => b.clone(),
                         None => {

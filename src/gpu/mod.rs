@@ -103,7 +103,7 @@ impl Gpu {
 
     /// Async form of [`Gpu::new`].
     pub async fn new_async() -> Result<Gpu> {
-        Self::open(None).await
+        Self::open(None, None).await
     }
 
     /// The adapter of process `local_rank` of several on one machine (data-parallel training:
@@ -111,11 +111,22 @@ impl Gpu {
     /// counted once, `local_rank` modulo their number. Without a hardware adapter every
     /// process opens the best software one; `WGCNN_ADAPTER` overrides the choice for all.
     pub fn for_local_rank(local_rank: usize) -> Result<Gpu> {
-        pollster::block_on(Self::open(Some(local_rank)))
+        pollster::block_on(Self::open(Some(local_rank), None))
     }
 
-    async fn open(local_rank: Option<usize>) -> Result<Gpu> {
+    /// [`Gpu::new`]'s adapter, binding at most `bytes` per storage buffer: tests prove on
+    /// small shapes what ops do with tensors past the binding limit.
+    pub(crate) fn with_binding_limit(bytes: u64) -> Result<Gpu> {
+        pollster::block_on(Self::open(None, Some(bytes)))
+    }
+
+    async fn open(local_rank: Option<usize>, binding_limit: Option<u64>) -> Result<Gpu> {
         let adapter = adapter::choose(local_rank).await?;
+        let mut limits = adapter.limits();
+        if let Some(bytes) = binding_limit {
+            limits.max_storage_buffer_binding_size =
+                bytes.min(limits.max_storage_buffer_binding_size);
+        }
         let info = adapter.get_info();
         // The adapter's own limits: wgpu's defaults cap storage bindings at 128 MiB and
         // workgroups at 256 invocations, far below what most adapters allow.
@@ -128,7 +139,7 @@ impl Gpu {
                 & (wgpu::Features::SUBGROUP
                     | wgpu::Features::TIMESTAMP_QUERY
                     | wgpu::Features::PIPELINE_CACHE),
-            required_limits: adapter.limits(),
+            required_limits: limits,
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,

@@ -43,11 +43,20 @@ pub trait BufferRange {
 #[derive(Default)]
 pub(crate) struct Pending {
     encoder: Option<wgpu::CommandEncoder>,
+    /// Eager dispatches recorded into it.
+    dispatches: usize,
 }
+
+/// Eager dispatches recorded before the pending encoder is submitted and waited on. Lavapipe
+/// maps memory for every live bind group and uniform buffer, and past the kernel's 65,530
+/// mappings (`vm.max_map_count`; about 30,000 unsubmitted dispatches) it crashes: an eager op
+/// that records thousands (a blocked product under a small loop budget) goes in batches.
+const EAGER_BATCH: usize = 4096;
 
 impl Pending {
     /// The pending encoder, leaving an empty slot behind (a new encoder if none was pending).
     pub(crate) fn take(&mut self, device: &wgpu::Device) -> wgpu::CommandEncoder {
+        self.dispatches = 0;
         self.encoder.take().unwrap_or_else(|| new_encoder(device))
     }
 
@@ -138,6 +147,22 @@ impl Gpu {
                 ),
             });
         }
+        // A tensor may be larger than one binding may be (up to `max_buffer_size`): ops that
+        // take such tensors bind them in parts (a matmul in blocks, the optimiser in chunks);
+        // any other op gets this error instead of a validation failure.
+        let limit = self.0.limits.max_storage_buffer_binding_size;
+        if let Some((i, b)) = buffers.iter().enumerate().find(|(_, b)| b.size > limit) {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "binding {} of {}::{} (past the adapter's storage binding limit)",
+                    i + 1,
+                    key.shader.name,
+                    key.entry
+                ),
+                bytes: b.size,
+                limit,
+            });
+        }
         let pipe = self.pipeline(key)?;
         let device = &self.0.device;
         let bytes = bytemuck::bytes_of(uniforms);
@@ -187,10 +212,16 @@ impl Gpu {
         }
         let mut pending = self.lock_pending()?;
         record(pending.encoder(device), std::slice::from_ref(&step));
+        pending.dispatches += 1;
+        let full = pending.dispatches >= EAGER_BATCH;
+        drop(pending);
         self.0
             .dispatches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        match full {
+            true => self.sync(),
+            false => Ok(()),
+        }
     }
 }
 

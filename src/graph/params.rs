@@ -1,5 +1,6 @@
 //! Parameters on the GPU: every parameter and buffer of a graph packed into a few flat buffers
-//! ("banks", each within the adapter's storage binding limit), the optimiser's parameters
+//! ("banks", each within the adapter's storage binding limit but for a larger parameter, which
+//! has one of its own), the optimiser's parameters
 //! first in each bank so one fused dispatch per bank updates them all; gradients and optimiser
 //! state mirror the updated part of each bank.
 
@@ -68,17 +69,20 @@ impl ParamStore {
                 got: p.data.len().to_string(),
             });
         }
+        // A parameter past the binding limit (VGG's classifier) takes a bank of its own, up to
+        // the largest buffer; the ops that read it and the optimiser bind it in parts.
+        let buffer_max = (limits.max_buffer_size / 4) as usize;
         for &k in &order {
             let len = g.params[k].data.len();
-            if len > bank_max {
+            if len > buffer_max {
                 return Err(Error::TooLarge {
                     what: format!("parameter {}", g.params[k].name),
                     bytes: len as u64 * 4,
-                    limit: bank_max as u64 * 4,
+                    limit: buffer_max as u64 * 4,
                 });
             }
             let (end, _) = *ends.last().unwrap_or(&(0, 0));
-            if end + len > bank_max {
+            if end > 0 && (end + len > bank_max || len > bank_max) {
                 ends.push((0, 0));
             }
             let b = ends.len() - 1;

@@ -228,3 +228,48 @@ impl fmt::Display for Conv2dCase {
         )
     }
 }
+
+/// One random product `op(a)·op(b) (+ bias)` on the GPU with its f64 reference.
+pub struct ProductCase {
+    pub a: crate::Tensor,
+    pub b: crate::Tensor,
+    pub bias: crate::Tensor,
+    pub with_bias: bool,
+    /// Whether `a` and `b` are stored transposed (`[k, m]`, `[n, k]`).
+    pub transposed: (bool, bool),
+    pub geometry: crate::ops::matmul::MatmulGeometry,
+    pub want: crate::ops::Reference,
+    /// `m=… n=… k=… ta=… tb=… bias=…`, to reproduce a failure.
+    pub name: String,
+}
+
+impl ProductCase {
+    /// Sizes `(m, n, k)` with random transposes and bias, values drawn from `rng`.
+    pub fn random(gpu: &crate::Gpu, rng: &mut Rng, (m, n, k): (usize, usize, usize)) -> Self {
+        use crate::ops::matmul::{cpu, MatmulGeometry};
+        use crate::testing::to_f64;
+        let (ta, tb) = (rng.chance(0.5), rng.chance(0.5));
+        let a_shape = Shape::new(if ta { [k, m] } else { [m, k] });
+        let b_shape = Shape::new(if tb { [n, k] } else { [k, n] });
+        let (av, bv, biasv) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
+        let geometry = MatmulGeometry::new(&a_shape, ta, &b_shape, tb).expect("valid sizes");
+        let with_bias = rng.chance(0.5);
+        let want = cpu::matmul(
+            &geometry,
+            &to_f64(&av),
+            &to_f64(&bv),
+            with_bias.then(|| to_f64(&biasv)).as_deref(),
+        );
+        let upload = |shape, v: &[f32]| crate::Tensor::from_slice(gpu, shape, v).expect("upload");
+        ProductCase {
+            a: upload(a_shape, &av),
+            b: upload(b_shape, &bv),
+            bias: upload(Shape::new([n]), &biasv),
+            with_bias,
+            transposed: (ta, tb),
+            geometry,
+            want,
+            name: format!("m={m} n={n} k={k} ta={ta} tb={tb} bias={with_bias}"),
+        }
+    }
+}

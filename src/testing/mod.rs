@@ -184,6 +184,14 @@ pub fn budget_gpu(passes: usize) -> crate::Result<crate::Gpu> {
     Ok(gpu)
 }
 
+/// A `Gpu` of its own that binds at most `bytes` per storage buffer (autotuning off, as
+/// [`shared_gpu`]): ops bind tensors past that in parts, so tests prove it on small shapes.
+pub fn binding_limit_gpu(bytes: u64) -> crate::Result<crate::Gpu> {
+    let gpu = crate::Gpu::with_binding_limit(bytes)?;
+    gpu.set_autotune(false);
+    Ok(gpu)
+}
+
 /// Runs `cases` on a Gpu with the default loop budget and on one with `passes`, and returns
 /// what the second run returned; panics unless the small budget made the cases cut their work
 /// (more dispatches), so a parity test under a small budget proves the cutting it names.

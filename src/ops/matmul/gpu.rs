@@ -1,6 +1,6 @@
 //! GPU side of matmul (`shaders/matmul.wgsl`).
 
-use super::MatmulGeometry;
+use super::{blocks, MatmulGeometry};
 use crate::error::{Error, Result};
 use crate::gpu::loops::{slices, Cost};
 use crate::gpu::shaders::entry_point;
@@ -48,6 +48,14 @@ pub(crate) struct MatmulUniforms {
     pub c_b: u32,
     /// Start of this dispatch's K-slice.
     pub k_begin: u32,
+    /// Element offset of A's first element in its binding (a block's aligned range).
+    pub a_off: u32,
+    /// Element offset of B's first element in its binding.
+    pub b_off: u32,
+    /// Element offset of C's first element in its binding.
+    pub c_off: u32,
+    /// Element offset of the bias's first element in its binding.
+    pub bias_off: u32,
     /// Pads the block to a multiple of 16 bytes; unused.
     pub _pad0: u32,
     /// Pads the block to a multiple of 16 bytes; unused.
@@ -71,7 +79,7 @@ pub(crate) struct Batch {
 
 impl Batch {
     /// One row-major `[m, n]` product.
-    fn one(g: &MatmulGeometry) -> Batch {
+    pub(crate) fn one(g: &MatmulGeometry) -> Batch {
         Batch {
             count: 1,
             a: 0,
@@ -241,7 +249,7 @@ pub fn matmul_with_kernel(
 ) -> Result<Tensor> {
     check(a, b, bias, g, k, Batch::one(g))?;
     let c = Tensor::uninit(a.gpu(), Shape::new([g.m, g.n]))?;
-    dispatch(a, b, bias, &c, g, k, Batch::one(g))?;
+    blocks::dispatch(a, b, bias, &c, g, k, Batch::one(g))?;
     Ok(c)
 }
 
@@ -268,20 +276,27 @@ pub(crate) fn matmul_batched(
             ),
         ));
     }
-    dispatch(a, b, None, c, g, k, batch)
+    blocks::dispatch(a, b, None, c, g, k, batch)
 }
 
-/// Records the products into `c` (checked by the caller).
-fn dispatch(
-    a: &Tensor,
-    b: &Tensor,
-    bias: Option<&Tensor>,
-    c: &Tensor,
+/// One block's operands: A's and B's ranges along one stretch of K (with the offsets of
+/// their first elements), and its length.
+pub(crate) struct Part {
+    pub a: (Tensor, u32),
+    pub b: (Tensor, u32),
+    pub k: usize,
+}
+
+/// Records one block: `parts` along K, each cut into K-slices within the loop budget.
+pub(crate) fn dispatch_block(
+    parts: &[Part],
+    bias: Option<&(Tensor, u32)>,
+    (c, c_off): &(Tensor, u32),
     g: &MatmulGeometry,
     k: MatmulKernel,
     batch: Batch,
 ) -> Result<()> {
-    let gpu = a.gpu();
+    let gpu = c.gpu();
     // `MatmulGeometry::new` bounds every size by u32.
     let u32_of = |v: usize| v as u32;
     let mut u = MatmulUniforms {
@@ -301,12 +316,14 @@ fn dispatch(
         a_b: u32_of(batch.a),
         b_b: u32_of(batch.b),
         c_b: u32_of(batch.c),
+        c_off: *c_off,
+        bias_off: bias.map_or(0, |b| b.1),
         ..MatmulUniforms::default()
     };
-    let (mut first, mut second) = (a, b);
     // Invocations run along m: when n is the longer side (a dense layer at a small batch),
     // solve Cᵀ = Bᵀ·Aᵀ instead so the work spreads over more of them.
-    if g.n > g.m {
+    let swap = g.n > g.m;
+    if swap {
         u = MatmulUniforms {
             m: u.n,
             n: u.m,
@@ -322,7 +339,6 @@ fn dispatch(
             b_b: u.a_b,
             ..u
         };
-        std::mem::swap(&mut first, &mut second);
     }
     let (rows, cols) = match k {
         MatmulKernel::Register(t) => (WG * t.mr, t.nr),
@@ -337,7 +353,6 @@ fn dispatch(
                 bytes: u64::from(u.n.div_ceil(cols)) * u64::from(u.batch),
                 limit: u64::from(u32::MAX),
             })?;
-    let bufs = [Some(first), Some(second), bias, Some(c)];
     // K-slices within the loop budget (passes per invocation: see the shader's header).
     let cost = match k {
         MatmulKernel::Register(t) => Cost {
@@ -359,7 +374,10 @@ fn dispatch(
     };
     // The first slice writes C with the bias; each later one a dense temporary that
     // `accumulate` adds in (the GEMM kernels never read C).
-    let ranges: Vec<_> = slices(g.k, per).collect();
+    let ranges: Vec<_> = parts
+        .iter()
+        .flat_map(|p| slices(p.k, per).map(move |ks| (p, ks)))
+        .collect();
     let temp = match ranges.len() {
         0 | 1 => None,
         _ => Some(Tensor::uninit(
@@ -367,17 +385,28 @@ fn dispatch(
             Shape::new([u.batch as usize, u.m as usize, u.n as usize]),
         )?),
     };
-    for (i, ks) in ranges.iter().enumerate() {
+    let bias = bias.map(|b| &b.0);
+    for (i, (part, ks)) in ranges.iter().enumerate() {
+        let (first, second) = match swap {
+            false => (&part.a, &part.b),
+            true => (&part.b, &part.a),
+        };
         let mut slice = MatmulUniforms {
             k_begin: u32_of(ks.start),
             k_end: u32_of(ks.end),
             has_bias: u.has_bias * u32::from(i == 0),
+            a_off: first.1,
+            b_off: second.1,
             ..u
         };
+        let (first, second) = (&first.0, &second.0);
         match (i, &temp) {
-            (0, _) | (_, None) => gpu.dispatch_tensors(&key(k), &slice, &bufs, blocks, z)?,
+            (0, _) | (_, None) => {
+                let bufs = [Some(first), Some(second), bias, Some(c)];
+                gpu.dispatch_tensors(&key(k), &slice, &bufs, blocks, z)?
+            }
             (_, Some(t)) => {
-                (slice.c_m, slice.c_n, slice.c_b) = (u.n, 1, u.m * u.n);
+                (slice.c_m, slice.c_n, slice.c_b, slice.c_off) = (u.n, 1, u.m * u.n, 0);
                 let into_t = [Some(first), Some(second), None, Some(t)];
                 gpu.dispatch_tensors(&key(k), &slice, &into_t, blocks, z)?;
                 let elements = t.numel().div_ceil(64);

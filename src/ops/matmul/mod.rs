@@ -2,6 +2,7 @@
 //! gradients. Dense weights are `[out, in]`, as PyTorch's `Linear`.
 
 pub mod backend;
+mod blocks;
 pub mod cpu;
 pub mod gpu;
 

@@ -3,9 +3,11 @@
 use super::cpu::StepScalars;
 use super::{Optimizer, OptimizerState};
 use crate::error::{Error, Result};
+use crate::gpu::loops::slices;
 use crate::gpu::per_step::StepSlot;
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{uniform_block, Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 uniform_block! {
@@ -197,23 +199,31 @@ pub(crate) fn step(
     sc: &StepScalars,
     slot: StepSlot,
 ) -> Result<()> {
-    let len = param.numel();
-    let (entry, u, values) = uniforms(state, len, sc)?;
     let gpu = param.gpu();
-    let per_step = gpu.per_step(slot, bytemuck::bytes_of(&values))?;
-    let bufs = [
-        grad.binding(),
-        param.binding(),
-        state.s1.binding(),
-        state.s2.binding(),
-        state.s3.binding(),
-    ];
-    gpu.dispatch(
-        &key(entry),
-        &u,
-        &bufs,
-        Some(&per_step),
-        (len as u32).div_ceil(WG),
-        1,
-    )
+    let limits = gpu.limits();
+    // A bank past the storage binding limit (one large parameter) is updated in chunks that
+    // each bind within it, starting at the offset alignment.
+    let align = (limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+    let chunk = (limits.max_storage_buffer_binding_size as usize / 4) / align * align;
+    let mut per_step = None;
+    for range in slices(param.numel(), chunk.max(align)) {
+        let (entry, u, values) = uniforms(state, range.len(), sc)?;
+        let per_step = match &mut per_step {
+            Some(p) => p,
+            None => per_step.insert(gpu.per_step(slot, bytemuck::bytes_of(&values))?),
+        };
+        let part = |t: &Tensor| t.view(range.start, Shape::new([range.len()]));
+        let parts = [grad, param, &state.s1, &state.s2, &state.s3].map(part);
+        let [g, p, s1, s2, s3] = parts;
+        let bufs = [g?, p?, s1?, s2?, s3?];
+        let bindings = bufs.each_ref().map(|t| t.binding());
+        let blocks =
+            u32::try_from(range.len().div_ceil(WG as usize)).map_err(|_| Error::TooLarge {
+                what: format!("optimiser step over {} values", range.len()),
+                bytes: range.len() as u64 * 4,
+                limit: u64::from(u32::MAX),
+            })?;
+        gpu.dispatch(&key(entry), &u, &bindings, Some(per_step), blocks, 1)?;
+    }
+    Ok(())
 }
