@@ -37,7 +37,7 @@ fn products_match_the_reference(
             _ => (rng.range(60, 130), rng.range(60, 130), rng.range(60, 130)),
         };
         assert!(m * k > VALUES || k * n > VALUES || m * n > VALUES);
-        let p = ProductCase::random(gpu, &mut rng, (m, n, k));
+        let p = ProductCase::random(gpu, &mut rng, (m, n, k)).unwrap();
         let tile = RegisterTile::ALL[case % RegisterTile::ALL.len()];
         for kernel in [MatmulKernel::Register(tile), MatmulKernel::Tiled] {
             let bias = p.with_bias.then_some(&p.bias);

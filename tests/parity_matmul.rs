@@ -22,7 +22,7 @@ fn check_matmul_matches_the_reference(gpu: &Gpu) {
         } else {
             (rng.range(1, 20), rng.range(1, 20), rng.range(1, 20))
         };
-        let p = ProductCase::random(gpu, &mut rng, (m, n, k));
+        let p = ProductCase::random(gpu, &mut rng, (m, n, k)).unwrap();
         let kernels = RegisterTile::ALL
             .map(MatmulKernel::Register)
             .into_iter()

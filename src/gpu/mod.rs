@@ -253,6 +253,11 @@ impl Gpu {
     pub fn limits(&self) -> &wgpu::Limits {
         &self.0.limits
     }
+    /// The storage offset alignment in f32 elements: a tensor bound from a view must start at
+    /// a multiple of it.
+    pub(crate) fn offset_alignment(&self) -> usize {
+        (self.0.limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+    }
     /// The device's features; wgcnn uses `SUBGROUP`, `TIMESTAMP_QUERY` and `PIPELINE_CACHE`
     /// where present.
     pub fn features(&self) -> wgpu::Features {

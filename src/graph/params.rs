@@ -36,7 +36,7 @@ impl ParamStore {
     /// alignment; the padding is zero and stays zero (its gradient is zero).
     pub fn new(gpu: &Gpu, g: &Graph) -> Result<ParamStore> {
         let limits = gpu.limits();
-        let align = (limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let align = gpu.offset_alignment();
         let bank_max = (limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size)
@@ -82,7 +82,7 @@ impl ParamStore {
                 });
             }
             let (end, _) = *ends.last().unwrap_or(&(0, 0));
-            if end > 0 && (end + len > bank_max || len > bank_max) {
+            if end > 0 && end + len > bank_max {
                 ends.push((0, 0));
             }
             let b = ends.len() - 1;

@@ -244,15 +244,20 @@ pub struct ProductCase {
 }
 
 impl ProductCase {
-    /// Sizes `(m, n, k)` with random transposes and bias, values drawn from `rng`.
-    pub fn random(gpu: &crate::Gpu, rng: &mut Rng, (m, n, k): (usize, usize, usize)) -> Self {
+    /// Sizes `(m, n, k)` with random transposes and bias, values drawn from `rng`; an `Err`
+    /// for sizes the product refuses or values the device cannot hold.
+    pub fn random(
+        gpu: &crate::Gpu,
+        rng: &mut Rng,
+        (m, n, k): (usize, usize, usize),
+    ) -> crate::Result<Self> {
         use crate::ops::matmul::{cpu, MatmulGeometry};
         use crate::testing::to_f64;
         let (ta, tb) = (rng.chance(0.5), rng.chance(0.5));
         let a_shape = Shape::new(if ta { [k, m] } else { [m, k] });
         let b_shape = Shape::new(if tb { [n, k] } else { [k, n] });
         let (av, bv, biasv) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
-        let geometry = MatmulGeometry::new(&a_shape, ta, &b_shape, tb).expect("valid sizes");
+        let geometry = MatmulGeometry::new(&a_shape, ta, &b_shape, tb)?;
         let with_bias = rng.chance(0.5);
         let want = cpu::matmul(
             &geometry,
@@ -260,16 +265,15 @@ impl ProductCase {
             &to_f64(&bv),
             with_bias.then(|| to_f64(&biasv)).as_deref(),
         );
-        let upload = |shape, v: &[f32]| crate::Tensor::from_slice(gpu, shape, v).expect("upload");
-        ProductCase {
-            a: upload(a_shape, &av),
-            b: upload(b_shape, &bv),
-            bias: upload(Shape::new([n]), &biasv),
+        Ok(ProductCase {
+            a: crate::Tensor::from_slice(gpu, a_shape, &av)?,
+            b: crate::Tensor::from_slice(gpu, b_shape, &bv)?,
+            bias: crate::Tensor::from_slice(gpu, [n], &biasv)?,
             with_bias,
             transposed: (ta, tb),
             geometry,
             want,
             name: format!("m={m} n={n} k={k} ta={ta} tb={tb} bias={with_bias}"),
-        }
+        })
     }
 }

@@ -26,9 +26,8 @@ pub(crate) fn dispatch(
     k: MatmulKernel,
     batch: Batch,
 ) -> Result<()> {
-    let limits = a.gpu().limits();
-    let limit = limits.max_storage_buffer_binding_size;
-    let align = (limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+    let limit = a.gpu().limits().max_storage_buffer_binding_size;
+    let align = a.gpu().offset_alignment();
     let sizes = sizes(g, &batch, (limit / 4) as usize, align).ok_or_else(|| Error::TooLarge {
         what: format!(
             "matmul of {} products [{}, {}] x [{}, {}] {} elements apart",
@@ -72,10 +71,10 @@ pub(crate) fn dispatch(
 
 /// Block sizes along M, N and K.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Sizes {
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
+struct Sizes {
+    m: usize,
+    n: usize,
+    k: usize,
 }
 
 /// One operand's layout: per axis (M, N, K) its element stride (0 when it has no such axis),
@@ -98,12 +97,7 @@ impl Operand {
 /// binding fits `limit` elements) for a product whose operands are aligned to `align`
 /// elements; `None` when even one element of M, N and K per block does not fit (the batch's
 /// products alone span more than the limit).
-pub(crate) fn sizes(
-    g: &MatmulGeometry,
-    batch: &Batch,
-    limit: usize,
-    align: usize,
-) -> Option<Sizes> {
+fn sizes(g: &MatmulGeometry, batch: &Batch, limit: usize, align: usize) -> Option<Sizes> {
     let operands = [
         Operand {
             strides: [g.a_m, 0, g.a_k],
@@ -145,7 +139,7 @@ pub(crate) fn sizes(
 
 /// The part of `t` from element `first` to `last`, bound from the offset alignment at or
 /// below `first`: (that range, `first`'s offset in it).
-pub(crate) fn window(t: &Tensor, first: usize, last: usize, align: usize) -> Result<(Tensor, u32)> {
+fn window(t: &Tensor, first: usize, last: usize, align: usize) -> Result<(Tensor, u32)> {
     let start = first - first % align;
     let view = t.view(start, Shape::new([last + 1 - start]))?;
     // `first - start < align`, a few dozen elements.
@@ -154,7 +148,7 @@ pub(crate) fn window(t: &Tensor, first: usize, last: usize, align: usize) -> Res
 
 /// One block's range of an operand: `rows` and `cols` (element ranges along the block's two
 /// axes, each with its stride) in each of the batch's `count` products, `across` apart.
-pub(crate) fn block_window(
+fn block_window(
     t: &Tensor,
     (rows, row_stride): (&Range<usize>, usize),
     (cols, col_stride): (&Range<usize>, usize),
@@ -173,10 +167,6 @@ mod tests {
     use crate::ops::matmul::MatmulGeometry;
     use crate::shape::Shape;
 
-    fn one(g: &MatmulGeometry) -> Batch {
-        Batch::one(g)
-    }
-
     #[test]
     fn vgg_classifier_splits_along_its_long_side() {
         // 128 MiB of f32, 64-element alignment (256 bytes).
@@ -186,7 +176,7 @@ mod tests {
         let dy = Shape::new([8, 4096]);
         // Forward x·wᵀ: w's rows (C's columns) in 4 blocks.
         let g = MatmulGeometry::new(&x, false, &w, true).unwrap();
-        let s = sizes(&g, &one(&g), limit, 64).unwrap();
+        let s = sizes(&g, &Batch::one(&g), limit, 64).unwrap();
         assert_eq!(
             s,
             Sizes {
@@ -197,7 +187,7 @@ mod tests {
         );
         // dx = dy·w: w's rows are K, so K-blocks that add up.
         let g = MatmulGeometry::new(&dy, false, &w, false).unwrap();
-        let s = sizes(&g, &one(&g), limit, 64).unwrap();
+        let s = sizes(&g, &Batch::one(&g), limit, 64).unwrap();
         assert_eq!(
             s,
             Sizes {
@@ -208,7 +198,7 @@ mod tests {
         );
         // dw = dyᵀ·x: the output [4096, 25088] in row blocks.
         let g = MatmulGeometry::new(&dy, true, &x, false).unwrap();
-        let s = sizes(&g, &one(&g), limit, 64).unwrap();
+        let s = sizes(&g, &Batch::one(&g), limit, 64).unwrap();
         assert_eq!(
             s,
             Sizes {
@@ -223,16 +213,16 @@ mod tests {
     fn products_within_the_limit_stay_whole_and_impossible_ones_are_none() {
         let g =
             MatmulGeometry::new(&Shape::new([3, 5]), false, &Shape::new([5, 7]), false).unwrap();
-        let s = sizes(&g, &one(&g), 1 << 20, 64).unwrap();
+        let s = sizes(&g, &Batch::one(&g), 1 << 20, 64).unwrap();
         assert_eq!(s, Sizes { m: 3, n: 7, k: 5 });
         // Any product splits, down to blocks of one element, when its batch allows.
-        let s = sizes(&g, &one(&g), 1, 1).unwrap();
+        let s = sizes(&g, &Batch::one(&g), 1, 1).unwrap();
         assert_eq!((s.m, s.n, s.k), (1, 1, 1));
         // Two products 1000 elements apart cannot share a binding of 100.
         let batch = Batch {
             count: 2,
             a: 1000,
-            ..one(&g)
+            ..Batch::one(&g)
         };
         assert_eq!(sizes(&g, &batch, 100, 1), None);
     }

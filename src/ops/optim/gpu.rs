@@ -200,30 +200,29 @@ pub(crate) fn step(
     slot: StepSlot,
 ) -> Result<()> {
     let gpu = param.gpu();
-    let limits = gpu.limits();
+    let (entry, whole, values) = uniforms(state, param.numel(), sc)?;
+    let per_step = gpu.per_step(slot, bytemuck::bytes_of(&values))?;
     // A bank past the storage binding limit (one large parameter) is updated in chunks that
     // each bind within it, starting at the offset alignment.
-    let align = (limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-    let chunk = (limits.max_storage_buffer_binding_size as usize / 4) / align * align;
-    let mut per_step = None;
+    let align = gpu.offset_alignment();
+    let binding = gpu.limits().max_storage_buffer_binding_size / 4;
+    let chunk = (binding.min(u64::from(u32::MAX)) as usize) / align * align;
     for range in slices(param.numel(), chunk.max(align)) {
-        let (entry, u, values) = uniforms(state, range.len(), sc)?;
-        let per_step = match &mut per_step {
-            Some(p) => p,
-            None => per_step.insert(gpu.per_step(slot, bytemuck::bytes_of(&values))?),
-        };
         let part = |t: &Tensor| t.view(range.start, Shape::new([range.len()]));
-        let parts = [grad, param, &state.s1, &state.s2, &state.s3].map(part);
-        let [g, p, s1, s2, s3] = parts;
+        let [g, p, s1, s2, s3] = [grad, param, &state.s1, &state.s2, &state.s3].map(part);
         let bufs = [g?, p?, s1?, s2?, s3?];
         let bindings = bufs.each_ref().map(|t| t.binding());
-        let blocks =
-            u32::try_from(range.len().div_ceil(WG as usize)).map_err(|_| Error::TooLarge {
-                what: format!("optimiser step over {} values", range.len()),
-                bytes: range.len() as u64 * 4,
-                limit: u64::from(u32::MAX),
-            })?;
-        gpu.dispatch(&key(entry), &u, &bindings, Some(per_step), blocks, 1)?;
+        // `chunk` fits u32.
+        let len = range.len() as u32;
+        let u = OptimUniforms { len, ..whole };
+        gpu.dispatch(
+            &key(entry),
+            &u,
+            &bindings,
+            Some(&per_step),
+            len.div_ceil(WG),
+            1,
+        )?;
     }
     Ok(())
 }
