@@ -174,39 +174,19 @@ mod tests {
         let x = Shape::new([8, 25088]);
         let w = Shape::new([4096, 25088]);
         let dy = Shape::new([8, 4096]);
-        // Forward x·wᵀ: w's rows (C's columns) in 4 blocks.
-        let g = MatmulGeometry::new(&x, false, &w, true).unwrap();
-        let s = sizes(&g, &Batch::one(&g), limit, 64).unwrap();
-        assert_eq!(
-            s,
-            Sizes {
-                m: 8,
-                n: 1024,
-                k: 25088
-            }
-        );
-        // dx = dy·w: w's rows are K, so K-blocks that add up.
-        let g = MatmulGeometry::new(&dy, false, &w, false).unwrap();
-        let s = sizes(&g, &Batch::one(&g), limit, 64).unwrap();
-        assert_eq!(
-            s,
-            Sizes {
-                m: 8,
-                n: 25088,
-                k: 1024
-            }
-        );
-        // dw = dyᵀ·x: the output [4096, 25088] in row blocks.
-        let g = MatmulGeometry::new(&dy, true, &x, false).unwrap();
-        let s = sizes(&g, &Batch::one(&g), limit, 64).unwrap();
-        assert_eq!(
-            s,
-            Sizes {
-                m: 1024,
-                n: 25088,
-                k: 8
-            }
-        );
+        let cases = [
+            // Forward x·wᵀ: w's rows (C's columns) in 4 blocks.
+            ((&x, false, &w, true), (8, 1024, 25088)),
+            // dx = dy·w: w's rows are K, so K-blocks that add up.
+            ((&dy, false, &w, false), (8, 25088, 1024)),
+            // dw = dyᵀ·x: the output [4096, 25088] in row blocks.
+            ((&dy, true, &x, false), (1024, 25088, 8)),
+        ];
+        for ((a, ta, b, tb), (m, n, k)) in cases {
+            let g = MatmulGeometry::new(a, ta, b, tb).unwrap();
+            let s = sizes(&g, &Batch::one(&g), limit, 64).unwrap();
+            assert_eq!(s, Sizes { m, n, k });
+        }
     }
 
     #[test]
