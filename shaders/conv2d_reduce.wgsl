@@ -49,6 +49,18 @@ override WG: u32 = 64u;
 
 var<workgroup> partial: array<f32, WG>;
 
+// #include common/rolled.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// n, in a form the driver's compiler cannot fold to a constant (nwg.x ≥ 1 in any dispatch),
+// for the bound of a loop that should stay rolled. Lavapipe unrolls every loop of constant
+// trip count, and each memory access in the copies becomes a loop over the SIMD lanes, so
+// compile time at the first dispatch grows with the copies: a 256-invocation tree reduction
+// unrolled into its 8 levels took 0.8 s to compile, rolled 0.15 s (Mesa 25), and unrolling
+// buys nothing there, each level ending at a barrier.
+fn rolled(n: u32, nwg: vec3<u32>) -> u32 {
+    return min(n, n * nwg.x);
+}
+// #end common/rolled.wgsl
+
 @compute @workgroup_size(WG)
 fn sum_splits(
     @builtin(local_invocation_index) lid: u32,
@@ -86,7 +98,8 @@ fn backward_bias(
     }
     partial[lid] = sum;
     workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
+    // The levels stay rolled (common/rolled.wgsl).
+    for (var half = rolled(WG / 2u, nwg); half > 0u; half /= 2u) {
         if (lid < half) {
             partial[lid] += partial[lid + half];
         }

@@ -55,10 +55,23 @@ override WG: u32 = 64u;
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partial2: array<f32, WG>;
 
-// Fixed-tree sum of `partial` (and `partial2`) across the workgroup; result in [0].
-fn tree(lid: u32) {
+// #include common/rolled.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// n, in a form the driver's compiler cannot fold to a constant (nwg.x ≥ 1 in any dispatch),
+// for the bound of a loop that should stay rolled. Lavapipe unrolls every loop of constant
+// trip count, and each memory access in the copies becomes a loop over the SIMD lanes, so
+// compile time at the first dispatch grows with the copies: a 256-invocation tree reduction
+// unrolled into its 8 levels took 0.8 s to compile, rolled 0.15 s (Mesa 25), and unrolling
+// buys nothing there, each level ending at a barrier.
+fn rolled(n: u32, nwg: vec3<u32>) -> u32 {
+    return min(n, n * nwg.x);
+}
+// #end common/rolled.wgsl
+
+// Fixed-tree sum of `partial` (and `partial2`) across the workgroup; result in [0]. The
+// levels stay rolled (common/rolled.wgsl).
+fn tree(lid: u32, nwg: vec3<u32>) {
     workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
+    for (var half = rolled(WG / 2u, nwg); half > 0u; half /= 2u) {
         if (lid < half) {
             partial[lid] += partial[lid + half];
             partial2[lid] += partial2[lid + half];
@@ -115,11 +128,11 @@ fn stats_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
     let k = chunk_of(0u);
     partial[lid] = walk_sum(k, c, lid, false, 0.0);
     partial2[lid] = 0.0;
-    tree(lid);
+    tree(lid, nwg);
     let sum = partial[0];
     workgroupBarrier();
     partial[lid] = walk_sum(k, c, lid, true, sum / f32(p.n * p.hw));
-    tree(lid);
+    tree(lid, nwg);
     if (lid == 0u) {
         finalize(c, sum, partial[0]);
     }
@@ -135,7 +148,7 @@ fn stats_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
     let mean = select(0.0, stats[c] / f32(p.n * p.hw), centered);
     partial[lid] = walk_sum(chunk_of(wid.z), c, lid, centered, mean);
     partial2[lid] = 0.0;
-    tree(lid);
+    tree(lid, nwg);
     if (lid == 0u) {
         chan_out[wid.z * p.c + c] = partial[0];
     }
@@ -215,7 +228,7 @@ fn backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup
     }
     partial[lid] = sg;
     partial2[lid] = sb;
-    tree(lid);
+    tree(lid, nwg);
     if (lid == 0u) {
         chan_out[wid.z * 2u * p.c + c] = partial[0];
         chan_out[wid.z * 2u * p.c + p.c + c] = partial2[0];

@@ -81,6 +81,18 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, wg: u32) -> u32 {
 }
 // #end common/grid.wgsl
 
+// #include common/rolled.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// n, in a form the driver's compiler cannot fold to a constant (nwg.x ≥ 1 in any dispatch),
+// for the bound of a loop that should stay rolled. Lavapipe unrolls every loop of constant
+// trip count, and each memory access in the copies becomes a loop over the SIMD lanes, so
+// compile time at the first dispatch grows with the copies: a 256-invocation tree reduction
+// unrolled into its 8 levels took 0.8 s to compile, rolled 0.15 s (Mesa 25), and unrolling
+// buys nothing there, each level ending at a barrier.
+fn rolled(n: u32, nwg: vec3<u32>) -> u32 {
+    return min(n, n * nwg.x);
+}
+// #end common/rolled.wgsl
+
 // NaN from its bits: comparisons with NaN are left to the implementation in WGSL.
 fn is_nan(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
@@ -192,7 +204,8 @@ fn reduce_axis_tree(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
     partial[lid] = acc;
     partial_idx[lid] = at;
     workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
+    // The levels stay rolled (common/rolled.wgsl).
+    for (var half = rolled(WG / 2u, nwg); half > 0u; half /= 2u) {
         if (lid < half) {
             let v = partial[lid + half];
             let i = partial_idx[lid + half];
@@ -225,7 +238,8 @@ fn sum_all(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
     partial[lid] = sum;
     workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
+    // The levels stay rolled (common/rolled.wgsl).
+    for (var half = rolled(WG / 2u, nwg); half > 0u; half /= 2u) {
         if (lid < half) {
             partial[lid] += partial[lid + half];
         }
