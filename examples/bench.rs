@@ -39,8 +39,8 @@ struct Args {
     /// `winograd2` / `winograd4` forward and dX where the shape allows, to compare them.
     #[arg(long, default_value = "auto")]
     forward: String,
-    /// Register tile of the GEMM kernels as MRxNR (4x8, 8x8, 8x16, 16x4 or 1x8); default: each
-    /// pass's own choice.
+    /// Register tile of the conv GEMM kernels as MRxNR (4x8, 8x8, 8x16, 16x4 or 1x8); default:
+    /// each pass's own choice. The matmul rows and training steps keep the adapter's choice.
     #[arg(long)]
     tile: Option<String>,
     /// Only measure the cold start of one training workload (lenet5, simple_cnn, resnet20,
@@ -134,7 +134,7 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgc
         .and_then(|m| m.parse().ok())
         .map(Conv2dKernel::Winograd);
     let tuned = args.forward == "tuned";
-    // --tile forces one tile everywhere; by default each pass takes its own choice.
+    // --tile forces one tile on every pass of a conv row; by default each pass takes its own choice.
     let forced = |k: Conv2dKernel| if args.tile.is_some() { pick(k) } else { k };
     let choose = |pass: ConvPass, heuristic: Conv2dKernel| -> wgcnn::Result<Conv2dKernel> {
         Ok(match winograd {
