@@ -6,6 +6,7 @@
 use wgcnn::ops::conv2d::{Conv2dParams, RegisterTile};
 use wgcnn::ops::matmul::gpu::{matmul_with_kernel, MatmulKernel};
 use wgcnn::ops::matmul::{self, cpu, MatmulGeometry};
+use wgcnn::ops::Reference;
 use wgcnn::testing::cases::ProductCase;
 use wgcnn::testing::{assert_no_failures, binding_limit_gpu, compare, to_f64, Rng};
 mod common;
@@ -82,29 +83,36 @@ fn a_dense_layer_past_the_limit_matches_the_reference() {
     let geometry = |a: [usize; 2], ta, b: [usize; 2], tb| {
         MatmulGeometry::new(&Shape::new(a), ta, &Shape::new(b), tb).unwrap()
     };
-    let y = matmul::dense(&x, &w, Some(&b)).unwrap().to_vec().unwrap();
+    let expect = |what: &str, got: Tensor, want: &Reference, k: usize| {
+        let r = compare(&got.to_vec().unwrap(), want, k);
+        assert!(r.passed(), "{what}: {r}");
+    };
     let want = cpu::matmul(
         &geometry([n, i], false, [o, i], true),
         &x64,
         &w64,
         Some(&to_f64(&bv)),
     );
-    let r = compare(&y, &want, i + 1);
-    assert!(r.passed(), "forward: {r}");
-    let dx = matmul::dense_backward_data(&dy, &w)
-        .unwrap()
-        .to_vec()
-        .unwrap();
+    expect(
+        "forward",
+        matmul::dense(&x, &w, Some(&b)).unwrap(),
+        &want,
+        i + 1,
+    );
     let want = cpu::matmul(&geometry([n, o], false, [o, i], false), &dy64, &w64, None);
-    let r = compare(&dx, &want, o);
-    assert!(r.passed(), "dx: {r}");
-    let dw = matmul::dense_backward_filter(&x, &dy)
-        .unwrap()
-        .to_vec()
-        .unwrap();
+    expect(
+        "dx",
+        matmul::dense_backward_data(&dy, &w).unwrap(),
+        &want,
+        o,
+    );
     let want = cpu::matmul(&geometry([n, o], true, [n, i], false), &dy64, &x64, None);
-    let r = compare(&dw, &want, n);
-    assert!(r.passed(), "dw: {r}");
+    expect(
+        "dw",
+        matmul::dense_backward_filter(&x, &dy).unwrap(),
+        &want,
+        n,
+    );
 }
 
 #[test]
