@@ -40,7 +40,12 @@ fn products_match_the_reference(
         assert!(m * k > VALUES || k * n > VALUES || m * n > VALUES);
         let p = ProductCase::random(gpu, &mut rng, (m, n, k)).unwrap();
         let tile = RegisterTile::ALL[case % RegisterTile::ALL.len()];
-        for kernel in [MatmulKernel::Register(tile), MatmulKernel::Tiled] {
+        let kernels = [
+            MatmulKernel::Register(tile),
+            MatmulKernel::Tiled,
+            MatmulKernel::Texture(tile),
+        ];
+        for kernel in kernels {
             let bias = p.with_bias.then_some(&p.bias);
             let c = matmul_with_kernel(&p.a, &p.b, bias, &p.geometry, kernel).unwrap();
             let r = compare(&c.to_vec().unwrap(), &p.want, k + 1);

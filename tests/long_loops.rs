@@ -69,7 +69,12 @@ fn matmul_and_dense_with_k_past_the_limit() {
     assert!(g.k + 1 > LIMIT);
     let want = mm_cpu::matmul(&g, &to_f64(&av), &to_f64(&bv), None);
     let tile = RegisterTile::for_adapter(gpu.adapter_info());
-    for kernel in [MatmulKernel::Register(tile), MatmulKernel::Tiled] {
+    let kernels = [
+        MatmulKernel::Register(tile),
+        MatmulKernel::Tiled,
+        MatmulKernel::Texture(tile),
+    ];
+    for kernel in kernels {
         let c = matmul_with_kernel(&a, &b, None, &g, kernel).unwrap();
         expect(&format!("matmul {kernel:?}"), &c, &want, k);
     }

@@ -1,4 +1,5 @@
-//! matmul (every transpose, every register tile) and the dense layer against the f64 reference.
+//! matmul (every transpose, every register tile, the texture-fed kernel) and the dense layer
+//! against the f64 reference.
 
 use wgcnn::ops::conv2d::RegisterTile;
 use wgcnn::ops::matmul::gpu::{matmul_with_kernel, MatmulKernel};
@@ -26,7 +27,10 @@ fn check_matmul_matches_the_reference(gpu: &Gpu) {
         let kernels = RegisterTile::ALL
             .map(MatmulKernel::Register)
             .into_iter()
-            .chain([MatmulKernel::Tiled]);
+            .chain([
+                MatmulKernel::Tiled,
+                MatmulKernel::Texture(RegisterTile::ALL[0]),
+            ]);
         for t in kernels {
             let bias = p.with_bias.then_some(&p.bias);
             let c = matmul_with_kernel(&p.a, &p.b, bias, &p.geometry, t).unwrap();
@@ -121,6 +125,44 @@ fn check_dense_forward_and_backward_match_the_reference(gpu: &Gpu) {
         let db = matmul::dense_backward_bias(&dy).unwrap().to_vec().unwrap();
         assert!(compare(&db, &cpu::matmul(&gb, &ones, &dy64, None), n).passed());
     }
+}
+
+/// The texture-fed kernel where the crate picks it (products large enough that packing
+/// pays, every transpose, K not a multiple of 4), and where it cannot run: a forced request
+/// with A taller than the adapter's largest texture runs with its register tile.
+#[test]
+fn texture_kernel_where_chosen_and_past_the_texture_limits() {
+    use wgcnn::ops::matmul::texture::{dense_enough, pays};
+    assert!(dense_enough(1024, 1024) && dense_enough(600, 530));
+    assert!(!dense_enough(64, 4096) && !dense_enough(64, 120) && !dense_enough(1, 1 << 20));
+    let gpu = gpu();
+    assert!(pays(gpu.adapter_info(), 600, 530));
+    let mut rng = Rng::new(0x3a9);
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (m, n, k) = (600, 530, rng.range(17, 40));
+        let av = rng.vec(m * k);
+        let bv = rng.vec(k * n);
+        let a_dims = if ta { [k, m] } else { [m, k] };
+        let b_dims = if tb { [n, k] } else { [k, n] };
+        let a = Tensor::from_slice(&gpu, a_dims, &av).unwrap();
+        let b = Tensor::from_slice(&gpu, b_dims, &bv).unwrap();
+        let g = MatmulGeometry::new(a.shape(), ta, b.shape(), tb).unwrap();
+        let c = matmul::matmul(&a, ta, &b, tb).unwrap().to_vec().unwrap();
+        let want = cpu::matmul(&g, &to_f64(&av), &to_f64(&bv), None);
+        let r = compare(&c, &want, k + 1);
+        assert!(r.passed(), "{m}x{n}x{k} ta={ta} tb={tb}: {r}");
+    }
+    let tall = gpu.limits().max_texture_dimension_2d as usize + 3;
+    let (m, n, k) = (tall, 5, 7);
+    let (av, bv) = (rng.vec(m * k), rng.vec(k * n));
+    let a = Tensor::from_slice(&gpu, [m, k], &av).unwrap();
+    let b = Tensor::from_slice(&gpu, [k, n], &bv).unwrap();
+    let g = MatmulGeometry::new(a.shape(), false, b.shape(), false).unwrap();
+    let kernel = MatmulKernel::Texture(RegisterTile::ALL[0]);
+    let c = matmul_with_kernel(&a, &b, None, &g, kernel).unwrap();
+    let want = cpu::matmul(&g, &to_f64(&av), &to_f64(&bv), None);
+    let r = compare(&c.to_vec().unwrap(), &want, k + 1);
+    assert!(r.passed(), "A of {m} rows: {r}");
 }
 
 #[test]

@@ -4,10 +4,11 @@
 
 use naga::back::pipeline_constants::process_overrides;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use naga::{AddressSpace, Module, ShaderStage, StorageAccess, TypeInner};
+use naga::{AddressSpace, ImageClass, ImageDimension, Module, ShaderStage, StorageAccess};
+use naga::{StorageFormat, TypeInner};
 use std::path::{Path, PathBuf};
 
-use wgcnn::gpu::Shader;
+use wgcnn::gpu::{Shader, TextureBinding};
 use wgcnn::ops::conv2d::kernel::{RegisterTile, MR_MAX, NR_MAX};
 use wgcnn::ops::conv2d::shaders::{self as conv, DEPTHWISE_OWT, TILE};
 use wgcnn::ops::{all_pipelines, matmul, SHADERS};
@@ -108,7 +109,7 @@ fn uniform_blocks_and_bindings_match_rust() {
     for &shader in SHADERS {
         let (module, _) = parse(shader);
         let per_step_at = shader.storage_read_only.len() as u32 + 1;
-        let mut storage = Vec::new();
+        let (mut storage, mut textures) = (Vec::new(), Vec::new());
         let (mut uniform_seen, mut per_step_seen) = (false, false);
         for (_, var) in module.global_variables.iter() {
             let Some(binding) = &var.binding else {
@@ -151,6 +152,25 @@ fn uniform_blocks_and_bindings_match_rust() {
                 AddressSpace::Storage { access } => {
                     storage.push((binding.binding, !access.contains(StorageAccess::STORE)));
                 }
+                AddressSpace::Handle => {
+                    let TypeInner::Image {
+                        dim: ImageDimension::D2,
+                        arrayed: true,
+                        class,
+                    } = module.types[var.ty].inner
+                    else {
+                        panic!("{}: a handle that is not a 2D texture array", shader.name);
+                    };
+                    let kind = match class {
+                        ImageClass::Sampled { multi: false, .. } => TextureBinding::Read,
+                        ImageClass::Storage {
+                            format: StorageFormat::Rgba32Float,
+                            access,
+                        } if !access.contains(StorageAccess::LOAD) => TextureBinding::Write,
+                        other => panic!("{}: texture class {other:?}", shader.name),
+                    };
+                    textures.push((binding.binding, kind));
+                }
                 _ => {}
             }
         }
@@ -169,6 +189,12 @@ fn uniform_blocks_and_bindings_match_rust() {
             .map(|(i, &ro)| (i as u32 + 1, ro))
             .collect();
         assert_eq!(storage, expected, "{}: storage bindings", shader.name);
+        // Textures follow the storage buffers and the per-step block (gpu/pipelines.rs).
+        textures.sort_unstable_by_key(|t| t.0);
+        let first = per_step_at + u32::from(shader.per_step.is_some());
+        let expected: Vec<(u32, TextureBinding)> =
+            (first..).zip(shader.textures.to_vec()).collect();
+        assert_eq!(textures, expected, "{}: textures", shader.name);
     }
 }
 

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 pub use capture::Plan;
 pub use pipelines::{Overrides, PipelineKey};
 pub use recorder::{Binding, BufferRange};
-pub use shaders::{Shader, ShaderDef, UniformLayout};
+pub use shaders::{Shader, ShaderDef, TextureBinding, UniformLayout};
 
 use crate::error::{Error, Result};
 

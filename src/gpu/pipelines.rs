@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::disk_cache::PipelineDiskCache;
-use super::shaders::Shader;
+use super::shaders::{Shader, ShaderDef, TextureBinding};
 use super::Gpu;
 use crate::error::{Error, Result};
 
@@ -155,7 +155,7 @@ impl Gpu {
             )
         };
         // Binding 0 is the uniform block; 1.. are storage buffers in the shader's order, then
-        // the per-step block if the shader has one.
+        // the per-step block if the shader has one, then its textures.
         let entry = |binding: usize, ty| wgpu::BindGroupLayoutEntry {
             binding: binding as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -175,6 +175,26 @@ impl Gpu {
                 let at = shader.storage_read_only.len() + 1;
                 entry(at, wgpu::BufferBindingType::Uniform)
             }))
+            .chain(shader.textures.iter().enumerate().map(|(i, t)| {
+                let at = texture_binding(shader, i);
+                wgpu::BindGroupLayoutEntry {
+                    binding: at,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: match t {
+                        TextureBinding::Read => wgpu::BindingType::Texture {
+                            sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                            view_dimension: wgpu::TextureViewDimension::D2Array,
+                            multisampled: false,
+                        },
+                        TextureBinding::Write => wgpu::BindingType::StorageTexture {
+                            access: wgpu::StorageTextureAccess::WriteOnly,
+                            format: wgpu::TextureFormat::Rgba32Float,
+                            view_dimension: wgpu::TextureViewDimension::D2Array,
+                        },
+                    },
+                    count: None,
+                }
+            }))
             .collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(shader.name),
@@ -190,4 +210,9 @@ impl Gpu {
         modules.insert(shader, m.clone());
         Ok(m)
     }
+}
+
+/// The binding of `shader`'s `i`-th texture: after its storage buffers and per-step block.
+pub(crate) fn texture_binding(shader: &ShaderDef, i: usize) -> u32 {
+    (shader.storage_read_only.len() + 1 + usize::from(shader.per_step.is_some()) + i) as u32
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::capture::{record, Step};
 use super::per_step::PerStepBinding;
-use super::pipelines::PipelineKey;
+use super::pipelines::{texture_binding, PipelineKey};
 use super::Gpu;
 use crate::error::{Error, Result};
 
@@ -91,16 +91,17 @@ impl Gpu {
     /// Records one dispatch of `key` into the pending encoder.
     ///
     /// `blocks` workgroups along the kernel's folded linear axis and `z` along its second
-    /// axis; `uniforms` goes to binding 0, `buffers` to bindings 1.. in order, and `per_step`
-    /// (a kernel with per-step values, `ShaderDef::per_step`) to the binding after them.
+    /// axis; `uniforms` goes to binding 0, `buffers` to bindings 1.. in order, `per_step`
+    /// (a kernel with per-step values, `ShaderDef::per_step`) to the binding after them, and
+    /// `textures` (`ShaderDef::textures`) to the bindings after that.
     pub(crate) fn dispatch<U: Pod>(
         &self,
         key: &PipelineKey,
         uniforms: &U,
         buffers: &[Binding<'_>],
         per_step: Option<&PerStepBinding>,
-        blocks: u32,
-        z: u32,
+        textures: &[&wgpu::TextureView],
+        (blocks, z): (u32, u32),
     ) -> Result<()> {
         let max = self.0.limits.max_compute_workgroups_per_dimension;
         let too_large = || Error::TooLarge {
@@ -125,6 +126,16 @@ impl Gpu {
                 message: format!(
                     "{} buffers bound, the shader declares {expected}",
                     buffers.len()
+                ),
+            });
+        }
+        if textures.len() != key.shader.textures.len() {
+            return Err(Error::Wgpu {
+                op: format!("{}::{}", key.shader.name, key.entry),
+                message: format!(
+                    "{} textures bound, the shader declares {}",
+                    textures.len(),
+                    key.shader.textures.len()
                 ),
             });
         }
@@ -195,6 +206,12 @@ impl Gpu {
                 }),
             });
         }
+        for (i, view) in textures.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: texture_binding(key.shader, i),
+                resource: wgpu::BindingResource::TextureView(view),
+            });
+        }
         let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(key.entry),
             layout: &pipe.layout,
@@ -239,6 +256,21 @@ impl Gpu {
         self.dispatch_tensors_per_step(key, uniforms, tensors, None, blocks, z)
     }
 
+    /// Like `dispatch_tensors`, with `textures` at the bindings after the buffers.
+    pub(crate) fn dispatch_with_textures<U: Pod, T: BufferRange>(
+        &self,
+        key: &PipelineKey,
+        uniforms: &U,
+        tensors: &[Option<&T>],
+        textures: &[&wgpu::TextureView],
+        blocks: u32,
+        z: u32,
+    ) -> Result<()> {
+        let stand_ins = self.stand_ins(tensors.len())?;
+        let bufs = bindings(tensors, &stand_ins);
+        self.dispatch(key, uniforms, &bufs, None, textures, (blocks, z))
+    }
+
     /// [`Gpu::dispatch_tensors`] for a kernel with per-step values.
     pub(crate) fn dispatch_tensors_per_step<U: Pod, T: BufferRange>(
         &self,
@@ -250,12 +282,8 @@ impl Gpu {
         z: u32,
     ) -> Result<()> {
         let stand_ins = self.stand_ins(tensors.len())?;
-        let bufs: Vec<Binding<'_>> = tensors
-            .iter()
-            .zip(&stand_ins)
-            .map(|(t, spare)| t.map_or(Binding::whole(spare), |t| t.binding()))
-            .collect();
-        self.dispatch(key, uniforms, &bufs, per_step, blocks, z)
+        let bufs = bindings(tensors, &stand_ins);
+        self.dispatch(key, uniforms, &bufs, per_step, &[], (blocks, z))
     }
 
     /// The first `n` stand-in buffers, made on first use.
@@ -314,6 +342,18 @@ impl Gpu {
         record(pending.encoder(&self.0.device), std::slice::from_ref(&step));
         Ok(())
     }
+}
+
+/// `tensors`' bindings, an absent one bound to its stand-in.
+fn bindings<'a, T: BufferRange>(
+    tensors: &'a [Option<&T>],
+    stand_ins: &'a [Arc<wgpu::Buffer>],
+) -> Vec<Binding<'a>> {
+    tensors
+        .iter()
+        .zip(stand_ins)
+        .map(|(t, spare)| t.map_or(Binding::whole(spare), |t| t.binding()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -26,6 +26,17 @@ pub struct ShaderDef {
     pub per_step: Option<UniformLayout>,
     /// Whether the module needs the device feature SUBGROUP.
     pub needs_subgroups: bool,
+    /// The textures at the bindings after the storage buffers and the per-step block.
+    pub textures: &'static [TextureBinding],
+}
+
+/// How a shader binds a texture (always a 2D array of `rgba32float` texels).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TextureBinding {
+    /// `texture_2d_array<f32>`, read with `textureLoad`.
+    Read,
+    /// `texture_storage_2d_array<rgba32float, write>`.
+    Write,
 }
 
 /// Field names and offsets of a uniform block's Rust mirror, and its size.

@@ -30,6 +30,8 @@ pub static SHADERS: &[Shader] = &[
     &elementwise::gpu::SHADER,
     &elementwise::dropout::DROPOUT,
     &matmul::gpu::SHADER,
+    &matmul::texture::PACK,
+    &matmul::texture::GEMM,
     &reduce::gpu::SHADER,
     &reduce::gpu::SUBGROUP_SHADER,
     &optim::gpu::SHADER,

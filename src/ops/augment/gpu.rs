@@ -76,6 +76,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<AugmentUniforms>(),
     per_step: Some(UniformLayout::of::<TrainingStep>()),
     needs_subgroups: false,
+    textures: &[],
 };
 
 /// The variant for fill mode `fill` (its code), with the arithmetic of vflip, zoom, shear,

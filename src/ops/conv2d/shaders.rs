@@ -16,6 +16,7 @@ pub static FORWARD: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<Conv2dUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 /// `shaders/conv2d_backward_data.wgsl`: implicit-GEMM dX; dy, w, dx.
@@ -27,6 +28,7 @@ pub static BACKWARD_DATA: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<Conv2dUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 /// `shaders/conv2d_backward_filter.wgsl`: implicit-GEMM dW; x, dy, dw (or split partials).
@@ -38,6 +40,7 @@ pub static BACKWARD_FILTER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<Conv2dUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 /// `shaders/conv2d_depthwise.wgsl`: depthwise passes; forward (x, w, bias, y), dX (dy, w, -, dx), dW (x, dy, -, parts).
@@ -49,6 +52,7 @@ pub static DEPTHWISE: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<Conv2dUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 /// `shaders/conv2d_reduce.wgsl`: split sums and the bias gradient; src, dst.
@@ -60,6 +64,7 @@ pub static REDUCE: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<Conv2dUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 /// `shaders/conv2d_winograd.wgsl`: Winograd transforms; src, bias, dst.
@@ -77,6 +82,7 @@ pub static WINOGRAD: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<WinogradUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 pub(super) const WG: u32 = 64;

@@ -42,6 +42,7 @@ pub static DROPOUT: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<DropoutUniforms>(),
     per_step: Some(UniformLayout::of::<TrainingStep>()),
     needs_subgroups: false,
+    textures: &[],
 };
 
 fn key() -> PipelineKey {

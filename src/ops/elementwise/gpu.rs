@@ -59,6 +59,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<EwUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 fn key(entry: &'static str) -> PipelineKey {

@@ -40,6 +40,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<LrnUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 fn key(entry: &'static str) -> PipelineKey {

@@ -1,6 +1,6 @@
 //! GPU side of matmul (`shaders/matmul.wgsl`).
 
-use super::{blocks, MatmulGeometry};
+use super::{blocks, texture, MatmulGeometry};
 use crate::error::{Error, Result};
 use crate::gpu::loops::{slices, Cost};
 use crate::gpu::shaders::entry_point;
@@ -109,15 +109,29 @@ pub enum MatmulKernel {
     Register(RegisterTile),
     /// Double-buffered workgroup-memory tiles: the choice on hardware GPUs.
     Tiled,
+    /// A and B packed into textures, 8 × 16 sums per invocation (`texture.rs`): the choice
+    /// on software adapters. A product whose operands pass the adapter's texture limits, or
+    /// that runs in blocks along K, runs with this register tile instead.
+    Texture(RegisterTile),
 }
 
 impl MatmulKernel {
-    /// Register tiles where workgroup memory and barriers are emulated (software adapters),
-    /// workgroup-memory tiles elsewhere.
+    /// Texture-fed sums where a storage-buffer load costs a loop over the SIMD lanes
+    /// (software adapters), workgroup-memory tiles elsewhere.
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> MatmulKernel {
         match info.device_type {
-            wgpu::DeviceType::Cpu => MatmulKernel::Register(RegisterTile::for_adapter(info)),
+            wgpu::DeviceType::Cpu => MatmulKernel::Texture(RegisterTile::for_adapter(info)),
             _ => MatmulKernel::Tiled,
+        }
+    }
+
+    /// [`MatmulKernel::for_adapter`]'s kernel for one product of `g`'s shape: the
+    /// texture-fed kernel only where packing the operands pays ([`texture::pays`]), its
+    /// register tile elsewhere.
+    pub fn for_product(info: &wgpu::AdapterInfo, g: &MatmulGeometry) -> MatmulKernel {
+        match MatmulKernel::for_adapter(info) {
+            MatmulKernel::Texture(t) if !texture::pays(info, g.m, g.n) => MatmulKernel::Register(t),
+            k => k,
         }
     }
 }
@@ -131,6 +145,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<MatmulUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 fn key(k: MatmulKernel) -> PipelineKey {
@@ -140,6 +155,7 @@ fn key(k: MatmulKernel) -> PipelineKey {
             vec![("WG", WG), ("MR", t.mr), ("NR", t.nr)],
         ),
         MatmulKernel::Tiled => (entry_point!(SHADER, "matmul_tiled"), Vec::new()),
+        MatmulKernel::Texture(_) => return texture::gemm_key(),
     };
     PipelineKey {
         shader: &SHADER,
@@ -163,6 +179,8 @@ pub fn pipelines() -> Vec<PipelineKey> {
         .collect();
     keys.push(key(MatmulKernel::Tiled));
     keys.push(accumulate_key());
+    keys.push(texture::gemm_key());
+    keys.push(texture::pack_key());
     keys
 }
 
@@ -172,7 +190,7 @@ pub(crate) fn matmul(
     bias: Option<&Tensor>,
     g: &MatmulGeometry,
 ) -> Result<Tensor> {
-    let k = MatmulKernel::for_adapter(a.gpu().adapter_info());
+    let k = MatmulKernel::for_product(a.gpu().adapter_info(), g);
     matmul_with_kernel(a, b, bias, g, k)
 }
 
@@ -187,7 +205,7 @@ fn check(
 ) -> Result<()> {
     let bad = |what: String| Err(Error::invalid("matmul", "geometry", format!("{g:?}"), what));
     let fits = |t: RegisterTile| (1..=MR_MAX).contains(&t.mr) && (1..=NR_MAX).contains(&t.nr);
-    if let MatmulKernel::Register(t) = k {
+    if let MatmulKernel::Register(t) | MatmulKernel::Texture(t) = k {
         if !fits(t) {
             return Err(Error::invalid(
                 "matmul",
@@ -340,9 +358,26 @@ pub(crate) fn dispatch_block(
             ..u
         };
     }
+    // Textures for a product in one part; past the texture limits, the register tile.
+    let packed = match (k, parts) {
+        (MatmulKernel::Texture(_), [part]) => {
+            let (first, second) = if swap {
+                (&part.b, &part.a)
+            } else {
+                (&part.a, &part.b)
+            };
+            texture::pack(gpu, &u, first, second, part.k)?
+        }
+        _ => None,
+    };
+    let k = match (k, &packed) {
+        (MatmulKernel::Texture(t), None) => MatmulKernel::Register(t),
+        (k, _) => k,
+    };
     let (rows, cols) = match k {
         MatmulKernel::Register(t) => (WG * t.mr, t.nr),
         MatmulKernel::Tiled => (TILE, TILE),
+        MatmulKernel::Texture(_) => (texture::ROWS, texture::COLS),
     };
     let blocks = u.m.div_ceil(rows);
     let z =
@@ -360,6 +395,7 @@ pub(crate) fn dispatch_block(
             unit: t.step_passes() + 1,
         },
         MatmulKernel::Tiled => TILED_COST,
+        MatmulKernel::Texture(_) => texture::COST,
     };
     let budget = gpu.loop_budget();
     let steps = cost.per_dispatch(budget).ok_or(Error::LoopBudget {
@@ -371,6 +407,7 @@ pub(crate) fn dispatch_block(
     let per = match k {
         MatmulKernel::Register(_) => steps,
         MatmulKernel::Tiled => steps * TILE_K,
+        MatmulKernel::Texture(_) => steps * texture::K_STEP,
     };
     // The first slice writes C with the bias; each later one a dense temporary that
     // `accumulate` adds in (the GEMM kernels never read C).
@@ -386,6 +423,13 @@ pub(crate) fn dispatch_block(
         )?),
     };
     let bias = bias.map(|b| &b.0);
+    let gemm = |s: &MatmulUniforms, first: &Tensor, second: &Tensor, out: &Tensor| match &packed {
+        Some(p) => texture::dispatch(p, s, bias, out, blocks, z),
+        None => {
+            let bufs = [Some(first), Some(second), bias, Some(out)];
+            gpu.dispatch_tensors(&key(k), s, &bufs, blocks, z)
+        }
+    };
     for (i, (part, ks)) in ranges.iter().enumerate() {
         let (first, second) = match swap {
             false => (&part.a, &part.b),
@@ -401,14 +445,10 @@ pub(crate) fn dispatch_block(
         };
         let (first, second) = (&first.0, &second.0);
         match (i, &temp) {
-            (0, _) | (_, None) => {
-                let bufs = [Some(first), Some(second), bias, Some(c)];
-                gpu.dispatch_tensors(&key(k), &slice, &bufs, blocks, z)?
-            }
+            (0, _) | (_, None) => gemm(&slice, first, second, c)?,
             (_, Some(t)) => {
                 (slice.c_m, slice.c_n, slice.c_b, slice.c_off) = (u.n, 1, u.m * u.n, 0);
-                let into_t = [Some(first), Some(second), None, Some(t)];
-                gpu.dispatch_tensors(&key(k), &slice, &into_t, blocks, z)?;
+                gemm(&slice, first, second, t)?;
                 let elements = t.numel().div_ceil(64);
                 let blocks = u32::try_from(elements).map_err(|_| too_large(t))?;
                 gpu.dispatch_tensors(

@@ -5,6 +5,7 @@ pub mod backend;
 mod blocks;
 pub mod cpu;
 pub mod gpu;
+pub mod texture;
 
 use crate::error::{Error, Result};
 use crate::shape::Shape;

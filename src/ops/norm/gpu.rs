@@ -64,6 +64,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<NormUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 fn key(entry: &'static str) -> PipelineKey {

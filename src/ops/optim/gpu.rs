@@ -77,6 +77,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<OptimUniforms>(),
     per_step: Some(UniformLayout::of::<OptimStep>()),
     needs_subgroups: false,
+    textures: &[],
 };
 
 fn key(entry: &'static str) -> PipelineKey {
@@ -220,8 +221,8 @@ pub(crate) fn step(
             &u,
             &bindings,
             Some(&per_step),
-            len.div_ceil(WG),
-            1,
+            &[],
+            (len.div_ceil(WG), 1),
         )?;
     }
     Ok(())

@@ -94,6 +94,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<PoolUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 fn key(entry: &'static str) -> PipelineKey {

@@ -68,6 +68,7 @@ pub static SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<ReduceUniforms>(),
     per_step: None,
     needs_subgroups: false,
+    textures: &[],
 };
 
 /// `shaders/reduce_subgroup.wgsl`: `sum_all` with subgroup operations; src, aux, dst, dst2.
@@ -79,6 +80,7 @@ pub static SUBGROUP_SHADER: ShaderDef = ShaderDef {
     uniform: UniformLayout::of::<ReduceUniforms>(),
     per_step: None,
     needs_subgroups: true,
+    textures: &[],
 };
 
 fn key(entry: &'static str) -> PipelineKey {

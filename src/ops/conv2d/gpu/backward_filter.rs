@@ -215,7 +215,7 @@ pub(crate) fn backward_bias(dy: &Tensor) -> Result<Tensor> {
     };
     let k = backward_bias_key();
     let bufs = [dy.binding(), parts.binding()];
-    gpu.dispatch(&k, &u, &bufs, None, count(c_out)?, count(chunks)?)?;
+    gpu.dispatch(&k, &u, &bufs, None, &[], (count(c_out)?, count(chunks)?))?;
     if chunks > 1 {
         sum_splits(&parts, &db, chunks, c_out)?;
     }

@@ -286,10 +286,11 @@ mod tests {
     use crate::shape::Shape;
     use crate::tensor::Tensor;
 
-    /// Every pass with the workgroup-memory GEMM (the hardware GPUs' choice) against the
-    /// reference, on shapes past one 64×64 tile and with a filter gradient in two chunks.
+    /// Every pass with the workgroup-memory GEMM (the hardware GPUs' choice) and with the
+    /// texture-fed one (batched: a texture layer per product) against the reference, on
+    /// shapes past one 64×64 tile and with a filter gradient in two chunks.
     #[test]
-    fn every_pass_with_the_tiled_gemm() {
+    fn every_pass_with_the_tiled_and_texture_gemms() {
         use crate::testing::winograd_filter_bounds;
         use crate::testing::{compare_with, shared_gpu, to_f64, winograd_bounds, Rng};
         let gpu = shared_gpu().unwrap();
@@ -316,8 +317,11 @@ mod tests {
             );
             let dyt = Tensor::from_slice(&gpu, g.y_shape(), &dys).unwrap();
             let (xd, wd, dyd) = (to_f64(&xs), to_f64(&ws), to_f64(&dys));
-            let tiled = MatmulKernel::Tiled;
-            for m in BLOCKS {
+            let texture = MatmulKernel::Texture(crate::ops::conv2d::RegisterTile::ALL[0]);
+            for (m, gemm) in BLOCKS
+                .into_iter()
+                .flat_map(|m| [(m, MatmulKernel::Tiled), (m, texture)])
+            {
                 if x.dims()[2] == 40 && m == 2 {
                     assert_eq!(WinogradConv::backward_filter(&g, m).splits, 2);
                 }
@@ -326,15 +330,15 @@ mod tests {
                     WinogradConv::backward_data(&g, m),
                     WinogradConv::backward_filter(&g, m),
                 );
-                let y = run(&xt, &wt, None, &f, None, tiled)
+                let y = run(&xt, &wt, None, &f, None, gemm)
                     .unwrap()
                     .to_vec()
                     .unwrap();
-                let dx = run(&dyt, &wt, None, &d, None, tiled)
+                let dx = run(&dyt, &wt, None, &d, None, gemm)
                     .unwrap()
                     .to_vec()
                     .unwrap();
-                let dw = run_filter(&xt, &dyt, &k, tiled).unwrap().to_vec().unwrap();
+                let dw = run_filter(&xt, &dyt, &k, gemm).unwrap().to_vec().unwrap();
                 let reports = [
                     compare_with(
                         &y,
@@ -353,7 +357,7 @@ mod tests {
                     ),
                 ];
                 for r in reports {
-                    assert!(r.passed(), "m={m} {g}: {r}");
+                    assert!(r.passed(), "m={m} {gemm:?} {g}: {r}");
                 }
             }
         }
