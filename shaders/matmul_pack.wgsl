@@ -2,7 +2,8 @@
 //
 // pack  texel (x, y, layer) = src[off + layer·s_b + y·s_r + (4x + e)·s_c] for e < 4, 0 where
 //       y ≥ rows or 4x + e ≥ cols: A as (rows M, columns K), B as (rows K, columns N), any
-//       strides (transposes, the Cᵀ swap, a batch of products). One invocation per texel.
+//       strides (transposes, the Cᵀ swap, a batch of products). One invocation per texel,
+//       neighbours along the source's closer axis.
 //       Grid: x·y (folded) = ceil(width · height / 64), z = layers. Loop passes per
 //       invocation: 5.
 //
@@ -35,8 +36,16 @@ fn pack(
     if (e >= p.width * p.height) {
         return;
     }
-    let x = e % p.width;
-    let y = e / p.width;
+    // Neighbouring invocations take neighbouring elements of the source: along the texture
+    // rows where the source's columns are the closer ones (s_c ≤ s_r), else down its columns.
+    // Otherwise a transposed operand's neighbours lie a row of the source apart (Mesa 22.3:
+    // 64×4096×1024, A read 16 KiB apart, 1.2-1.3× faster this way).
+    var x = e % p.width;
+    var y = e / p.width;
+    if (p.s_r < p.s_c) {
+        x = e / p.height;
+        y = e % p.height;
+    }
     var v = vec4<f32>();
     if (y < p.rows) {
         let base = p.off + wid.z * p.s_b + y * p.s_r;
