@@ -98,7 +98,8 @@ pub const FILTER_TILES: [RegisterTile; 3] = [
 /// The GEMM kernel of the forward and dX transforms on this adapter. Not the texture-fed
 /// kernel of software adapters: its packing pass copies the transformed tiles once more, and
 /// with K = the channels (16-64 in resnet20) that copy costs more than the texels save
-/// (resnet20's step measured 35 → 22 images/s with it on Mesa 25.0.7, unchanged on 22.3.6).
+/// (in a profiled resnet20 step on Mesa 25.0.7, 374 ms of texture GEMM and 252 ms of packing
+/// against ~449 ms with the register tile; on 22.3.6 the step was unchanged).
 pub fn gemm_kernel(info: &wgpu::AdapterInfo) -> MatmulKernel {
     match MatmulKernel::for_adapter(info) {
         MatmulKernel::Texture(t) => MatmulKernel::Register(t),
