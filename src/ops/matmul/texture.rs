@@ -198,7 +198,7 @@ pub(crate) fn pack(
     let limits = gpu.limits();
     let fits = |p: &PackUniforms, layers: u32| {
         p.width.max(p.height) <= limits.max_texture_dimension_2d
-            && layers <= limits.max_texture_array_layers
+            && allocated_layers(gpu, layers) <= limits.max_texture_array_layers
     };
     let (a_layers, b_layers) = (layers(u.a_b), layers(u.b_b));
     if !fits(&a, a_layers) || !fits(&b, b_layers) {
@@ -222,7 +222,7 @@ fn packed(gpu: &Gpu, p: &PackUniforms, src: &Tensor, layers: u32) -> Result<wgpu
         size: wgpu::Extent3d {
             width: p.width,
             height: p.height,
-            depth_or_array_layers: layers,
+            depth_or_array_layers: allocated_layers(gpu, layers),
         },
         mip_level_count: 1,
         sample_count: 1,
@@ -239,6 +239,17 @@ fn packed(gpu: &Gpu, p: &PackUniforms, src: &Tensor, layers: u32) -> Result<wgpu
     let blocks = (p.width * p.height).div_ceil(64);
     gpu.dispatch_with_textures(&pack_key(), p, &[Some(src)], &[&view], blocks, layers)?;
     Ok(view)
+}
+
+/// Layers to allocate for `layers`. wgpu's GL backend makes a texture of one layer a plain 2D
+/// texture, which the kernel's 2D-array binding then reads as zeros (gfx-rs/wgpu#4665,
+/// measured: every single-layer product wrong on Mesa 25's GL llvmpipe); there an array gets
+/// a second layer, never written or read.
+fn allocated_layers(gpu: &Gpu, layers: u32) -> u32 {
+    match gpu.adapter_info().backend {
+        wgpu::Backend::Gl => layers.max(2),
+        _ => layers,
+    }
 }
 
 /// Records one K-slice of the packed product into `out` with the uniforms `s` (the
