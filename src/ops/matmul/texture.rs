@@ -114,10 +114,9 @@ pub(crate) const COST: Cost = Cost {
 /// packed element, 2·m·n / (m + n), the packing costs what it saves or more (matmul 1024³,
 /// 1,024 a packed element, ran 1.6-1.7× faster; 64×4096×1024, 126, ran 6.7-6.9 GFLOP/s
 /// against 6.2-8.9 with the register tile, and LeNet-5's dense layers, ~80, left its step
-/// unchanged). Older Mesa (22.3) turns a
-/// storage load in a loop into a rolled loop over the lanes, and every product gains there
-/// (64×4096×1024 3×, LeNet-5's step 1.2-1.6×); other software adapters were not measured and
-/// are treated alike.
+/// unchanged). Older Mesa (22.3) turns a storage load in a loop into a rolled loop over the
+/// lanes, and every product gains there (64×4096×1024 3×, LeNet-5's step 1.2-1.6×); other
+/// software adapters were not measured and are treated alike.
 pub fn pays(info: &wgpu::AdapterInfo, m: usize, n: usize) -> bool {
     match mesa_version(&info.driver_info) {
         Some((v, _, _)) if v >= 25 => dense_enough(m, n),
