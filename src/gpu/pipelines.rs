@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::disk_cache::PipelineDiskCache;
-use super::shaders::{Shader, ShaderDef, TextureBinding};
+use super::shaders::{Shader, TextureBinding};
 use super::Gpu;
 use crate::error::{Error, Result};
 
@@ -176,7 +176,7 @@ impl Gpu {
                 entry(at, wgpu::BufferBindingType::Uniform)
             }))
             .chain(shader.textures.iter().enumerate().map(|(i, t)| {
-                let at = texture_binding(shader, i);
+                let at = shader.texture_binding(i);
                 wgpu::BindGroupLayoutEntry {
                     binding: at,
                     visibility: wgpu::ShaderStages::COMPUTE,
@@ -210,9 +210,4 @@ impl Gpu {
         modules.insert(shader, m.clone());
         Ok(m)
     }
-}
-
-/// The binding of `shader`'s `i`-th texture: after its storage buffers and per-step block.
-pub(crate) fn texture_binding(shader: &ShaderDef, i: usize) -> u32 {
-    (shader.storage_read_only.len() + 1 + usize::from(shader.per_step.is_some()) + i) as u32
 }

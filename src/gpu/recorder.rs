@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::capture::{record, Step};
 use super::per_step::PerStepBinding;
-use super::pipelines::{texture_binding, PipelineKey};
+use super::pipelines::PipelineKey;
 use super::Gpu;
 use crate::error::{Error, Result};
 
@@ -208,7 +208,7 @@ impl Gpu {
         }
         for (i, view) in textures.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
-                binding: texture_binding(key.shader, i),
+                binding: key.shader.texture_binding(i),
                 resource: wgpu::BindingResource::TextureView(view),
             });
         }

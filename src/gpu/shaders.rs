@@ -30,6 +30,13 @@ pub struct ShaderDef {
     pub textures: &'static [TextureBinding],
 }
 
+impl ShaderDef {
+    /// The binding of the `i`-th texture: after the storage buffers and the per-step block.
+    pub(crate) fn texture_binding(&self, i: usize) -> u32 {
+        (self.storage_read_only.len() + 1 + usize::from(self.per_step.is_some()) + i) as u32
+    }
+}
+
 /// How a shader binds a texture (always a 2D array of `rgba32float` texels).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TextureBinding {
