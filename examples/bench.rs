@@ -35,8 +35,9 @@ struct Args {
     #[arg(long)]
     no_cpu: bool,
     /// Conv kernels: `auto` (the heuristic choice), `tuned` (the autotuner's, per pass), or
-    /// force `gemm` (register-blocked) or `tiled` (workgroup memory) forward, or
-    /// `winograd2` / `winograd4` forward and dX where the shape allows, to compare them.
+    /// force `gemm` (register-blocked), `tiled` (workgroup memory) or `texture` (texel-fed)
+    /// forward, or `winograd2` / `winograd4` forward and dX where the shape allows, to compare
+    /// them.
     #[arg(long, default_value = "auto")]
     forward: String,
     /// Register tile of the conv GEMM kernels as MRxNR (4x8, 8x8, 8x16, 16x4 or 1x8); default:
@@ -146,6 +147,7 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgc
     let kernel = match args.forward.as_str() {
         "gemm" if !g.is_depthwise() => Conv2dKernel::Gemm(tile),
         "tiled" if !g.is_depthwise() => Conv2dKernel::Tiled,
+        "texture" if !g.is_depthwise() => Conv2dKernel::Texture,
         _ => choose(ConvPass::Forward, pick(conv2d::choose_forward(&g, info)))?,
     };
     let backward_data = choose(

@@ -28,7 +28,7 @@
 
 // #include common/conv2d_params.wgsl (tests/shaders.rs keeps this copy equal to that file)
 // The uniform block of every direct conv2d shader (conv2d_forward, _backward_data,
-// _backward_filter, _depthwise, _reduce).
+// _backward_filter, _depthwise, _reduce, _texture, _texture_pack).
 //
 // K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
 // reduction, in the unit its kernel's header names. The kernels only write: the first slice
@@ -40,6 +40,8 @@
 // than the budget allows).
 // The filter gradients cut their reduction over output rows and columns into
 // splits = row splits · col_splits chunks of rows_per_split rows × cols_per_split columns.
+// The texture kernels place image i's padded window extent, cell_w × cell_h texels, at cell
+// (i % cells, i / cells) of their input texture.
 struct Params {
     n: u32, c_in: u32, h_in: u32, w_in: u32,
     c_out: u32, h_out: u32, w_out: u32, groups: u32,
@@ -48,7 +50,7 @@ struct Params {
     has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
     act: u32, alpha: f32, k_begin: u32, k_end: u32,
     accumulate: u32, col_splits: u32, cols_per_split: u32, seg: u32,
-    segs: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    segs: u32, cells: u32, cell_w: u32, cell_h: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -16,6 +16,7 @@ mod pipelines;
 pub(crate) mod readback;
 mod recorder;
 pub mod shaders;
+mod textures;
 pub mod timing;
 
 use std::any::{Any, TypeId};

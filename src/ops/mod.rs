@@ -26,6 +26,8 @@ pub static SHADERS: &[Shader] = &[
     &conv2d::shaders::DEPTHWISE,
     &conv2d::shaders::REDUCE,
     &conv2d::shaders::WINOGRAD,
+    &conv2d::shaders::TEXTURE,
+    &conv2d::shaders::TEXTURE_PACK,
     &pool::gpu::SHADER,
     &elementwise::gpu::SHADER,
     &elementwise::dropout::DROPOUT,

@@ -15,8 +15,10 @@ use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 mod backward_filter;
+mod texture;
 pub(crate) use backward_filter::{backward_bias, backward_filter};
 pub use backward_filter::{filter_splits, FilterSplits};
+pub use texture::TextureLayout;
 
 uniform_block! {
 /// Mirror of the WGSL `struct Params` shared by every conv2d shader (same names, same order).
@@ -79,12 +81,12 @@ pub(crate) struct Conv2dUniforms {
     pub seg: u32,
     /// Segments per window row (1 unless a row is longer than the loop budget allows).
     pub segs: u32,
-    /// Pads the block to a multiple of 16 bytes; unused.
-    pub _pad0: u32,
-    /// Pads the block to a multiple of 16 bytes; unused.
-    pub _pad1: u32,
-    /// Pads the block to a multiple of 16 bytes; unused.
-    pub _pad2: u32,
+    /// Image cells per row of the texture kernels' input texture.
+    pub cells: u32,
+    /// Texels per cell along x: the padded extent the windows of one image row span.
+    pub cell_w: u32,
+    /// Texel rows per cell: the padded extent along y.
+    pub cell_h: u32,
 }
 }
 
@@ -122,9 +124,9 @@ impl Conv2dUniforms {
             cols_per_split: u(g.w_out),
             seg: u(g.kw),
             segs: 1,
-            _pad0: 0,
-            _pad1: 0,
-            _pad2: 0,
+            cells: 1,
+            cell_w: 0,
+            cell_h: 0,
         }
     }
 }
@@ -207,12 +209,13 @@ const TILED_COST: Cost = Cost {
     unit: 508,
 };
 
-/// One pass of a K-sliced kernel: its pipeline, uniforms, the bindings before its output and
-/// its grid.
+/// One pass of a K-sliced kernel: its pipeline, uniforms, the bindings before its output, the
+/// textures after it and its grid.
 struct Sliced<'a> {
     key: PipelineKey,
     u: Conv2dUniforms,
     inputs: Vec<Option<&'a Tensor>>,
+    textures: Vec<&'a wgpu::TextureView>,
     blocks: u32,
     z: u32,
 }
@@ -242,8 +245,14 @@ impl Sliced<'_> {
             };
             let mut bufs = self.inputs.clone();
             bufs.push(Some(target));
-            out.gpu()
-                .dispatch_tensors(&self.key, &slice, &bufs, self.blocks, self.z)?;
+            out.gpu().dispatch_with_textures(
+                &self.key,
+                &slice,
+                &bufs,
+                &self.textures,
+                self.blocks,
+                self.z,
+            )?;
             if let (true, Some(t)) = (i > 0, &temp) {
                 let f = act.filter(|_| i + 1 == ranges.len());
                 crate::ops::elementwise::gpu::accumulate(out, t, f)?;
@@ -287,13 +296,24 @@ pub(crate) fn forward(
         return winograd::run(x, w, b, &WinogradConv::forward(g, m), act, gemm);
     }
     let gpu = x.gpu();
-    let y = Tensor::uninit(gpu, g.y_shape())?;
     let mut u = Conv2dUniforms::new(g);
     u.has_bias = u32::from(b.is_some());
     if let Some(f) = act {
         let (code, alpha) = f.code();
         (u.act, u.alpha) = (code + 1, alpha);
     }
+    let kernel = match kernel {
+        Conv2dKernel::Texture => {
+            let layout = TextureLayout::of(g);
+            if layout.fits(gpu) {
+                return texture::forward(x, w, b, g, &layout, u, act);
+            }
+            // Past the adapter's texture limits: the register tile, which has none.
+            Conv2dKernel::Gemm(RegisterTile::for_adapter(gpu.adapter_info()))
+        }
+        k => k,
+    };
+    let y = Tensor::uninit(gpu, g.y_shape())?;
     let inputs = vec![Some(x), Some(w), b];
     match kernel {
         Conv2dKernel::Depthwise => {
@@ -309,6 +329,7 @@ pub(crate) fn forward(
                 key,
                 u,
                 inputs,
+                textures: Vec::new(),
                 blocks,
                 z: 1,
             };
@@ -324,13 +345,14 @@ pub(crate) fn forward(
                 key,
                 u,
                 inputs,
+                textures: Vec::new(),
                 blocks,
                 z,
             };
             pass.run(&y, act, g.reduction_len(), per)?;
         }
-        // Winograd returned above.
-        Conv2dKernel::Winograd(_) => return Err(unsupported(kernel, g)),
+        // Winograd and the textures returned above.
+        Conv2dKernel::Winograd(_) | Conv2dKernel::Texture => return Err(unsupported(kernel, g)),
         Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => {
             let m = g.n * g.h_out * g.w_out;
             let blocks = count(m.div_ceil((WG * t.mr) as usize))?;
@@ -356,6 +378,7 @@ pub(crate) fn forward(
                 key,
                 u,
                 inputs,
+                textures: Vec::new(),
                 blocks,
                 z,
             };
@@ -393,6 +416,7 @@ pub(crate) fn backward_data(
                 key: depthwise_key(entry_point!(DEPTHWISE, "backward_data")),
                 u: cut.apply(&u)?,
                 inputs: vec![Some(dy), Some(w), None],
+                textures: Vec::new(),
                 blocks,
                 z: 1,
             };
@@ -411,15 +435,17 @@ pub(crate) fn backward_data(
                 key: gemm_backward_data_key(t),
                 u: cut.apply(&u)?,
                 inputs: vec![Some(dy), Some(w)],
+                textures: Vec::new(),
                 blocks,
                 z,
             };
             pass.run(&dx, None, units, cut.per)?;
         }
         // Winograd returned above.
-        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
-            return Err(unsupported(kernel, g))
-        }
+        Conv2dKernel::Pointwise(_)
+        | Conv2dKernel::Tiled
+        | Conv2dKernel::Texture
+        | Conv2dKernel::Winograd(_) => return Err(unsupported(kernel, g)),
     }
     Ok(dx)
 }

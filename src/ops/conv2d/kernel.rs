@@ -1,8 +1,10 @@
 //! Which kernel runs a conv2d pass, and with which register tile: a pure function of the
 //! geometry and the adapter, so tests and benches can force every variant.
 
+use super::gpu::TextureLayout;
 use super::winograd::{self, WinogradConv};
 use super::{Conv2dGeometry, ConvPass};
+use crate::gpu::driver::{Driver, Quirk};
 
 /// The register tile of the GEMM kernels: `mr` pixels × `nr` channels per invocation
 /// (the `MR` / `NR` overrides).
@@ -81,6 +83,9 @@ pub enum Conv2dKernel {
     Tiled,
     /// Winograd F(m×m, 3×3), m = 2 or 4: 3×3, stride 1, one group; every pass.
     Winograd(u32),
+    /// Forward implicit GEMM over texels (x and w packed into textures): any geometry; the
+    /// register tile runs instead past the adapter's texture limits.
+    Texture,
 }
 
 impl Conv2dKernel {
@@ -95,15 +100,21 @@ impl Conv2dKernel {
                 .iter()
                 .map(|&t| Conv2dKernel::Pointwise(t)),
         );
-        v.extend([Conv2dKernel::Depthwise, Conv2dKernel::Tiled]);
+        v.extend([
+            Conv2dKernel::Depthwise,
+            Conv2dKernel::Tiled,
+            Conv2dKernel::Texture,
+        ]);
         v.extend(winograd::BLOCKS.map(Conv2dKernel::Winograd));
         v
     }
 
-    /// Bytes of temporary tensors the kernel makes for `g`'s `pass` beyond its output (the
-    /// Winograd transforms; the direct kernels need none worth counting).
+    /// Bytes of temporary tensors and textures the kernel makes for `g`'s `pass` beyond its
+    /// output (the Winograd transforms, the packed textures; the direct kernels need none
+    /// worth counting).
     pub fn workspace(self, g: &Conv2dGeometry, pass: ConvPass) -> usize {
         match (self, pass) {
+            (Conv2dKernel::Texture, ConvPass::Forward) => TextureLayout::of(g).bytes(),
             (Conv2dKernel::Winograd(m), ConvPass::Forward) => {
                 WinogradConv::forward(g, m).workspace()
             }
@@ -143,7 +154,7 @@ impl Conv2dKernel {
             Conv2dKernel::Gemm(_) => true,
             Conv2dKernel::Pointwise(_) => forward && g.is_pointwise(),
             Conv2dKernel::Depthwise => g.is_depthwise(),
-            Conv2dKernel::Tiled => forward,
+            Conv2dKernel::Tiled | Conv2dKernel::Texture => forward,
             Conv2dKernel::Winograd(m) => {
                 winograd::eligible(g)
                     && match pass {
@@ -172,14 +183,50 @@ fn winograd_pays(
         .then_some(k)
 }
 
-/// The forward kernel for `g`: register blocking on software adapters, where workgroup memory
-/// and barriers are slow; workgroup-memory tiles on hardware GPUs.
+/// The forward kernel for `g`: on software adapters, where workgroup memory and barriers are
+/// slow, Winograd, texel-fed or register-blocked GEMMs; workgroup-memory tiles on hardware GPUs.
 pub fn choose_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
-    winograd_pays(g, ConvPass::Forward, info).unwrap_or_else(|| direct_forward(g, info))
+    let winograd = || winograd_pays(g, ConvPass::Forward, info);
+    let texture = || texture_pays(g, info);
+    // Before Mesa 25 texel fetches beat Winograd's storage-buffer GEMMs too (vgg_c2 forward
+    // 430–490 → 180–280 ms on Mesa 22.3.6); on 25 Winograd holds its own (170–210 against
+    // 205–320 ms).
+    let first = if slow_buffers(info) {
+        texture().or_else(winograd)
+    } else {
+        winograd().or_else(texture)
+    };
+    first.unwrap_or_else(|| direct_forward(g, info))
+}
+
+/// Whether storage-buffer loads are the driver's slow path: lavapipe before Mesa 25
+/// ([`Quirk::SlowMesa`]), whose texel fetches are as fast as on 25.
+fn slow_buffers(info: &wgpu::AdapterInfo) -> bool {
+    Driver::of(info).quirks.contains(&Quirk::SlowMesa)
+}
+
+/// The texel-fed kernel on software adapters where Winograd does not apply. On Mesa 25 once a
+/// group has at least 64 input channels (lavapipe, Mesa 25.0.7: resnet_s2 forward 150–162 →
+/// 116 ms). With fewer it gains little (dilated, 32 channels: 66–69 → 56–63 ms), the tuner
+/// keeps the register GEMM on resnet20's 16- and 32-channel stride-2 convs, where compiling
+/// the texture candidate only slowed the cold start by 1 s, and narrow inputs leave most of
+/// each texel's 4 channels as padding (cifar_c1, 3 channels: 11–15 → 16–23 ms); 1×1 convs keep
+/// the pointwise GEMM. Before Mesa 25 ([`Quirk::SlowMesa`]) storage-buffer loads are what is
+/// slow and texel fetches are not, so it pays from 2 channels on (Mesa 22.3.6: resnet_s2
+/// 800–830 → 119–128 ms, cifar_c1 58 → 14 ms, resnet_1x1 41 → 25 ms; lenet_c1, 1 channel,
+/// 8.6 → 16 ms); see [`slow_buffers`].
+fn texture_pays(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Option<Conv2dKernel> {
+    let software = info.device_type == wgpu::DeviceType::Cpu;
+    let pays = if slow_buffers(info) {
+        g.cg() >= 2
+    } else {
+        g.cg() >= 64 && !g.is_pointwise()
+    };
+    (software && pays && !g.is_depthwise()).then_some(Conv2dKernel::Texture)
 }
 
 /// The choice among the kernels that need no workspace (for a `Gpu` whose workspace limit
-/// rules Winograd out).
+/// rules Winograd and the texture kernel out).
 pub fn choose_direct(g: &Conv2dGeometry, pass: ConvPass, info: &wgpu::AdapterInfo) -> Conv2dKernel {
     match pass {
         ConvPass::Forward => direct_forward(g, info),
@@ -240,5 +287,70 @@ fn direct_backward_filter(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2
         Conv2dKernel::Gemm(RegisterTile { mr: 4, nr: 8 })
     } else {
         Conv2dKernel::Gemm(RegisterTile::for_adapter(info))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::conv2d::Conv2dParams;
+    use crate::shape::{Padding, Shape};
+
+    fn lavapipe(mesa: &str) -> wgpu::AdapterInfo {
+        wgpu::AdapterInfo {
+            name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
+            driver: "llvmpipe".into(),
+            driver_info: format!("Mesa {mesa} (LLVM 15.0.6)"),
+            ..wgpu::AdapterInfo::new(wgpu::DeviceType::Cpu, wgpu::Backend::Vulkan)
+        }
+    }
+
+    /// BENCH.md's workloads: x [n, c_in, hw, hw], c_out, k, stride, groups.
+    fn geometry(
+        x: [usize; 4],
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+    ) -> Conv2dGeometry {
+        let p = Conv2dParams::new(k)
+            .stride(stride)
+            .padding(Padding::Same)
+            .groups(groups);
+        p.resolve(&Shape::new(x), &p.weight_shape(x[1], c_out))
+            .unwrap()
+    }
+
+    #[test]
+    fn texture_kernel_goes_where_it_was_measured_to_pay() {
+        let (old, new) = (lavapipe("22.3.6"), lavapipe("25.0.7"));
+        let resnet_s2 = geometry([64, 64, 32, 32], 128, 3, 2, 1);
+        let vgg_c2 = geometry([64, 64, 32, 32], 64, 3, 1, 1);
+        let cifar_c1 = geometry([64, 3, 32, 32], 32, 3, 1, 1);
+        let lenet_c1 = geometry([64, 1, 32, 32], 6, 5, 1, 1);
+        let resnet_1x1 = geometry([64, 256, 8, 8], 64, 1, 1, 1);
+        let depthwise = geometry([64, 128, 16, 16], 128, 3, 1, 128);
+        let choose = |g: &Conv2dGeometry, info| choose_forward(g, info);
+
+        // Mesa 25: only 64 channels a group and more where Winograd does not apply; Winograd,
+        // the pointwise and the register GEMM keep the rest.
+        assert_eq!(choose(&resnet_s2, &new), Conv2dKernel::Texture);
+        assert!(matches!(choose(&vgg_c2, &new), Conv2dKernel::Winograd(_)));
+        assert!(matches!(choose(&cifar_c1, &new), Conv2dKernel::Gemm(_)));
+        assert!(matches!(
+            choose(&resnet_1x1, &new),
+            Conv2dKernel::Pointwise(_)
+        ));
+        // Mesa 22: from 2 channels on, before Winograd too.
+        for g in [&resnet_s2, &vgg_c2, &cifar_c1, &resnet_1x1] {
+            assert_eq!(choose(g, &old), Conv2dKernel::Texture, "{g:?}");
+        }
+        assert!(matches!(choose(&lenet_c1, &old), Conv2dKernel::Gemm(_)));
+        for info in [&old, &new] {
+            assert_eq!(choose(&depthwise, info), Conv2dKernel::Depthwise);
+        }
+        // Hardware GPUs keep the workgroup-memory kernel.
+        let gpu = wgpu::AdapterInfo::new(wgpu::DeviceType::DiscreteGpu, wgpu::Backend::Vulkan);
+        assert_eq!(choose(&resnet_s2, &gpu), Conv2dKernel::Tiled);
     }
 }

@@ -5,7 +5,7 @@ use super::gpu::Conv2dUniforms;
 use super::kernel::RegisterTile;
 use super::winograd::{WinogradUniforms, BLOCKS, WG as WINOGRAD_WG};
 use crate::gpu::shaders::entry_point;
-use crate::gpu::{Overrides, PipelineKey, ShaderDef, UniformLayout};
+use crate::gpu::{Overrides, PipelineKey, ShaderDef, TextureBinding, UniformLayout};
 
 /// `shaders/conv2d_forward.wgsl`: implicit-GEMM forward; x, w, bias, y.
 pub static FORWARD: ShaderDef = ShaderDef {
@@ -17,6 +17,31 @@ pub static FORWARD: ShaderDef = ShaderDef {
     per_step: None,
     needs_subgroups: false,
     textures: &[],
+};
+
+/// `shaders/conv2d_texture.wgsl`: the forward GEMM over texels; bias, y, then x's and w's
+/// textures.
+pub static TEXTURE: ShaderDef = ShaderDef {
+    name: "conv2d_texture",
+    source: include_str!("../../../shaders/conv2d_texture.wgsl"),
+    entry_points: &["forward"],
+    storage_read_only: &[true, false],
+    uniform: UniformLayout::of::<Conv2dUniforms>(),
+    per_step: None,
+    needs_subgroups: false,
+    textures: &[TextureBinding::Read, TextureBinding::Read],
+};
+
+/// `shaders/conv2d_texture_pack.wgsl`: x or w, then the texture written.
+pub static TEXTURE_PACK: ShaderDef = ShaderDef {
+    name: "conv2d_texture_pack",
+    source: include_str!("../../../shaders/conv2d_texture_pack.wgsl"),
+    entry_points: &["pack_input", "pack_filter"],
+    storage_read_only: &[true],
+    uniform: UniformLayout::of::<Conv2dUniforms>(),
+    per_step: None,
+    needs_subgroups: false,
+    textures: &[TextureBinding::Write],
 };
 
 /// `shaders/conv2d_backward_data.wgsl`: implicit-GEMM dX; dy, w, dx.
@@ -139,6 +164,12 @@ pub(super) fn tiled_forward_key() -> PipelineKey {
 pub(super) fn depthwise_key(entry: &'static str) -> PipelineKey {
     key(&DEPTHWISE, entry, &[("WG", WG)])
 }
+pub(super) fn texture_key() -> PipelineKey {
+    key(&TEXTURE, entry_point!(TEXTURE, "forward"), &[])
+}
+pub(super) fn texture_pack_key(entry: &'static str) -> PipelineKey {
+    key(&TEXTURE_PACK, entry, &[])
+}
 pub(super) fn backward_bias_key() -> PipelineKey {
     key(
         &REDUCE,
@@ -149,6 +180,18 @@ pub(super) fn backward_bias_key() -> PipelineKey {
 pub(super) fn sum_splits_key() -> PipelineKey {
     key(&REDUCE, entry_point!(REDUCE, "sum_splits"), &[("WG", WG)])
 }
+
+/// This module's shaders (`ops::SHADERS` lists them with the other ops').
+pub(super) static DEFS: [&ShaderDef; 8] = [
+    &FORWARD,
+    &TEXTURE,
+    &TEXTURE_PACK,
+    &BACKWARD_DATA,
+    &BACKWARD_FILTER,
+    &DEPTHWISE,
+    &REDUCE,
+    &WINOGRAD,
+];
 
 /// Every pipeline this module dispatches (the naga test validates each).
 pub fn pipelines() -> Vec<PipelineKey> {
@@ -169,6 +212,9 @@ pub fn pipelines() -> Vec<PipelineKey> {
         depthwise_key(entry_point!(DEPTHWISE, "backward_filter")),
         sum_splits_key(),
         backward_bias_key(),
+        texture_key(),
+        texture_pack_key(entry_point!(TEXTURE_PACK, "pack_input")),
+        texture_pack_key(entry_point!(TEXTURE_PACK, "pack_filter")),
     ]);
     keys
 }

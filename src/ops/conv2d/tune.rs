@@ -14,11 +14,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use md5::{Digest, Md5};
+
 use super::kernel::{choose_backward_data, choose_backward_filter, choose_direct, choose_forward};
-use super::{gpu, winograd, Conv2dGeometry, Conv2dKernel, RegisterTile};
+use super::{gpu, shaders, winograd, Conv2dGeometry, Conv2dKernel, RegisterTile};
 use crate::error::Result;
 use crate::gpu::disk_cache::{cache_dir, store};
 use crate::gpu::Gpu;
+use crate::ops::matmul::gpu::SHADER as MATMUL;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -89,6 +92,7 @@ fn kernel_text(k: Conv2dKernel) -> String {
         Conv2dKernel::Pointwise(t) => format!("pointwise{}x{}", t.mr, t.nr),
         Conv2dKernel::Depthwise => "depthwise".into(),
         Conv2dKernel::Tiled => "tiled".into(),
+        Conv2dKernel::Texture => "texture".into(),
         Conv2dKernel::Winograd(m) => format!("winograd{m}"),
     }
 }
@@ -104,6 +108,7 @@ fn parse_kernel(s: &str) -> Option<Conv2dKernel> {
     match s {
         "depthwise" => Some(Conv2dKernel::Depthwise),
         "tiled" => Some(Conv2dKernel::Tiled),
+        "texture" => Some(Conv2dKernel::Texture),
         _ => s
             .strip_prefix("pointwise")
             .and_then(tile)
@@ -138,13 +143,30 @@ fn file_name(file: &Option<PathBuf>) -> String {
         .map_or(String::new(), |f| f.display().to_string())
 }
 
-/// `<cache>/wgcnn/autotune/<adapter and driver>.json`.
+/// `<cache>/wgcnn/autotune/<adapter and driver>_<kernels>.json`, where `<kernels>` digests the
+/// crate's conv kernels (their names and shaders): choices timed among another version's
+/// kernels would otherwise hide a new or changed kernel from every tuned class for good.
 fn cache_file(info: &wgpu::AdapterInfo) -> Option<PathBuf> {
     let name: String = format!("{} {} {:?}", info.name, info.driver_info, info.backend)
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    Some(cache_dir()?.join("autotune").join(format!("{name}.json")))
+    let mut kernels = Md5::new();
+    for k in Conv2dKernel::all() {
+        kernels.update(kernel_text(k));
+    }
+    for def in shaders::DEFS.into_iter().chain([&MATMUL]) {
+        kernels.update(def.source);
+    }
+    let digest: String = kernels.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Some(
+        cache_dir()?
+            .join("autotune")
+            .join(format!("{name}_{digest}.json")),
+    )
 }
 
 impl Tuner {
@@ -226,7 +248,8 @@ pub trait ConvTuning {
     /// Whether autotuning is on.
     fn autotune(&self) -> bool;
     /// Caps the temporary memory one conv kernel may use, in bytes (default: 128 MiB, where
-    /// Winograd's transformed tensors may take up to about 4.5× the conv's input and output;
+    /// Winograd's transformed tensors may take up to about 4.5× the conv's input and output,
+    /// and the texture kernel's textures about its padded input and weights;
     /// 0 keeps every conv to the direct kernels, for the leanest plans). Plans compiled
     /// afterwards follow it.
     fn set_conv_workspace_limit(&self, bytes: usize);

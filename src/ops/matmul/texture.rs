@@ -194,11 +194,7 @@ pub(crate) fn pack(
         width: u.n.div_ceil(K_STEP as u32),
         height: (k4 * K_STEP) as u32,
     };
-    let limits = gpu.limits();
-    let fits = |p: &PackUniforms, layers: u32| {
-        p.width.max(p.height) <= limits.max_texture_dimension_2d
-            && allocated_layers(gpu, layers) <= limits.max_texture_array_layers
-    };
+    let fits = |p: &PackUniforms, layers: u32| gpu.texture_fits(p.width, p.height, layers);
     let (a_layers, b_layers) = (layers(u.a_b), layers(u.b_b));
     if !fits(&a, a_layers) || !fits(&b, b_layers) {
         return Ok(None);
@@ -216,39 +212,11 @@ pub(crate) fn pack(
 
 /// A texture of `p`'s size, and the dispatch that fills it from `src`.
 fn packed(gpu: &Gpu, p: &PackUniforms, src: &Tensor, layers: u32) -> Result<wgpu::TextureView> {
-    let texture = gpu.device().create_texture(&wgpu::TextureDescriptor {
-        label: Some("matmul operand"),
-        size: wgpu::Extent3d {
-            width: p.width,
-            height: p.height,
-            depth_or_array_layers: allocated_layers(gpu, layers),
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
-        view_formats: &[],
-    });
-    let view = texture.create_view(&wgpu::TextureViewDescriptor {
-        dimension: Some(wgpu::TextureViewDimension::D2Array),
-        ..Default::default()
-    });
+    let view = gpu.texture_array("matmul operand", p.width, p.height, layers);
     // One invocation per texel: width·height fits u32 (both within the texture limit).
     let blocks = (p.width * p.height).div_ceil(64);
     gpu.dispatch_with_textures(&pack_key(), p, &[Some(src)], &[&view], blocks, layers)?;
     Ok(view)
-}
-
-/// Layers to allocate for `layers`. wgpu's GL backend makes a texture of one layer a plain 2D
-/// texture, which the kernel's 2D-array binding then reads as zeros (gfx-rs/wgpu#4665,
-/// measured: every single-layer product wrong on Mesa 25's GL llvmpipe); there an array gets
-/// a second layer, never written or read.
-fn allocated_layers(gpu: &Gpu, layers: u32) -> u32 {
-    match gpu.adapter_info().backend {
-        wgpu::Backend::Gl => layers.max(2),
-        _ => layers,
-    }
 }
 
 /// Records one K-slice of the packed product into `out` with the uniforms `s` (the

@@ -85,9 +85,10 @@ fn filter_workgroups(g: &Conv2dGeometry, kernel: Conv2dKernel) -> (usize, usize)
             g.reduction_len().div_ceil((WG * t.mr.max(1)) as usize),
             g.groups * g.cog().div_ceil(t.nr.max(1) as usize),
         ),
-        Conv2dKernel::Depthwise | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
-            (g.w_shape().numel().div_ceil(WG as usize), 1)
-        }
+        Conv2dKernel::Depthwise
+        | Conv2dKernel::Tiled
+        | Conv2dKernel::Texture
+        | Conv2dKernel::Winograd(_) => (g.w_shape().numel().div_ceil(WG as usize), 1),
     }
 }
 
@@ -133,9 +134,10 @@ pub(crate) fn backward_filter(
             count(blocks)?,
             count(fs.splits * z_per_split)?,
         ),
-        Conv2dKernel::Pointwise(_) | Conv2dKernel::Tiled | Conv2dKernel::Winograd(_) => {
-            return Err(unsupported(kernel, g))
-        }
+        Conv2dKernel::Pointwise(_)
+        | Conv2dKernel::Tiled
+        | Conv2dKernel::Texture
+        | Conv2dKernel::Winograd(_) => return Err(unsupported(kernel, g)),
     };
     let inputs = match kernel {
         Conv2dKernel::Depthwise => vec![Some(x), Some(dy), None],
@@ -145,6 +147,7 @@ pub(crate) fn backward_filter(
         key,
         u,
         inputs,
+        textures: Vec::new(),
         blocks,
         z,
     };

@@ -1,0 +1,123 @@
+// The operands of conv2d_texture.wgsl, packed into rgba32float texture arrays.
+//
+// pack_input   x of group grp, channels 4·c4 .. 4·c4 + 3, at layer grp·cg4 + c4 (cg4 = ⌈cg / 4⌉).
+//              Image i fills cell (i % cells, i / cells), cell_w × cell_h texels: the part of
+//              its padded plane that the windows reach, texel (u, v) of a cell holding
+//              x[i, c, v − pad_top, u − pad_left], 0 in the padding, past the channels and in
+//              cells past the last image. Neighbouring invocations take neighbouring texels of
+//              a row (neighbouring elements of x).
+//              Grid: x·y (folded) = ⌈width · height / 64⌉, z = groups · cg4.
+// pack_filter  w of group grp at layer grp: texel (x, y) holds output channels 4x .. 4x + 3 of
+//              the group at row y = ((r·kw + s)·cg4 + c4)·4 + e, that is input channel
+//              4·c4 + e at tap (r, s); 0 past the group's channels (in and out).
+//              Grid: x·y (folded) = ⌈width · height / 64⌉, z = groups.
+// Loop passes per invocation: 5 (the 4 channels).
+//
+// Bindings: 0 Params; 1 src (x or w); 2 the texture (write).
+
+// #include common/conv2d_params.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The uniform block of every direct conv2d shader (conv2d_forward, _backward_data,
+// _backward_filter, _depthwise, _reduce, _texture, _texture_pack).
+//
+// K-slices (the loop budget, gpu/loops.rs): a dispatch reduces only [k_begin, k_end) of its
+// reduction, in the unit its kernel's header names. The kernels only write: the first slice
+// writes the output (with the bias), later ones a temporary that elementwise.wgsl's
+// accumulate adds in, applying the activation after the last (sum_splits, memory-bound,
+// adds in place when accumulate = 1). act is set only when there is one slice.
+// Windowed kernels count units of window-row segments: unit u = row·segs + g is segment g, the
+// taps [g·seg, (g + 1)·seg) ∩ [0, kw), of its window row (one segment unless a row is longer
+// than the budget allows).
+// The filter gradients cut their reduction over output rows and columns into
+// splits = row splits · col_splits chunks of rows_per_split rows × cols_per_split columns.
+// The texture kernels place image i's padded window extent, cell_w × cell_h texels, at cell
+// (i % cells, i / cells) of their input texture.
+struct Params {
+    n: u32, c_in: u32, h_in: u32, w_in: u32,
+    c_out: u32, h_out: u32, w_out: u32, groups: u32,
+    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_top: u32, pad_left: u32,
+    has_bias: u32, splits: u32, rows_per_split: u32, len: u32,
+    act: u32, alpha: f32, k_begin: u32, k_end: u32,
+    accumulate: u32, col_splits: u32, cols_per_split: u32, seg: u32,
+    segs: u32, cells: u32, cell_w: u32, cell_h: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// #end common/conv2d_params.wgsl
+
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var dst: texture_storage_2d_array<rgba32float, write>;
+
+// #include common/grid.wgsl (tests/shaders.rs keeps this copy equal to that file)
+// The flat invocation index of a grid folded into x·y (grids past 65,535 workgroups), for a
+// workgroup of wg invocations.
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, wg: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * wg + lid;
+}
+// #end common/grid.wgsl
+
+@compute @workgroup_size(64)
+fn pack_input(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let width = p.cells * p.cell_w;
+    let height = ((p.n + p.cells - 1u) / p.cells) * p.cell_h;
+    let e = linear(wid, nwg, lid, 64u);
+    if (e >= width * height) {
+        return;
+    }
+    let tx = e % width;
+    let ty = e / width;
+    let img = (ty / p.cell_h) * p.cells + tx / p.cell_w;
+    // Negative coordinates wrap to huge u32 and fail the bound too.
+    let ih = ty % p.cell_h - p.pad_top;
+    let iw = tx % p.cell_w - p.pad_left;
+    let cg = p.c_in / p.groups;
+    let cg4 = (cg + 3u) / 4u;
+    let grp = wid.z / cg4;
+    let c0 = (wid.z % cg4) * 4u;
+    var v = vec4<f32>();
+    if (img < p.n && ih < p.h_in && iw < p.w_in) {
+        let base = ((img * p.c_in + grp * cg + c0) * p.h_in + ih) * p.w_in + iw;
+        for (var i = 0u; i < 4u; i++) {
+            if (c0 + i < cg) {
+                v[i] = src[base + i * p.h_in * p.w_in];
+            }
+        }
+    }
+    textureStore(dst, vec2<u32>(tx, ty), wid.z, v);
+}
+
+@compute @workgroup_size(64)
+fn pack_filter(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let cg = p.c_in / p.groups;
+    let cog = p.c_out / p.groups;
+    let cg4 = (cg + 3u) / 4u;
+    let width = (cog + 3u) / 4u;
+    let height = p.kh * p.kw * cg4 * 4u;
+    let e = linear(wid, nwg, lid, 64u);
+    if (e >= width * height) {
+        return;
+    }
+    let tx = e % width;
+    let ty = e / width;
+    let c = ((ty / 4u) % cg4) * 4u + ty % 4u;
+    let tap = ty / (4u * cg4);
+    var v = vec4<f32>();
+    if (c < cg) {
+        let khkw = p.kh * p.kw;
+        for (var i = 0u; i < 4u; i++) {
+            let co = 4u * tx + i;
+            if (co < cog) {
+                v[i] = src[((wid.z * cog + co) * cg + c) * khkw + tap];
+            }
+        }
+    }
+    textureStore(dst, vec2<u32>(tx, ty), wid.z, v);
+}
