@@ -35,8 +35,8 @@ struct Args {
     #[arg(long)]
     no_cpu: bool,
     /// Conv kernels: `auto` (the heuristic choice), `tuned` (the autotuner's, per pass), or
-    /// force `gemm` (register-blocked), `tiled` (workgroup memory) or `texture` (texel-fed)
-    /// forward, or `winograd2` / `winograd4` forward and dX where the shape allows, to compare
+    /// force `gemm` (register-blocked) or `tiled` (workgroup memory) forward, or `texture`
+    /// (texel-fed), `winograd2` / `winograd4` forward and dX where the shape allows, to compare
     /// them.
     #[arg(long, default_value = "auto")]
     forward: String,
@@ -131,14 +131,18 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgc
         Conv2dKernel::Pointwise(_) => Conv2dKernel::Pointwise(tile),
         other => other,
     };
-    let winograd = (args.forward.strip_prefix("winograd"))
-        .and_then(|m| m.parse().ok())
-        .map(Conv2dKernel::Winograd);
+    // Kernels that run dX too.
+    let both = match args.forward.as_str() {
+        "texture" => Some(Conv2dKernel::Texture),
+        f => (f.strip_prefix("winograd"))
+            .and_then(|m| m.parse().ok())
+            .map(Conv2dKernel::Winograd),
+    };
     let tuned = args.forward == "tuned";
     // --tile forces one tile on every pass of a conv row; by default each pass takes its own choice.
     let forced = |k: Conv2dKernel| if args.tile.is_some() { pick(k) } else { k };
     let choose = |pass: ConvPass, heuristic: Conv2dKernel| -> wgcnn::Result<Conv2dKernel> {
-        Ok(match winograd {
+        Ok(match both {
             Some(k) if k.supports(&g, pass) => k,
             _ if tuned => gpu.tune_conv2d(&g, pass)?,
             _ => forced(heuristic),
@@ -147,7 +151,6 @@ fn measure(gpu: &Gpu, wl: &ConvWorkload, args: &Args, tile: RegisterTile) -> wgc
     let kernel = match args.forward.as_str() {
         "gemm" if !g.is_depthwise() => Conv2dKernel::Gemm(tile),
         "tiled" if !g.is_depthwise() => Conv2dKernel::Tiled,
-        "texture" if !g.is_depthwise() => Conv2dKernel::Texture,
         _ => choose(ConvPass::Forward, pick(conv2d::choose_forward(&g, info)))?,
     };
     let backward_data = choose(

@@ -7,6 +7,9 @@
 // The padding is part of x's texture (zeros), so the loop has no bounds test: stride and
 // dilation are only the coordinates fetched.
 //
+// dX runs this kernel too, as the stride-1 conv of dy spread by the strides with the filter
+// flipped (gpu/texture.rs, backward_data_conv): its Params are that conv's.
+//
 // GEMM view, per group: C[m, co] = Σ_k A[m, k] · B[k, co], m = (img, oh, ow), co in the group,
 // k = (r, s, c): channel c of tap (r, s), channels innermost so that 4 of them are one texel.
 //

@@ -3,14 +3,19 @@
 // pack_input   x of group grp, channels 4·c4 .. 4·c4 + 3, at layer grp·cg4 + c4 (cg4 = ⌈cg / 4⌉).
 //              Image i fills cell (i % cells, i / cells), cell_w × cell_h texels: the part of
 //              its padded plane that the windows reach, texel (u, v) of a cell holding
-//              x[i, c, v − pad_top, u − pad_left], 0 in the padding, past the channels and in
-//              cells past the last image. Neighbouring invocations take neighbouring texels of
-//              a row (neighbouring elements of x).
+//              x[i, c, (v − pad_top) / stride_h, (u − pad_left) / stride_w] where both divide,
+//              else 0 (the padding, the gaps, past the channels and in cells past the last
+//              image). The forward packs x with strides 1; dX packs dy spread by the conv's
+//              strides, the input of the stride-1 conv that dX is (gpu/texture.rs). Neighbouring
+//              invocations take neighbouring texels of a row (neighbouring elements of x).
 //              Grid: x·y (folded) = ⌈width · height / 64⌉, z = groups · cg4.
 // pack_filter  w of group grp at layer grp: texel (x, y) holds output channels 4x .. 4x + 3 of
 //              the group at row y = ((r·kw + s)·cg4 + c4)·4 + e, that is input channel
 //              4·c4 + e at tap (r, s); 0 past the group's channels (in and out).
 //              Grid: x·y (folded) = ⌈width · height / 64⌉, z = groups.
+// pack_filter_flipped  the same for dX's conv, whose Params swap c_in and c_out: its output
+//              channel co is the conv's input channel, its input channel c the conv's output
+//              channel, and its tap (r, s) the conv's tap (kh − 1 − r, kw − 1 − s).
 // Loop passes per invocation: 5 (the 4 channels).
 //
 // Bindings: 0 Params; 1 src (x or w); 2 the texture (write).
@@ -71,15 +76,22 @@ fn pack_input(
     let tx = e % width;
     let ty = e / width;
     let img = (ty / p.cell_h) * p.cells + tx / p.cell_w;
-    // Negative coordinates wrap to huge u32 and fail the bound too.
-    let ih = ty % p.cell_h - p.pad_top;
-    let iw = tx % p.cell_w - p.pad_left;
+    let vh = ty % p.cell_h;
+    let vw = tx % p.cell_w;
+    // In the padding vh < pad_top: the difference wraps to a huge u32, clamped here so that
+    // the quotient cannot come back in range; `inside` rejects it.
+    let sh = min(vh - p.pad_top, p.cell_h);
+    let sw = min(vw - p.pad_left, p.cell_w);
+    let ih = sh / p.stride_h;
+    let iw = sw / p.stride_w;
+    let inside = vh >= p.pad_top && vw >= p.pad_left && sh % p.stride_h == 0u
+        && sw % p.stride_w == 0u && ih < p.h_in && iw < p.w_in;
     let cg = p.c_in / p.groups;
     let cg4 = (cg + 3u) / 4u;
     let grp = wid.z / cg4;
     let c0 = (wid.z % cg4) * 4u;
     var v = vec4<f32>();
-    if (img < p.n && ih < p.h_in && iw < p.w_in) {
+    if (img < p.n && inside) {
         let base = ((img * p.c_in + grp * cg + c0) * p.h_in + ih) * p.w_in + iw;
         for (var i = 0u; i < 4u; i++) {
             if (c0 + i < cg) {
@@ -96,12 +108,25 @@ fn pack_filter(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
+    pack_filter_texel(linear(wid, nwg, lid, 64u), wid.z, false);
+}
+
+@compute @workgroup_size(64)
+fn pack_filter_flipped(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    pack_filter_texel(linear(wid, nwg, lid, 64u), wid.z, true);
+}
+
+// Texel e of group grp's layer; `flipped`: of dX's conv (the header).
+fn pack_filter_texel(e: u32, grp: u32, flipped: bool) {
     let cg = p.c_in / p.groups;
     let cog = p.c_out / p.groups;
     let cg4 = (cg + 3u) / 4u;
     let width = (cog + 3u) / 4u;
     let height = p.kh * p.kw * cg4 * 4u;
-    let e = linear(wid, nwg, lid, 64u);
     if (e >= width * height) {
         return;
     }
@@ -115,9 +140,14 @@ fn pack_filter(
         for (var i = 0u; i < 4u; i++) {
             let co = 4u * tx + i;
             if (co < cog) {
-                v[i] = src[((wid.z * cog + co) * cg + c) * khkw + tap];
+                // w[grp·cog + co, c, tap], or for dX w[grp·cg + c, co, khkw − 1 − tap].
+                var at = ((grp * cog + co) * cg + c) * khkw + tap;
+                if (flipped) {
+                    at = ((grp * cg + c) * cog + co) * khkw + khkw - 1u - tap;
+                }
+                v[i] = src[at];
             }
         }
     }
-    textureStore(dst, vec2<u32>(tx, ty), wid.z, v);
+    textureStore(dst, vec2<u32>(tx, ty), grp, v);
 }

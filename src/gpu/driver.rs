@@ -14,8 +14,8 @@ pub enum Quirk {
     /// lavapipe before Mesa 25 runs wgcnn's training steps 1.5–5× slower than Mesa 25 on the
     /// same machine (22.3.6 against 25.0.7; BENCH.md): a warning; `tools/install-lavapipe.sh`
     /// installs 25. Its storage-buffer loads in loops are run-time loops over the lanes while
-    /// its texel fetches are not, so the conv kernel choice sends most forwards through
-    /// textures there (`ops::conv2d::choose_forward`).
+    /// its texel fetches are not, so the conv kernel choice sends most forwards and dX through
+    /// textures there (`ops::conv2d::choose_forward`, `choose_backward_data`).
     SlowMesa,
     /// wgpu's GL backend shares one GL context between threads and panics ("Could not lock
     /// adapter context") when a thread waits more than a second for it, which a long shader

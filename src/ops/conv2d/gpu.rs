@@ -18,7 +18,7 @@ mod backward_filter;
 mod texture;
 pub(crate) use backward_filter::{backward_bias, backward_filter};
 pub use backward_filter::{filter_splits, FilterSplits};
-pub use texture::TextureLayout;
+pub use texture::{backward_data_conv, TextureLayout};
 
 uniform_block! {
 /// Mirror of the WGSL `struct Params` shared by every conv2d shader (same names, same order).
@@ -402,6 +402,14 @@ pub(crate) fn backward_data(
         return winograd::run(dy, w, None, &WinogradConv::backward_data(g, m), None, gemm);
     }
     let gpu = dy.gpu();
+    let kernel = match kernel {
+        Conv2dKernel::Texture => match texture::backward_data(dy, w, g)? {
+            Some(dx) => return Ok(dx),
+            // Past the adapter's texture limits: the register tile, which has none.
+            None => Conv2dKernel::Gemm(RegisterTile::for_adapter(gpu.adapter_info())),
+        },
+        k => k,
+    };
     let dx = Tensor::uninit(gpu, g.x_shape())?;
     let u = Conv2dUniforms::new(g);
     match kernel {
@@ -441,7 +449,7 @@ pub(crate) fn backward_data(
             };
             pass.run(&dx, None, units, cut.per)?;
         }
-        // Winograd returned above.
+        // Winograd and Texture returned or were replaced above.
         Conv2dKernel::Pointwise(_)
         | Conv2dKernel::Tiled
         | Conv2dKernel::Texture

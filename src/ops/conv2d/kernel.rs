@@ -1,7 +1,7 @@
 //! Which kernel runs a conv2d pass, and with which register tile: a pure function of the
 //! geometry and the adapter, so tests and benches can force every variant.
 
-use super::gpu::TextureLayout;
+use super::gpu::{backward_data_conv, TextureLayout};
 use super::winograd::{self, WinogradConv};
 use super::{Conv2dGeometry, ConvPass};
 use crate::gpu::driver::{Driver, Quirk};
@@ -115,6 +115,9 @@ impl Conv2dKernel {
     pub fn workspace(self, g: &Conv2dGeometry, pass: ConvPass) -> usize {
         match (self, pass) {
             (Conv2dKernel::Texture, ConvPass::Forward) => TextureLayout::of(g).bytes(),
+            (Conv2dKernel::Texture, ConvPass::BackwardData) => {
+                backward_data_conv(g).map_or(0, |t| TextureLayout::of(&t).bytes())
+            }
             (Conv2dKernel::Winograd(m), ConvPass::Forward) => {
                 WinogradConv::forward(g, m).workspace()
             }
@@ -154,7 +157,12 @@ impl Conv2dKernel {
             Conv2dKernel::Gemm(_) => true,
             Conv2dKernel::Pointwise(_) => forward && g.is_pointwise(),
             Conv2dKernel::Depthwise => g.is_depthwise(),
-            Conv2dKernel::Tiled | Conv2dKernel::Texture => forward,
+            Conv2dKernel::Tiled => forward,
+            Conv2dKernel::Texture => match pass {
+                ConvPass::Forward => true,
+                ConvPass::BackwardData => backward_data_conv(g).is_some(),
+                ConvPass::BackwardFilter => false,
+            },
             Conv2dKernel::Winograd(m) => {
                 winograd::eligible(g)
                     && match pass {
@@ -248,11 +256,24 @@ fn direct_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel 
     }
 }
 
-/// The kernel for dX: Winograd where it pays, else a register tile as wide as the group's input
-/// channels need: 16×4 for at most 4, at most 8 columns for at most 8 (lenet_c3's dX, 6
-/// channels: 7.8 → 5.3 ms on lavapipe with 8×8 against 8×16, whose 16 columns were mostly
-/// padding), else the adapter's.
+/// The kernel for dX: before Mesa 25 the texture kernel from 2 output channels a group on (its
+/// reduction runs over them; Mesa 22.3.6, forward + backward: resnet_s2 4.7 → 2.1 s, resnet_1x1
+/// 216 → 106 ms, vgg_c2 against Winograd 2.6 → 2.1 s). On Mesa 25 it lost where it was not
+/// already slow (resnet_s2's dX spread 4× by its strides, 1.36 → 1.60 s; vgg_c2 against
+/// Winograd 0.74 → 1.31 s), so there Winograd where it pays, else a register tile as wide as
+/// the group's input channels need: 16×4 for at most 4, at most 8 columns for at most 8
+/// (lenet_c3's dX, 6 channels: 7.8 → 5.3 ms on lavapipe with 8×8 against 8×16, whose 16
+/// columns were mostly padding), else the adapter's.
 pub fn choose_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
+    let texture = Conv2dKernel::Texture;
+    let texture_pays = info.device_type == wgpu::DeviceType::Cpu
+        && slow_buffers(info)
+        && g.cog() >= 2
+        && !g.is_depthwise()
+        && texture.supports(g, ConvPass::BackwardData);
+    if texture_pays {
+        return texture;
+    }
     winograd_pays(g, ConvPass::BackwardData, info).unwrap_or_else(|| direct_backward_data(g, info))
 }
 
@@ -322,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn texture_kernel_goes_where_it_was_measured_to_pay() {
+    fn texture_kernels_go_where_they_were_measured_to_pay() {
         let (old, new) = (lavapipe("22.3.6"), lavapipe("25.0.7"));
         let resnet_s2 = geometry([64, 64, 32, 32], 128, 3, 2, 1);
         let vgg_c2 = geometry([64, 64, 32, 32], 64, 3, 1, 1);
@@ -349,6 +370,19 @@ mod tests {
         for info in [&old, &new] {
             assert_eq!(choose(&depthwise, info), Conv2dKernel::Depthwise);
         }
+        // dX: through textures before Mesa 25 only.
+        assert_eq!(
+            choose_backward_data(&resnet_s2, &old),
+            Conv2dKernel::Texture
+        );
+        assert!(matches!(
+            choose_backward_data(&resnet_s2, &new),
+            Conv2dKernel::Gemm(_)
+        ));
+        assert!(matches!(
+            choose_backward_data(&vgg_c2, &new),
+            Conv2dKernel::Winograd(_)
+        ));
         // Hardware GPUs keep the workgroup-memory kernel.
         let gpu = wgpu::AdapterInfo::new(wgpu::DeviceType::DiscreteGpu, wgpu::Backend::Vulkan);
         assert_eq!(choose(&resnet_s2, &gpu), Conv2dKernel::Tiled);

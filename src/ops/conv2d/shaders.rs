@@ -36,7 +36,7 @@ pub static TEXTURE: ShaderDef = ShaderDef {
 pub static TEXTURE_PACK: ShaderDef = ShaderDef {
     name: "conv2d_texture_pack",
     source: include_str!("../../../shaders/conv2d_texture_pack.wgsl"),
-    entry_points: &["pack_input", "pack_filter"],
+    entry_points: &["pack_input", "pack_filter", "pack_filter_flipped"],
     storage_read_only: &[true],
     uniform: UniformLayout::of::<Conv2dUniforms>(),
     per_step: None,
@@ -215,6 +215,7 @@ pub fn pipelines() -> Vec<PipelineKey> {
         texture_key(),
         texture_pack_key(entry_point!(TEXTURE_PACK, "pack_input")),
         texture_pack_key(entry_point!(TEXTURE_PACK, "pack_filter")),
+        texture_pack_key(entry_point!(TEXTURE_PACK, "pack_filter_flipped")),
     ]);
     keys
 }

@@ -1,6 +1,8 @@
-//! The forward conv of software adapters over texels (`shaders/conv2d_texture.wgsl`): x and w
-//! packed into rgba32float texture arrays (`shaders/conv2d_texture_pack.wgsl`), 4 channels to
-//! a texel and x with its padding, so that the kernel's K loop fetches texels only.
+//! The forward conv and dX of software adapters over texels (`shaders/conv2d_texture.wgsl`): x
+//! and w packed into rgba32float texture arrays (`shaders/conv2d_texture_pack.wgsl`), 4
+//! channels to a texel and x with its padding, so that the kernel's K loop fetches texels only.
+//! dX is the same kernel on the stride-1 conv of dy spread by the strides
+//! ([`backward_data_conv`]).
 
 use super::super::shaders::{texture_key, texture_pack_key, TEXTURE_PACK};
 use super::super::Conv2dGeometry;
@@ -10,6 +12,7 @@ use crate::gpu::loops::Cost;
 use crate::gpu::shaders::entry_point;
 use crate::gpu::{Gpu, PipelineKey};
 use crate::ops::elementwise::Activation;
+use crate::shape::HW;
 use crate::tensor::Tensor;
 
 /// Output pixels one workgroup computes (64 invocations × 8) and channels per invocation.
@@ -75,6 +78,40 @@ impl TextureLayout {
     }
 }
 
+/// dX's conv for `g`: the stride-1 conv, same dilation, of dy spread by `g`'s strides (zeros
+/// between its pixels) and padded by (k − 1)·dilation − pad, with `g`'s taps flipped and its
+/// channel axes swapped (`pack_filter_flipped`); its output is dX. `None` where `g` pads its
+/// top or left by more than (k − 1)·dilation, which would crop the spread dy: the register
+/// kernels take those.
+pub fn backward_data_conv(g: &Conv2dGeometry) -> Option<Conv2dGeometry> {
+    let reach = HW {
+        h: (g.kh - 1) * g.dilation.h,
+        w: (g.kw - 1) * g.dilation.w,
+    };
+    let (pad_top, pad_left) = (
+        reach.h.checked_sub(g.pad_top)?,
+        reach.w.checked_sub(g.pad_left)?,
+    );
+    let h_in = (g.h_out - 1) * g.stride.h + 1;
+    let w_in = (g.w_out - 1) * g.stride.w + 1;
+    Some(Conv2dGeometry {
+        c_in: g.c_out,
+        h_in,
+        w_in,
+        c_out: g.c_in,
+        h_out: g.h_in,
+        w_out: g.w_in,
+        stride: HW::square(1),
+        pad_top,
+        pad_left,
+        // h_out = h_in + pads − reach; where the spread dy reaches past dX's last rows the
+        // bottom pad would be negative. No kernel reads it: the padding is in the texture.
+        pad_bottom: (g.h_in + reach.h).saturating_sub(h_in + pad_top),
+        pad_right: (g.w_in + reach.w).saturating_sub(w_in + pad_left),
+        ..*g
+    })
+}
+
 /// y = act(conv2d(x, w) + b) through the textures of `layout` (which fits the device).
 pub(super) fn forward(
     x: &Tensor,
@@ -85,16 +122,63 @@ pub(super) fn forward(
     u: Conv2dUniforms,
     act: Option<Activation>,
 ) -> Result<Tensor> {
-    let gpu = x.gpu();
-    let u = Conv2dUniforms {
+    let u = with_cells(u, layout)?;
+    // x as it is: no spreading.
+    let x_u = Conv2dUniforms {
+        stride_h: 1,
+        stride_w: 1,
+        ..u
+    };
+    let pack_w = texture_pack_key(entry_point!(TEXTURE_PACK, "pack_filter"));
+    run(g, layout, u, (x, x_u), (w, pack_w), b, act)
+}
+
+/// dX of the conv `g` from dy and w through textures (the conv is [`backward_data_conv`]'s,
+/// which the caller checked exists), or `None` where its textures pass the device's limits.
+pub(super) fn backward_data(dy: &Tensor, w: &Tensor, g: &Conv2dGeometry) -> Result<Option<Tensor>> {
+    let Some(t) = backward_data_conv(g) else {
+        return Ok(None);
+    };
+    let layout = TextureLayout::of(&t);
+    if !layout.fits(dy.gpu()) {
+        return Ok(None);
+    }
+    let u = with_cells(Conv2dUniforms::new(&t), &layout)?;
+    // dy spread by g's strides into t's input.
+    let dy_u = Conv2dUniforms {
+        h_in: count(g.h_out)?,
+        w_in: count(g.w_out)?,
+        stride_h: count(g.stride.h)?,
+        stride_w: count(g.stride.w)?,
+        ..u
+    };
+    let pack_w = texture_pack_key(entry_point!(TEXTURE_PACK, "pack_filter_flipped"));
+    run(&t, &layout, u, (dy, dy_u), (w, pack_w), None, None).map(Some)
+}
+
+fn with_cells(u: Conv2dUniforms, layout: &TextureLayout) -> Result<Conv2dUniforms> {
+    Ok(Conv2dUniforms {
         cells: count(layout.cells)?,
         cell_w: count(layout.cell.0)?,
         cell_h: count(layout.cell.1)?,
         ..u
-    };
+    })
+}
+
+/// The conv `g` with uniforms `u`: packs its input (with the packing's own uniforms) and its
+/// filter (with the given pack pipeline), then runs the kernel.
+fn run(
+    g: &Conv2dGeometry,
+    layout: &TextureLayout,
+    u: Conv2dUniforms,
+    (x, x_u): (&Tensor, Conv2dUniforms),
+    (w, pack_w): (&Tensor, PipelineKey),
+    b: Option<&Tensor>,
+    act: Option<Activation>,
+) -> Result<Tensor> {
+    let gpu = x.gpu();
     let pack_x = texture_pack_key(entry_point!(TEXTURE_PACK, "pack_input"));
-    let pack_w = texture_pack_key(entry_point!(TEXTURE_PACK, "pack_filter"));
-    let tx = packed(gpu, "conv2d input", layout.x, &u, x, &pack_x)?;
+    let tx = packed(gpu, "conv2d input", layout.x, &x_u, x, &pack_x)?;
     let tw = packed(gpu, "conv2d filter", layout.w, &u, w, &pack_w)?;
     let y = Tensor::uninit(gpu, g.y_shape())?;
     let m = g.n * g.h_out * g.w_out;
