@@ -303,14 +303,11 @@ pub(crate) fn forward(
         (u.act, u.alpha) = (code + 1, alpha);
     }
     let kernel = match kernel {
-        Conv2dKernel::Texture => {
-            let layout = TextureLayout::of(g);
-            if layout.fits(gpu) {
-                return texture::forward(x, w, b, g, &layout, u, act);
-            }
+        Conv2dKernel::Texture => match texture::forward(x, w, b, g, u, act)? {
+            Some(y) => return Ok(y),
             // Past the adapter's texture limits: the register tile, which has none.
-            Conv2dKernel::Gemm(RegisterTile::for_adapter(gpu.adapter_info()))
-        }
+            None => Conv2dKernel::Gemm(RegisterTile::for_adapter(gpu.adapter_info())),
+        },
         k => k,
     };
     let y = Tensor::uninit(gpu, g.y_shape())?;
@@ -351,7 +348,7 @@ pub(crate) fn forward(
             };
             pass.run(&y, act, g.reduction_len(), per)?;
         }
-        // Winograd and the textures returned above.
+        // Winograd and Texture returned or were replaced above.
         Conv2dKernel::Winograd(_) | Conv2dKernel::Texture => return Err(unsupported(kernel, g)),
         Conv2dKernel::Gemm(t) | Conv2dKernel::Pointwise(t) => {
             let m = g.n * g.h_out * g.w_out;

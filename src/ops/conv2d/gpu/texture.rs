@@ -112,17 +112,21 @@ pub fn backward_data_conv(g: &Conv2dGeometry) -> Option<Conv2dGeometry> {
     })
 }
 
-/// y = act(conv2d(x, w) + b) through the textures of `layout` (which fits the device).
+/// y = act(conv2d(x, w) + b) through textures, with the uniforms `u` of `g` (bias and
+/// activation set), or `None` where its textures pass the device's limits.
 pub(super) fn forward(
     x: &Tensor,
     w: &Tensor,
     b: Option<&Tensor>,
     g: &Conv2dGeometry,
-    layout: &TextureLayout,
     u: Conv2dUniforms,
     act: Option<Activation>,
-) -> Result<Tensor> {
-    let u = with_cells(u, layout)?;
+) -> Result<Option<Tensor>> {
+    let layout = TextureLayout::of(g);
+    if !layout.fits(x.gpu()) {
+        return Ok(None);
+    }
+    let u = with_cells(u, &layout)?;
     // x as it is: no spreading.
     let x_u = Conv2dUniforms {
         stride_h: 1,
@@ -130,7 +134,7 @@ pub(super) fn forward(
         ..u
     };
     let pack_w = texture_pack_key(entry_point!(TEXTURE_PACK, "pack_filter"));
-    run(g, layout, u, (x, x_u), (w, pack_w), b, act)
+    run(g, &layout, u, (x, x_u), (w, pack_w), b, act).map(Some)
 }
 
 /// dX of the conv `g` from dy and w through textures (the conv is [`backward_data_conv`]'s,
