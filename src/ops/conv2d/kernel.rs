@@ -83,8 +83,10 @@ pub enum Conv2dKernel {
     Tiled,
     /// Winograd F(m×m, 3×3), m = 2 or 4: 3×3, stride 1, one group; every pass.
     Winograd(u32),
-    /// Forward implicit GEMM over texels (x and w packed into textures): any geometry; the
-    /// register tile runs instead past the adapter's texture limits.
+    /// Implicit GEMM over texels (x and w packed into textures): the forward of any geometry,
+    /// and dX as the stride-1 conv of dy spread by the strides where no top or left pad
+    /// passes (k − 1)·dilation; the register tile runs instead past the adapter's texture
+    /// limits.
     Texture,
 }
 
@@ -265,16 +267,22 @@ fn direct_forward(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel 
 /// (lenet_c3's dX, 6 channels: 7.8 → 5.3 ms on lavapipe with 8×8 against 8×16, whose 16
 /// columns were mostly padding), else the adapter's.
 pub fn choose_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {
-    let texture = Conv2dKernel::Texture;
-    let texture_pays = info.device_type == wgpu::DeviceType::Cpu
+    texture_backward_data_pays(g, info)
+        .or_else(|| winograd_pays(g, ConvPass::BackwardData, info))
+        .unwrap_or_else(|| direct_backward_data(g, info))
+}
+
+fn texture_backward_data_pays(
+    g: &Conv2dGeometry,
+    info: &wgpu::AdapterInfo,
+) -> Option<Conv2dKernel> {
+    let k = Conv2dKernel::Texture;
+    (info.device_type == wgpu::DeviceType::Cpu
         && slow_buffers(info)
         && g.cog() >= 2
         && !g.is_depthwise()
-        && texture.supports(g, ConvPass::BackwardData);
-    if texture_pays {
-        return texture;
-    }
-    winograd_pays(g, ConvPass::BackwardData, info).unwrap_or_else(|| direct_backward_data(g, info))
+        && k.supports(g, ConvPass::BackwardData))
+    .then_some(k)
 }
 
 fn direct_backward_data(g: &Conv2dGeometry, info: &wgpu::AdapterInfo) -> Conv2dKernel {

@@ -137,8 +137,8 @@ pub(super) fn forward(
     run(g, &layout, u, (x, x_u), (w, pack_w), b, act).map(Some)
 }
 
-/// dX of the conv `g` from dy and w through textures (the conv is [`backward_data_conv`]'s,
-/// which the caller checked exists), or `None` where its textures pass the device's limits.
+/// dX of the conv `g` from dy and w through textures, as [`backward_data_conv`]'s conv, or
+/// `None` where there is no such conv or its textures pass the device's limits.
 pub(super) fn backward_data(dy: &Tensor, w: &Tensor, g: &Conv2dGeometry) -> Result<Option<Tensor>> {
     let Some(t) = backward_data_conv(g) else {
         return Ok(None);
